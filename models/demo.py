@@ -1,0 +1,114 @@
+"""Train the demo models on data sets that ship inside scikit-learn (no download).
+
+Four models cover what the router serves: binary classification (breast cancer), multi-class
+(iris, wine) and regression (diabetes), in both store layouts. Each is written as UBJ, with
+class labels and an example row in ``metadata.json``, atomically (temp file + rename), so a
+server that is already running picks the new files up and never reads half of one.
+
+Run with ``model-router demo --model-root DIR`` or ``python -m models.demo DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+
+@dataclass(frozen=True)
+class DemoModel:
+    name: str
+    loader: str  # a load_* function of sklearn.datasets
+    params: dict[str, Any]
+    rounds: int
+    layout: str  # "directory" (with metadata.json) or "file"
+
+
+DEMO_MODELS = (
+    DemoModel(
+        "breast-cancer", "load_breast_cancer", {"objective": "binary:logistic"}, 50, "directory"
+    ),
+    DemoModel(
+        "iris", "load_iris", {"objective": "multi:softprob", "num_class": 3}, 30, "directory"
+    ),
+    DemoModel(
+        "wine", "load_wine", {"objective": "multi:softprob", "num_class": 3}, 50, "directory"
+    ),
+    DemoModel("diabetes", "load_diabetes", {"objective": "reg:squarederror"}, 100, "file"),
+)
+SEED = 7
+
+
+def feature_name(raw: str) -> str:
+    """``"sepal length (cm)"`` -> ``"sepal_length_cm"``: names that are easy to type in JSON."""
+    return re.sub(r"[^0-9a-zA-Z]+", "_", raw).strip("_").lower()
+
+
+def train(spec: DemoModel, *, seed: int = SEED) -> tuple[xgb.Booster, dict[str, Any]]:
+    import sklearn.datasets
+
+    data = getattr(sklearn.datasets, spec.loader)()
+    features = [feature_name(name) for name in data.feature_names]
+    matrix = np.asarray(data.data, dtype=np.float32)
+    dtrain = xgb.DMatrix(matrix, label=data.target, feature_names=features)
+    params = {"max_depth": 4, "eta": 0.2, "seed": seed, "nthread": 2, **spec.params}
+    booster = xgb.train(params, dtrain, num_boost_round=spec.rounds)
+    metadata: dict[str, Any] = {
+        "feature_names": features,
+        "description": f"Demo: XGBoost on scikit-learn's {spec.loader[5:]} data set.",
+        "example": [round(float(value), 4) for value in matrix[0]],
+    }
+    if hasattr(data, "target_names"):
+        metadata["class_labels"] = [str(label) for label in data.target_names]
+    return booster, metadata
+
+
+def write_atomically(path: Path, data: bytes) -> None:
+    """Write beside the target under a hidden name, fsync, then rename over it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        os.fchmod(handle, 0o644)  # mkstemp makes 0600; readers may be another user
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        Path(temp).replace(path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+
+
+def save(spec: DemoModel, booster: xgb.Booster, metadata: dict[str, Any], root: Path) -> Path:
+    model_bytes = bytes(booster.save_raw("ubj"))
+    if spec.layout == "file":
+        target = root / f"{spec.name}.ubj"
+        write_atomically(target, model_bytes)
+        return target
+    directory = root / spec.name
+    write_atomically(directory / "metadata.json", json.dumps(metadata, indent=2).encode())
+    write_atomically(directory / "model.ubj", model_bytes)
+    return directory / "model.ubj"
+
+
+def train_demo_models(root: Path) -> list[tuple[DemoModel, Path, list[float]]]:
+    """Train and write every demo model under ``root``; returns what was written."""
+    written = []
+    for spec in DEMO_MODELS:
+        booster, metadata = train(spec)
+        written.append((spec, save(spec, booster, metadata, root), metadata["example"]))
+    return written
+
+
+if __name__ == "__main__":
+    target_root = Path(sys.argv[1] if len(sys.argv) > 1 else "model-store")
+    for spec, path, _ in train_demo_models(target_root):
+        print(f"{spec.name:15} {path}")

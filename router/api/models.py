@@ -1,0 +1,133 @@
+"""``/models`` endpoints: list, describe, predict."""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from router.api.body import parse_predict_request, read_body
+from router.api.dependencies import RegistryDep, SettingsDep
+from router.api.problems import PROBLEM_MEDIA_TYPE
+from router.api.schemas import (
+    ModelDetail,
+    ModelList,
+    ModelSummary,
+    PredictRequest,
+    PredictResponse,
+)
+from router.store import validate_name
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from router.loader import LoadedModel
+    from router.registry import ModelStatus
+
+router = APIRouter(prefix="/models", tags=["models"])
+
+# Up to this many rows the prediction runs on the event loop: it takes microseconds, less
+# than the hop to a worker thread. Larger batches go to a thread so the loop stays free.
+INLINE_PREDICT_MAX_ROWS = 64
+
+
+def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {
+        status: {"content": {PROBLEM_MEDIA_TYPE: {"schema": {"type": "object"}}}}
+        for status in statuses
+    }
+
+
+@router.get("", response_model=ModelList, responses=_problems(503))
+def list_models(registry: RegistryDep) -> ModelList:
+    """Every model in the store, loaded or not. Loads nothing."""
+    return ModelList(models=[_summary(status) for status in registry.statuses()])
+
+
+@router.get("/{name}", response_model=ModelDetail, responses=_problems(400, 403, 404, 503))
+def describe_model(name: str, registry: RegistryDep) -> ModelDetail:
+    """A model's file, loaded version, features and last load error (loads it if needed)."""
+    status = registry.status(name)
+    loaded = status.loaded
+    failure = status.failure
+    return ModelDetail(
+        **_summary(status).model_dump(),
+        stale=status.stale,
+        task=loaded.task if loaded else None,
+        objective=loaded.objective if loaded else None,
+        num_features=loaded.num_features if loaded else None,
+        feature_names=loaded.feature_names if loaded else None,
+        class_labels=loaded.metadata.class_labels if loaded else None,
+        description=loaded.metadata.description if loaded else None,
+        memory_bytes=loaded.size_bytes if loaded else None,
+        loaded_at=loaded.loaded_at if loaded else None,
+        load_seconds=round(loaded.load_seconds, 4) if loaded else None,
+        last_error_at=failure.at if failure else None,
+    )
+
+
+@router.post(
+    "/{name}/predict",
+    response_model=None,
+    responses={
+        200: {"model": PredictResponse, "description": "Predictions, one per row"},
+        **_problems(400, 403, 404, 413, 422, 503),
+    },
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+        }
+    },
+)
+async def predict(
+    name: str, request: Request, registry: RegistryDep, settings: SettingsDep
+) -> Response:
+    """Predict with the model ``name`` on the rows in ``instances``."""
+    validate_name(name)
+    payload = parse_predict_request(
+        await read_body(request, settings.max_body_bytes), settings.max_rows
+    )
+    model = registry.fresh(name)
+    if model is None:  # a file check or a load is due: disk I/O, so off the event loop
+        model = await run_in_threadpool(registry.get, name)
+    started = time.perf_counter()
+    if len(payload.instances) <= INLINE_PREDICT_MAX_ROWS:
+        predictions = _predict(model, payload)
+    else:
+        predictions = await run_in_threadpool(_predict, model, payload)
+    registry.metrics.milliseconds("PredictTime", (time.perf_counter() - started) * 1000)
+    body: dict[str, object] = {
+        "model": name,
+        "version": model.version,
+        "output": payload.output,
+        "predictions": predictions,
+    }
+    if model.metadata.class_labels:
+        body["classes"] = model.metadata.class_labels
+    return Response(
+        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json"
+    )
+
+
+def _predict(model: LoadedModel, payload: PredictRequest) -> np.ndarray:
+    predictor = model.predictor
+    return predictor.predict(predictor.matrix(payload.instances), payload.output)
+
+
+def _summary(status: ModelStatus) -> ModelSummary:
+    ref, loaded, failure = status.ref, status.loaded, status.failure
+    return ModelSummary(
+        name=ref.name,
+        format=ref.format,
+        layout=ref.layout,
+        file_bytes=ref.fingerprint.size,
+        modified_at=ref.fingerprint.mtime_ns / 1e9,
+        loaded=loaded is not None,
+        version=loaded.version if loaded else None,
+        last_error=failure.error.detail if failure else None,
+    )

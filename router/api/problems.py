@@ -1,0 +1,84 @@
+"""One mapping from errors to ``application/problem+json`` (RFC 9457) responses."""
+
+from __future__ import annotations
+
+import logging
+from http import HTTPStatus
+from typing import TYPE_CHECKING
+
+import orjson
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import Response
+
+from router.errors import RouterError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI, Request
+
+logger = logging.getLogger(__name__)
+PROBLEM_MEDIA_TYPE = "application/problem+json"
+# Load timeouts and unavailable stores are usually over within seconds.
+RETRY_AFTER_S = "2"
+
+
+def problem_type(slug: str) -> str:
+    return f"urn:model-router:problem:{slug}"
+
+
+def problem_response(status: int, slug: str, title: str, detail: str, instance: str) -> Response:
+    body = {
+        "type": problem_type(slug),
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": instance,
+    }
+    headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
+    return Response(
+        orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
+    )
+
+
+async def _router_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RouterError)
+    return problem_response(exc.status, exc.slug, exc.title, exc.detail, request.url.path)
+
+
+async def _validation_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    details = "; ".join(
+        f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
+        for error in exc.errors()[:5]
+    )
+    return problem_response(422, "invalid-request", "Invalid request", details, request.url.path)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StarletteHTTPException)
+    phrase = HTTPStatus(exc.status_code).phrase
+    slug = phrase.lower().replace(" ", "-")
+    detail = exc.detail if isinstance(exc.detail, str) else phrase
+    response = problem_response(exc.status_code, slug, phrase, detail, request.url.path)
+    if exc.headers:
+        response.headers.update(exc.headers)
+    return response
+
+
+async def _unexpected_error(request: Request, exc: Exception) -> Response:
+    # A bug, not bad input: log the stack trace for us, show the caller none of it.
+    logger.exception("unhandled error", extra={"path": request.url.path})
+    return problem_response(
+        500,
+        "internal-error",
+        "Internal error",
+        "the router failed; see its logs",
+        request.url.path,
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(RouterError, _router_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(StarletteHTTPException, _http_error)
+    app.add_exception_handler(Exception, _unexpected_error)

@@ -1,0 +1,122 @@
+"""``model-router``: serve models from a folder, train the demo models, list a store."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from pathlib import Path
+
+from router.errors import RouterError
+from router.settings import Settings
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    overrides = {"model_root": args.model_root} if args.model_root is not None else {}
+    return Settings(**overrides)
+
+
+def serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from router.api.app import create_app
+    from router.examples import example_calls
+    from router.observability import configure_logging
+    from router.registry import ModelRegistry
+
+    settings = _settings(args)
+    configure_logging(settings)
+    registry = ModelRegistry.from_settings(settings)
+    registry.store.check()
+    registry.preload(settings.preload)
+    base_url = f"http://{args.host}:{args.port}"
+    print(f"Serving models from {settings.model_root.resolve()} on {base_url}")
+    print(f"API docs: {base_url}/docs\nTry:")
+    for call in example_calls(registry.store, base_url):
+        print(f"  {call}")
+    sys.stdout.flush()
+    uvicorn.run(
+        create_app(settings, registry),
+        host=args.host,
+        port=args.port,
+        log_level=settings.log_level.lower(),
+        # The predict path answers from the event loop; one worker per process keeps the
+        # cache in one place. Scale out with processes behind a balancer, or on Lambda.
+        workers=None,
+    )
+    return 0
+
+
+def demo(args: argparse.Namespace) -> int:
+    try:
+        from models.demo import train_demo_models
+    except ImportError as exc:
+        print(
+            f"error: the demo training code is not available ({exc}). It lives in the "
+            "repository's models/ folder and needs the demo extra: pip install -e '.[demo]'",
+            file=sys.stderr,
+        )
+        return 2
+    from router.examples import predict_call
+
+    root = _settings(args).model_root
+    root.mkdir(parents=True, exist_ok=True)
+    print(f"Training demo models into {root.resolve()}")
+    written = train_demo_models(root)
+    for spec, path, _ in written:
+        print(f"  {spec.name:14} {path}")
+    print("\nOnce `model-router serve` runs, for example:")
+    for spec, _, example in written:
+        print(f"  {predict_call('http://127.0.0.1:8000', spec.name, example)}")
+    return 0
+
+
+def list_models(args: argparse.Namespace) -> int:
+    from router.store import ModelStore
+
+    store = ModelStore(_settings(args).model_root)
+    refs = store.list()
+    if not refs:
+        print(f"no models in {store.root}")
+        return 0
+    width = max(len(ref.name) for ref in refs)
+    for ref in refs:
+        print(f"{ref.name:{width}}  {ref.format:4}  {ref.layout:9}  {ref.fingerprint.size:>10} B")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="model-router", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    root_help = "model folder (default: $ROUTER_MODEL_ROOT, else ./model-store)"
+
+    serve_parser = commands.add_parser("serve", help="serve the models in a folder over HTTP")
+    serve_parser.add_argument("--model-root", type=Path, help=root_help)
+    serve_parser.add_argument("--host", default="127.0.0.1")
+    serve_parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve_parser.set_defaults(run=serve)
+
+    demo_parser = commands.add_parser("demo", help="train the demo models into a folder")
+    demo_parser.add_argument("--model-root", type=Path, help=root_help)
+    demo_parser.set_defaults(run=demo)
+
+    list_parser = commands.add_parser("list", help="list the models in a folder")
+    list_parser.add_argument("--model-root", type=Path, help=root_help)
+    list_parser.set_defaults(run=list_models)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        code: int = args.run(args)
+    except RouterError as exc:
+        print(f"error: {exc.detail}", file=sys.stderr)
+        return 1
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The router's errors. Each carries its HTTP status, a slug and a title; the API layer turns
+any of them into one ``application/problem+json`` body, so no other layer knows HTTP."""
+
+from __future__ import annotations
+
+
+class RouterError(Exception):
+    """Base class: ``status`` is the HTTP status, ``slug`` names the problem type."""
+
+    status: int = 500
+    slug: str = "internal-error"
+    title: str = "Internal error"
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class InvalidModelName(RouterError):
+    status, slug, title = 400, "invalid-model-name", "Invalid model name"
+
+
+class MalformedRequest(RouterError):
+    status, slug, title = 400, "malformed-request", "Malformed request"
+
+
+class ModelOutsideRoot(RouterError):
+    status, slug, title = 403, "model-outside-root", "Model path leaves the model root"
+
+
+class ModelNotFound(RouterError):
+    status, slug, title = 404, "model-not-found", "Model not found"
+
+
+class RequestTooLarge(RouterError):
+    status, slug, title = 413, "request-too-large", "Request too large"
+
+
+class InvalidInstances(RouterError):
+    status, slug, title = 422, "invalid-instances", "Invalid instances"
+
+
+class UnsupportedOutput(RouterError):
+    status, slug, title = 422, "unsupported-output", "Unsupported output for this model"
+
+
+class ModelUnavailable(RouterError):
+    """The model exists but no version of it can be served (its file fails to load)."""
+
+    status, slug, title = 503, "model-unavailable", "Model unavailable"
+
+
+class ModelTooLarge(RouterError):
+    status, slug, title = 503, "model-too-large", "Model larger than the cache budget"
+
+
+class LoadTimeout(RouterError):
+    status, slug, title = 503, "model-load-timeout", "Model load still in progress"
+
+
+class StoreUnavailable(RouterError):
+    status, slug, title = 503, "store-unavailable", "Model store unavailable"
+
+
+class InvalidModelFile(RouterError):
+    """A file that is not a loadable XGBoost model. Raised by loaders; the registry turns it
+    into ``ModelUnavailable`` for a request, the publisher into a rejection."""
+
+    status, slug, title = 422, "invalid-model-file", "Not a loadable XGBoost model"

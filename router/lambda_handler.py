@@ -1,0 +1,42 @@
+"""AWS Lambda entry point: ``router.lambda_handler.handler``.
+
+Everything is built at import, during Lambda's init phase (which runs at full CPU and, with
+provisioned concurrency, before any request): settings, logging, the registry and the app,
+and the models named in ``ROUTER_PRELOAD``. Mangum runs with ``lifespan="off"`` because it
+would otherwise enter the app's lifespan on every invocation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mangum import Mangum
+
+from router.api.app import create_app
+from router.metrics import RouterMetrics
+from router.observability import EmfMetricsSink, configure_logging
+from router.registry import ModelRegistry
+from router.settings import get_settings
+
+settings = get_settings()
+logger = configure_logging(settings)
+metrics_sink = EmfMetricsSink(settings.metrics_namespace)
+registry = ModelRegistry.from_settings(settings, RouterMetrics(metrics_sink))
+app = create_app(settings, registry)
+registry.preload(settings.preload)
+_adapter = Mangum(app, lifespan="off")
+_cold_start = True
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Serve one API Gateway event (HTTP API payload 2.0, or REST API)."""
+    global _cold_start
+    logger.append_keys(request_id=getattr(context, "aws_request_id", None), cold_start=_cold_start)
+    if _cold_start:
+        metrics_sink.count("ColdStart", 1)
+        _cold_start = False
+    try:
+        response: dict[str, Any] = _adapter(event, context)
+    finally:
+        metrics_sink.flush()
+    return response

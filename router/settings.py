@@ -1,0 +1,121 @@
+"""Settings from ``ROUTER_*`` environment variables, with budgets derived from Lambda's.
+
+Every budget is explicit: a memory budget for the model cache and time budgets for reload
+checks and for waiting on a load. Defaults follow the environment the process runs in.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+MIB = 1024 * 1024
+GIB = 1024 * MIB
+# Share of the Lambda function's memory that the model cache may hold. The rest is for the
+# Python runtime, numpy, XGBoost's prediction buffers and request bodies.
+LAMBDA_CACHE_FRACTION = 0.5
+LAMBDA_MOUNT_PATH = Path("/mnt/models")
+LOCAL_MODEL_ROOT = Path("model-store")
+
+
+def running_on_lambda() -> bool:
+    return "AWS_LAMBDA_FUNCTION_NAME" in os.environ
+
+
+def default_model_root() -> Path:
+    return LAMBDA_MOUNT_PATH if running_on_lambda() else LOCAL_MODEL_ROOT
+
+
+def default_cache_max_bytes() -> int:
+    """Half the function's memory on Lambda, else 1 GiB."""
+    memory_mib = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+    if memory_mib.isdigit() and int(memory_mib) > 0:
+        return int(int(memory_mib) * MIB * LAMBDA_CACHE_FRACTION)
+    return GIB
+
+
+class Settings(BaseSettings):
+    """Router configuration; each field is read from ``ROUTER_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="ROUTER_", extra="ignore", frozen=True)
+
+    model_root: Path = Field(
+        default_factory=default_model_root,
+        description="Folder of models (the EFS mount on Lambda).",
+    )
+    cache_max_models: int = Field(default=32, ge=1, description="Most models kept loaded at once.")
+    cache_max_bytes: int = Field(
+        default_factory=default_cache_max_bytes,
+        ge=MIB,
+        description="Memory budget of loaded models, in bytes.",
+    )
+    reload_interval_s: float = Field(
+        default=2.0,
+        ge=0,
+        description="Seconds between checks of a loaded model's file; 0 checks on every request.",
+    )
+    preload: Annotated[tuple[str, ...], NoDecode] = Field(
+        default=(), description="Comma-separated models to load at start-up."
+    )
+    max_rows: int = Field(default=10_000, ge=1, description="Most rows in one request.")
+    max_body_bytes: int = Field(
+        # Lambda's synchronous invocation payload limit is 6 MB.
+        default=6 * MIB,
+        ge=1024,
+        description="Largest request body, in bytes.",
+    )
+    load_wait_s: float = Field(
+        # API Gateway gives up after 30 s; a request waiting longer for a load is wasted.
+        default=25.0,
+        gt=0,
+        description="Longest a request waits for a model to load before a 503.",
+    )
+    nthread: int = Field(
+        # One OpenMP thread: small batches gain nothing from more, and on 2 cores an idle
+        # OpenMP worker spins at ~100% of a core.
+        default=1,
+        ge=1,
+        description="XGBoost threads per prediction.",
+    )
+    log_level: str = Field(default="INFO", description="Log level.")
+    metrics_namespace: str = Field(
+        default="ModelRouter", description="CloudWatch namespace for EMF metrics."
+    )
+    history_limit: int = Field(
+        default=5, ge=0, description="Earlier versions kept per model by `publish` to a folder."
+    )
+
+    @field_validator("preload", mode="before")
+    @classmethod
+    def _split_names(cls, value: object) -> object:
+        if isinstance(value, str):
+            return tuple(name.strip() for name in value.split(",") if name.strip())
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper_level(cls, value: str) -> str:
+        level = value.upper()
+        if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"unknown log level {value!r}")
+        return level
+
+    @model_validator(mode="after")
+    def _check_preload_fits(self) -> Settings:
+        if len(self.preload) > self.cache_max_models:
+            raise ValueError(
+                f"ROUTER_PRELOAD names {len(self.preload)} models but "
+                f"ROUTER_CACHE_MAX_MODELS is {self.cache_max_models}"
+            )
+        return self
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process's settings, read once; tests build ``Settings(...)`` directly instead."""
+    return Settings()
