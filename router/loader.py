@@ -18,7 +18,7 @@ import xgboost
 from pydantic import ValidationError
 
 from router.errors import InvalidModelFile
-from router.metadata import ModelMetadata, Task, task_of_objective
+from router.metadata import EMBEDDED_METADATA_ATTR, ModelMetadata, Task, task_of_objective
 from router.model_format import ModelFormatError, check_model_bytes
 from router.predictor import Predictor
 from router.store import Fingerprint, ModelFormat, ModelRef
@@ -80,10 +80,12 @@ def load_model(ref: ModelRef, *, nthread: int) -> LoadedModel:
         data, fingerprint = read_stable(ref.path)
     except FileNotFoundError as exc:
         raise InvalidModelFile(f"{ref.path.name} disappeared before it could be read") from exc
-    metadata, metadata_fingerprint = _read_metadata(ref)
     predictor, config = booster_from_bytes(data, ref.format, nthread=nthread)
+    metadata, metadata_fingerprint = _read_metadata(ref)
+    if metadata_fingerprint is None:
+        metadata = embedded_metadata(predictor)
     objective = objective_of(config)
-    _check_features(predictor, metadata)
+    check_features(predictor, metadata)
     ubj_size = len(data) if ref.format == "ubj" else len(predictor.booster.save_raw("ubj"))
     return LoadedModel(
         name=ref.name,
@@ -123,6 +125,23 @@ def objective_of(config: dict[str, Any]) -> str:
     return str(config["learner"]["objective"]["name"])
 
 
+def embedded_metadata(predictor: Predictor) -> ModelMetadata:
+    """Metadata stored inside the model file (see ``EMBEDDED_METADATA_ATTR``), if any."""
+    raw = predictor.booster.attr(EMBEDDED_METADATA_ATTR)
+    if raw is None:
+        return ModelMetadata()
+    return _parse_metadata(raw, f"the model's {EMBEDDED_METADATA_ATTR} attribute")
+
+
+def _parse_metadata(raw: str | bytes, where: str) -> ModelMetadata:
+    try:
+        return ModelMetadata.model_validate_json(raw)
+    except ValidationError as exc:
+        problem = exc.errors()[0]
+        field_path = ".".join(str(part) for part in problem["loc"]) or "document"
+        raise InvalidModelFile(f"{where} is invalid at {field_path}: {problem['msg']}") from exc
+
+
 def _read_metadata(ref: ModelRef) -> tuple[ModelMetadata, Fingerprint | None]:
     if ref.metadata_path is None:
         return ModelMetadata(), None
@@ -130,15 +149,11 @@ def _read_metadata(ref: ModelRef) -> tuple[ModelMetadata, Fingerprint | None]:
         raw, fingerprint = read_stable(ref.metadata_path)
     except FileNotFoundError:
         return ModelMetadata(), None
-    try:
-        return ModelMetadata.model_validate_json(raw), fingerprint
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"]) or "document"
-        raise InvalidModelFile(f"metadata.json is invalid at {where}: {problem['msg']}") from exc
+    return _parse_metadata(raw, "metadata.json"), fingerprint
 
 
-def _check_features(predictor: Predictor, metadata: ModelMetadata) -> None:
+def check_features(predictor: Predictor, metadata: ModelMetadata) -> None:
+    """Metadata feature names must match the model; fills them in when the model has none."""
     declared = metadata.feature_names
     if declared is None:
         return

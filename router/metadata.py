@@ -6,6 +6,10 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+# Booster attribute holding metadata JSON inside the model file itself. The publisher writes
+# it, so that one atomic rename swaps a model and its metadata together.
+EMBEDDED_METADATA_ATTR = "model_router_metadata"
+
 Task = Literal["binary", "multiclass", "regression", "ranking", "survival", "other"]
 
 
