@@ -81,9 +81,12 @@ def load_model(ref: ModelRef, *, nthread: int) -> LoadedModel:
     except FileNotFoundError as exc:
         raise InvalidModelFile(f"{ref.path.name} disappeared before it could be read") from exc
     predictor, config = booster_from_bytes(data, ref.format, nthread=nthread)
+    # Metadata inside the file is the publisher's and always matches it; metadata.json is for
+    # directories made by hand.
     metadata, metadata_fingerprint = _read_metadata(ref)
-    if metadata_fingerprint is None:
-        metadata = embedded_metadata(predictor)
+    embedded = embedded_metadata(predictor)
+    if embedded is not None:
+        metadata = embedded
     objective = objective_of(config)
     check_features(predictor, metadata)
     ubj_size = len(data) if ref.format == "ubj" else len(predictor.booster.save_raw("ubj"))
@@ -125,11 +128,11 @@ def objective_of(config: dict[str, Any]) -> str:
     return str(config["learner"]["objective"]["name"])
 
 
-def embedded_metadata(predictor: Predictor) -> ModelMetadata:
+def embedded_metadata(predictor: Predictor) -> ModelMetadata | None:
     """Metadata stored inside the model file (see ``EMBEDDED_METADATA_ATTR``), if any."""
     raw = predictor.booster.attr(EMBEDDED_METADATA_ATTR)
     if raw is None:
-        return ModelMetadata()
+        return None
     return _parse_metadata(raw, f"the model's {EMBEDDED_METADATA_ATTR} attribute")
 
 
