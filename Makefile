@@ -1,0 +1,55 @@
+# Model Router: `make run` to try it, `make test` to check it. Everything installs into .venv.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+MODEL_ROOT ?= model-store
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# One OpenMP/BLAS thread per process: the router predicts small batches, and on 2 cores an
+# idle OpenMP worker spins at ~100% of a core.
+export OMP_NUM_THREADS ?= 1
+export OPENBLAS_NUM_THREADS ?= 1
+
+.PHONY: help install demo run test lint format bench clean
+
+help:
+	@echo "make run    - install, train the demo models, serve on http://$(HOST):$(PORT)"
+	@echo "make test   - install and run the whole test suite"
+	@echo "make lint   - ruff and mypy"
+	@echo "make bench  - benchmarks; writes docs/benchmarks.md"
+
+$(INSTALLED): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@touch $@
+
+install: $(INSTALLED)
+
+# Trains only when the store has no models yet, so `make run` restarts fast.
+demo: $(INSTALLED)
+	@if [ -z "$$(ls -A $(MODEL_ROOT) 2>/dev/null)" ]; then \
+		$(BIN)/model-router demo --model-root $(MODEL_ROOT); \
+	else echo "Demo models already in $(MODEL_ROOT)/ (delete it to retrain)"; fi
+
+run: demo
+	$(BIN)/model-router serve --model-root $(MODEL_ROOT) --host $(HOST) --port $(PORT)
+
+test: $(INSTALLED)
+	$(BIN)/pytest
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+format: $(INSTALLED)
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+bench: $(INSTALLED)
+	$(BIN)/python scripts/bench_router.py
+
+clean:
+	rm -rf $(VENV) .venv-* .pytest_cache .mypy_cache .ruff_cache dist build

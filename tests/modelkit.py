@@ -1,0 +1,77 @@
+"""Tiny seeded XGBoost models for tests, written in either store layout. No binary fixtures
+are committed: every model is trained in a few milliseconds from a seed."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xgboost as xgb
+
+OBJECTIVES: dict[str, dict[str, Any]] = {
+    "binary": {"objective": "binary:logistic"},
+    "multiclass": {"objective": "multi:softprob", "num_class": 3},
+    "regression": {"objective": "reg:squarederror"},
+}
+
+
+def train_booster(
+    task: str = "regression",
+    *,
+    n_features: int = 4,
+    trees: int = 5,
+    seed: int = 0,
+    feature_names: list[str] | None = None,
+) -> xgb.Booster:
+    rng = np.random.default_rng(seed)
+    matrix = rng.normal(size=(200, n_features)).astype(np.float32)
+    signal = matrix[:, 0] + 0.5 * matrix[:, -1] + rng.normal(scale=0.1, size=200)
+    if task == "binary":
+        label = (signal > 0).astype(np.float32)
+    elif task == "multiclass":
+        label = np.digitize(signal, [-0.5, 0.5]).astype(np.float32)
+    else:
+        label = signal
+    names = feature_names or [f"f{i}" for i in range(n_features)]
+    dtrain = xgb.DMatrix(matrix, label=label, feature_names=names)
+    params = {"max_depth": 3, "seed": seed, "nthread": 1, **OBJECTIVES[task]}
+    return xgb.train(params, dtrain, num_boost_round=trees)
+
+
+def model_bytes(booster: xgb.Booster, fmt: str = "ubj") -> bytes:
+    return bytes(booster.save_raw(fmt))  # type: ignore[arg-type]
+
+
+def write_model(
+    root: Path,
+    name: str,
+    booster: xgb.Booster | bytes,
+    *,
+    layout: str = "directory",
+    fmt: str = "ubj",
+    metadata: dict[str, Any] | None = None,
+) -> Path:
+    """Write atomically (temp + rename), as a publisher would; returns the model's path."""
+    data = booster if isinstance(booster, bytes) else model_bytes(booster, fmt)
+    if layout == "directory":
+        path = root / name / f"model.{fmt}"
+        if metadata is not None:
+            replace_file(root / name / "metadata.json", json.dumps(metadata).encode())
+    else:
+        path = root / f"{name}.{fmt}"
+    replace_file(path, data)
+    return path
+
+
+def replace_file(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f".{path.name}.tmp")
+    temp.write_bytes(data)
+    os.replace(temp, path)
+
+
+def rows(n_rows: int = 3, n_features: int = 4, seed: int = 1) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n_rows, n_features)).astype(np.float32)

@@ -1,0 +1,118 @@
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+
+from router.errors import InvalidModelName, ModelNotFound, ModelOutsideRoot, StoreUnavailable
+from router.store import ModelStore, validate_name
+from tests.modelkit import replace_file, train_booster, write_model
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@pytest.mark.parametrize("name", ["a", "iris", "breast-cancer", "m.v2", "A_1", "9" * 128])
+def test_valid_names_pass(name: str) -> None:
+    assert validate_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", ".hidden", "..", "../etc", "a/b", "a\\b", "-a", "_a", "a b", "a" * 129, "é", "a\x00"],
+)
+def test_invalid_names_are_refused(name: str) -> None:
+    with pytest.raises(InvalidModelName):
+        validate_name(name)
+
+
+def test_resolves_both_layouts(model_root: Path) -> None:
+    booster = train_booster()
+    write_model(model_root, "flat", booster, layout="file")
+    write_model(model_root, "nested", booster, layout="directory", metadata={"task": "regression"})
+    store = ModelStore(model_root)
+
+    flat, nested = store.resolve("flat"), store.resolve("nested")
+
+    assert (flat.layout, flat.format, flat.metadata_path) == ("file", "ubj", None)
+    assert nested.layout == "directory"
+    assert nested.metadata_path == model_root / "nested" / "metadata.json"
+    assert store.names() == ["flat", "nested"]
+
+
+def test_directory_wins_over_flat_file_and_ubj_over_json(model_root: Path) -> None:
+    booster = train_booster()
+    write_model(model_root, "m", booster, layout="file", fmt="ubj")
+    write_model(model_root, "m", booster, layout="directory", fmt="json")
+    write_model(model_root, "m", booster, layout="directory", fmt="ubj")
+
+    ref = ModelStore(model_root).resolve("m")
+
+    assert ref.path == model_root / "m" / "model.ubj"
+
+
+def test_listing_skips_hidden_temp_files_and_non_models(model_root: Path) -> None:
+    booster = train_booster()
+    write_model(model_root, "good", booster, layout="file")
+    (model_root / ".good.ubj.tmp").write_bytes(b"half")
+    (model_root / ".partial.ubj").write_bytes(b"half")
+    (model_root / "notes.txt").write_text("hello")
+    (model_root / "empty-dir").mkdir()
+    (model_root / "bad name.ubj").write_bytes(b"x")
+
+    assert ModelStore(model_root).names() == ["good"]
+
+
+def test_unknown_model_is_not_found(model_root: Path) -> None:
+    with pytest.raises(ModelNotFound):
+        ModelStore(model_root).resolve("missing")
+
+
+def test_missing_root_is_unavailable(tmp_path: Path) -> None:
+    store = ModelStore(tmp_path / "not-mounted")
+    with pytest.raises(StoreUnavailable):
+        store.names()
+    with pytest.raises(StoreUnavailable):
+        store.resolve("anything")
+
+
+def test_symlink_inside_root_is_served(model_root: Path) -> None:
+    write_model(model_root, "v2", train_booster(), layout="file")
+    (model_root / "current.ubj").symlink_to(model_root / "v2.ubj")
+
+    assert ModelStore(model_root).resolve("current").path == model_root / "current.ubj"
+
+
+def test_file_symlink_leaving_root_is_refused(model_root: Path, tmp_path: Path) -> None:
+    outside = write_model(tmp_path / "elsewhere", "secret", train_booster(), layout="file")
+    (model_root / "escape.ubj").symlink_to(outside)
+    store = ModelStore(model_root)
+
+    with pytest.raises(ModelOutsideRoot):
+        store.resolve("escape")
+    assert store.names() == []
+
+
+def test_directory_symlink_leaving_root_is_refused(model_root: Path, tmp_path: Path) -> None:
+    write_model(tmp_path / "elsewhere", "secret", train_booster(), layout="directory")
+    (model_root / "escape").symlink_to(tmp_path / "elsewhere" / "secret")
+
+    with pytest.raises(ModelOutsideRoot):
+        ModelStore(model_root).resolve("escape")
+
+
+def test_fingerprint_changes_on_atomic_replace_even_with_same_size_and_mtime(
+    model_root: Path,
+) -> None:
+    path = write_model(model_root, "m", train_booster(seed=1), layout="file")
+    store = ModelStore(model_root)
+    before = store.resolve("m").fingerprint
+    stat = path.stat()
+
+    replace_file(path, path.read_bytes())  # same bytes, new inode
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+
+    after = store.resolve("m").fingerprint
+    assert (after.size, after.mtime_ns) == (before.size, before.mtime_ns)
+    assert after != before
