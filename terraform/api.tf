@@ -1,0 +1,92 @@
+# An HTTP API in front of the router's live alias: one route per endpoint of the FastAPI
+# app (tests/infra compares them with the app's own route table), so anything else is a
+# 404 from API Gateway without invoking the function.
+
+locals {
+  api_routes = toset([
+    "GET /health",
+    "GET /models",
+    "GET /models/{name}",
+    "POST /models/{name}/predict",
+    "GET /openapi.json",
+    "GET /docs",
+    "GET /docs/oauth2-redirect",
+  ])
+}
+
+resource "aws_apigatewayv2_api" "this" {
+  name          = var.name
+  description   = "Model Router: XGBoost models behind one endpoint"
+  protocol_type = "HTTP"
+}
+
+resource "aws_apigatewayv2_integration" "router" {
+  api_id                 = aws_apigatewayv2_api.this.id
+  description            = "The router function's live alias"
+  integration_type       = "AWS_PROXY"
+  integration_method     = "POST"
+  integration_uri        = aws_lambda_alias.router.invoke_arn
+  payload_format_version = "2.0"
+  timeout_milliseconds   = 30000
+}
+
+resource "aws_apigatewayv2_authorizer" "jwt" {
+  count = var.api_authorization == "JWT" ? 1 : 0
+
+  api_id           = aws_apigatewayv2_api.this.id
+  name             = "${var.name}-jwt"
+  authorizer_type  = "JWT"
+  identity_sources = ["$request.header.Authorization"]
+
+  jwt_configuration {
+    issuer   = var.jwt_issuer
+    audience = var.jwt_audience
+  }
+}
+
+resource "aws_apigatewayv2_route" "this" {
+  for_each = local.api_routes
+
+  api_id             = aws_apigatewayv2_api.this.id
+  route_key          = each.value
+  target             = "integrations/${aws_apigatewayv2_integration.router.id}"
+  authorization_type = var.api_authorization
+  authorizer_id      = var.api_authorization == "JWT" ? aws_apigatewayv2_authorizer.jwt[0].id : null
+}
+
+resource "aws_cloudwatch_log_group" "api" {
+  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_days (default 30 days, to bound cost); set 365 or more where a year of logs is required.
+  name              = local.api_log_group_name
+  retention_in_days = var.log_retention_days
+  kms_key_id        = aws_kms_key.this.arn
+}
+
+resource "aws_apigatewayv2_stage" "default" {
+  api_id      = aws_apigatewayv2_api.this.id
+  name        = "$default"
+  description = "Deploys every change of the routes at once"
+  auto_deploy = true
+
+  access_log_settings {
+    destination_arn = aws_cloudwatch_log_group.api.arn
+    format = jsonencode({
+      requestId          = "$context.requestId"
+      requestTime        = "$context.requestTime"
+      sourceIp           = "$context.identity.sourceIp"
+      caller             = "$context.identity.userArn"
+      routeKey           = "$context.routeKey"
+      status             = "$context.status"
+      protocol           = "$context.protocol"
+      responseLength     = "$context.responseLength"
+      responseLatency    = "$context.responseLatency"
+      integrationLatency = "$context.integrationLatency"
+      integrationError   = "$context.integrationErrorMessage"
+      authorizerError    = "$context.authorizer.error"
+    })
+  }
+
+  default_route_settings {
+    throttling_rate_limit  = var.api_throttling_rate_limit
+    throttling_burst_limit = var.api_throttling_burst_limit
+  }
+}

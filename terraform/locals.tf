@@ -1,0 +1,65 @@
+data "aws_caller_identity" "current" {}
+
+data "aws_partition" "current" {}
+
+data "aws_region" "current" {}
+
+locals {
+  account_id = data.aws_caller_identity.current.account_id
+  partition  = data.aws_partition.current.partition
+  region     = data.aws_region.current.region
+
+  router_function_name = "${var.name}-router"
+  inbox_function_name  = "${var.name}-inbox"
+
+  # Log group names are fixed strings, so the KMS key policy can name them without a cycle.
+  router_log_group_name = "/aws/lambda/${local.router_function_name}"
+  inbox_log_group_name  = "/aws/lambda/${local.inbox_function_name}"
+  api_log_group_name    = "/aws/vendedlogs/apigateway/${var.name}"
+  flow_log_group_name   = "/aws/vpc-flow-logs/${var.name}"
+
+  # Keys under this prefix of the inbox bucket are models: models/<name>/<file>.
+  inbox_key_prefix = "models/"
+
+  # Both functions mount the same access point at the same path; the router reads the
+  # path from ROUTER_MODEL_ROOT, so the two must never differ.
+  model_root = var.efs_mount_path
+
+  # Variables this module owns. They are merged last, so router_environment cannot override
+  # them (its validation rejects their names anyway).
+  router_owned_environment = {
+    ROUTER_MODEL_ROOT        = local.model_root
+    ROUTER_LOG_LEVEL         = var.log_level
+    ROUTER_METRICS_NAMESPACE = var.metrics_namespace
+    POWERTOOLS_SERVICE_NAME  = local.router_function_name
+  }
+  router_default_environment = {
+    # A request that waits for a model load must give up before the function times out.
+    ROUTER_LOAD_WAIT_S = tostring(max(1, var.router_timeout_s - 4))
+  }
+  router_environment = merge(
+    local.router_default_environment,
+    var.router_environment,
+    local.router_owned_environment,
+  )
+
+  inbox_environment = {
+    ROUTER_MODEL_ROOT        = local.model_root
+    ROUTER_LOG_LEVEL         = var.log_level
+    ROUTER_METRICS_NAMESPACE = var.metrics_namespace
+    POWERTOOLS_SERVICE_NAME  = local.inbox_function_name
+  }
+
+  # Lambda's JSON log filter uses its own level names.
+  lambda_log_levels = {
+    DEBUG    = "DEBUG"
+    INFO     = "INFO"
+    WARNING  = "WARN"
+    ERROR    = "ERROR"
+    CRITICAL = "FATAL"
+  }
+
+  # The zip is only read at plan time; `terraform validate` never needs it.
+  package_exists = fileexists(var.package_path)
+  package_hash   = local.package_exists ? filebase64sha256(var.package_path) : null
+}

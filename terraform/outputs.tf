@@ -1,0 +1,79 @@
+output "api_url" {
+  description = "Base URL of the HTTP API, e.g. <api_url>/models/<name>/predict."
+  value       = aws_apigatewayv2_stage.default.invoke_url
+}
+
+output "api_id" {
+  description = "ID of the HTTP API (for IAM policies granting execute-api:Invoke)."
+  value       = aws_apigatewayv2_api.this.id
+}
+
+output "api_execution_arn" {
+  description = "Execution ARN of the HTTP API; grant callers execute-api:Invoke on <arn>/*/* when api_authorization is AWS_IAM."
+  value       = aws_apigatewayv2_api.this.execution_arn
+}
+
+output "inbox_bucket" {
+  description = "Name of the model inbox bucket; upload models to s3://<bucket>/models/<name>/<file>."
+  value       = aws_s3_bucket.inbox.id
+}
+
+output "inbox_bucket_arn" {
+  description = "ARN of the model inbox bucket."
+  value       = aws_s3_bucket.inbox.arn
+}
+
+output "kms_key_arn" {
+  description = "ARN of the KMS key that encrypts EFS, the inbox bucket, the dead letter queue and the logs; uploaders need kms:GenerateDataKey on it."
+  value       = aws_kms_key.this.arn
+}
+
+output "router_function_name" {
+  description = "Name of the router Lambda function."
+  value       = aws_lambda_function.router.function_name
+}
+
+output "router_alias_arn" {
+  description = "ARN of the router's live alias, the target of the API."
+  value       = aws_lambda_alias.router.arn
+}
+
+output "inbox_function_name" {
+  description = "Name of the inbox Lambda function."
+  value       = aws_lambda_function.inbox.function_name
+}
+
+output "inbox_dead_letter_queue_url" {
+  description = "URL of the SQS queue holding inbox events that failed after retries."
+  value       = aws_sqs_queue.inbox_dead_letters.url
+}
+
+output "efs_file_system_id" {
+  description = "ID of the EFS file system holding the models."
+  value       = aws_efs_file_system.this.id
+}
+
+output "efs_access_point_id" {
+  description = "ID of the EFS access point both functions mount."
+  value       = aws_efs_access_point.this.id
+}
+
+output "efs_access_point_arn" {
+  description = "ARN of the EFS access point both functions mount."
+  value       = aws_efs_access_point.this.arn
+}
+
+output "model_root" {
+  description = "Path at which both functions see the models (ROUTER_MODEL_ROOT)."
+  value       = local.model_root
+}
+
+output "vpc_id" {
+  description = "ID of the VPC."
+  value       = aws_vpc.this.id
+}
+
+output "private_subnet_ids" {
+  description = "IDs of the private subnets the functions run in."
+  value       = aws_subnet.private[*].id
+}
