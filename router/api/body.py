@@ -45,30 +45,44 @@ def parse_predict_request(body: bytes, max_rows: int) -> PredictRequest:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
         raise MalformedRequest(f"the body is not valid JSON: {exc}") from exc
-    if isinstance(document, dict):
-        rows = document.get("instances")
-        if isinstance(rows, list) and len(rows) > max_rows:
-            raise RequestTooLarge(
-                f"{len(rows)} rows in one request; the limit is {max_rows} (ROUTER_MAX_ROWS)"
-            )
+    if not isinstance(document, dict):
+        raise InvalidInstances('the body must be a JSON object: {"instances": [[...], ...]}')
+    rows = document.get("instances")
+    if isinstance(rows, list) and len(rows) > max_rows:
+        raise RequestTooLarge(
+            f"{len(rows)} rows in one request; the limit is {max_rows} (ROUTER_MAX_ROWS)"
+        )
     try:
         return PredictRequest.model_validate(document)
     except ValidationError as exc:
-        raise InvalidInstances(_describe(exc)) from exc
+        raise InvalidInstances(_describe(exc, document)) from exc
 
 
-def _describe(exc: ValidationError) -> str:
-    # A union of row forms reports one error per form; the first few say enough.
-    seen: list[str] = []
+def _describe(exc: ValidationError, document: object) -> str:
+    """The first few problems, located like ``instances.0.2``.
+
+    ``instances`` is a union of two row forms and pydantic reports a failure per form; keep
+    only the errors of the form the client used (that of its first row).
+    """
+    first_row = _first_row(document)
+    wanted = "list[dict" if isinstance(first_row, dict) else "list[list"
+    messages: list[str] = []
     for error in exc.errors():
-        location = ".".join(str(part) for part in error["loc"] if not _is_union_tag(part))
+        tags = [part for part in error["loc"] if isinstance(part, str) and "[" in part]
+        if tags and not tags[0].startswith(wanted):
+            continue
+        location = ".".join(str(part) for part in error["loc"] if part not in tags)
         message = f"{location or 'body'}: {error['msg']}"
-        if message not in seen:
-            seen.append(message)
-        if len(seen) == 3:
+        if message not in messages:
+            messages.append(message)
+        if len(messages) == 3:
             break
-    return "; ".join(seen)
+    return "; ".join(messages)
 
 
-def _is_union_tag(part: object) -> bool:
-    return isinstance(part, str) and ("[" in part or part.startswith("list"))
+def _first_row(document: object) -> object:
+    if isinstance(document, dict):
+        rows = document.get("instances")
+        if isinstance(rows, list) and rows:
+            return rows[0]
+    return None

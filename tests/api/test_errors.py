@@ -1,0 +1,200 @@
+"""Bad input gets a 4xx problem+json body; nothing already served is lost."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+import router.errors
+from router.api import create_app
+from router.errors import RouterError
+from router.registry import ModelRegistry
+from router.settings import Settings
+from tests.modelkit import rows, train_booster, write_model
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import httpx2
+
+
+def assert_problem(response: httpx2.Response, status: int, slug: str) -> dict[str, Any]:
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    body: dict[str, Any] = response.json()
+    assert body["type"] == f"urn:model-router:problem:{slug}"
+    assert body["title"] and body["detail"] and body["status"] == status
+    assert "Traceback" not in response.text
+    return body
+
+
+@pytest.fixture
+def served(client: TestClient, model_root: Path) -> TestClient:
+    write_model(model_root, "m", train_booster(feature_names=["a", "b", "c", "d"]))
+    return client
+
+
+GOOD_ROW = [0.1, 0.2, 0.3, 0.4]
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "slug", "detail"),
+    [
+        ({"instances": [[0.1, 0.2, 0.3]]}, 422, "invalid-instances", "expects 4 features"),
+        ({"instances": [GOOD_ROW, [0.1]]}, 422, "invalid-instances", "expects 4 features"),
+        ({"instances": [["0.1", 0.2, 0.3, 0.4]]}, 422, "invalid-instances", "valid number"),
+        ({"instances": [[True, 0.2, 0.3, 0.4]]}, 422, "invalid-instances", "valid number"),
+        ({"instances": [[[0.1], 0.2, 0.3, 0.4]]}, 422, "invalid-instances", "valid number"),
+        ({"instances": []}, 422, "invalid-instances", "at least 1"),
+        ({"instances": [[]]}, 422, "invalid-instances", "expects 4 features"),
+        ({}, 422, "invalid-instances", "instances: Field required"),
+        ({"instances": "abc"}, 422, "invalid-instances", "valid list"),
+        ({"instances": [{"a": 1.0, "typo": 2.0}]}, 422, "invalid-instances", "unknown feature"),
+        ({"instances": [{"a": "x"}]}, 422, "invalid-instances", "instances.0.a"),
+        ({"instances": [GOOD_ROW, {"a": 1.0}]}, 422, "invalid-instances", "valid list"),
+        ({"instances": [GOOD_ROW], "output": "proba"}, 422, "invalid-instances", "output"),
+        ({"instances": [GOOD_ROW], "extra": 1}, 422, "invalid-instances", "extra"),
+        ([GOOD_ROW], 422, "invalid-instances", "JSON object"),
+    ],
+)
+def test_invalid_instances(
+    served: TestClient, body: object, status: int, slug: str, detail: str
+) -> None:
+    response = served.post("/models/m/predict", json=body)
+
+    assert detail in assert_problem(response, status, slug)["detail"]
+    assert served.post("/models/m/predict", json={"instances": [GOOD_ROW]}).status_code == 200
+
+
+def test_numbers_beyond_float_range_are_refused(served: TestClient) -> None:
+    response = served.post(
+        "/models/m/predict",
+        content=b'{"instances": [[1e999, 0.2, 0.3, 0.4]]}',
+        headers={"content-type": "application/json"},
+    )
+    assert "infinity" in assert_problem(response, 400, "malformed-request")["detail"]
+
+
+@pytest.mark.parametrize("raw", [b"{not json", b"", b"\xff\xfe", b'{"instances": [[1,2'])
+def test_malformed_json_is_400(served: TestClient, raw: bytes) -> None:
+    response = served.post(
+        "/models/m/predict", content=raw, headers={"content-type": "application/json"}
+    )
+    assert_problem(response, 400, "malformed-request")
+
+
+@pytest.mark.parametrize("name", ["-bad", "a%20b", "x" * 129, ".hidden", "%2E%2E"])
+def test_invalid_model_names_are_400(served: TestClient, name: str) -> None:
+    for response in (
+        served.post(f"/models/{name}/predict", json={"instances": [GOOD_ROW]}),
+        served.get(f"/models/{name}"),
+    ):
+        assert_problem(response, 400, "invalid-model-name")
+
+
+def test_unknown_model_is_404(served: TestClient) -> None:
+    response = served.post("/models/nope/predict", json={"instances": [GOOD_ROW]})
+    assert "nope" in assert_problem(response, 404, "model-not-found")["detail"]
+    assert_problem(served.get("/models/nope"), 404, "model-not-found")
+
+
+def test_unknown_route_and_method_are_problems(served: TestClient) -> None:
+    assert_problem(served.get("/nothing-here"), 404, "not-found")
+    assert_problem(served.delete("/models/m"), 405, "method-not-allowed")
+
+
+def test_symlink_escape_is_403(served: TestClient, model_root: Path, tmp_path: Path) -> None:
+    outside = write_model(tmp_path / "outside", "x", train_booster(), layout="file")
+    (model_root / "escape.ubj").symlink_to(outside)
+
+    response = served.post("/models/escape/predict", json={"instances": [GOOD_ROW]})
+
+    assert_problem(response, 403, "model-outside-root")
+
+
+def test_broken_model_without_working_version_is_503(served: TestClient, model_root: Path) -> None:
+    write_model(model_root, "broken", b"{\x00garbage", layout="file")
+
+    response = served.post("/models/broken/predict", json={"instances": [GOOD_ROW]})
+
+    assert_problem(response, 503, "model-unavailable")
+    assert response.headers["retry-after"]
+    detail = served.get("/models/broken").json()
+    assert detail["loaded"] is False and "no loadable version" in detail["last_error"]
+
+
+def test_too_many_rows_is_413(model_root: Path) -> None:
+    settings = Settings(model_root=model_root, max_rows=3)
+    write_model(model_root, "m", train_booster())
+    client = TestClient(create_app(settings, ModelRegistry.from_settings(settings)))
+
+    response = client.post("/models/m/predict", json={"instances": rows(4).tolist()})
+
+    assert "ROUTER_MAX_ROWS" in assert_problem(response, 413, "request-too-large")["detail"]
+    assert client.post("/models/m/predict", json={"instances": rows(3).tolist()}).is_success
+
+
+def test_body_over_the_limit_is_413_whether_declared_or_streamed(model_root: Path) -> None:
+    settings = Settings(model_root=model_root, max_body_bytes=2048)
+    write_model(model_root, "m", train_booster())
+    client = TestClient(create_app(settings, ModelRegistry.from_settings(settings)))
+    big = b'{"instances": [' + b",".join([b"[0.1, 0.2, 0.3, 0.4]"] * 200) + b"]}"
+
+    declared = client.post("/models/m/predict", content=big)
+    streamed = client.post("/models/m/predict", content=iter([big[:1000], big[1000:]]))
+
+    assert_problem(declared, 413, "request-too-large")
+    assert_problem(streamed, 413, "request-too-large")
+
+
+def test_store_unavailable_is_503(tmp_path: Path) -> None:
+    settings = Settings(model_root=tmp_path / "not-mounted")
+    client = TestClient(create_app(settings, ModelRegistry.from_settings(settings)))
+
+    assert_problem(client.get("/health"), 503, "store-unavailable")
+    assert_problem(client.get("/models"), 503, "store-unavailable")
+    assert_problem(
+        client.post("/models/m/predict", json={"instances": [GOOD_ROW]}), 503, "store-unavailable"
+    )
+
+
+def _router_errors() -> list[type[RouterError]]:
+    found = []
+    for value in vars(router.errors).values():
+        if isinstance(value, type) and issubclass(value, RouterError) and value is not RouterError:
+            found.append(value)
+    return found
+
+
+@pytest.mark.parametrize("error_class", _router_errors(), ids=lambda cls: cls.__name__)
+def test_every_router_error_maps_to_its_problem(
+    error_class: type[RouterError], settings: Settings, registry: ModelRegistry
+) -> None:
+    app = create_app(settings, registry)
+
+    @app.get("/raise")
+    def raise_it() -> None:
+        raise error_class("what went wrong")
+
+    response = TestClient(app).get("/raise")
+
+    body = assert_problem(response, error_class.status, error_class.slug)
+    assert (body["title"], body["detail"]) == (error_class.title, "what went wrong")
+    assert 400 <= error_class.status < 600
+
+
+def test_a_bug_is_a_500_problem_without_stack_trace(
+    settings: Settings, registry: ModelRegistry
+) -> None:
+    app = create_app(settings, registry)
+
+    @app.get("/bug")
+    def bug() -> None:
+        raise RuntimeError("secret internals")
+
+    response = TestClient(app, raise_server_exceptions=False).get("/bug")
+
+    body = assert_problem(response, 500, "internal-error")
+    assert "secret" not in body["detail"]

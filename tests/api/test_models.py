@@ -1,0 +1,79 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from tests.modelkit import model_bytes, replace_file, rows, train_booster, write_model
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from fastapi.testclient import TestClient
+
+
+def test_list_shows_every_model_and_whether_it_is_loaded(
+    client: TestClient, model_root: Path
+) -> None:
+    write_model(model_root, "a", train_booster(), layout="file")
+    write_model(model_root, "b", train_booster(), layout="directory", fmt="json")
+    client.post("/models/a/predict", json={"instances": rows(1).tolist()})
+
+    models = {m["name"]: m for m in client.get("/models").json()["models"]}
+
+    assert models["a"]["loaded"] is True and len(models["a"]["version"]) == 12
+    assert models["b"] == models["b"] | {"loaded": False, "format": "json", "layout": "directory"}
+
+
+def test_describe_loads_and_shows_features_task_and_labels(
+    client: TestClient, model_root: Path
+) -> None:
+    write_model(
+        model_root,
+        "iris",
+        train_booster("multiclass", feature_names=["sl", "sw", "pl", "pw"]),
+        metadata={"class_labels": ["a", "b", "c"], "description": "demo"},
+    )
+
+    detail = client.get("/models/iris").json()
+
+    assert detail["loaded"] is True and detail["stale"] is False
+    assert detail["task"] == "multiclass" and detail["objective"] == "multi:softprob"
+    assert detail["feature_names"] == ["sl", "sw", "pl", "pw"] and detail["num_features"] == 4
+    assert detail["class_labels"] == ["a", "b", "c"] and detail["description"] == "demo"
+    assert detail["memory_bytes"] > detail["file_bytes"] > 0
+    assert detail["loaded_at"] > 0 and detail["last_error"] is None
+
+
+def test_describe_shows_a_failed_replacement_while_old_version_serves(
+    client: TestClient, model_root: Path
+) -> None:
+    path = write_model(model_root, "m", train_booster(seed=1), layout="file")
+    old_version = client.get("/models/m").json()["version"]
+    replace_file(path, model_bytes(train_booster(seed=2))[:100])
+
+    detail = client.get("/models/m").json()
+    predict = client.post("/models/m/predict", json={"instances": rows(1).tolist()})
+
+    assert detail["version"] == old_version and detail["stale"] is True
+    assert "no loadable version" in detail["last_error"]
+    assert predict.status_code == 200 and predict.json()["version"] == old_version
+
+
+def test_health_reports_cache_and_counters(client: TestClient, model_root: Path) -> None:
+    write_model(model_root, "m", train_booster(), layout="file")
+    client.post("/models/m/predict", json={"instances": rows(1).tolist()})
+
+    health = client.get("/health").json()
+
+    assert health["status"] == "ok"
+    assert health["cache"]["models"] == 1 and health["cache"]["bytes"] > 0
+    assert health["counters"]["CacheMiss"] == 1
+
+
+def test_openapi_documents_the_predict_body_and_docs_render(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    predict = spec["paths"]["/models/{name}/predict"]["post"]
+
+    schema = predict["requestBody"]["content"]["application/json"]["schema"]
+    assert "instances" in schema["properties"]
+    assert "422" in predict["responses"] and "413" in predict["responses"]
+    assert client.get("/docs").status_code == 200
