@@ -4,12 +4,13 @@ are committed: every model is trained in a few milliseconds from a seed."""
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xgboost as xgb
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 OBJECTIVES: dict[str, dict[str, Any]] = {
     "binary": {"objective": "binary:logistic"},
@@ -70,7 +71,7 @@ def replace_file(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     temp = path.with_name(f".{path.name}.tmp")
     temp.write_bytes(data)
-    os.replace(temp, path)
+    temp.replace(path)
 
 
 def rows(n_rows: int = 3, n_features: int = 4, seed: int = 1) -> np.ndarray:
