@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+    from types import ModuleType
+
+from router.settings import get_settings
+
+
+@dataclass
+class LambdaContext:
+    """The attributes of Lambda's context object that the handler and Powertools read."""
+
+    function_name: str = "model-router"
+    function_version: str = "$LATEST"
+    memory_limit_in_mb: int = 2048
+    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:model-router"
+    aws_request_id: str = "3f1c0b5e-2d9a-4b7c-8e6f-1a2b3c4d5e6f"
+    log_group_name: str = "/aws/lambda/model-router"
+    log_stream_name: str = "2026/11/23/[$LATEST]0123456789abcdef"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 29_000
+
+
+def _reset_router_loggers() -> None:
+    # Powertools makes the router's loggers print JSON and stop propagating; undo that so
+    # later tests' caplog sees their records again.
+    for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "router"]:
+        logger = logging.getLogger(name)
+        logger.handlers.clear()
+        logger.propagate = True
+        logger.setLevel(logging.NOTSET)
+
+
+@pytest.fixture
+def import_handler(
+    monkeypatch: pytest.MonkeyPatch,
+) -> Iterator[Callable[..., ModuleType]]:
+    """Import ``router.lambda_handler`` afresh, as a new Lambda environment would, with
+    Lambda's own environment variables plus the given ``ROUTER_*`` ones."""
+
+    def load(model_root: Path, **router_env: str) -> ModuleType:
+        monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "model-router")
+        monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
+        monkeypatch.setenv("AWS_REGION", "eu-west-1")
+        monkeypatch.setenv("ROUTER_MODEL_ROOT", str(model_root))
+        for key, value in router_env.items():
+            monkeypatch.setenv(f"ROUTER_{key.upper()}", value)
+        get_settings.cache_clear()
+        sys.modules.pop("router.lambda_handler", None)
+        return importlib.import_module("router.lambda_handler")
+
+    yield load
+    sys.modules.pop("router.lambda_handler", None)
+    get_settings.cache_clear()
+    _reset_router_loggers()
+
+
+@pytest.fixture
+def context() -> LambdaContext:
+    return LambdaContext()
