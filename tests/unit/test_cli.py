@@ -1,0 +1,55 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from router.cli import main
+from router.loader import load_model
+from router.store import ModelStore
+from tests.modelkit import train_booster, write_model
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def test_list_prints_each_model(model_root: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    write_model(model_root, "flat", train_booster(), layout="file")
+    write_model(model_root, "nested", train_booster(), fmt="json")
+
+    assert main(["list", "--model-root", str(model_root)]) == 0
+
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[:3] for line in lines] == [
+        ["flat", "ubj", "file"],
+        ["nested", "json", "directory"],
+    ]
+
+
+def test_list_of_missing_root_is_an_error(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["list", "--model-root", str(tmp_path / "nope")]) == 1
+    assert capsys.readouterr().err.startswith("error: model root")
+
+
+@pytest.mark.slow
+def test_demo_trains_loadable_models_and_prints_calls(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    root = tmp_path / "store"
+
+    assert main(["demo", "--model-root", str(root)]) == 0
+
+    store = ModelStore(root)
+    assert store.names() == ["breast-cancer", "diabetes", "iris", "wine"]
+    tasks = {ref.name: load_model(ref, nthread=1).task for ref in store.list()}
+    assert tasks == {
+        "breast-cancer": "binary",
+        "diabetes": "regression",
+        "iris": "multiclass",
+        "wine": "multiclass",
+    }
+    iris = load_model(store.resolve("iris"), nthread=1)
+    assert iris.metadata.class_labels == ["setosa", "versicolor", "virginica"]
+    assert "curl -s -X POST http://127.0.0.1:8000/models/iris/predict" in capsys.readouterr().out
