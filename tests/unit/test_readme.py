@@ -1,0 +1,36 @@
+"""The README is the one place settings and endpoints are documented: keep it true."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from fastapi.routing import APIRoute
+
+from router.api import create_app
+from router.registry import ModelRegistry
+from router.settings import Settings
+
+README = (Path(__file__).parents[2] / "README.md").read_text()
+
+
+def test_configuration_table_lists_exactly_the_settings() -> None:
+    documented = set(re.findall(r"^\| `(ROUTER_[A-Z_]+)` \|", README, flags=re.MULTILINE))
+    expected = {f"ROUTER_{name.upper()}" for name in Settings.model_fields}
+
+    assert documented == expected
+
+
+def test_api_table_lists_every_route(tmp_path: Path) -> None:
+    settings = Settings(model_root=tmp_path)
+    app = create_app(settings, ModelRegistry.from_settings(settings))
+    routes = {
+        f"{method} {route.path}"
+        for route in app.routes
+        if isinstance(route, APIRoute)
+        for method in route.methods
+    }
+
+    documented = set(re.findall(r"^\| `([A-Z]+ /[^`]*)`", README, flags=re.MULTILINE))
+
+    assert routes <= documented
