@@ -84,9 +84,7 @@ def test_concurrent_requests_for_one_model_cause_one_load(model_root: Path) -> N
 
     registry = make_registry(model_root, loader=slow_loader)
     results: list[LoadedModel] = []
-    threads = [
-        threading.Thread(target=lambda: results.append(registry.get("m"))) for _ in range(8)
-    ]
+    threads = [threading.Thread(target=lambda: results.append(registry.get("m"))) for _ in range(8)]
     for thread in threads:
         thread.start()
     for thread in threads:
