@@ -168,6 +168,10 @@ class ModelRegistry:
     def _load(self, ref: ModelRef, cached: LoadedModel | None) -> LoadedModel:
         name = ref.name
         with self._lock:
+            # Another request may have finished loading this very version since our miss.
+            current = self._cache.peek(name)
+            if current is not None and current.version_key == ref.version_key:
+                return current
             pending = self._pending.get(name)
             leader = pending is None
             if pending is None:

@@ -305,3 +305,20 @@ def test_preload_loads_and_logs_failures(
 
     assert registry.cache_usage()["models"] == 1
     assert any(record.message == "preload failed" for record in caplog.records)
+
+
+def test_a_miss_that_races_a_finished_load_does_not_load_again(model_root: Path) -> None:
+    write_model(model_root, "m", train_booster(), layout="file")
+    calls: list[str] = []
+
+    def counting_loader(ref: ModelRef) -> LoadedModel:
+        calls.append(ref.name)
+        return load_model(ref, nthread=1)
+
+    registry = make_registry(model_root, loader=counting_loader)
+    first = registry.get("m")
+    ref = registry.store.resolve("m")
+
+    # As if this request had missed the cache just before the first load finished.
+    assert registry._load(ref, cached=None) is first
+    assert calls == ["m"]
