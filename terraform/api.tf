@@ -3,7 +3,7 @@
 # 404 from API Gateway without invoking the function.
 
 locals {
-  api_routes = toset([
+  api_routes = [
     "GET /health",
     "GET /models",
     "GET /models/{name}",
@@ -11,7 +11,8 @@ locals {
     "GET /openapi.json",
     "GET /docs",
     "GET /docs/oauth2-redirect",
-  ])
+    "GET /redoc",
+  ]
 }
 
 resource "aws_apigatewayv2_api" "this" {
@@ -45,7 +46,7 @@ resource "aws_apigatewayv2_authorizer" "jwt" {
 }
 
 resource "aws_apigatewayv2_route" "this" {
-  for_each = local.api_routes
+  for_each = toset(local.api_routes)
 
   api_id             = aws_apigatewayv2_api.this.id
   route_key          = each.value
