@@ -10,10 +10,9 @@ the shape of ``terraform providers schema -json``.
 
 Regenerate after adding a resource type to ``terraform/``::
 
-    npm install --prefix .cache/cdktn --no-save --ignore-scripts --legacy-peer-deps \\
+    npm install --prefix /tmp/cdktn --no-save --ignore-scripts --legacy-peer-deps \\
         @cdktn/provider-aws@25.7.0
-    python scripts/derive_aws_schema.py \\
-        --package .cache/cdktn/node_modules/@cdktn/provider-aws
+    python scripts/derive_aws_schema.py --package /tmp/cdktn/node_modules/@cdktn/provider-aws
 
 Only the standard library is needed, so the script runs without the project's venv.
 """
