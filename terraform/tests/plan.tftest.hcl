@@ -170,52 +170,43 @@ run "router_environment_cannot_move_the_model_root" {
 # Values the AWS APIs would reject fail at plan time, with the variable named.
 # ---------------------------------------------------------------------------------------
 
-run "rejects_router_memory_above_lambda_limit" {
+# One plan, every variable wrong at once: each must report its own failure.
+run "rejects_values_aws_would_reject" {
   command = plan
-  variables { router_memory_mb = 10241 }
-  expect_failures = [var.router_memory_mb]
-}
 
-run "rejects_inbox_memory_below_lambda_limit" {
-  command = plan
-  variables { inbox_memory_mb = 127 }
-  expect_failures = [var.inbox_memory_mb]
-}
+  variables {
+    router_memory_mb   = 10241
+    inbox_memory_mb    = 127
+    router_timeout_s   = 31 # longer than the HTTP API waits
+    inbox_timeout_s    = 901
+    efs_mount_path     = "/models"
+    log_retention_days = 45
+    api_authorization  = "COGNITO"
+    architecture       = "arm"
+    az_count           = 1
+    efs_posix_uid      = 0
+    router_environment = { ROUTER_MODEL_ROOT = "/tmp" }
+  }
 
-run "rejects_router_timeout_longer_than_the_api_waits" {
-  command = plan
-  variables { router_timeout_s = 31 }
-  expect_failures = [var.router_timeout_s]
-}
-
-run "rejects_inbox_timeout_above_lambda_limit" {
-  command = plan
-  variables { inbox_timeout_s = 901 }
-  expect_failures = [var.inbox_timeout_s]
-}
-
-run "rejects_mount_path_outside_mnt" {
-  command = plan
-  variables { efs_mount_path = "/models" }
-  expect_failures = [var.efs_mount_path]
+  expect_failures = [
+    var.router_memory_mb,
+    var.inbox_memory_mb,
+    var.router_timeout_s,
+    var.inbox_timeout_s,
+    var.efs_mount_path,
+    var.log_retention_days,
+    var.api_authorization,
+    var.architecture,
+    var.az_count,
+    var.efs_posix_uid,
+    var.router_environment,
+  ]
 }
 
 run "rejects_nested_mount_path" {
   command = plan
   variables { efs_mount_path = "/mnt/models/v1" }
   expect_failures = [var.efs_mount_path]
-}
-
-run "rejects_retention_cloudwatch_does_not_offer" {
-  command = plan
-  variables { log_retention_days = 45 }
-  expect_failures = [var.log_retention_days]
-}
-
-run "rejects_unknown_auth_mode" {
-  command = plan
-  variables { api_authorization = "COGNITO" }
-  expect_failures = [var.api_authorization]
 }
 
 run "rejects_jwt_without_issuer" {
@@ -229,24 +220,6 @@ run "rejects_jwt_without_issuer" {
   expect_failures = [var.jwt_issuer]
 }
 
-run "rejects_unknown_architecture" {
-  command = plan
-  variables { architecture = "arm" }
-  expect_failures = [var.architecture]
-}
-
-run "rejects_one_availability_zone" {
-  command = plan
-  variables { az_count = 1 }
-  expect_failures = [var.az_count]
-}
-
-run "rejects_root_on_efs" {
-  command = plan
-  variables { efs_posix_uid = 0 }
-  expect_failures = [var.efs_posix_uid]
-}
-
 run "rejects_provisioned_above_reserved_concurrency" {
   command = plan
 
@@ -256,12 +229,6 @@ run "rejects_provisioned_above_reserved_concurrency" {
   }
 
   expect_failures = [var.router_provisioned_concurrency]
-}
-
-run "rejects_overriding_the_model_root" {
-  command = plan
-  variables { router_environment = { ROUTER_MODEL_ROOT = "/tmp" } }
-  expect_failures = [var.router_environment]
 }
 
 run "rejects_a_missing_package" {
