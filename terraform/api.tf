@@ -10,8 +10,6 @@ locals {
     "POST /models/{name}/predict",
     "GET /openapi.json",
     "GET /docs",
-    "GET /docs/oauth2-redirect",
-    "GET /redoc",
   ]
 }
 

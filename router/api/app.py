@@ -22,6 +22,10 @@ def create_app(settings: Settings, registry: ModelRegistry) -> FastAPI:
         title="Model Router",
         version=router.__version__,
         summary="Many XGBoost models behind one endpoint.",
+        # One docs page (/docs); no ReDoc, and no OAuth2 redirect page: the API has no OAuth
+        # flow. Every route here is a route API Gateway must expose.
+        redoc_url=None,
+        swagger_ui_oauth2_redirect_url=None,
     )
     app.state.settings = settings
     app.state.registry = registry

@@ -5,8 +5,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from fastapi.routing import APIRoute
-
 from router.api import create_app
 from router.registry import ModelRegistry
 from router.settings import Settings
@@ -25,12 +23,12 @@ def test_api_table_lists_every_route(tmp_path: Path) -> None:
     settings = Settings(model_root=tmp_path)
     app = create_app(settings, ModelRegistry.from_settings(settings))
     routes = {
-        f"{method} {route.path}"
-        for route in app.routes
-        if isinstance(route, APIRoute)
-        for method in route.methods
+        f"{method.upper()} {path}"
+        for path, operations in app.openapi()["paths"].items()
+        for method in operations
     }
+    assert len(routes) == 4  # the API's own routes; /docs and /openapi.json come on top
 
-    documented = set(re.findall(r"^\| `([A-Z]+ /[^`]*)`", README, flags=re.MULTILINE))
+    documented = set(re.findall(r"^\| `([A-Z]+ /[^`,]*)`", README, flags=re.MULTILINE))
 
     assert routes <= documented
