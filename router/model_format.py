@@ -101,12 +101,12 @@ class ModelFormatError(ValueError):
 def sniff_format(data: Buffer) -> ModelFormat:
     """Tell a JSON model from a UBJSON one by its first two bytes.
 
-    Both are objects, so the first byte is ``{``; XGBoost reads a model from memory only
-    then, so no leading whitespace or byte-order mark is allowed either. The second byte is
-    the ``L`` of the first key's length in UBJSON and the ``"`` of the first key, or
-    whitespace, in JSON. ``{}`` is the same empty object in both and is called UBJSON; it is
-    no model either way. Callers normally know the format from the file's suffix; this is
-    for a file whose suffix may be wrong. Raises :class:`ModelFormatError` for anything else.
+    Both are objects, so the first byte is ``{``; XGBoost reads a model from memory only if
+    it is, so leading whitespace or a byte-order mark is refused too. The second byte is the
+    ``L`` of the first key's length in UBJSON, and the ``"`` of the first key or whitespace
+    in JSON. ``{}`` is the same empty object in both and is called UBJSON; it is no model
+    either way. Callers normally know the format from the file's suffix; this is for a file
+    whose suffix may be wrong. Raises :class:`ModelFormatError` for anything else.
     """
     head = bytes(data[:2])
     if not head:
@@ -140,9 +140,10 @@ def check_json(data: Buffer) -> None:
 
     The first byte must be ``{``, as for XGBoost, which refuses leading whitespace when it
     reads a model from memory. XGBoost writes non-finite floats as bare ``NaN``,
-    ``Infinity`` and ``-Infinity``, which strict JSON and orjson reject: a document orjson
-    refuses is parsed again by the standard library, which accepts them, if it has any.
-    orjson refuses nesting deeper than 1024, which bounds XGBoost's recursive JSON reader.
+    ``Infinity`` and ``-Infinity``, which strict JSON and orjson reject, so a document that
+    orjson refuses and that holds one of those tokens is parsed again by the standard
+    library, which accepts them. Both parsers refuse deep nesting (orjson past 1024 levels,
+    the standard library at its recursion limit), which bounds XGBoost's recursive reader.
     """
     if not data:
         raise ModelFormatError("empty file: not an XGBoost model", 0)
