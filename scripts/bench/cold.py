@@ -1,0 +1,191 @@
+"""Cold start: a new process, up to the first prediction through ``router.lambda_handler``.
+
+Measured against the stack's own floor, ``python -c "import fastapi, mangum, xgboost"``, run
+interleaved with ours by the same interpreter, so that both see the same machine. Both are
+timed from spawn to exit (wall clock, and the child's CPU time); ours also reports when its
+first response was ready.
+
+Which interpreter matters: XGBoost imports scikit-learn whenever it is installed, which the
+project's development environment has and Lambda has not. The full run therefore uses a lean
+virtual environment (``.venv-bench``) with only the runtime dependencies and the server extra.
+
+Children get a clean environment, so ``PYTHONDONTWRITEBYTECODE`` in the caller's does not
+reach them: bytecode is cached where Python always caches it (pip wrote it for the installed
+packages; the router's is written by the first run), as a Lambda package built by pip ships
+its ``.pyc`` files. The full run starts with one unmeasured run of each, which also warms the
+page cache.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from scripts.bench.workload import LAMBDA_ENV, REPO
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+BASELINE_CODE = "import fastapi, mangum, xgboost"
+# The child: import the Lambda entry (which builds everything, as Lambda's init phase does),
+# send one real-shaped event, and say when the answer was ready.
+HANDLER_CODE = """\
+import os, time
+from router.lambda_handler import handler
+import json
+with open(os.environ["BENCH_EVENT"]) as f:
+    event = json.load(f)
+class Context:
+    aws_request_id = "cold-start"
+    function_name = os.environ["AWS_LAMBDA_FUNCTION_NAME"]
+    memory_limit_in_mb = int(os.environ["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"])
+    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:" + function_name
+    def get_remaining_time_in_millis(self):
+        return 30000
+response = handler(event, Context())
+ready = time.time()
+print("BENCH-COLD", response["statusCode"], repr(ready), flush=True)
+"""
+MODULES_KEPT_OUT = ("sklearn", "pandas")
+STAMP = ".bench-stamp"
+CHILD_TIMEOUT_S = 120
+
+
+@dataclass(slots=True)
+class ColdRuns:
+    """Spawn-to-exit wall and CPU seconds of each run; for ours, spawn to first answer."""
+
+    wall_s: list[float] = field(default_factory=list)
+    cpu_s: list[float] = field(default_factory=list)
+    first_answer_s: list[float] = field(default_factory=list)
+
+
+def ensure_lean_env(venv: Path, log: Path) -> Path:
+    """Create or refresh ``venv`` with ``pip install -e <repo>[server]``; returns its python.
+
+    Refreshed when ``pyproject.toml`` changed since it was made; refused if scikit-learn or
+    pandas found their way in, since then it measures the wrong thing.
+    """
+    python = venv / "bin" / "python"
+    stamp = hashlib.sha256((REPO / "pyproject.toml").read_bytes()).hexdigest()
+    stamp_path = venv / STAMP
+    if not (python.exists() and stamp_path.exists() and stamp_path.read_text() == stamp):
+        with log.open("ab") as out:
+            if not python.exists():
+                subprocess.run(
+                    [sys.executable, "-m", "venv", str(venv)], check=True, stdout=out, stderr=out
+                )
+            subprocess.run(
+                [str(python), "-m", "pip", "install", "--quiet", "-e", f"{REPO}[server]"],
+                check=True,
+                stdout=out,
+                stderr=out,
+                timeout=600,
+            )
+        stamp_path.write_text(stamp)
+    check = (
+        "import importlib.util, json; print(json.dumps({'kept_out': "
+        f"[m for m in {MODULES_KEPT_OUT!r} if importlib.util.find_spec(m)]}}))"
+    )
+    found = json.loads(
+        subprocess.run(
+            [str(python), "-c", check], check=True, capture_output=True, text=True, cwd="/"
+        ).stdout
+    )
+    if found["kept_out"]:
+        raise RuntimeError(f"{venv} has {found['kept_out']}: not a lean environment")
+    return python
+
+
+def installed(python: Path, modules: tuple[str, ...]) -> dict[str, bool]:
+    code = (
+        "import importlib.util, json; "
+        f"print(json.dumps({{m: bool(importlib.util.find_spec(m)) for m in {modules!r}}}))"
+    )
+    output = subprocess.run(
+        [str(python), "-c", code], check=True, capture_output=True, text=True, cwd="/"
+    ).stdout
+    result: dict[str, bool] = json.loads(output)
+    return result
+
+
+def child_env(model_root: Path, event_path: Path) -> dict[str, str]:
+    """What Lambda would give the function, and no more of the caller's environment."""
+    env = {key: os.environ[key] for key in ("PATH", "HOME", "LANG", "TMPDIR") if key in os.environ}
+    env.update(LAMBDA_ENV)
+    env["ROUTER_MODEL_ROOT"] = str(model_root)
+    env["BENCH_EVENT"] = str(event_path)
+    env["PYTHONPATH"] = str(REPO)  # this checkout's router, also when the venv's is elsewhere
+    return env
+
+
+def _run(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float | None]:
+    """Spawn, wait; (wall s, CPU s, seconds from spawn to the BENCH-COLD line or None)."""
+    with tempfile.TemporaryFile() as out:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        spawned_at = time.time()
+        started = time.perf_counter()
+        child = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        try:
+            code = child.wait(timeout=CHILD_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+            raise
+        wall = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        out.seek(0)
+        output = out.read().decode(errors="replace")
+    if code != 0:
+        raise RuntimeError(f"{command[:2]} exited with {code}:\n{output[-3000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    first_answer = None
+    for line in output.splitlines():
+        if line.startswith("BENCH-COLD "):
+            _, status, ready = line.split()
+            if status != "200":
+                raise RuntimeError(f"cold-start request answered {status}:\n{output[-3000:]}")
+            first_answer = float(ready) - spawned_at
+    return wall, cpu, first_answer
+
+
+def measure(
+    python: Path,
+    model_root: Path,
+    event_path: Path,
+    work: Path,
+    *,
+    runs: int,
+    max_seconds: float,
+    warm_up: bool = True,
+) -> dict[str, ColdRuns]:
+    """Interleaved baseline/ours pairs, alternating which goes first, after one unmeasured
+    pair (``warm_up``). Stops early, after at least one pair, once ``max_seconds`` passed."""
+    env = child_env(model_root, event_path)
+    commands = {
+        "baseline": [str(python), "-c", BASELINE_CODE],
+        "router": [str(python), "-c", HANDLER_CODE],
+    }
+    results = {name: ColdRuns() for name in commands}
+    for name in commands if warm_up else ():  # warm the bytecode and page caches
+        _run(commands[name], env, work)
+    deadline = time.monotonic() + max_seconds
+    for number in range(runs):
+        order = list(commands) if number % 2 == 0 else list(reversed(commands))
+        for name in order:
+            wall, cpu, first_answer = _run(commands[name], env, work)
+            results[name].wall_s.append(wall)
+            results[name].cpu_s.append(cpu)
+            if first_answer is not None:
+                results[name].first_answer_s.append(first_answer)
+        if time.monotonic() > deadline:
+            break
+    return results

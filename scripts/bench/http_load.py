@@ -1,0 +1,170 @@
+"""``model-router serve`` as a subprocess on 127.0.0.1, and a closed-loop HTTP/1.1 client.
+
+The client is a few lines of asyncio over keep-alive connections with the request bytes
+built once, so that on a 2-core machine it takes as little CPU from the server as a Python
+client can. Every loop stops at a request count or a deadline, whichever comes first, and
+only ever talks to 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ctypes
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+HOST = "127.0.0.1"
+PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.bind((HOST, 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def serve(
+    repo: Path, model_root: Path, log: IO[bytes], *, start_timeout_s: float = 60
+) -> Iterator[int]:
+    """Run ``model-router serve`` until the block ends; yields its port once /health is 200."""
+    port = free_port()
+    command = [sys.executable, "-m", "router.cli", "serve", "--model-root", str(model_root)]
+    command += ["--host", HOST, "--port", str(port)]
+    env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
+    env["PYTHONPATH"] = str(repo)  # serve this checkout's router
+    server = subprocess.Popen(
+        command,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        cwd=repo,
+        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+    )
+    try:
+        _wait_healthy(server, port, start_timeout_s)
+        yield port
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait(timeout=15)
+
+
+def _die_with_parent() -> None:
+    """In the server's process, before exec: ask Linux for SIGTERM when the benchmark dies,
+    so that no server outlives a benchmark that was killed (its ``finally`` never ran)."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _wait_healthy(server: subprocess.Popen[bytes], port: int, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"model-router serve exited with {server.returncode}")
+        connection = http.client.HTTPConnection(HOST, port, timeout=2)
+        try:
+            connection.request("GET", "/health")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            pass
+        finally:
+            connection.close()
+        time.sleep(0.1)
+    raise RuntimeError(f"model-router serve did not answer /health within {timeout_s:g} s")
+
+
+def post_request(port: int, path: str, body: bytes) -> bytes:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+@dataclass(slots=True)
+class LoadResult:
+    latencies_ns: list[int]
+    elapsed_s: float
+    errors: int
+
+
+async def _exchange(
+    reader: asyncio.StreamReader, writer: asyncio.StreamWriter, request: bytes
+) -> int:
+    writer.write(request)
+    head = await reader.readuntil(b"\r\n\r\n")
+    status = int(head[9:12])
+    length = 0
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            length = int(value)
+    await reader.readexactly(length)
+    return status
+
+
+async def _closed_loop(
+    port: int, request: bytes, concurrency: int, max_requests: int, max_seconds: float
+) -> LoadResult:
+    latencies: list[int] = []
+    errors = 0
+    issued = 0
+    clock = time.perf_counter_ns
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + max_seconds
+
+    async def client() -> None:
+        nonlocal errors, issued
+        reader, writer = await asyncio.open_connection(HOST, port)
+        try:
+            while issued < max_requests and loop.time() < deadline:
+                issued += 1
+                started = clock()
+                status = await _exchange(reader, writer, request)
+                latencies.append(clock() - started)
+                if status != 200:
+                    errors += 1
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    started_s = time.perf_counter()
+    await asyncio.wait_for(
+        asyncio.gather(*(client() for _ in range(concurrency))), timeout=max_seconds + 30
+    )
+    return LoadResult(latencies, time.perf_counter() - started_s, errors)
+
+
+def closed_loop(
+    port: int,
+    request: bytes,
+    *,
+    concurrency: int,
+    max_requests: int,
+    max_seconds: float,
+    warmup: int,
+) -> LoadResult:
+    """``concurrency`` clients, each sending its next request when the last one is answered,
+    until ``max_requests`` in all or ``max_seconds``; after ``warmup`` unmeasured requests."""
+    if warmup:
+        asyncio.run(_closed_loop(port, request, concurrency, warmup, max_seconds))
+    return asyncio.run(_closed_loop(port, request, concurrency, max_requests, max_seconds))

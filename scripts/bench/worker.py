@@ -1,0 +1,335 @@
+"""In-process measurements, run as a child: ``python -m scripts.bench.worker SECTION CONFIG OUT``.
+
+``router.lambda_handler`` builds settings, registry and app at import from the environment,
+as on Lambda; so each section runs in a process whose environment the parent prepared, and
+writes its results as JSON to ``OUT``. Standard output carries the router's own JSON logs and
+EMF metrics, as on Lambda; the parent sends it to ``/dev/null``.
+
+Sections:
+
+``handler``
+    raw ``Booster.inplace_predict`` against ``handler(event, context)`` on the same row and
+    model file, in alternating blocks; then where a handler call spends its time: the parts
+    timed one by one, and a cProfile of many calls summed by package.
+``zipf``
+    requests over many models with Zipf popularity through the handler, each classified as
+    a cache hit or miss by the registry's own counters.
+"""
+
+from __future__ import annotations
+
+import cProfile
+import json
+import pstats
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from scripts.bench.stats import summarize, time_calls
+from scripts.bench.workload import (
+    LambdaContext,
+    load_template,
+    predict_body,
+    predict_event,
+    zipf_probabilities,
+)
+
+
+def main(argv: list[str]) -> int:
+    section, config_json, out = argv
+    config: dict[str, Any] = json.loads(config_json)
+    runner = {"handler": handler_section, "zipf": zipf_section}[section]
+    result = runner(config)
+    Path(out).write_text(json.dumps(result, indent=1))
+    return 0
+
+
+def _import_entry() -> tuple[Any, float]:
+    started = time.perf_counter()
+    import router.lambda_handler as entry
+
+    return entry, time.perf_counter() - started
+
+
+def _check_status(response: dict[str, Any], what: str) -> None:
+    if response.get("statusCode") != 200:
+        raise SystemExit(f"{what}: status {response.get('statusCode')}: {response.get('body')}")
+
+
+def _check(response: dict[str, Any], what: str) -> dict[str, Any]:
+    _check_status(response, what)
+    body: dict[str, Any] = json.loads(response["body"])
+    return body
+
+
+# -- handler vs raw ------------------------------------------------------------------------
+
+
+def handler_section(config: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+    import xgboost
+
+    entry, import_s = _import_entry()
+    nthread = entry.settings.nthread
+    root = Path(config["model_root"])
+    row: list[float] = config["row"]
+    body = predict_body(row)
+    template = load_template()
+    context = LambdaContext()
+    per_block = max(1, config["iterations"] // config["blocks"])
+    results = []
+    for name in config["models"]:
+        event = predict_event(template, name, body)
+        served = _check(entry.handler(event, context), name)["predictions"][0]
+        booster = xgboost.Booster(model_file=str(root / f"{name}.ubj"))
+        booster.set_param({"nthread": nthread})
+        matrix = np.asarray([row], dtype=np.float32)
+        raw_value = float(booster.inplace_predict(matrix)[0])
+        if abs(raw_value - served) > 1e-6:
+            raise SystemExit(f"{name}: handler says {served}, inplace_predict {raw_value}")
+
+        def raw_call(booster: Any = booster, matrix: Any = matrix) -> object:
+            return booster.inplace_predict(matrix)
+
+        def handler_call(event: dict[str, Any] = event) -> object:
+            return entry.handler(event, context)
+
+        deadline = time.monotonic() + config["max_seconds_per_model"]
+        time_calls(raw_call, count=config["warmup"], deadline=deadline)
+        time_calls(handler_call, count=config["warmup"], deadline=deadline)
+        raw: list[int] = []
+        raw_cpu: list[int] = []
+        handled: list[int] = []
+        handled_cpu: list[int] = []
+        for _ in range(config["blocks"]):  # alternate, so drift hits both alike
+            time_calls(
+                raw_call, count=per_block, deadline=deadline, samples=raw, cpu_samples=raw_cpu
+            )
+            time_calls(
+                handler_call,
+                count=per_block,
+                deadline=deadline,
+                samples=handled,
+                cpu_samples=handled_cpu,
+            )
+        results.append(
+            {
+                "model": name,
+                "trees": int(booster.num_boosted_rounds()),
+                "raw": summarize(raw).to_json(),
+                "raw_cpu": summarize(raw_cpu).to_json(),
+                "handler": summarize(handled).to_json(),
+                "handler_cpu": summarize(handled_cpu).to_json(),
+            }
+        )
+    first = config["models"][0]
+    return {
+        "import_seconds": import_s,
+        "nthread": nthread,
+        "models": results,
+        "breakdown": _breakdown(entry, first, row, config),
+        "profile": _profile(entry, predict_event(template, first, body), config),
+    }
+
+
+def _breakdown(entry: Any, name: str, row: list[float], config: dict[str, Any]) -> dict[str, Any]:
+    """Each part of a 1-row predict call, timed alone; p50s in ns. The parts are what
+    ``router.api.models.predict`` does, plus the framework around it (an app of one empty
+    endpoint under Mangum) and the per-invocation metrics flush."""
+    import orjson
+    from mangum import Mangum
+
+    from router.api.body import parse_predict_request
+    from scripts.bench.empty_apps import app_with_dependencies, bare_asgi, empty_app
+
+    registry = entry.registry
+    settings = entry.settings
+    model = registry.get(name)
+    predictor = model.predictor
+    body = predict_body(row).encode()
+    instances = [row]
+    matrix = predictor.matrix(instances)
+    predictions = predictor.predict(matrix, "value")
+    response = {"model": name, "version": model.version, "output": "value"}
+    context: Any = LambdaContext()  # duck-typed, as Lambda's own is to Mangum
+
+    event = predict_event(load_template(), name, body.decode())
+    empty_adapter = Mangum(empty_app(), lifespan="off")
+    deps_adapter = Mangum(app_with_dependencies(registry, settings), lifespan="off")
+    bare_adapter = Mangum(bare_asgi, lifespan="off")
+    for adapter in (empty_adapter, deps_adapter, bare_adapter):
+        _check_status(adapter(event, context), "framework floor")
+
+    def emf() -> None:
+        entry.metrics_sink.count("CacheHit", 1)
+        entry.metrics_sink.milliseconds("PredictTime", 0.1)
+        entry.metrics_sink.flush()
+
+    parts: list[tuple[str, str, Any]] = [
+        ("handler", "the whole handler call", lambda: entry.handler(event, context)),
+        ("inplace_predict", "XGBoost `inplace_predict` (raw)", lambda: predictor.predict(matrix)),
+        (
+            "matrix",
+            "rows -> float32 matrix (`Predictor.matrix`)",
+            lambda: predictor.matrix(instances),
+        ),
+        (
+            "parse",
+            "body -> `PredictRequest` (orjson + pydantic)",
+            lambda: parse_predict_request(body, settings.max_rows),
+        ),
+        ("fresh", "`registry.fresh` (cache lookup, hit counter)", lambda: registry.fresh(name)),
+        (
+            "encode",
+            "response -> JSON (orjson)",
+            lambda: orjson.dumps(
+                {**response, "predictions": predictions}, option=orjson.OPT_SERIALIZE_NUMPY
+            ),
+        ),
+        ("emf", "EMF: 2 metrics + flush (Powertools)", emf),
+        (
+            "log_keys",
+            "`logger.append_keys` (request id, cold start)",
+            lambda: entry.logger.append_keys(request_id="bench-0000", cold_start=False),
+        ),
+        (
+            "framework",
+            "Mangum + FastAPI, empty async endpoint",
+            lambda: empty_adapter(event, context),
+        ),
+        (
+            "framework_deps",
+            "the same with the router's `RegistryDep` and `SettingsDep`",
+            lambda: deps_adapter(event, context),
+        ),
+        ("mangum", "Mangum alone, bare ASGI app", lambda: bare_adapter(event, context)),
+    ]
+    count = config["breakdown_iterations"]
+    out = []
+    for key, label, call in parts:
+        deadline = time.monotonic() + config["max_seconds_per_part"]
+        time_calls(call, count=max(1, count // 10), deadline=deadline)
+        cpu: list[int] = []
+        samples = time_calls(call, count=count, deadline=deadline, cpu_samples=cpu)
+        out.append(
+            {
+                "key": key,
+                "label": label,
+                "p50_ns": summarize(samples).p50_ns,
+                "cpu_p50_ns": summarize(cpu).p50_ns,
+            }
+        )
+    return {"model": name, "parts": out}
+
+
+def _package_of(filename: str) -> str:
+    """Group a profiled function by the top-level package its file belongs to."""
+    if filename.startswith("~") or filename.startswith("<"):
+        return "builtins (C calls)"
+    path = Path(filename)
+    parts = path.parts
+    if "site-packages" in parts:
+        top = parts[parts.index("site-packages") + 1]
+        return top.removesuffix(".py")
+    if "router" in parts:
+        return "router"
+    if path.parent.name == "asyncio":
+        return "asyncio (stdlib)"
+    if path.parent.name == "json":
+        return "json (stdlib)"
+    if path.parent.name == "logging":
+        return "logging (stdlib)"
+    return "other stdlib"
+
+
+def _profile(entry: Any, event: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    context = LambdaContext()
+    profiler = cProfile.Profile()
+    deadline = time.monotonic() + config["max_seconds_profile"]
+    calls = 0
+    profiler.enable()
+    for _ in range(config["profile_iterations"]):
+        entry.handler(event, context)
+        calls += 1
+        if time.monotonic() > deadline:
+            break
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    raw_stats: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    by_package: dict[str, float] = {}
+    functions = []
+    total = 0.0
+    for (filename, line, function), (_, ncalls, tottime, _, _) in raw_stats.items():
+        package = _package_of(filename)
+        by_package[package] = by_package.get(package, 0.0) + tottime
+        total += tottime
+        where = f"{package}: {Path(filename).name}:{line}" if line else package
+        functions.append({"function": f"{function} ({where})", "calls": ncalls, "own": tottime})
+    functions.sort(key=lambda item: -item["own"])
+    return {
+        "calls": calls,
+        "total_seconds": total,
+        "by_package": sorted(by_package.items(), key=lambda item: -item[1]),
+        "top_functions": functions[: config["profile_top"]],
+    }
+
+
+# -- Zipf workload -------------------------------------------------------------------------
+
+
+def zipf_section(config: dict[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
+    entry, _ = _import_entry()
+    registry = entry.registry
+    names: list[str] = config["models"]
+    probabilities = zipf_probabilities(len(names), config["exponent"])
+    rng = np.random.default_rng(config["seed"])
+    total_requests = config["warmup"] + config["requests"]
+    picks = rng.choice(len(names), size=total_requests, p=probabilities)
+    template = load_template()
+    body = predict_body(config["row"])
+    events = [predict_event(template, name, body) for name in names]
+    context = LambdaContext()
+    hits: list[int] = []
+    misses: list[int] = []
+    clock = time.perf_counter_ns
+    deadline = time.monotonic() + config["max_seconds"]
+    started_totals: dict[str, int] = {}
+    measured = 0
+    for number, pick in enumerate(picks):
+        if number == config["warmup"]:
+            started_totals = registry.metrics.totals()
+        before = registry.metrics.totals().get("CacheMiss", 0)
+        started = clock()
+        response = entry.handler(events[pick], context)
+        elapsed = clock() - started
+        _check(response, names[pick])
+        if number < config["warmup"]:
+            continue
+        measured += 1
+        missed = registry.metrics.totals().get("CacheMiss", 0) > before
+        (misses if missed else hits).append(elapsed)
+        if time.monotonic() > deadline:
+            break
+    totals = registry.metrics.totals()
+
+    def delta(key: str) -> int:
+        return int(totals.get(key, 0) - started_totals.get(key, 0))
+
+    return {
+        "requests": measured,
+        "warmup": config["warmup"],
+        "distinct_models": len({int(pick) for pick in picks[config["warmup"] :][:measured]}),
+        "hits": summarize(hits).to_json() if hits else None,
+        "misses": summarize(misses).to_json() if misses else None,
+        "loads": delta("ModelLoad"),
+        "evictions": delta("CacheEviction"),
+        "cache_max_models": entry.settings.cache_max_models,
+        "top_k_share": sum(probabilities[: entry.settings.cache_max_models]),
+    }
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

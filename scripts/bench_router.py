@@ -1,0 +1,450 @@
+"""Benchmark the router against raw XGBoost, and write ``docs/benchmarks.md``.
+
+One run measures, on the same synthetic demo-sized models (50, 300 and 1000 trees):
+
+1. raw ``Booster.inplace_predict`` against the Lambda handler in-process (API Gateway v2
+   event -> response), and where a handler call spends its time;
+2. HTTP through ``model-router serve`` (uvicorn) at concurrency 1 and 8;
+3. a Zipf(1.1) workload over 50 models with a 10-model cache;
+4. cold start, new process -> first prediction, against ``import fastapi, mangum, xgboost``;
+
+prints the report, with ratios to the raw figures, and writes it as Markdown.
+
+    .venv/bin/python scripts/bench_router.py            # full run, about 4 minutes
+    .venv/bin/python scripts/bench_router.py --quick --output /tmp/bench.md   # smoke test
+
+The full run measures cold start in a lean environment, ``.venv-bench`` (made on first use
+with ``pip install -e .[server]``): XGBoost imports scikit-learn whenever it is installed,
+as it is in the project venv, which would add a second to both sides of that comparison.
+Only 127.0.0.1 is ever sent a request.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import platform
+import shlex
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):  # run as a file: make `scripts.bench` importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from scripts.bench import cold, http_load, report
+from scripts.bench.stats import summarize
+from scripts.bench.workload import (
+    LAMBDA_ENV,
+    REPO,
+    ensure_models,
+    predict_body,
+    request_row,
+    size_models,
+    zipf_models,
+)
+
+VERSIONS_OF = (
+    "xgboost",
+    "xgboost-cpu",
+    "fastapi",
+    "starlette",
+    "mangum",
+    "pydantic",
+    "numpy",
+    "orjson",
+    "uvicorn",
+    "aws-lambda-powertools",
+    "scikit-learn",
+)
+
+
+@dataclass(frozen=True)
+class Preset:
+    trees: tuple[int, ...]
+    handler_iterations: int
+    handler_blocks: int
+    handler_warmup: int
+    handler_max_seconds_per_model: float
+    breakdown_iterations: int
+    breakdown_max_seconds_per_part: float
+    profile_iterations: int
+    profile_max_seconds: float
+    profile_top: int
+    zipf_models: int
+    zipf_trees: int
+    zipf_cache: int
+    zipf_exponent: float
+    zipf_seed: int
+    zipf_warmup: int
+    zipf_requests: int
+    zipf_max_seconds: float
+    http_concurrency: tuple[int, ...]
+    http_requests: int
+    http_warmup: int
+    http_max_seconds: float
+    cold_runs: int
+    cold_max_seconds: float
+    cold_warm_up: bool
+
+    def describe(self) -> str:
+        return ", ".join(f"{key}={value}" for key, value in dataclasses.asdict(self).items())
+
+
+FULL = Preset(
+    trees=(50, 300, 1000),
+    handler_iterations=3000,
+    handler_blocks=3,
+    handler_warmup=300,
+    handler_max_seconds_per_model=30,
+    breakdown_iterations=2000,
+    breakdown_max_seconds_per_part=5,
+    profile_iterations=2000,
+    profile_max_seconds=15,
+    profile_top=15,
+    zipf_models=50,
+    zipf_trees=50,
+    zipf_cache=10,
+    zipf_exponent=1.1,
+    zipf_seed=20261123,
+    zipf_warmup=500,
+    zipf_requests=5000,
+    zipf_max_seconds=90,
+    http_concurrency=(1, 8),
+    http_requests=3000,
+    http_warmup=200,
+    http_max_seconds=10,
+    cold_runs=10,
+    cold_max_seconds=90,
+    cold_warm_up=True,
+)
+QUICK = Preset(
+    trees=(50,),
+    handler_iterations=200,
+    handler_blocks=2,
+    handler_warmup=20,
+    handler_max_seconds_per_model=5,
+    breakdown_iterations=100,
+    breakdown_max_seconds_per_part=1,
+    profile_iterations=100,
+    profile_max_seconds=3,
+    profile_top=5,
+    zipf_models=12,
+    zipf_trees=10,
+    zipf_cache=4,
+    zipf_exponent=1.1,
+    zipf_seed=20261123,
+    zipf_warmup=20,
+    zipf_requests=150,
+    zipf_max_seconds=10,
+    http_concurrency=(1, 8),
+    http_requests=100,
+    http_warmup=10,
+    http_max_seconds=5,
+    cold_runs=1,
+    cold_max_seconds=20,
+    cold_warm_up=False,
+)
+
+
+def log(message: str) -> None:
+    print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+def run_worker(section: str, config: dict[str, Any], env: dict[str, str], work: Path) -> Any:
+    """Run one in-process section in a child of this interpreter; returns its JSON."""
+    out = work / f"{section}.json"
+    out.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "scripts.bench.worker", section, json.dumps(config), str(out)]
+    child_env = {**os.environ, **env, "PYTHONPATH": str(REPO)}
+    with (work / f"{section}.log").open("wb") as stderr:
+        code = subprocess.run(
+            command, env=child_env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr, timeout=600
+        ).returncode
+    if code != 0:
+        tail = (work / f"{section}.log").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"the {section} worker exited with {code}:\n{tail}")
+    return json.loads(out.read_text())
+
+
+def bench_handler(preset: Preset, root: Path, names: list[str], work: Path) -> Any:
+    config = {
+        "model_root": str(root),
+        "models": names,
+        "row": request_row(),
+        "iterations": preset.handler_iterations,
+        "blocks": preset.handler_blocks,
+        "warmup": preset.handler_warmup,
+        "max_seconds_per_model": preset.handler_max_seconds_per_model,
+        "breakdown_iterations": preset.breakdown_iterations,
+        "max_seconds_per_part": preset.breakdown_max_seconds_per_part,
+        "profile_iterations": preset.profile_iterations,
+        "max_seconds_profile": preset.profile_max_seconds,
+        "profile_top": preset.profile_top,
+    }
+    result = run_worker("handler", config, {**LAMBDA_ENV, "ROUTER_MODEL_ROOT": str(root)}, work)
+    result["row"] = config["row"]
+    return result
+
+
+def bench_zipf(preset: Preset, root: Path, names: list[str], work: Path) -> Any:
+    config = {
+        "models": names,
+        "row": request_row(),
+        "exponent": preset.zipf_exponent,
+        "seed": preset.zipf_seed,
+        "warmup": preset.zipf_warmup,
+        "requests": preset.zipf_requests,
+        "max_seconds": preset.zipf_max_seconds,
+    }
+    env = {
+        **LAMBDA_ENV,
+        "ROUTER_MODEL_ROOT": str(root),
+        "ROUTER_CACHE_MAX_MODELS": str(preset.zipf_cache),
+    }
+    result = run_worker("zipf", config, env, work)
+    result.update(
+        exponent=preset.zipf_exponent,
+        seed=preset.zipf_seed,
+        model_count=len(names),
+        trees=preset.zipf_trees,
+    )
+    return result
+
+
+def bench_http(preset: Preset, root: Path, names: list[str], work: Path) -> list[dict[str, Any]]:
+    body = predict_body(request_row()).encode()
+    results = []
+    with (
+        (work / "serve.log").open("wb") as server_log,
+        http_load.serve(REPO, root, server_log) as port,
+    ):
+        for name in names:
+            request = http_load.post_request(port, f"/models/{name}/predict", body)
+            for concurrency in preset.http_concurrency:
+                outcome = http_load.closed_loop(
+                    port,
+                    request,
+                    concurrency=concurrency,
+                    max_requests=preset.http_requests,
+                    max_seconds=preset.http_max_seconds,
+                    warmup=preset.http_warmup,
+                )
+                if not outcome.latencies_ns:
+                    raise RuntimeError(f"no HTTP request to {name} completed")
+                results.append(
+                    {
+                        "model": name,
+                        "concurrency": concurrency,
+                        "errors": outcome.errors,
+                        "rps": len(outcome.latencies_ns) / outcome.elapsed_s,
+                        "latency": summarize(outcome.latencies_ns).to_json(),
+                    }
+                )
+                log(f"  http {name} c={concurrency}: {results[-1]['rps']:.0f} req/s")
+    if any(item["errors"] for item in results):
+        raise RuntimeError(f"HTTP requests failed; see {work / 'serve.log'}")
+    return results
+
+
+def bench_cold(
+    preset: Preset, python: Path, lean: bool, root: Path, model: str, work: Path
+) -> dict[str, Any]:
+    from scripts.bench.workload import load_template, predict_event
+
+    event_path = work / "cold-event.json"
+    event_path.write_text(
+        json.dumps(predict_event(load_template(), model, predict_body(request_row())))
+    )
+    runs = cold.measure(
+        python,
+        root,
+        event_path,
+        work,
+        runs=preset.cold_runs,
+        max_seconds=preset.cold_max_seconds,
+        warm_up=preset.cold_warm_up,
+    )
+    note = (
+        "lean: the runtime dependencies and the server extra only, no scikit-learn or pandas"
+        if lean
+        else "the project venv, which has scikit-learn: both sides import it through xgboost"
+    )
+    return {
+        "python": str(python),
+        "lean": lean,
+        "env_note": note,
+        "model": model,
+        "runs": {name: dataclasses.asdict(item) for name, item in runs.items()},
+    }
+
+
+def versions(python: Path) -> dict[str, str]:
+    code = (
+        "import importlib.metadata as m, json, sys\n"
+        "out = {'python': sys.version.split()[0]}\n"
+        f"for name in {VERSIONS_OF!r}:\n"
+        "    try: out[name] = m.version(name)\n"
+        "    except m.PackageNotFoundError: pass\n"
+        "print(json.dumps(out))"
+    )
+    output = subprocess.run(
+        [str(python), "-c", code], check=True, capture_output=True, text=True, cwd="/"
+    ).stdout
+    found: dict[str, str] = json.loads(output)
+    return found
+
+
+def cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_state() -> tuple[str, str]:
+    def git(*args: str) -> str:
+        done = subprocess.run(["git", *args], cwd=REPO, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = " (router/ had uncommitted changes)" if git("status", "--porcelain", "router") else ""
+    return commit, dirty
+
+
+def command_line(argv: list[str]) -> str:
+    python = Path(sys.executable)
+    shown = str(python.relative_to(REPO)) if python.is_relative_to(REPO) else str(python)
+    script = Path(__file__).resolve()
+    return shlex.join([shown, str(script.relative_to(REPO)), *argv])
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny counts, for the smoke test")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        default=REPO / "docs" / "benchmarks.md",
+        help="Markdown report to write (default: docs/benchmarks.md)",
+    )
+    parser.add_argument(
+        "--work-dir",
+        type=Path,
+        default=Path(tempfile.gettempdir()) / "model-router-bench",
+        help="models, logs and bytecode caches; reused between runs",
+    )
+    parser.add_argument(
+        "--cold-env",
+        choices=("lean", "project"),
+        help="interpreter for cold start: the lean .venv-bench (default) or this one "
+        "(default with --quick, which must not spend half a minute on pip)",
+    )
+    parser.add_argument(
+        "--lean-venv", type=Path, default=REPO / ".venv-bench", help="where the lean venv lives"
+    )
+    parser.add_argument("--json", type=Path, help="also write the raw results as JSON")
+    return parser.parse_args(argv)
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)  # so that `finally` blocks stop the server
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = parse_args(argv)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
+    preset = QUICK if args.quick else FULL
+    cold_env = args.cold_env or ("project" if args.quick else "lean")
+    started = time.monotonic()
+    work = args.work_dir / ("quick" if args.quick else "full")
+    work.mkdir(parents=True, exist_ok=True)
+    load_before = " / ".join(f"{value:.2f}" for value in os.getloadavg())
+
+    log(f"training models into {work} (reused when present)")
+    size_root = work / "models"
+    size_names = [spec.name for spec in size_models(preset.trees)]
+    ensure_models(size_root, size_models(preset.trees))
+    zipf_root = work / "zipf-models"
+    zipf_names = [spec.name for spec in zipf_models(preset.zipf_models, preset.zipf_trees)]
+    ensure_models(zipf_root, zipf_models(preset.zipf_models, preset.zipf_trees))
+
+    if cold_env == "lean":
+        log(f"lean environment {args.lean_venv} (made or refreshed when needed)")
+        cold_python = cold.ensure_lean_env(args.lean_venv, work / "lean-venv.log")
+    else:
+        cold_python = Path(sys.executable)
+
+    log("handler in-process vs raw inplace_predict")
+    handler = bench_handler(preset, size_root, size_names, work)
+    log("Zipf workload")
+    zipf = bench_zipf(preset, zipf_root, zipf_names, work)
+    log("HTTP through uvicorn")
+    http = bench_http(preset, size_root, size_names, work)
+    log(f"cold start with {cold_python}")
+    cold_result = bench_cold(
+        preset, cold_python, cold_env == "lean", size_root, size_names[0], work
+    )
+
+    commit, dirty = git_state()
+    environments = [
+        {
+            "name": "project venv",
+            "python": str(sys.executable),
+            "used_for": "training, in-process sections, HTTP"
+            + (", cold start" if cold_env == "project" else ""),
+            "versions": versions(Path(sys.executable)),
+        }
+    ]
+    if cold_env == "lean":
+        environments.append(
+            {
+                "name": "lean venv",
+                "python": str(cold_python),
+                "used_for": "cold start",
+                "versions": versions(cold_python),
+            }
+        )
+    results = {
+        "meta": {
+            "command": command_line(argv),
+            "date": time.strftime("%Y-%m-%d %H:%M %Z"),
+            "cpu": cpu_name(),
+            "cores": os.cpu_count(),
+            "load_before": load_before,
+            "load_after": " / ".join(f"{value:.2f}" for value in os.getloadavg()),
+            "duration_s": time.monotonic() - started,
+            "commit": commit,
+            "dirty": dirty,
+            "quick": args.quick,
+            "preset": preset.describe(),
+            "environments": environments,
+        },
+        "handler": handler,
+        "http": http,
+        "zipf": zipf,
+        "cold": cold_result,
+    }
+    markdown = report.render(results)
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(markdown)
+    if args.json is not None:
+        args.json.write_text(json.dumps(results, indent=1))
+    print(markdown)
+    log(f"wrote {args.output} in {time.monotonic() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
