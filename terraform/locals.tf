@@ -37,18 +37,27 @@ locals {
     # A request that waits for a model load must give up before the function times out.
     ROUTER_LOAD_WAIT_S = tostring(max(1, var.router_timeout_s - 4))
   }
+  # One OpenMP and one BLAS thread: the router predicts small batches one request at a
+  # time, and an idle OpenMP worker spins at ~100% of a core. XGBoost's own thread count is
+  # ROUTER_NTHREAD.
+  thread_environment = {
+    OMP_NUM_THREADS      = "1"
+    OPENBLAS_NUM_THREADS = "1"
+  }
   router_environment = merge(
+    local.thread_environment,
     local.router_default_environment,
     var.router_environment,
     local.router_owned_environment,
   )
 
-  inbox_environment = {
+  inbox_owned_environment = {
     ROUTER_MODEL_ROOT        = local.model_root
     ROUTER_LOG_LEVEL         = var.log_level
     ROUTER_METRICS_NAMESPACE = var.metrics_namespace
     POWERTOOLS_SERVICE_NAME  = local.inbox_function_name
   }
+  inbox_environment = merge(local.thread_environment, local.inbox_owned_environment)
 
   # Lambda's JSON log filter uses its own level names.
   lambda_log_levels = {
