@@ -1,0 +1,1 @@
+"""Project scripts: packaging, deployment and benchmarks (importable for their tests)."""
