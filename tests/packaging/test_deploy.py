@@ -1,0 +1,406 @@
+"""scripts/deploy.py against a fake ``terraform`` on PATH that records its arguments (and the
+variable files python-terraform writes) and prints canned outputs; and the printed calls
+against a loopback server that checks their SigV4 signatures. No network, no AWS."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
+from botocore.credentials import Credentials
+
+from scripts import build_package, deploy
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+    from pathlib import Path
+
+REGION = "eu-west-1"
+API_URL = f"https://a1b2c3d4e5.execute-api.{REGION}.amazonaws.com/"
+OUTPUTS = {
+    "api_url": {"sensitive": False, "type": "string", "value": API_URL},
+    "router_function_name": {"sensitive": False, "type": "string", "value": "model-router-router"},
+    "private_subnet_ids": {"sensitive": False, "type": ["list", "string"], "value": ["subnet-1"]},
+}
+FAKE_TERRAFORM = """\
+#!{python}
+import json, os, sys
+from pathlib import Path
+
+argv = sys.argv[1:]
+var_files = {{}}
+for arg in argv:
+    if arg.startswith("-var-file="):
+        path = arg.split("=", 1)[1]
+        try:
+            var_files[path] = json.loads(Path(path).read_text())
+        except (OSError, ValueError):
+            var_files[path] = None
+with open(os.environ["FAKE_TERRAFORM_LOG"], "a") as log:
+    log.write(json.dumps({{"argv": argv, "cwd": os.getcwd(), "var_files": var_files}}) + "\\n")
+if argv[:1] == ["output"]:
+    print(Path(os.environ["FAKE_TERRAFORM_OUTPUTS"]).read_text())
+sys.exit(int(os.environ.get("FAKE_TERRAFORM_EXIT_" + argv[0], "0")))
+"""
+
+
+class FakeTerraform:
+    def __init__(self, log: Path, working_dir: Path) -> None:
+        self.log = log
+        self.working_dir = working_dir
+
+    def run(self, command: str, *args: str) -> int:
+        """``scripts/deploy.py <command> <args>`` in-process, on this fake's folder."""
+        return deploy.main([command, f"--terraform-dir={self.working_dir}", *args])
+
+    def calls(self) -> list[dict[str, Any]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text().splitlines()]
+
+    def commands(self) -> list[str]:
+        return [call["argv"][0] for call in self.calls()]
+
+    def call(self, command: str) -> dict[str, Any]:
+        (found,) = [call for call in self.calls() if call["argv"][0] == command]
+        return found
+
+    def variables(self, command: str) -> dict[str, Any]:
+        """What the JSON var files of ``command`` set, later files winning."""
+        merged: dict[str, Any] = {}
+        for content in self.call(command)["var_files"].values():
+            merged.update(content or {})
+        return merged
+
+
+@pytest.fixture
+def fake_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeTerraform:
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    script = bin_dir / "terraform"
+    script.write_text(FAKE_TERRAFORM.format(python=sys.executable))
+    script.chmod(0o755)
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(OUTPUTS))
+    working_dir = tmp_path / "terraform"
+    working_dir.mkdir()
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_TERRAFORM_LOG", str(tmp_path / "terraform-calls.jsonl"))
+    monkeypatch.setenv("FAKE_TERRAFORM_OUTPUTS", str(outputs))
+    for name in ("AWS_REGION", "AWS_DEFAULT_REGION"):
+        monkeypatch.delenv(name, raising=False)
+    return FakeTerraform(tmp_path / "terraform-calls.jsonl", working_dir)
+
+
+@pytest.fixture
+def package(tmp_path: Path) -> Path:
+    zip_path = tmp_path / "dist" / "model-router-lambda.zip"
+    zip_path.parent.mkdir()
+    zip_path.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip
+    return zip_path
+
+
+def test_deploy_inits_applies_with_the_package_and_prints_outputs_and_calls(
+    fake_terraform: FakeTerraform, package: Path, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    var_file = tmp_path / "prod.tfvars"
+    var_file.write_text("router_memory_mb = 4096\n")
+    code = fake_terraform.run(
+        "deploy",
+        f"--package={package}",
+        "--architecture=arm64",
+        f"--region={REGION}",
+        "--auto-approve",
+        "--var=log_level=DEBUG",
+        '--var=tags={"team": "ml"}',
+        f"--var-file={var_file}",
+    )
+    out = capfd.readouterr().out
+    assert code == 0
+    assert fake_terraform.commands() == ["init", "apply", "output"]
+    assert all(call["cwd"] == str(fake_terraform.working_dir) for call in fake_terraform.calls())
+    assert fake_terraform.call("init")["argv"] == ["init", "-input=false"]
+    apply = fake_terraform.call("apply")["argv"]
+    assert apply[0] == "apply"
+    assert "-auto-approve" in apply
+    assert "-input=false" in apply
+    # The user's var file first, then ours, so ours (like -var) wins.
+    var_files = [arg.split("=", 1)[1] for arg in apply if arg.startswith("-var-file=")]
+    assert var_files[0] == str(var_file)
+    assert len(var_files) == 2
+    variables = fake_terraform.variables("apply")
+    assert variables["region"] == REGION
+    assert variables["architecture"] == "arm64"
+    assert (fake_terraform.working_dir / variables["package_path"]).resolve() == package
+    assert variables["log_level"] == "DEBUG"
+    assert variables["tags"] == {"team": "ml"}
+    assert f"api_url              = {API_URL}" in out
+    assert 'private_subnet_ids   = ["subnet-1"]' in out
+    assert f'--aws-sigv4 "aws:amz:{REGION}:execute-api"' in out
+    assert f"{API_URL}models/iris/predict" in out
+    assert 'SigV4Auth(credentials, "execute-api", "eu-west-1")' in out
+
+
+def test_deploy_builds_the_package_for_the_chosen_architecture(
+    fake_terraform: FakeTerraform,
+    package: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    built: list[build_package.BuildOptions] = []
+
+    class Result:
+        output = package
+
+    def fake_build(options: build_package.BuildOptions) -> Result:
+        built.append(options)
+        return Result()
+
+    monkeypatch.setattr(build_package, "build", fake_build)
+    code = fake_terraform.run(
+        "deploy", "--architecture=arm64", f"--region={REGION}", "--auto-approve"
+    )
+    capfd.readouterr()
+    assert code == 0
+    assert [options.target for options in built] == [build_package.Target("arm64", "3.12")]
+    assert fake_terraform.variables("apply")["architecture"] == "arm64"
+
+
+def test_deploy_without_auto_approve_lets_terraform_ask(
+    fake_terraform: FakeTerraform, package: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    assert fake_terraform.run("deploy", f"--package={package}", f"--region={REGION}") == 0
+    capfd.readouterr()
+    apply = fake_terraform.call("apply")["argv"]
+    assert "-input=true" in apply
+    assert not [arg for arg in apply if arg.startswith("-auto-approve")]
+
+
+@pytest.mark.parametrize("auto_approve", [True, False])
+def test_destroy_never_passes_the_removed_force_flag(
+    fake_terraform: FakeTerraform, auto_approve: bool, capfd: pytest.CaptureFixture[str]
+) -> None:
+    approve = ["--auto-approve"] if auto_approve else []
+    assert fake_terraform.run("destroy", f"--region={REGION}", *approve) == 0
+    capfd.readouterr()
+    assert fake_terraform.commands() == ["init", "destroy"]
+    destroy = fake_terraform.call("destroy")["argv"]
+    assert not [arg for arg in destroy if arg.lstrip("-").startswith("force")]
+    assert ("-auto-approve" in destroy) is auto_approve
+    assert fake_terraform.variables("destroy") == {"region": REGION}
+
+
+def test_outputs_reads_terraform_output_json_only(
+    fake_terraform: FakeTerraform, capfd: pytest.CaptureFixture[str]
+) -> None:
+    assert fake_terraform.run("outputs") == 0
+    out = capfd.readouterr().out
+    assert [call["argv"] for call in fake_terraform.calls()] == [["output", "-json"]]
+    assert "router_function_name = model-router-router" in out
+    assert f"{API_URL}models/iris/predict" in out
+
+
+def test_a_failed_apply_stops_with_its_exit_code_in_the_message(
+    fake_terraform: FakeTerraform,
+    package: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("FAKE_TERRAFORM_EXIT_apply", "3")
+    code = fake_terraform.run(
+        "deploy", f"--package={package}", f"--region={REGION}", "--auto-approve"
+    )
+    assert code == 1
+    assert "terraform apply failed (exit code 3)" in capfd.readouterr().err
+    assert fake_terraform.commands() == ["init", "apply"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--var=package_path=x.zip"], "with --architecture and --package"),
+        (["--var=architecture=arm64"], "with --architecture and --package"),
+        (["--var=oops"], "name=value"),
+        (["--var=tags={team: ml}"], "not valid JSON"),
+        ([], "which Region"),
+    ],
+)
+def test_deploy_refuses_bad_options_before_running_terraform(
+    fake_terraform: FakeTerraform,
+    package: Path,
+    argv: list[str],
+    message: str,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    region = [] if message == "which Region" else [f"--region={REGION}"]
+    code = fake_terraform.run("deploy", f"--package={package}", *region, *argv)
+    assert code == 1
+    assert message in capfd.readouterr().err
+    assert fake_terraform.calls() == []
+
+
+def test_the_region_comes_from_the_api_url_first() -> None:
+    assert deploy.api_region(API_URL, "us-east-1") == REGION
+    assert deploy.api_region("http://127.0.0.1:8080", "us-east-1") == "us-east-1"
+
+
+@pytest.mark.parametrize(
+    ("authorization", "expected", "absent"),
+    [
+        ("NONE", "curl -sS \\\n  -H 'content-type: application/json'", "--aws-sigv4"),
+        ("JWT", "authorization: Bearer $TOKEN", "--aws-sigv4"),
+    ],
+)
+def test_other_authorizations_print_matching_calls(
+    authorization: str, expected: str, absent: str
+) -> None:
+    text = deploy.example_calls(API_URL, REGION, authorization=authorization)
+    assert expected in text
+    assert absent not in text
+    assert "SigV4Auth" not in text
+
+
+# ---------------------------------------------------------------------------------------
+# The printed calls, run against a loopback server that checks the signature
+# ---------------------------------------------------------------------------------------
+
+ACCESS_KEY = "AKIDEXAMPLE"
+SECRET_KEY = "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
+
+
+class Received:
+    def __init__(self) -> None:
+        self.requests: list[tuple[str, str, dict[str, str], bytes]] = []
+
+
+@pytest.fixture
+def signing_server() -> Iterator[tuple[str, Received]]:
+    received = Received()
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("content-length", "0")))
+            headers = {key.lower(): value for key, value in self.headers.items()}
+            received.requests.append(("POST", self.path, headers, body))
+            reply = json.dumps({"predictions": [[0.1, 0.2, 0.7]]}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/", received
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def _assert_signed(request: tuple[str, str, dict[str, str], bytes], token: str | None) -> None:
+    """Recompute the SigV4 signature from what arrived, as API Gateway would."""
+    method, path, headers, body = request
+    authorization = headers["authorization"]
+    assert authorization.startswith(f"AWS4-HMAC-SHA256 Credential={ACCESS_KEY}/")
+    assert f"/{REGION}/execute-api/aws4_request" in authorization
+    fields = dict(part.strip().split("=", 1) for part in authorization[17:].split(","))
+    signed = fields["SignedHeaders"].split(";")
+    assert "host" in signed
+    assert headers.get("x-amz-security-token") == token
+    if token:
+        assert "x-amz-security-token" in signed
+    url = f"http://{headers['host']}{path}"
+    request_to_check = AWSRequest(method, url, data=body, headers={h: headers[h] for h in signed})
+    request_to_check.context["timestamp"] = headers["x-amz-date"]
+    auth = SigV4Auth(Credentials(ACCESS_KEY, SECRET_KEY, token), "execute-api", REGION)
+    canonical = auth.canonical_request(request_to_check)
+    expected = auth.signature(auth.string_to_sign(request_to_check, canonical), request_to_check)
+    assert fields["Signature"] == expected
+    assert json.loads(body) == {"instances": [[5.1, 3.5, 1.4, 0.2]]}
+    assert path == "/models/iris/predict"
+
+
+def _credentials_env(token: str | None) -> dict[str, str]:
+    env = {
+        "PATH": os.environ["PATH"],
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "AWS_CONFIG_FILE": os.devnull,
+        "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "NO_PROXY": "*",
+    }
+    if token:
+        env["AWS_SESSION_TOKEN"] = token
+    return env
+
+
+@pytest.mark.parametrize("shell", ["bash", "sh"])
+@pytest.mark.parametrize("token", [None, "FQoGZXIvYXdzEXAMPLETOKEN"])
+def test_printed_curl_call_is_correctly_signed(
+    signing_server: tuple[str, Received], token: str | None, shell: str
+) -> None:
+    url, received = signing_server
+    text = deploy.example_calls(url, REGION)
+    curl = "\n".join(line for line in text.split("\n\n")[0].splitlines() if line[:1] != "#")
+    completed = subprocess.run(
+        [shell, "-c", curl],
+        env=_credentials_env(token),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert json.loads(completed.stdout) == {"predictions": [[0.1, 0.2, 0.7]]}
+    (request,) = received.requests
+    _assert_signed(request, token)
+
+
+@pytest.mark.parametrize("token", [None, "FQoGZXIvYXdzEXAMPLETOKEN"])
+def test_printed_python_call_is_correctly_signed(
+    signing_server: tuple[str, Received], token: str | None
+) -> None:
+    url, received = signing_server
+    text = deploy.example_calls(url, REGION)
+    snippet = text.split("# The same from Python, signed by botocore:\n", 1)[1]
+    completed = subprocess.run(
+        [sys.executable, "-c", snippet],
+        env=_credentials_env(token),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "'predictions': [[0.1, 0.2, 0.7]]" in completed.stdout
+    (request,) = received.requests
+    _assert_signed(request, token)
+
+
+def test_deploy_script_runs_as_a_command(fake_terraform: FakeTerraform) -> None:
+    """`python scripts/deploy.py` (not only `-m`): the import of the scripts package works."""
+    script = deploy.ROOT / "scripts" / "deploy.py"
+    folder = f"--terraform-dir={fake_terraform.working_dir}"
+    completed = subprocess.run(
+        [sys.executable, str(script), "outputs", folder],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert "api_url" in completed.stdout
