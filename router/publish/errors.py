@@ -1,0 +1,47 @@
+"""Why publishing failed. Subclasses of ``RouterError``, so the CLI reports every one of them
+the same way (``error: <detail>``, exit status 1). A model that is not publishable is
+``router.errors.InvalidModelFile``, shared with the loader."""
+
+from __future__ import annotations
+
+from router.errors import RouterError
+
+
+class PublishError(RouterError):
+    status, slug, title = 500, "publish-failed", "Publishing failed"
+
+
+class ModelFileUnreadable(PublishError):
+    """The file to publish cannot be read (missing, a folder, no permission)."""
+
+    status, slug, title = 400, "model-file-unreadable", "Model file unreadable"
+
+
+class BucketUnavailable(PublishError):
+    """S3 refused a request. ``code`` is AWS's error code (NoSuchBucket, AccessDenied, ...)."""
+
+    status, slug, title = 502, "bucket-unavailable", "Inbox bucket unavailable"
+
+    def __init__(self, detail: str, code: str | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+
+
+class VersionNotFound(PublishError):
+    status, slug, title = 404, "version-not-found", "Version not found"
+
+
+class NothingToRollBack(PublishError):
+    status, slug, title = 409, "nothing-to-roll-back", "No earlier version to roll back to"
+
+
+class InboxRejected(PublishError):
+    """The inbox function refused an upload; ``detail`` holds its reason."""
+
+    status, slug, title = 422, "inbox-rejected", "Rejected by the inbox"
+
+
+class NoVerdict(PublishError):
+    """``--wait`` ran out before the inbox tagged the upload."""
+
+    status, slug, title = 504, "no-verdict", "The inbox has not answered yet"
