@@ -1,0 +1,377 @@
+"""Publishing into a model root (a local folder or the EFS mount): atomic, one writer per
+model at a time, with a bounded history.
+
+A model's folder, as the router and this module see it::
+
+    <root>/<name>/model.ubj                 the live version (all the router reads here)
+    <root>/<name>/.history/000007-20261123T142001Z-<sha256>.ubj
+                                            every published version, newest numbers last
+    <root>/<name>/.history/replaced/        hand-made files a publish took over
+    <root>/<name>/.lock                     flock: one publisher per model at a time
+    <root>/<name>/.tmp-*                    files being written (left behind by a crash)
+    <root>/<name>/.inbox-state.json         the inbox function's ordering state
+
+Everything but ``model.ubj`` is hidden, and the router reads only the exact names of its
+layouts, so it never mistakes one of them for a model. A version is written to a hidden
+temporary file in the model's own folder (never across file systems), fsynced, linked into
+the history and renamed over ``model.ubj`` with ``os.replace``; then the folder is fsynced.
+A reader opens either the old file or the new one, never half of one. The history link and
+the live file share one inode, so keeping history costs no copy.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import os
+import re
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO
+
+from router.errors import ModelOutsideRoot, StoreUnavailable
+from router.publish.errors import NothingToRollBack, PublishError, VersionNotFound
+from router.publish.validate import validate_model
+from router.store import DIR_MODEL_STEM, METADATA_FILE, SUFFIXES, ModelStore, validate_name
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from types import TracebackType
+
+LIVE_FILE = f"{DIR_MODEL_STEM}.ubj"
+HISTORY_DIR = ".history"
+REPLACED_DIR = "replaced"
+LOCK_FILE = ".lock"
+TEMP_PREFIX = ".tmp-"
+# A temporary file this old belongs to a publisher that crashed: longer than any Lambda
+# invocation may run (15 minutes), and than a laptop needs to write one model.
+STALE_TEMP_AGE_S = 15 * 60
+FILE_MODE = 0o644
+
+_HISTORY_NAME = re.compile(r"(?P<number>\d{6,})-(?P<stamp>\d{8}T\d{6}Z)-(?P<sha>[0-9a-f]{64})\.ubj")
+_STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+
+
+@dataclass(frozen=True, slots=True)
+class LocalVersion:
+    """One published version, kept in the model's history folder."""
+
+    number: int
+    published_at: datetime
+    sha256: str
+    size: int
+    path: Path
+    live: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PublishResult:
+    version: LocalVersion
+    changed: bool  # False: this exact model was live already, nothing was written
+
+
+@dataclass(frozen=True, slots=True)
+class RollbackResult:
+    target: LocalVersion
+    published: PublishResult
+
+
+class ModelFolder:
+    """One model's folder under a root, locked against other publishers inside ``with``.
+
+    Entering creates the folder if needed, takes an exclusive ``flock`` on its lock file
+    (EFS supports NFSv4 locks, so this holds across Lambda instances and hosts) and removes
+    temporary files that crashed publishers left behind. Different models never wait for
+    each other.
+    """
+
+    def __init__(
+        self,
+        root: Path,
+        name: str,
+        *,
+        history_limit: int,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.name = validate_name(name)
+        self.root = Path(root)
+        self.path = self.root / name
+        self.live_path = self.path / LIVE_FILE
+        self.history_path = self.path / HISTORY_DIR
+        self.history_limit = history_limit
+        self._clock = clock
+        self._lock_fd: int | None = None
+
+    def __enter__(self) -> ModelFolder:
+        ModelStore(self.root).check()  # a missing root (EFS not mounted, a typo) is an error
+        try:
+            self.path.mkdir(exist_ok=True)
+        except FileExistsError as exc:
+            raise PublishError(f"{self.path} exists and is not a folder") from exc
+        if not self.path.resolve().is_relative_to(self.root.resolve()):
+            raise ModelOutsideRoot(f"{self.name!r} resolves to a folder outside the model root")
+        fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._lock_fd = fd
+        self.remove_stale_temp_files()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if self._lock_fd is not None:
+            fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- writing -------------------------------------------------------------------------
+
+    def publish(self, data: bytes, *, staged: Path | None = None) -> PublishResult:
+        """Make ``data`` (a validated UBJ model) the live version.
+
+        ``staged`` is a temporary file of this folder (from ``staging_file``) that already
+        holds exactly ``data``, fsynced; it is renamed into place instead of writing again.
+        """
+        self._require_lock()
+        sha256 = hashlib.sha256(data).hexdigest()
+        versions = self.versions()
+        live = next((version for version in versions if version.live), None)
+        if live is not None and live.sha256 == sha256:
+            return PublishResult(live, changed=False)
+        entry = self._entry_path(versions, data)
+        temp = staged if staged is not None else self._write_temp(data)
+        try:
+            self._add_to_history(temp, entry, data)
+            temp.replace(self.live_path)
+            fsync_directory(self.path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+        self._retire_replaced_layouts()
+        self._prune_history()
+        version = next(version for version in self.versions() if version.path == entry)
+        return PublishResult(version, changed=True)
+
+    def unpublish(self) -> bool:
+        """Remove the live file; the history keeps it for a rollback. False: nothing was live."""
+        self._require_lock()
+        if not self.live_path.exists():
+            return False
+        versions = self.versions()
+        if not any(version.live for version in versions):
+            # A model.ubj put here by hand: keep it in the history before removing it.
+            data = self.live_path.read_bytes()
+            self._add_to_history(self.live_path, self._entry_path(versions, data), data)
+        self.live_path.unlink()
+        fsync_directory(self.path)
+        return True
+
+    @contextlib.contextmanager
+    def staging_file(self) -> Iterator[tuple[Path, BinaryIO]]:
+        """A new hidden temporary file in this folder, open for writing; removed on exit
+        unless ``publish`` renamed it into place. The caller writes and fsyncs it."""
+        self._require_lock()
+        path = self._temp_path(self.path)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                yield path, handle
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+
+    def write_hidden_file(self, filename: str, data: bytes) -> None:
+        """Atomically replace the hidden file ``filename`` of this folder (state, not models)."""
+        self._require_lock()
+        if not filename.startswith("."):
+            raise ValueError(f"{filename!r} is not hidden: the router could take it for a model")
+        temp = self._write_temp(data)
+        try:
+            temp.replace(self.path / filename)
+            fsync_directory(self.path)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+
+    def remove_stale_temp_files(self) -> list[Path]:
+        """Remove temporary files older than ``STALE_TEMP_AGE_S``: their writers crashed."""
+        removed = []
+        cutoff = self._clock() - STALE_TEMP_AGE_S
+        for folder in (self.path, self.history_path):
+            try:
+                entries = list(os.scandir(folder))
+            except FileNotFoundError:
+                continue
+            for entry in entries:
+                if not entry.name.startswith(TEMP_PREFIX):
+                    continue
+                with contextlib.suppress(FileNotFoundError):
+                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
+                        Path(entry.path).unlink()
+                        removed.append(Path(entry.path))
+        return removed
+
+    # -- reading -------------------------------------------------------------------------
+
+    def versions(self) -> list[LocalVersion]:
+        """Published versions, newest first; see ``list_versions``."""
+        return list_versions(self.root, self.name)
+
+    # -- internals -----------------------------------------------------------------------
+
+    def _require_lock(self) -> None:
+        if self._lock_fd is None:
+            raise RuntimeError("use ModelFolder inside `with`: writes need the model's lock")
+
+    def _temp_path(self, folder: Path) -> Path:
+        return folder / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
+
+    def _write_temp(self, data: bytes, folder: Path | None = None) -> Path:
+        path = self._temp_path(folder or self.path)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+                handle.flush()
+                os.fsync(handle.fileno())
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                path.unlink()
+            raise
+        return path
+
+    def _entry_path(self, versions: list[LocalVersion], data: bytes) -> Path:
+        """The history name of the next version: its number, UTC time and SHA-256."""
+        number = max((version.number for version in versions), default=0) + 1
+        stamp = datetime.fromtimestamp(self._clock(), UTC).strftime(_STAMP_FORMAT)
+        sha256 = hashlib.sha256(data).hexdigest()
+        return self.history_path / f"{number:06d}-{stamp}-{sha256}.ubj"
+
+    def _add_to_history(self, source: Path, entry: Path, data: bytes) -> None:
+        """Hard-link ``source`` as history ``entry``; copy where links are not supported."""
+        self.history_path.mkdir(exist_ok=True)
+        try:
+            os.link(source, entry)
+        except OSError as exc:
+            if exc.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP):
+                raise
+            copy = self._write_temp(data, self.history_path)
+            copy.replace(entry)
+        fsync_directory(self.history_path)
+
+    def _retire_replaced_layouts(self) -> None:
+        """Move hand-made files that ``model.ubj`` now supersedes into the history.
+
+        They would otherwise come back to life when the model is unpublished (``model.json``,
+        ``<name>.ubj``), or be read beside the published file (a stale ``metadata.json``).
+        """
+        candidates = [self.path / f"{DIR_MODEL_STEM}.json", self.path / METADATA_FILE]
+        candidates += [self.root / f"{self.name}{suffix}" for suffix, _ in SUFFIXES]
+        replaced = self.history_path / REPLACED_DIR
+        stamp = datetime.fromtimestamp(self._clock(), UTC)
+        for path in candidates:
+            if not path.is_file():
+                continue
+            replaced.mkdir(parents=True, exist_ok=True)
+            path.replace(replaced / f"{stamp.strftime(_STAMP_FORMAT)}-{path.name}")
+            fsync_directory(path.parent)
+
+    def _prune_history(self) -> None:
+        """Keep the live version and the ``history_limit`` newest others."""
+        earlier = [version for version in self.versions() if not version.live]
+        for version in earlier[self.history_limit :]:
+            with contextlib.suppress(FileNotFoundError):
+                version.path.unlink()
+
+
+def list_versions(root: Path, name: str) -> list[LocalVersion]:
+    """The published versions of ``name`` under ``root``, newest first; [] when none."""
+    validate_name(name)
+    folder = Path(root) / name
+    try:
+        entries = list(os.scandir(folder / HISTORY_DIR))
+    except FileNotFoundError:
+        return []
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot list the history of {name!r}: {exc.strerror}") from exc
+    found = []
+    for entry in entries:
+        match = _HISTORY_NAME.fullmatch(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False):
+            continue
+        found.append((int(match["number"]), match, entry.stat(follow_symlinks=False)))
+    found.sort(key=lambda item: item[0], reverse=True)
+    live_number = _live_number(folder / LIVE_FILE, [(n, m["sha"], s) for n, m, s in found])
+    return [
+        LocalVersion(
+            number=number,
+            published_at=datetime.strptime(match["stamp"], _STAMP_FORMAT).replace(tzinfo=UTC),
+            sha256=match["sha"],
+            size=stat.st_size,
+            path=folder / HISTORY_DIR / match.group(0),
+            live=number == live_number,
+        )
+        for number, match, stat in found
+    ]
+
+
+def _live_number(live_path: Path, entries: list[tuple[int, str, os.stat_result]]) -> int | None:
+    """Which history entry ``model.ubj`` is: the same inode (a hard link), or else the newest
+    entry with the same content."""
+    try:
+        live = live_path.stat()
+    except FileNotFoundError:
+        return None
+    for number, _, stat in entries:
+        if (stat.st_dev, stat.st_ino) == (live.st_dev, live.st_ino):
+            return number
+    digest = hashlib.sha256(live_path.read_bytes()).hexdigest()
+    return next((number for number, sha, _ in entries if sha == digest), None)
+
+
+def rollback_target(versions: list[LocalVersion], to: int | None) -> LocalVersion:
+    """The version ``rollback`` republishes: ``to``, or else the newest one before the live
+    one with different content (with nothing live: the newest, which restores it)."""
+    if to is not None:
+        for version in versions:
+            if version.number == to:
+                return version
+        known = ", ".join(str(version.number) for version in versions[:10]) or "none"
+        raise VersionNotFound(f"there is no version {to}; the versions kept are: {known}")
+    live = next((version for version in versions if version.live), None)
+    if live is None:
+        if versions:
+            return versions[0]
+        raise NothingToRollBack("no version has been published here")
+    for version in versions:
+        if version.number < live.number and version.sha256 != live.sha256:
+            return version
+    raise NothingToRollBack(f"version {live.number} is live and no earlier version is kept")
+
+
+def rollback(folder: ModelFolder, to: int | None = None, *, nthread: int = 1) -> RollbackResult:
+    """Republish an earlier version through the same checks as a new one."""
+    target = rollback_target(folder.versions(), to)
+    validated = validate_model(target.path.read_bytes(), nthread=nthread)
+    return RollbackResult(target, folder.publish(validated.data))
+
+
+def fsync_directory(path: Path) -> None:
+    """Make a rename or unlink in ``path`` durable."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

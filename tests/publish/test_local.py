@@ -1,0 +1,226 @@
+"""Publishing into a model root: atomic replacement, history, rollback, locks, leftovers."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+import time
+from typing import TYPE_CHECKING
+
+import pytest
+
+from router.errors import ModelOutsideRoot, StoreUnavailable
+from router.loader import load_model
+from router.publish.errors import NothingToRollBack, VersionNotFound
+from router.publish.local import (
+    STALE_TEMP_AGE_S,
+    ModelFolder,
+    list_versions,
+    rollback,
+)
+from router.publish.validate import validate_model
+from router.store import ModelStore
+from tests.modelkit import model_bytes, train_booster, write_model
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def published(seed: int, task: str = "binary") -> bytes:
+    return validate_model(model_bytes(train_booster(task, seed=seed))).data
+
+
+def folder(root: Path, name: str = "churn", history_limit: int = 5) -> ModelFolder:
+    return ModelFolder(root, name, history_limit=history_limit)
+
+
+def test_publish_writes_model_ubj_and_a_history_entry_sharing_its_inode(model_root: Path) -> None:
+    data = published(1)
+
+    with folder(model_root) as f:
+        result = f.publish(data)
+
+    live = model_root / "churn" / "model.ubj"
+    assert live.read_bytes() == data
+    assert result.changed and result.version.number == 1 and result.version.live
+    assert live.samefile(result.version.path)
+    assert ModelStore(model_root).names() == ["churn"]
+    assert load_model(ModelStore(model_root).resolve("churn"), nthread=1).file_bytes == len(data)
+
+
+def test_republishing_the_live_content_writes_nothing(model_root: Path) -> None:
+    data = published(1)
+    with folder(model_root) as f:
+        f.publish(data)
+        before = f.live_path.stat()
+        again = f.publish(data)
+
+    assert not again.changed and again.version.number == 1
+    assert (model_root / "churn" / "model.ubj").stat().st_ino == before.st_ino
+
+
+def test_history_keeps_the_live_version_and_history_limit_earlier_ones(model_root: Path) -> None:
+    with folder(model_root, history_limit=2) as f:
+        for seed in range(1, 6):
+            f.publish(published(seed))
+
+    versions = list_versions(model_root, "churn")
+    assert [v.number for v in versions] == [5, 4, 3]
+    assert [v.live for v in versions] == [True, False, False]
+    assert versions[0].sha256 == hashlib.sha256(published(5)).hexdigest()
+
+
+def test_history_limit_zero_keeps_only_the_live_version(model_root: Path) -> None:
+    with folder(model_root, history_limit=0) as f:
+        f.publish(published(1))
+        f.publish(published(2))
+
+    assert [v.number for v in list_versions(model_root, "churn")] == [2]
+
+
+def test_only_model_ubj_is_visible_to_the_router(model_root: Path) -> None:
+    with folder(model_root) as f:
+        f.publish(published(1))
+        with f.staging_file() as (staged, handle):
+            handle.write(b"half a model")
+            assert staged.name.startswith(".")
+            assert ModelStore(model_root).names() == ["churn"]
+            assert ModelStore(model_root).resolve("churn").path.name == "model.ubj"
+
+    hidden = {p.name for p in (model_root / "churn").iterdir()} - {"model.ubj"}
+    assert all(name.startswith(".") for name in hidden)
+
+
+def test_rollback_goes_to_the_previous_content_and_back(model_root: Path) -> None:
+    first, second = published(1), published(2)
+    with folder(model_root) as f:
+        f.publish(first)
+        f.publish(second)
+        back = rollback(f)
+        assert f.live_path.read_bytes() == first
+        forth = rollback(f)
+        assert f.live_path.read_bytes() == second
+
+    assert (back.target.number, back.published.version.number) == (1, 3)
+    assert (forth.target.number, forth.published.version.number) == (2, 4)
+
+
+def test_rollback_to_a_numbered_version(model_root: Path) -> None:
+    with folder(model_root) as f:
+        for seed in (1, 2, 3):
+            f.publish(published(seed))
+        result = rollback(f, 1)
+        assert f.live_path.read_bytes() == published(1)
+        with pytest.raises(VersionNotFound, match="no version 9; the versions kept are: 4, 3"):
+            rollback(f, 9)
+
+    assert result.published.version.number == 4
+
+
+def test_rollback_with_nothing_earlier_is_an_error(model_root: Path) -> None:
+    with folder(model_root) as f:
+        with pytest.raises(NothingToRollBack, match="no version has been published"):
+            rollback(f)
+        f.publish(published(1))
+        with pytest.raises(NothingToRollBack, match="version 1 is live"):
+            rollback(f)
+
+
+def test_unpublish_keeps_history_and_rollback_restores(model_root: Path) -> None:
+    data = published(1)
+    with folder(model_root) as f:
+        f.publish(data)
+        assert f.unpublish()
+        assert ModelStore(model_root).names() == []
+        assert not f.unpublish()
+        restored = rollback(f)
+
+    assert restored.target.number == 1
+    assert (model_root / "churn" / "model.ubj").read_bytes() == data
+
+
+def test_unpublishing_a_hand_placed_model_keeps_it_in_history(model_root: Path) -> None:
+    data = published(1)
+    write_model(model_root, "churn", data)
+    with folder(model_root) as f:
+        f.unpublish()
+
+    assert [v.size for v in list_versions(model_root, "churn")] == [len(data)]
+
+
+def test_publish_takes_over_hand_made_layouts(model_root: Path) -> None:
+    write_model(model_root, "churn", train_booster("binary"), layout="file")
+    write_model(
+        model_root, "churn", train_booster("binary"), fmt="json", metadata={"description": "x"}
+    )
+    data = published(7)
+
+    with folder(model_root) as f:
+        f.publish(data)
+        f.unpublish()
+
+    # Nothing stale comes back to life once the published model is gone.
+    assert ModelStore(model_root).names() == []
+    replaced = sorted(
+        p.name.split("-", 1)[1] for p in f.history_path.joinpath("replaced").iterdir()
+    )
+    assert replaced == ["churn.ubj", "metadata.json", "model.json"]
+
+
+def test_stale_temporary_files_are_removed_fresh_ones_kept(model_root: Path) -> None:
+    model_dir = model_root / "churn"
+    model_dir.mkdir()
+    stale, fresh = model_dir / ".tmp-1-dead", model_dir / ".tmp-2-busy"
+    stale.write_bytes(b"crashed")
+    fresh.write_bytes(b"writing")
+    old = time.time() - STALE_TEMP_AGE_S - 60
+    os.utime(stale, (old, old))
+
+    with folder(model_root):
+        pass
+
+    assert not stale.exists() and fresh.exists()
+
+
+def test_a_missing_root_is_an_error_not_a_new_folder(tmp_path: Path) -> None:
+    with pytest.raises(StoreUnavailable, match="not available"), folder(tmp_path / "absent"):
+        pass
+    assert not (tmp_path / "absent").exists()
+
+
+def test_a_model_folder_linking_outside_the_root_is_refused(tmp_path: Path) -> None:
+    root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    (root / "churn").symlink_to(elsewhere)
+
+    with pytest.raises(ModelOutsideRoot), folder(root):
+        pass
+
+
+def test_writes_outside_with_are_refused(model_root: Path) -> None:
+    with pytest.raises(RuntimeError, match="inside `with`"):
+        folder(model_root).publish(published(1))
+
+
+def test_one_publisher_per_model_different_models_in_parallel(model_root: Path) -> None:
+    order: list[str] = []
+    holding = threading.Event()
+
+    def hold_churn() -> None:
+        with folder(model_root, "churn"):
+            holding.set()
+            time.sleep(0.3)
+            order.append("first churn done")
+
+    thread = threading.Thread(target=hold_churn)
+    thread.start()
+    holding.wait(5)
+    with folder(model_root, "other"):
+        order.append("other did not wait")
+    with folder(model_root, "churn"):
+        order.append("second churn")
+    thread.join()
+
+    assert order == ["other did not wait", "first churn done", "second churn"]
