@@ -1,0 +1,70 @@
+"""AWS Lambda entry point of the model inbox: ``router.inbox.handler``.
+
+S3 invokes it for ``ObjectCreated:*`` and ``ObjectRemoved:*`` under ``models/`` of the inbox
+bucket; it writes validated models onto EFS at ``ROUTER_MODEL_ROOT`` (see
+``router.publish.apply`` for what each event does, and docs/publishing.md). Its only state
+lives beside the models on EFS and in the bucket's tags.
+
+Nothing is built at import: settings are read per invocation (cheap), and the S3 client is
+made by the first invocation and reused by later ones in the same environment. A failure to
+reach S3 or EFS raises, so Lambda retries the event and finally sends it to the dead letter
+queue; a rejected model is an answer, not a failure.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from router.publish.apply import Inbox
+from router.publish.events import s3_records
+from router.settings import Settings
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools import Logger
+    from mypy_boto3_s3 import S3Client
+
+logger = logging.getLogger(__name__)
+
+
+@functools.cache
+def s3_client() -> S3Client:
+    """The invocation environment's S3 client; tests call ``s3_client.cache_clear()``."""
+    from router.publish.s3 import s3_client as make_client
+
+    return make_client()
+
+
+@functools.cache
+def _json_logger(level: str) -> Logger:
+    """JSON log lines for the ``router`` loggers, set up once per environment."""
+    from router.observability import configure_logging
+
+    return configure_logging(Settings(log_level=level))
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """Handle one S3 notification; returns what each record did."""
+    settings = Settings()
+    _json_logger(settings.log_level).append_keys(
+        request_id=getattr(context, "aws_request_id", None)
+    )
+    inbox = Inbox(
+        settings.model_root,
+        s3_client(),
+        history_limit=settings.history_limit,
+        nthread=settings.nthread,
+    )
+    outcomes = []
+    for record in s3_records(event):
+        try:
+            outcomes.append(inbox.apply(record))
+        except Exception:
+            logger.exception(
+                "inbox event failed; Lambda retries it",
+                extra={"key": record.key, "version_id": record.version_id},
+            )
+            raise
+    return {"outcomes": [asdict(outcome) for outcome in outcomes]}

@@ -1,0 +1,318 @@
+"""What the inbox does with one S3 event: validate, publish atomically, or unpublish.
+
+- A model upload (``models/<name>/<file>.ubj|.json``) is streamed into a hidden temporary file
+  in the model's folder on EFS, fsynced, validated and renamed over ``model.ubj``. Metadata
+  inside the uploaded file wins; without any, the bucket's current
+  ``models/<name>/metadata.json`` is embedded.
+- A ``metadata.json`` upload republishes the newest model object with that metadata
+  embedded: model and metadata may be uploaded in either order.
+- Removing the live model's object unpublishes the model (its history stays). Removing
+  ``metadata.json`` changes nothing: the live model keeps the metadata it was published with.
+- A rejected upload leaves the live version untouched; the object version is tagged
+  ``model-router-status=rejected`` with the reason, and a log line says the same.
+
+Events for one model are handled one at a time (the model folder's lock), and a duplicate or
+out-of-date event is recognised by its sequencer (``state``) and skipped.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from router.errors import InvalidModelFile
+from router.publish.events import (
+    InboxKey,
+    NotAnInboxKey,
+    S3Record,
+    model_key,
+    parse_inbox_key,
+)
+from router.publish.local import ModelFolder
+from router.publish.s3 import (
+    Status,
+    bucket_metadata,
+    download,
+    newest_model_key,
+    set_status,
+)
+from router.publish.state import InboxState, LiveObject
+from router.publish.validate import validate_model
+from router.store import METADATA_FILE
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from mypy_boto3_s3 import S3Client
+
+    from router.publish.local import PublishResult
+    from router.publish.s3 import S3Object
+
+logger = logging.getLogger(__name__)
+
+OutcomeStatus = Literal[
+    "published",  # a new version is live
+    "unchanged",  # the event's content was live already
+    "rejected",  # validation failed; the live version is untouched
+    "pending",  # metadata arrived before any model
+    "unpublished",  # the live model's object was removed
+    "skipped",  # a duplicate or out-of-date event
+    "ignored",  # not an event the inbox acts on
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What one event did; returned by the handler and logged."""
+
+    status: OutcomeStatus
+    key: str
+    version_id: str | None
+    reason: str | None = None
+    model: str | None = None
+    live_version: int | None = None  # the version's number in the model's history folder
+
+
+@dataclass(frozen=True, slots=True)
+class _Verdict:
+    """A status tag to write on one object version."""
+
+    key: str
+    version_id: str | None
+    status: Status
+    reason: str | None = None
+
+
+class Inbox:
+    """Applies S3 notification records to the model root ``root``."""
+
+    def __init__(
+        self,
+        root: Path,
+        s3: S3Client,
+        *,
+        history_limit: int,
+        nthread: int = 1,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.root = root
+        self.s3 = s3
+        self.history_limit = history_limit
+        self.nthread = nthread
+        self._clock = clock
+
+    def apply(self, record: S3Record) -> Outcome:
+        try:
+            target = parse_inbox_key(record.key)
+        except NotAnInboxKey as exc:
+            return self._log(record, Outcome("ignored", record.key, record.version_id, str(exc)))
+        if record.kind == "other":
+            reason = f"{record.event_name} events change nothing"
+            return self._log(record, self._outcome(record, target, "ignored", reason))
+        verdicts: list[_Verdict] = []
+        with ModelFolder(
+            self.root, target.name, history_limit=self.history_limit, clock=self._clock
+        ) as folder:
+            state = InboxState.load(folder)
+            if state.is_stale(record.key, record.sequencer):
+                reason = "an event as new or newer for this object was handled already"
+                return self._log(record, self._outcome(record, target, "skipped", reason))
+            if record.kind == "created" and target.is_metadata:
+                outcome = self._metadata_created(folder, state, record, target, verdicts)
+            elif record.kind == "created":
+                outcome = self._model_created(folder, state, record, target, verdicts)
+            elif target.is_metadata:
+                reason = "the live model keeps the metadata it was published with"
+                outcome = self._outcome(record, target, "ignored", reason)
+            else:
+                outcome = self._model_removed(folder, state, record, target, verdicts)
+            state.record(record.key, record.sequencer)
+            state.save(folder)
+        for verdict in verdicts:
+            self._tag(record.bucket, verdict)
+        return self._log(record, outcome)
+
+    # -- the event kinds ---------------------------------------------------------------
+
+    def _model_created(
+        self,
+        folder: ModelFolder,
+        state: InboxState,
+        record: S3Record,
+        target: InboxKey,
+        verdicts: list[_Verdict],
+    ) -> Outcome:
+        with folder.staging_file() as (staged, handle):
+            obj = download(self.s3, record.bucket, record.key, record.version_id, sink=handle)
+            if obj is None:
+                reason = "the object version no longer exists"
+                return self._outcome(record, target, "skipped", reason)
+            handle.flush()
+            os.fsync(handle.fileno())
+            live = state.live
+            if (
+                live is not None
+                and live.key != record.key
+                and obj.last_modified < live.last_modified
+            ):
+                reason = f"{live.key} was uploaded later and is live"
+                return self._outcome(record, target, "skipped", reason)
+            metadata = bucket_metadata(self.s3, record.bucket, target.name)
+            try:
+                validated = validate_model(
+                    obj.data,
+                    metadata=metadata.data if metadata else None,
+                    prefer="embedded",
+                    nthread=self.nthread,
+                )
+            except InvalidModelFile as exc:
+                verdicts.append(_Verdict(record.key, obj.version_id, "rejected", exc.detail))
+                return self._outcome(record, target, "rejected", exc.detail)
+            result = folder.publish(
+                validated.data, staged=staged if validated.data == obj.data else None
+            )
+        used = metadata if validated.metadata_source == "given" else None
+        return self._published(state, record, target, obj, used, result, verdicts)
+
+    def _metadata_created(
+        self,
+        folder: ModelFolder,
+        state: InboxState,
+        record: S3Record,
+        target: InboxKey,
+        verdicts: list[_Verdict],
+    ) -> Outcome:
+        metadata = download(self.s3, record.bucket, record.key, record.version_id)
+        if metadata is None:
+            return self._outcome(record, target, "skipped", "the object version no longer exists")
+        key = newest_model_key(self.s3, record.bucket, target.name)
+        if key is None:
+            reason = (
+                f"no model uploaded for {target.name} yet; this metadata is used with the first"
+            )
+            verdicts.append(_Verdict(record.key, metadata.version_id, "pending", reason))
+            return self._outcome(record, target, "pending", reason)
+        with folder.staging_file() as (staged, handle):
+            obj = download(self.s3, record.bucket, key, sink=handle)
+            if obj is None:
+                return self._outcome(record, target, "skipped", f"{key} was removed meanwhile")
+            handle.flush()
+            os.fsync(handle.fileno())
+            try:
+                validated = validate_model(
+                    obj.data, metadata=metadata.data, prefer="given", nthread=self.nthread
+                )
+            except InvalidModelFile as exc:
+                reason = f"does not fit {key}: {exc.detail}"
+                verdicts.append(_Verdict(record.key, metadata.version_id, "rejected", reason))
+                return self._outcome(record, target, "rejected", reason)
+            result = folder.publish(
+                validated.data, staged=staged if validated.data == obj.data else None
+            )
+        return self._published(state, record, target, obj, metadata, result, verdicts)
+
+    def _model_removed(
+        self,
+        folder: ModelFolder,
+        state: InboxState,
+        record: S3Record,
+        target: InboxKey,
+        verdicts: list[_Verdict],
+    ) -> Outcome:
+        live = state.live
+        if live is None or live.key != record.key:
+            reason = "not the live model's object; the live model stays"
+            return self._outcome(record, target, "ignored", reason)
+        removes_live = (
+            record.created_delete_marker
+            or record.version_id is None
+            or record.version_id == live.version_id
+        )
+        if not removes_live:
+            reason = "an earlier version was deleted; the live one stays"
+            return self._outcome(record, target, "ignored", reason)
+        folder.unpublish()
+        state.live = None
+        verdicts.append(_Verdict(live.key, live.version_id, "unpublished"))
+        return self._outcome(record, target, "unpublished")
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _published(
+        self,
+        state: InboxState,
+        record: S3Record,
+        target: InboxKey,
+        obj: S3Object,
+        metadata: S3Object | None,
+        result: PublishResult,
+        verdicts: list[_Verdict],
+    ) -> Outcome:
+        previous = state.live
+        live = state.live = LiveObject(
+            key=obj.key,
+            version_id=obj.version_id,
+            last_modified=obj.last_modified,
+            metadata_version_id=metadata.version_id if metadata else None,
+        )
+        verdicts.append(_Verdict(obj.key, obj.version_id, "published"))
+        if metadata is not None:
+            verdicts.append(_Verdict(metadata.key, metadata.version_id, "published"))
+        if previous is not None and previous.version != live.version:
+            verdicts.append(_Verdict(previous.key, previous.version_id, "replaced"))
+        old_metadata = previous.metadata_version_id if previous else None
+        if old_metadata is not None and old_metadata != live.metadata_version_id:
+            metadata_key = model_key(target.name, METADATA_FILE)
+            verdicts.append(_Verdict(metadata_key, old_metadata, "replaced"))
+        status: OutcomeStatus = "published" if result.changed else "unchanged"
+        return self._outcome(record, target, status, live_version=result.version.number)
+
+    def _outcome(
+        self,
+        record: S3Record,
+        target: InboxKey,
+        status: OutcomeStatus,
+        reason: str | None = None,
+        *,
+        live_version: int | None = None,
+    ) -> Outcome:
+        return Outcome(status, record.key, record.version_id, reason, target.name, live_version)
+
+    def _tag(self, bucket: str, verdict: _Verdict) -> None:
+        """Write a verdict tag. A failure is logged, not raised: the model is already live
+        (or rejected) and handling the event again would not change that."""
+        try:
+            set_status(
+                self.s3, bucket, verdict.key, verdict.version_id, verdict.status, verdict.reason
+            )
+        except (ClientError, BotoCoreError) as exc:
+            logger.error(
+                "could not tag the object version with the inbox's verdict",
+                extra={
+                    "key": verdict.key,
+                    "version_id": verdict.version_id,
+                    "status": verdict.status,
+                    "error": str(exc),
+                },
+            )
+
+    def _log(self, record: S3Record, outcome: Outcome) -> Outcome:
+        fields = {
+            **{k: v for k, v in asdict(outcome).items() if v is not None},
+            "outcome": outcome.status,
+            "event": record.event_name,
+            "bucket": record.bucket,
+            "sequencer": record.sequencer,
+        }
+        fields.pop("status")
+        if outcome.status == "rejected":
+            logger.warning("model rejected", extra=fields)
+        else:
+            logger.info("inbox event handled", extra=fields)
+        return outcome

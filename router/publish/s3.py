@@ -1,0 +1,419 @@
+"""The inbox bucket: uploads, versions, rollbacks and the status tags the inbox writes.
+
+The bucket is versioned, so its versions of ``models/<name>/<file>`` are the model's
+published history. The inbox function tags each object version it handles:
+``model-router-status`` is ``published`` (live now), ``replaced`` (was live), ``unpublished``
+(was live until its object was deleted), ``rejected`` or ``pending`` (metadata waiting for a
+model); ``model-router-reason`` says why a version was rejected or is pending.
+
+boto3 is imported when a client is made, never at import, and tqdm only for an upload.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import re
+import secrets
+import time
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, BinaryIO, Literal
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from router.publish.errors import (
+    BucketUnavailable,
+    InboxRejected,
+    NothingToRollBack,
+    NoVerdict,
+    PublishError,
+    VersionNotFound,
+)
+from router.publish.events import MODELS_PREFIX, NotAnInboxKey, model_key, parse_inbox_key
+from router.publish.validate import ValidatedModel, validate_model
+from router.store import METADATA_FILE, validate_name
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from datetime import datetime
+
+    from mypy_boto3_s3 import S3Client
+    from mypy_boto3_s3.type_defs import TagTypeDef
+
+Status = Literal["published", "replaced", "unpublished", "rejected", "pending"]
+STATUS_TAG = "model-router-status"
+REASON_TAG = "model-router-reason"
+UPLOAD_ID_METADATA = "model-router-upload-id"
+TAG_VALUE_LIMIT = 256
+CHUNK_BYTES = 1024 * 1024
+# Characters S3 allows in a tag value besides letters, digits and spaces.
+_TAG_UNSAFE = re.compile(r"[^\w +\-=.:/@]")
+_NOT_FOUND = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
+
+
+@dataclass(frozen=True, slots=True)
+class S3Object:
+    key: str
+    version_id: str | None
+    last_modified: datetime
+    data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class BucketVersion:
+    """One version (or delete marker) of a model file in the bucket, newest first."""
+
+    key: str
+    version_id: str
+    last_modified: datetime
+    size: int
+    etag: str
+    is_latest: bool
+    deleted: bool  # a delete marker: the object was removed here
+    status: str | None = None
+    reason: str | None = None
+
+    @property
+    def file(self) -> str:
+        return self.key.rsplit("/", 1)[-1]
+
+    @property
+    def live(self) -> bool:
+        return self.status == "published"
+
+
+def s3_client() -> S3Client:
+    try:
+        import boto3
+    except ImportError as exc:  # the router's own install has no boto3
+        raise PublishError(
+            "publishing to a bucket needs boto3: pip install 'model-router[publish]'"
+        ) from exc
+    return boto3.client("s3")
+
+
+@contextlib.contextmanager
+def bucket_errors(bucket: str, action: str) -> Iterator[None]:
+    """Turn botocore's errors into ``BucketUnavailable`` carrying AWS's error code."""
+    try:
+        yield
+    except ClientError as exc:
+        code = error_code(exc)
+        message = exc.response.get("Error", {}).get("Message") or "no message"
+        raise BucketUnavailable(
+            f"cannot {action} s3://{bucket}: {code}: {message}", code=code
+        ) from exc
+    except BotoCoreError as exc:  # no credentials, no network, ...
+        raise BucketUnavailable(f"cannot {action} s3://{bucket}: {exc}") from exc
+
+
+def error_code(exc: ClientError) -> str:
+    code = exc.response.get("Error", {}).get("Code") or "Unknown"
+    # HEAD requests have no error body, only a status.
+    return {"403": "AccessDenied", "404": "NotFound"}.get(code, code)
+
+
+# -- objects -------------------------------------------------------------------------------
+
+
+def download(
+    s3: S3Client,
+    bucket: str,
+    key: str,
+    version_id: str | None = None,
+    *,
+    sink: BinaryIO | None = None,
+) -> S3Object | None:
+    """One object version, streamed into ``sink`` as it arrives (if given) and returned;
+    ``None`` when the key or version no longer exists."""
+    try:
+        if version_id is None:
+            response = s3.get_object(Bucket=bucket, Key=key)
+        else:
+            response = s3.get_object(Bucket=bucket, Key=key, VersionId=version_id)
+    except ClientError as exc:
+        if error_code(exc) in _NOT_FOUND:
+            return None
+        raise
+    chunks = []
+    for chunk in response["Body"].iter_chunks(CHUNK_BYTES):
+        chunks.append(chunk)
+        if sink is not None:
+            sink.write(chunk)
+    data = b"".join(chunks)
+    if len(data) != response["ContentLength"]:
+        raise PublishError(
+            f"s3://{bucket}/{key}: read {len(data)} of {response['ContentLength']} bytes"
+        )
+    return S3Object(key, response.get("VersionId"), response["LastModified"], data)
+
+
+def bucket_metadata(s3: S3Client, bucket: str, name: str) -> S3Object | None:
+    """The current ``models/<name>/metadata.json``, if there is one."""
+    return download(s3, bucket, model_key(name, METADATA_FILE))
+
+
+def newest_model_key(s3: S3Client, bucket: str, name: str) -> str | None:
+    """The model file of ``name`` uploaded last (there is usually only ``model.ubj``)."""
+    newest: tuple[datetime, str] | None = None
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, Prefix=f"{MODELS_PREFIX}{name}/"
+    ):
+        for item in page.get("Contents", []):
+            if not _is_model_file(item["Key"], name):
+                continue
+            candidate = (item["LastModified"], item["Key"])
+            if newest is None or candidate > newest:
+                newest = candidate
+    return newest[1] if newest else None
+
+
+def _is_model_file(key: str, name: str) -> bool:
+    try:
+        parsed = parse_inbox_key(key)
+    except NotAnInboxKey:
+        return False
+    return parsed.name == name and not parsed.is_metadata
+
+
+# -- status tags ---------------------------------------------------------------------------
+
+
+def tag_safe(text: str) -> str:
+    """``text`` as an S3 tag value: allowed characters only, at most 256 of them."""
+    cleaned = " ".join(_TAG_UNSAFE.sub(" ", text).split())
+    if len(cleaned) > TAG_VALUE_LIMIT:
+        cleaned = cleaned[: TAG_VALUE_LIMIT - 3] + "..."
+    return cleaned
+
+
+def set_status(
+    s3: S3Client,
+    bucket: str,
+    key: str,
+    version_id: str | None,
+    status: Status,
+    reason: str | None = None,
+) -> None:
+    """Tag one object version with the inbox's verdict, keeping its other tags."""
+    tags: list[TagTypeDef] = [
+        tag
+        for tag in _tags(s3, bucket, key, version_id)
+        if tag["Key"] not in (STATUS_TAG, REASON_TAG)
+    ]
+    tags.append({"Key": STATUS_TAG, "Value": status})
+    if reason:
+        tags.append({"Key": REASON_TAG, "Value": tag_safe(reason)})
+    if version_id is None:
+        s3.put_object_tagging(Bucket=bucket, Key=key, Tagging={"TagSet": tags})
+    else:
+        s3.put_object_tagging(
+            Bucket=bucket, Key=key, VersionId=version_id, Tagging={"TagSet": tags}
+        )
+
+
+def read_status(
+    s3: S3Client, bucket: str, key: str, version_id: str | None
+) -> tuple[str | None, str | None]:
+    """The inbox's status and reason tags of one object version (``None`` when untagged)."""
+    tags = {tag["Key"]: tag["Value"] for tag in _tags(s3, bucket, key, version_id)}
+    return tags.get(STATUS_TAG), tags.get(REASON_TAG)
+
+
+def _tags(s3: S3Client, bucket: str, key: str, version_id: str | None) -> list[TagTypeDef]:
+    if version_id is None:
+        response = s3.get_object_tagging(Bucket=bucket, Key=key)
+    else:
+        response = s3.get_object_tagging(Bucket=bucket, Key=key, VersionId=version_id)
+    return list(response["TagSet"])
+
+
+def wait_for_verdict(
+    s3: S3Client,
+    bucket: str,
+    key: str,
+    version_id: str | None,
+    *,
+    timeout_s: float,
+    poll_s: float = 1.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> str:
+    """Wait until the inbox tags the version; its status, or ``InboxRejected``/``NoVerdict``."""
+    deadline = clock() + timeout_s
+    while True:
+        with bucket_errors(bucket, "read the tags of an upload in"):
+            status, reason = read_status(s3, bucket, key, version_id)
+        if status == "rejected":
+            raise InboxRejected(f"the inbox rejected it: {reason or 'no reason given'}")
+        if status is not None:
+            return status
+        if clock() >= deadline:
+            raise NoVerdict(
+                f"no verdict from the inbox after {timeout_s:g} s; is its function deployed "
+                "and subscribed to the bucket? Check later with `model-router versions`"
+            )
+        sleep(poll_s)
+
+
+# -- the CLI's side ------------------------------------------------------------------------
+
+
+def upload(
+    s3: S3Client,
+    bucket: str,
+    name: str,
+    model: ValidatedModel,
+    *,
+    progress: bool | None = None,
+) -> tuple[str, str | None]:
+    """Upload a validated model as ``models/<name>/model.ubj``; returns (key, version id).
+
+    ``progress`` shows a tqdm bar on stderr (``None``: when stderr is a terminal).
+    """
+    from tqdm import tqdm
+
+    key = model_key(name)
+    upload_id = secrets.token_hex(8)
+    with (
+        bucket_errors(bucket, "upload to"),
+        tqdm(
+            total=len(model.data),
+            unit="B",
+            unit_scale=True,
+            unit_divisor=1024,
+            desc=f"uploading {name}",
+            disable=None if progress is None else not progress,
+        ) as bar,
+    ):
+        s3.upload_fileobj(
+            io.BytesIO(model.data),
+            bucket,
+            key,
+            ExtraArgs={"Metadata": {UPLOAD_ID_METADATA: upload_id, "sha256": model.sha256}},
+            Callback=bar.update,
+        )
+        return key, _version_of_upload(s3, bucket, key, upload_id)
+
+
+def _version_of_upload(s3: S3Client, bucket: str, key: str, upload_id: str) -> str | None:
+    """The version id of our upload. Multipart uploads do not report it, and someone may
+    have uploaded since, so the object's metadata identifies ours."""
+    head = s3.head_object(Bucket=bucket, Key=key)
+    if head.get("Metadata", {}).get(UPLOAD_ID_METADATA) == upload_id:
+        return head.get("VersionId")
+    listing = s3.list_object_versions(Bucket=bucket, Prefix=key, MaxKeys=50)
+    for version in listing.get("Versions", []):
+        if version["Key"] != key:
+            continue
+        head = s3.head_object(Bucket=bucket, Key=key, VersionId=version["VersionId"])
+        if head.get("Metadata", {}).get(UPLOAD_ID_METADATA) == upload_id:
+            return version["VersionId"]
+    return None
+
+
+def list_versions(
+    s3: S3Client, bucket: str, name: str, *, limit: int | None = None
+) -> list[BucketVersion]:
+    """Every version and delete marker of ``name``'s model files, newest first, with the
+    inbox's verdicts on the newest ``limit`` (one request each; all when ``None``)."""
+    validate_name(name)
+    found: list[BucketVersion] = []
+    with bucket_errors(bucket, "list versions in"):
+        for page in s3.get_paginator("list_object_versions").paginate(
+            Bucket=bucket, Prefix=f"{MODELS_PREFIX}{name}/"
+        ):
+            for item in page.get("Versions", []):
+                if _is_model_file(item["Key"], name):
+                    found.append(
+                        BucketVersion(
+                            key=item["Key"],
+                            version_id=item["VersionId"],
+                            last_modified=item["LastModified"],
+                            size=item["Size"],
+                            etag=item["ETag"],
+                            is_latest=item["IsLatest"],
+                            deleted=False,
+                        )
+                    )
+            for marker in page.get("DeleteMarkers", []):
+                if _is_model_file(marker["Key"], name):
+                    found.append(
+                        BucketVersion(
+                            key=marker["Key"],
+                            version_id=marker["VersionId"],
+                            last_modified=marker["LastModified"],
+                            size=0,
+                            etag="",
+                            is_latest=marker["IsLatest"],
+                            deleted=True,
+                        )
+                    )
+        # Newest first; S3 lists each key's versions newest first, and a sort is stable.
+        found.sort(key=lambda v: (v.last_modified, v.is_latest), reverse=True)
+        shown = found if limit is None else found[:limit]
+        found = [v if v.deleted else _with_status(s3, bucket, v) for v in shown] + found[
+            len(shown) :
+        ]
+    return found
+
+
+def _with_status(s3: S3Client, bucket: str, version: BucketVersion) -> BucketVersion:
+    status, reason = read_status(s3, bucket, version.key, version.version_id)
+    return replace(version, status=status, reason=reason)
+
+
+def rollback_target(versions: list[BucketVersion], to: str | None) -> BucketVersion:
+    """``to``, or else the newest version older than the live one, not rejected, with other
+    content; with nothing live, the newest version that is not rejected."""
+    candidates = [v for v in versions if not v.deleted]
+    if to is not None:
+        for version in candidates:
+            if version.version_id == to:
+                return version
+        raise VersionNotFound(f"there is no version {to!r}; see `model-router versions`")
+    live_index = next((i for i, v in enumerate(candidates) if v.live), None)
+    if live_index is None:
+        older, live_etag = candidates, None
+    else:
+        older, live_etag = candidates[live_index + 1 :], candidates[live_index].etag
+    for version in older:
+        if version.status not in ("rejected", "pending") and version.etag != live_etag:
+            return version
+    raise NothingToRollBack("no earlier version to roll back to")
+
+
+@dataclass(frozen=True, slots=True)
+class BucketRollback:
+    target: BucketVersion
+    key: str
+    version_id: str | None
+    validated: ValidatedModel
+
+
+def rollback(
+    s3: S3Client, bucket: str, name: str, to: str | None, *, nthread: int = 1
+) -> BucketRollback:
+    """Copy an earlier version to be the newest, after validating it as the inbox will.
+
+    The copy is a new upload: the inbox publishes it through its usual checks. Its tags are
+    not copied, so it starts without a verdict.
+    """
+    target = rollback_target(list_versions(s3, bucket, name), to)
+    with bucket_errors(bucket, "read a version from"):
+        obj = download(s3, bucket, target.key, target.version_id)
+        metadata = bucket_metadata(s3, bucket, name)
+    if obj is None:
+        raise VersionNotFound(f"version {target.version_id!r} disappeared from the bucket")
+    validated = validate_model(
+        obj.data, metadata=metadata.data if metadata else None, prefer="embedded", nthread=nthread
+    )
+    with bucket_errors(bucket, "copy a version in"):
+        copied = s3.copy_object(
+            Bucket=bucket,
+            Key=target.key,
+            CopySource={"Bucket": bucket, "Key": target.key, "VersionId": target.version_id},
+            TaggingDirective="REPLACE",
+            Tagging="",
+        )
+    return BucketRollback(target, target.key, copied.get("VersionId"), validated)

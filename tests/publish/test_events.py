@@ -1,0 +1,131 @@
+"""S3 notification parsing, inbox keys and sequencer order."""
+
+from __future__ import annotations
+
+import pytest
+
+from router.publish.events import (
+    InboxKey,
+    NotAnInboxKey,
+    NotAnS3Notification,
+    newer_sequencer,
+    parse_inbox_key,
+    s3_records,
+)
+from router.publish.state import InboxState
+from tests.events import load_event
+
+
+def test_the_recorded_created_event_parses() -> None:
+    [record] = s3_records(load_event("s3_object_created"))
+
+    assert record.kind == "created"
+    assert record.bucket == "model-router-inbox-20261123141958401400000002"
+    assert record.key == "models/iris/model.ubj"
+    assert record.version_id == "3HL4kqtJlcpXroDTDmJ+rmSpXd3dIbrHY"
+    assert record.sequencer == "0067419C5D4E8F3A21"
+    assert record.size == 6607
+
+
+def test_the_recorded_removed_event_parses() -> None:
+    [record] = s3_records(load_event("s3_object_removed"))
+
+    assert record.kind == "removed" and record.created_delete_marker
+    assert record.size is None
+
+
+@pytest.mark.parametrize(
+    ("encoded", "decoded"),
+    [
+        ("models/iris/model+v2.ubj", "models/iris/model v2.ubj"),
+        ("models/iris/model%2Bv2.ubj", "models/iris/model+v2.ubj"),
+        ("models%2Firis%2Fmodel.ubj", "models/iris/model.ubj"),  # as moto encodes
+        ("models/iris/mod%C3%A8le.json", "models/iris/modèle.json"),
+    ],
+)
+def test_keys_are_url_decoded(encoded: str, decoded: str) -> None:
+    event = load_event("s3_object_created")
+    event["Records"][0]["s3"]["object"]["key"] = encoded
+
+    assert s3_records(event)[0].key == decoded
+
+
+def test_unversioned_buckets_and_odd_sequencers() -> None:
+    event = load_event("s3_object_created")
+    obj = event["Records"][0]["s3"]["object"]
+    del obj["versionId"]
+    obj["sequencer"] = "not hex"
+
+    [record] = s3_records(event)
+
+    assert record.version_id is None and record.sequencer is None
+
+
+def test_s3_test_event_has_no_records_and_garbage_is_refused() -> None:
+    test_event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": "b"}
+
+    assert s3_records(test_event) == []
+    with pytest.raises(NotAnS3Notification):
+        s3_records({"hello": "world"})
+    with pytest.raises(NotAnS3Notification):
+        s3_records({"Records": [{"eventName": "ObjectCreated:Put"}]})
+
+
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [
+        ("models/iris/model.ubj", InboxKey("iris", "model.ubj")),
+        ("models/iris/iris-v3.json", InboxKey("iris", "iris-v3.json")),
+        ("models/iris/metadata.json", InboxKey("iris", "metadata.json")),
+    ],
+)
+def test_inbox_keys(key: str, expected: InboxKey) -> None:
+    assert parse_inbox_key(key) == expected
+    assert parse_inbox_key(key).key == key
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "other/iris/model.ubj",
+        "models/iris.ubj",
+        "models/iris/sub/model.ubj",
+        "models/../model.ubj",
+        "models/-iris/model.ubj",
+        "models/iris/.model.ubj",
+        "models/iris/notes.txt",
+        "models/iris/",
+    ],
+)
+def test_other_keys_are_not_inbox_keys(key: str) -> None:
+    with pytest.raises(NotAnInboxKey):
+        parse_inbox_key(key)
+
+
+@pytest.mark.parametrize(
+    ("candidate", "than", "newer"),
+    [
+        ("0067419C5D4E8F3A22", "0067419C5D4E8F3A21", True),
+        ("0067419C5D4E8F3A21", "0067419C5D4E8F3A21", False),
+        ("67419C5D4E8F3A22", "0067419C5D4E8F3A21", True),  # shorter, padded: still newer
+        ("0067419C5D4E8F3A20", "67419C5D4E8F3A21", False),
+        ("100", "FF", True),  # a plain string comparison would say otherwise
+        ("ff", "FE", True),
+    ],
+)
+def test_sequencers_compare_as_aws_documents(candidate: str, than: str, newer: bool) -> None:
+    assert newer_sequencer(candidate, than) is newer
+
+
+def test_state_skips_duplicates_and_older_events_per_key() -> None:
+    state = InboxState()
+    state.record("models/a/model.ubj", "0A")
+
+    assert state.is_stale("models/a/model.ubj", "0A")  # a duplicate
+    assert state.is_stale("models/a/model.ubj", "09")  # older
+    assert not state.is_stale("models/a/model.ubj", "0B")
+    assert not state.is_stale("models/a/metadata.json", "01")  # other keys are not ordered
+    assert not state.is_stale("models/a/model.ubj", None)
+
+    state.record("models/a/model.ubj", "05")  # never moves backwards
+    assert state.sequencers["models/a/model.ubj"] == "0A"

@@ -1,0 +1,356 @@
+"""The inbox function: the real ``router.inbox.handler`` with recorded-shape S3 events,
+against a moto bucket and a folder standing in for EFS."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import pytest
+from botocore.exceptions import ClientError
+
+import router.inbox
+from router.loader import load_model
+from router.publish.apply import Inbox
+from router.publish.events import s3_records
+from router.publish.local import STALE_TEMP_AGE_S, list_versions
+from router.publish.state import STATE_FILE
+from router.publish.validate import validate_model
+from router.store import ModelStore
+from tests.modelkit import model_bytes, train_booster
+
+from .conftest import key_of, s3_event, version_of
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from mypy_boto3_s3 import S3Client
+
+    from .conftest import InboxRun
+
+KEY = "models/iris/model.ubj"
+METADATA_KEY = "models/iris/metadata.json"
+
+
+def model(seed: int = 0, *, n_features: int = 4, fmt: str = "ubj") -> bytes:
+    return model_bytes(train_booster("binary", seed=seed, n_features=n_features), fmt)
+
+
+def live_bytes(efs: Path, name: str = "iris") -> bytes | None:
+    path = efs / name / "model.ubj"
+    return path.read_bytes() if path.exists() else None
+
+
+def served(efs: Path, name: str = "iris") -> Any:
+    return load_model(ModelStore(efs).resolve(name), nthread=1)
+
+
+def test_an_upload_is_published(inbox: InboxRun, efs: Path) -> None:
+    data = model(1)
+    event = inbox.put(KEY, data)
+
+    outcome = inbox.deliver(event)
+
+    assert outcome["status"] == "published" and outcome["live_version"] == 1
+    assert live_bytes(efs) == data  # a UBJ model goes live byte for byte
+    assert inbox.status(event) == ("published", None)
+    assert served(efs).objective == "binary:logistic"
+
+
+def test_a_new_upload_replaces_the_live_one(inbox: InboxRun, efs: Path) -> None:
+    first = inbox.put(KEY, model(1))
+    inbox.deliver(first)
+    second = inbox.put(KEY, model(2))
+
+    outcome = inbox.deliver(second)
+
+    assert outcome["status"] == "published" and outcome["live_version"] == 2
+    assert live_bytes(efs) == model(2)
+    assert inbox.status(first) == ("replaced", None)
+    assert inbox.status(second) == ("published", None)
+    assert [v.live for v in list_versions(efs, "iris")] == [True, False]
+
+
+def test_a_duplicate_event_changes_nothing(inbox: InboxRun, efs: Path) -> None:
+    event = inbox.put(KEY, model(1))
+    inbox.deliver(event)
+    inode = (efs / "iris" / "model.ubj").stat().st_ino
+
+    outcome = inbox.deliver(event)
+
+    assert outcome["status"] == "skipped"
+    assert (efs / "iris" / "model.ubj").stat().st_ino == inode
+    assert len(list_versions(efs, "iris")) == 1
+
+
+def test_an_older_event_arriving_late_never_overwrites_a_newer_version(
+    inbox: InboxRun, efs: Path
+) -> None:
+    older = inbox.put(KEY, model(1))
+    newer = inbox.put(KEY, model(2))
+
+    assert inbox.deliver(newer)["status"] == "published"
+    assert inbox.deliver(older)["status"] == "skipped"
+
+    assert live_bytes(efs) == model(2)
+    assert inbox.status(older) == (None, None)  # never published, never tagged
+
+
+def test_a_removal_delivered_before_its_upload_leaves_nothing_live(
+    inbox: InboxRun, efs: Path
+) -> None:
+    upload = inbox.put(KEY, model(1))
+    removal = inbox.delete(KEY)
+
+    assert inbox.deliver(removal)["status"] == "ignored"  # nothing was live yet
+    assert inbox.deliver(upload)["status"] == "skipped"
+
+    assert live_bytes(efs) is None
+
+
+def test_concurrent_events_for_one_model_end_with_the_newest(inbox: InboxRun, efs: Path) -> None:
+    events = [inbox.put(KEY, model(seed)) for seed in (1, 2, 3)]
+    threads = [threading.Thread(target=inbox.deliver, args=(e,)) for e in reversed(events)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert live_bytes(efs) == model(3)
+
+
+def test_different_models_are_published_concurrently(inbox: InboxRun, efs: Path) -> None:
+    names = [f"model-{i}" for i in range(4)]
+    events = [inbox.put(f"models/{name}/model.ubj", model(i)) for i, name in enumerate(names)]
+    results: list[dict[str, Any]] = []
+    threads = [
+        threading.Thread(target=lambda e=e: results.append(inbox.deliver(e))) for e in events
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(r["status"] for r in results) == ["published"] * 4
+    assert ModelStore(efs).names() == names
+
+
+def test_a_corrupt_model_is_rejected_and_tagged_and_the_live_one_stays(
+    inbox: InboxRun, efs: Path
+) -> None:
+    good = model(1)
+    inbox.deliver(inbox.put(KEY, good))
+    corrupt = inbox.put(KEY, good[: len(good) // 2])
+
+    outcome = inbox.deliver(corrupt)
+
+    assert outcome["status"] == "rejected"
+    assert outcome["reason"].startswith("not a valid XGBoost UBJ model: ")
+    assert live_bytes(efs) == good
+    status, reason = inbox.status(corrupt)
+    assert status == "rejected"
+    assert reason is not None and reason.startswith("not a valid XGBoost UBJ model: ")
+
+
+def test_a_rejection_is_one_structured_warning(
+    s3: S3Client, bucket: str, efs: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    version_id = s3.put_object(Bucket=bucket, Key=KEY, Body=b"{L")["VersionId"]
+    event = s3_event(bucket, KEY, version_id=version_id, sequencer="0A")
+    caplog.set_level(logging.INFO, logger="router")
+
+    Inbox(efs, s3, history_limit=1).apply(s3_records(event)[0])
+
+    [record] = [r for r in caplog.records if r.levelno == logging.WARNING]
+    assert record.getMessage() == "model rejected"
+    fields = record.__dict__
+    assert (fields["model"], fields["key"], fields["version_id"]) == ("iris", KEY, version_id)
+    assert fields["outcome"] == "rejected" and fields["sequencer"] == "0A"
+    assert fields["reason"].startswith("not a valid XGBoost UBJ model: file is truncated")
+
+
+def test_not_a_model_at_all_is_rejected(inbox: InboxRun, efs: Path) -> None:
+    event = inbox.put("models/iris/model.json", b'{"hello": "world"}')
+
+    outcome = inbox.deliver(event)
+
+    assert outcome["status"] == "rejected"
+    reason = "not a valid XGBoost JSON model: the top-level object has no learner key"
+    assert inbox.status(event) == ("rejected", f"{reason}: not an XGBoost model")
+    assert live_bytes(efs) is None
+
+
+def test_a_json_model_is_stored_as_ubj(inbox: InboxRun, efs: Path) -> None:
+    inbox.deliver(inbox.put("models/iris/model.json", model(1, fmt="json")))
+
+    ref = ModelStore(efs).resolve("iris")
+    assert (ref.path.name, ref.format) == ("model.ubj", "ubj")
+    assert not (efs / "iris" / "model.json").exists()
+
+
+def test_removing_the_live_object_unpublishes_and_keeps_history(inbox: InboxRun, efs: Path) -> None:
+    upload = inbox.put(KEY, model(1))
+    inbox.deliver(upload)
+
+    outcome = inbox.deliver(inbox.delete(KEY))
+
+    assert outcome["status"] == "unpublished"
+    assert ModelStore(efs).names() == []
+    assert len(list_versions(efs, "iris")) == 1
+    assert inbox.status(upload) == ("unpublished", None)
+
+
+def test_deleting_an_old_version_or_another_file_keeps_the_live_model(
+    inbox: InboxRun, efs: Path
+) -> None:
+    old = inbox.put(KEY, model(1))
+    inbox.deliver(old)
+    inbox.deliver(inbox.put(KEY, model(2)))
+    stray = inbox.put("models/iris/old.json", b"{}")
+
+    assert inbox.deliver(inbox.delete(KEY, version_of(old)))["status"] == "ignored"
+    assert inbox.deliver(inbox.delete(key_of(stray)))["status"] == "ignored"
+
+    assert live_bytes(efs) == model(2)
+
+
+def test_model_then_metadata_embeds_the_metadata(inbox: InboxRun, efs: Path) -> None:
+    inbox.deliver(inbox.put(KEY, model(1)))
+    labels = {"class_labels": ["stays", "churns"], "feature_names": ["f0", "f1", "f2", "f3"]}
+    metadata = inbox.put(METADATA_KEY, json.dumps(labels).encode())
+
+    outcome = inbox.deliver(metadata)
+
+    assert outcome["status"] == "published" and outcome["live_version"] == 2
+    assert served(efs).metadata.class_labels == ["stays", "churns"]
+    assert served(efs).feature_names == ["f0", "f1", "f2", "f3"]
+    assert inbox.status(metadata) == ("published", None)
+    assert not (efs / "iris" / "metadata.json").exists()  # inside the model file instead
+    newer = inbox.put(METADATA_KEY, json.dumps({**labels, "description": "v2"}).encode())
+    inbox.deliver(newer)
+    assert inbox.status(metadata) == ("replaced", None)
+    assert served(efs).metadata.description == "v2"
+
+
+def test_metadata_then_model_waits_then_embeds(inbox: InboxRun, efs: Path) -> None:
+    metadata = inbox.put(METADATA_KEY, b'{"description": "first metadata, then model"}')
+
+    assert inbox.deliver(metadata)["status"] == "pending"
+    assert inbox.status(metadata)[0] == "pending"
+    upload = inbox.put(KEY, model(1))
+    assert inbox.deliver(upload)["status"] == "published"
+
+    assert served(efs).metadata.description == "first metadata, then model"
+    assert inbox.status(metadata) == ("published", None)
+
+
+def test_a_new_feature_set_converges_whatever_order_model_and_metadata_arrive(
+    inbox: InboxRun, efs: Path
+) -> None:
+    four = {"feature_names": ["f0", "f1", "f2", "f3"]}
+    inbox.deliver(inbox.put(METADATA_KEY, json.dumps(four).encode()))
+    inbox.deliver(inbox.put(KEY, model(1)))
+    five = {"feature_names": ["f0", "f1", "f2", "f3", "f4"]}
+
+    # The new model goes first: the bucket still holds the old metadata, so it is refused...
+    wider = inbox.put(KEY, model(2, n_features=5))
+    outcome = inbox.deliver(wider)
+    assert outcome["status"] == "rejected"
+    assert "metadata.json lists 4 features but the model has 5" in outcome["reason"]
+    assert served(efs).num_features == 4
+    # ...until the matching metadata arrives and publishes it.
+    assert inbox.deliver(inbox.put(METADATA_KEY, json.dumps(five).encode()))["status"] == (
+        "published"
+    )
+    assert served(efs).feature_names == five["feature_names"]
+    assert inbox.status(wider) == ("published", None)
+
+
+def test_metadata_that_does_not_fit_is_rejected_and_tagged(inbox: InboxRun, efs: Path) -> None:
+    inbox.deliver(inbox.put(KEY, model(1)))
+    metadata = inbox.put(METADATA_KEY, b'{"feature_names": ["only-one"]}')
+
+    outcome = inbox.deliver(metadata)
+
+    assert outcome["status"] == "rejected"
+    assert inbox.status(metadata) == (
+        "rejected",
+        "does not fit models/iris/model.ubj: metadata.json lists 1 features but the model has 4",
+    )
+    assert live_bytes(efs) == model(1)
+
+
+def test_metadata_inside_an_uploaded_model_wins_over_the_buckets(
+    inbox: InboxRun, efs: Path
+) -> None:
+    inbox.deliver(inbox.put(METADATA_KEY, b'{"description": "in the bucket"}'))
+    own = validate_model(model(1), metadata=b'{"description": "in the file"}').data
+
+    inbox.deliver(inbox.put(KEY, own))
+
+    assert served(efs).metadata.description == "in the file"
+    assert live_bytes(efs) == own
+
+
+def test_removing_metadata_does_not_unpublish(inbox: InboxRun, efs: Path) -> None:
+    inbox.deliver(inbox.put(METADATA_KEY, b'{"description": "kept"}'))
+    inbox.deliver(inbox.put(KEY, model(1)))
+
+    outcome = inbox.deliver(inbox.delete(METADATA_KEY))
+
+    assert outcome["status"] == "ignored"
+    assert served(efs).metadata.description == "kept"
+
+
+def test_url_encoded_keys_are_decoded(inbox: InboxRun, efs: Path) -> None:
+    event = inbox.put("models/iris/iris v2+final.ubj", model(1))
+    assert event["Records"][0]["s3"]["object"]["key"] == "models/iris/iris+v2%2Bfinal.ubj"
+
+    assert inbox.deliver(event)["status"] == "published"
+    assert live_bytes(efs) == model(1)
+
+
+def test_keys_outside_the_pattern_are_ignored(inbox: InboxRun, efs: Path) -> None:
+    for key in ("models/iris/notes.txt", "models/iris.ubj", "elsewhere/iris/model.ubj"):
+        assert inbox.deliver(inbox.put(key, model(1)))["status"] == "ignored"
+    assert list(efs.iterdir()) == []
+
+
+def test_temporary_files_of_a_crashed_run_are_cleaned_up(inbox: InboxRun, efs: Path) -> None:
+    (efs / "iris").mkdir()
+    crashed = efs / "iris" / ".tmp-41-0123456789ab"
+    crashed.write_bytes(b"half of a model")
+    old = time.time() - STALE_TEMP_AGE_S - 1
+    os.utime(crashed, (old, old))
+
+    inbox.deliver(inbox.put(KEY, model(1)))
+
+    assert not crashed.exists()
+    leftovers = {p.name for p in (efs / "iris").iterdir()}
+    assert leftovers == {"model.ubj", ".history", ".lock", STATE_FILE}
+
+
+def test_s3_failures_raise_so_lambda_retries_and_the_retry_works(
+    inbox: InboxRun, efs: Path
+) -> None:
+    event = inbox.put(KEY, model(1))
+    inbox.s3.put_bucket_versioning(
+        Bucket=inbox.bucket, VersioningConfiguration={"Status": "Suspended"}
+    )
+    broken = json.loads(json.dumps(event))
+    broken["Records"][0]["s3"]["bucket"]["name"] = "no-such-inbox-bucket"
+
+    with pytest.raises(ClientError, match="NoSuchBucket"):
+        inbox.deliver(broken)
+    assert live_bytes(efs) is None
+    assert inbox.deliver(event)["status"] == "published"  # nothing was recorded as handled
+
+
+def test_the_s3_test_event_is_acknowledged(inbox: InboxRun) -> None:
+    event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": inbox.bucket}
+
+    assert router.inbox.handler(event, inbox.context) == {"outcomes": []}
