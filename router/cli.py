@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 from router.errors import RouterError
+from router.publish.cli import add_publish_commands
 from router.settings import Settings
 
 
@@ -104,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     list_parser = commands.add_parser("list", help="list the models in a folder")
     list_parser.add_argument("--model-root", type=Path, help=root_help)
     list_parser.set_defaults(run=list_models)
+
+    add_publish_commands(commands)
     return parser
 
 
