@@ -9,10 +9,12 @@ unpruned install shows that no pruning rule removes a file the handler reads.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import re
 import shutil
+import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -340,3 +342,39 @@ def test_package_fits_lambda_and_the_zip_holds_exactly_the_tree(
     assert unzipped == result.unzipped_bytes
     assert "router/lambda_handler.py" in names
     assert not [name for name in names if name.split("/")[0] in {"boto3", "botocore"}]
+
+
+# What the Lambda Python runtime puts on sys.path after the package (boto3 and what it needs).
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_inbox_imports_from_the_package_with_the_runtimes_boto3(
+    lambda_package: BuiltPackage, tmp_path: Path
+) -> None:
+    """The package leaves boto3 out because Lambda's runtime has it; the inbox function, which
+    runs the same package, must then find it there. A folder of this environment's copies
+    stands in for the runtime's (they are pure Python)."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    for name in RUNTIME_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None, name
+        origin = Path(spec.origin)
+        source = origin.parent if origin.name == "__init__.py" else origin
+        (runtime / source.name).symlink_to(source)
+    code = (
+        "import sys; sys.path[0:0] = sys.argv[1:3]; import router.inbox, router.publish.s3, boto3; "
+        "assert callable(router.inbox.handler); print(boto3.__file__)"
+    )
+    paths = [str(lambda_package.task_root), str(runtime)]
+    completed = subprocess.run(
+        [str(lambda_package.python), "-I", "-S", "-B", "-c", code, *paths],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    assert completed.stdout.startswith(str(runtime))
