@@ -123,6 +123,33 @@ data "aws_iam_policy_document" "inbox" {
     resources = ["${aws_s3_bucket.inbox.arn}/${local.inbox_key_prefix}*"]
   }
 
+  # The verdict on each upload (published, rejected and why) is written as tags on the
+  # uploaded object version, where the user who uploaded it can read it.
+  statement {
+    sid = "TagInboxObjects"
+    actions = [
+      "s3:GetObjectTagging",
+      "s3:GetObjectVersionTagging",
+      "s3:PutObjectTagging",
+      "s3:PutObjectVersionTagging",
+    ]
+    resources = ["${aws_s3_bucket.inbox.arn}/${local.inbox_key_prefix}*"]
+  }
+
+  # Without ListBucket, S3 answers 403 instead of 404 for a missing metadata.json, and every
+  # upload without metadata would fail. Limited to the inbox prefix.
+  statement {
+    sid       = "ListInbox"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.inbox.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.inbox_key_prefix}*"]
+    }
+  }
+
   statement {
     sid       = "DecryptInbox"
     actions   = ["kms:Decrypt"]

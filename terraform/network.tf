@@ -72,12 +72,37 @@ resource "aws_vpc_endpoint" "s3" {
   tags = { Name = "${var.name}-s3" }
 }
 
-# Only the inbox bucket is reachable through the endpoint, and only for reading.
+# Only the inbox bucket is reachable through the endpoint: reading models and tagging them
+# with the inbox's verdict, and listing under the inbox prefix.
 data "aws_iam_policy_document" "s3_endpoint" {
   statement {
-    sid       = "ReadModelInbox"
-    actions   = ["s3:GetObject", "s3:GetObjectVersion"]
+    sid = "UseModelInbox"
+    actions = [
+      "s3:GetObject",
+      "s3:GetObjectVersion",
+      "s3:GetObjectTagging",
+      "s3:GetObjectVersionTagging",
+      "s3:PutObjectTagging",
+      "s3:PutObjectVersionTagging",
+    ]
     resources = ["${aws_s3_bucket.inbox.arn}/${local.inbox_key_prefix}*"]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringEquals"
+      variable = "aws:PrincipalAccount"
+      values   = [local.account_id]
+    }
+  }
+
+  statement {
+    sid       = "ListModelInbox"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.inbox.arn]
 
     principals {
       type        = "AWS"

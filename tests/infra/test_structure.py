@@ -207,6 +207,42 @@ def test_only_the_inbox_may_write_efs(module: Module) -> None:
     assert writers == ["${aws_iam_role.inbox.arn}"]
 
 
+# What router.publish needs of the inbox bucket (docs/publishing.md): read the uploaded
+# objects and metadata.json, tag each version with the verdict, and list under models/ so
+# that a missing metadata.json is a 404 rather than a 403.
+INBOX_S3_OBJECT_ACTIONS = {
+    "s3:GetObject",
+    "s3:GetObjectVersion",
+    "s3:GetObjectTagging",
+    "s3:GetObjectVersionTagging",
+    "s3:PutObjectTagging",
+    "s3:PutObjectVersionTagging",
+}
+
+
+def test_inbox_can_read_tag_and_list_only_under_the_inbox_prefix(module: Module) -> None:
+    for document in ("aws_iam_policy_document.inbox", "aws_iam_policy_document.s3_endpoint"):
+        s3 = [
+            s
+            for s in statements(module.data[document])
+            if any(action.startswith("s3:") for action in s["actions"])
+        ]
+        object_actions = {
+            action for s in s3 if s["actions"] != ["s3:ListBucket"] for action in s["actions"]
+        }
+        assert object_actions == INBOX_S3_OBJECT_ACTIONS, document
+        for statement in s3:
+            if statement["actions"] == ["s3:ListBucket"]:
+                assert statement["resources"] == ["${aws_s3_bucket.inbox.arn}"]
+            else:
+                assert statement["resources"] == [
+                    "${aws_s3_bucket.inbox.arn}/${local.inbox_key_prefix}*"
+                ], document
+    inbox = statements(module.data["aws_iam_policy_document.inbox"])
+    (listing,) = [s for s in inbox if s["actions"] == ["s3:ListBucket"]]
+    assert block(listing, "condition")["values"] == ["${local.inbox_key_prefix}*"]
+
+
 def test_efs_is_encrypted_backed_up_and_tls_only(module: Module) -> None:
     efs = module.resources["aws_efs_file_system.this"]
     assert efs["encrypted"] is True
