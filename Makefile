@@ -10,18 +10,22 @@ TOOLS_INSTALLED := $(TOOLS)/.installed
 MODEL_ROOT ?= model-store
 HOST ?= 127.0.0.1
 PORT ?= 8000
+ARCH ?= x86_64
+REGION ?= $(AWS_REGION)
 # One OpenMP/BLAS thread per process: the router predicts small batches, and on 2 cores an
 # idle OpenMP worker spins at ~100% of a core.
 export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: help install demo run test lint format bench clean
+.PHONY: help install demo run test lint format bench package lock deploy outputs destroy clean
 
 help:
 	@echo "make run    - install, train the demo models, serve on http://$(HOST):$(PORT)"
 	@echo "make test   - install and run the whole test suite"
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - benchmarks; writes docs/benchmarks.md"
+	@echo "make package ARCH=x86_64|arm64 - build the Lambda zip into dist/"
+	@echo "make deploy REGION=... - build, terraform init + apply; make outputs; make destroy"
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -62,5 +66,21 @@ format: $(INSTALLED)
 bench: $(INSTALLED)
 	$(BIN)/python scripts/bench_router.py
 
+package: $(INSTALLED)
+	$(BIN)/python scripts/build_package.py --architecture $(ARCH)
+
+# After changing [project].dependencies: re-pin the Lambda package's wheels.
+lock: $(INSTALLED)
+	$(BIN)/python scripts/build_package.py --update-lock
+
+deploy: $(INSTALLED)
+	$(BIN)/python scripts/deploy.py deploy --region $(REGION) --architecture $(ARCH)
+
+outputs: $(INSTALLED)
+	$(BIN)/python scripts/deploy.py outputs
+
+destroy: $(INSTALLED)
+	$(BIN)/python scripts/deploy.py destroy --region $(REGION)
+
 clean:
-	rm -rf $(VENV) .venv-* .pytest_cache .mypy_cache .ruff_cache dist build
+	rm -rf $(VENV) .venv-* .cache .pytest_cache .mypy_cache .ruff_cache dist build

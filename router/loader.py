@@ -117,7 +117,9 @@ def booster_from_bytes(
         booster = xgboost.Booster(model_file=bytearray(data))
         booster.set_param({"nthread": nthread})
         config: dict[str, Any] = orjson.loads(booster.save_config())
-    except xgboost.core.XGBoostError as exc:
+    except (xgboost.core.XGBoostError, UnicodeDecodeError) as exc:
+        # Booster() decodes strings (feature names) from the file itself: a corrupt name is
+        # a UnicodeDecodeError raised outside XGBoost's own error type.
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "unknown"
         raise InvalidModelFile(f"XGBoost could not load the model: {first_line}") from exc
     return Predictor(booster), config
