@@ -51,6 +51,7 @@ from scripts.bench.workload import (
     zipf_models,
 )
 
+SECTIONS = ("handler", "zipf", "http", "cold")
 VERSIONS_OF = (
     "xgboost",
     "xgboost-cpu",
@@ -74,7 +75,8 @@ class Preset:
     handler_warmup: int
     handler_max_seconds_per_model: float
     breakdown_iterations: int
-    breakdown_max_seconds_per_part: float
+    breakdown_rounds: int
+    breakdown_max_seconds: float
     profile_iterations: int
     profile_max_seconds: float
     profile_top: int
@@ -105,9 +107,10 @@ FULL = Preset(
     handler_warmup=300,
     handler_max_seconds_per_model=30,
     breakdown_iterations=2000,
-    breakdown_max_seconds_per_part=5,
-    profile_iterations=2000,
-    profile_max_seconds=15,
+    breakdown_rounds=10,
+    breakdown_max_seconds=40,
+    profile_iterations=1000,
+    profile_max_seconds=10,
     profile_top=15,
     zipf_models=50,
     zipf_trees=50,
@@ -115,8 +118,8 @@ FULL = Preset(
     zipf_exponent=1.1,
     zipf_seed=20261123,
     zipf_warmup=500,
-    zipf_requests=5000,
-    zipf_max_seconds=90,
+    zipf_requests=3000,
+    zipf_max_seconds=60,
     http_concurrency=(1, 8),
     http_requests=3000,
     http_warmup=200,
@@ -132,7 +135,8 @@ QUICK = Preset(
     handler_warmup=20,
     handler_max_seconds_per_model=5,
     breakdown_iterations=100,
-    breakdown_max_seconds_per_part=1,
+    breakdown_rounds=2,
+    breakdown_max_seconds=5,
     profile_iterations=100,
     profile_max_seconds=3,
     profile_top=5,
@@ -184,7 +188,8 @@ def bench_handler(preset: Preset, root: Path, names: list[str], work: Path) -> A
         "warmup": preset.handler_warmup,
         "max_seconds_per_model": preset.handler_max_seconds_per_model,
         "breakdown_iterations": preset.breakdown_iterations,
-        "max_seconds_per_part": preset.breakdown_max_seconds_per_part,
+        "breakdown_rounds": preset.breakdown_rounds,
+        "max_seconds_breakdown": preset.breakdown_max_seconds,
         "profile_iterations": preset.profile_iterations,
         "max_seconds_profile": preset.profile_max_seconds,
         "profile_top": preset.profile_top,
@@ -329,14 +334,28 @@ def command_line(argv: list[str]) -> str:
     return shlex.join([shown, str(script.relative_to(REPO)), *argv])
 
 
+def _sections(value: str) -> tuple[str, ...]:
+    chosen = tuple(part.strip() for part in value.split(",") if part.strip())
+    unknown = sorted(set(chosen) - set(SECTIONS))
+    if unknown or not chosen:
+        raise argparse.ArgumentTypeError(f"choose from {', '.join(SECTIONS)}; not {unknown}")
+    return tuple(section for section in SECTIONS if section in chosen)
+
+
 def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny counts, for the smoke test")
     parser.add_argument(
         "--output",
         type=Path,
-        default=REPO / "docs" / "benchmarks.md",
-        help="Markdown report to write (default: docs/benchmarks.md)",
+        help="Markdown report to write (default: docs/benchmarks.md; none with --only)",
+    )
+    parser.add_argument(
+        "--only",
+        type=_sections,
+        default=SECTIONS,
+        metavar="SECTION[,...]",
+        help=f"run only these of {', '.join(SECTIONS)}, e.g. to try a change to router/",
     )
     parser.add_argument(
         "--work-dir",
@@ -366,6 +385,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     preset = QUICK if args.quick else FULL
+    only = args.only
+    output = args.output
+    if output is None and only == SECTIONS:
+        output = REPO / "docs" / "benchmarks.md"
     cold_env = args.cold_env or ("project" if args.quick else "lean")
     started = time.monotonic()
     work = args.work_dir / ("quick" if args.quick else "full")
@@ -378,24 +401,29 @@ def main(argv: list[str] | None = None) -> int:
     ensure_models(size_root, size_models(preset.trees))
     zipf_root = work / "zipf-models"
     zipf_names = [spec.name for spec in zipf_models(preset.zipf_models, preset.zipf_trees)]
-    ensure_models(zipf_root, zipf_models(preset.zipf_models, preset.zipf_trees))
+    if "zipf" in only:
+        ensure_models(zipf_root, zipf_models(preset.zipf_models, preset.zipf_trees))
 
-    if cold_env == "lean":
+    cold_python = Path(sys.executable)
+    if "cold" in only and cold_env == "lean":
         log(f"lean environment {args.lean_venv} (made or refreshed when needed)")
         cold_python = cold.ensure_lean_env(args.lean_venv, work / "lean-venv.log")
-    else:
-        cold_python = Path(sys.executable)
 
-    log("handler in-process vs raw inplace_predict")
-    handler = bench_handler(preset, size_root, size_names, work)
-    log("Zipf workload")
-    zipf = bench_zipf(preset, zipf_root, zipf_names, work)
-    log("HTTP through uvicorn")
-    http = bench_http(preset, size_root, size_names, work)
-    log(f"cold start with {cold_python}")
-    cold_result = bench_cold(
-        preset, cold_python, cold_env == "lean", size_root, size_names[0], work
-    )
+    sections: dict[str, Any] = dict.fromkeys(SECTIONS)
+    if "handler" in only:
+        log("handler in-process vs raw inplace_predict")
+        sections["handler"] = bench_handler(preset, size_root, size_names, work)
+    if "zipf" in only:
+        log("Zipf workload")
+        sections["zipf"] = bench_zipf(preset, zipf_root, zipf_names, work)
+    if "http" in only:
+        log("HTTP through uvicorn")
+        sections["http"] = bench_http(preset, size_root, size_names, work)
+    if "cold" in only:
+        log(f"cold start with {cold_python}")
+        sections["cold"] = bench_cold(
+            preset, cold_python, cold_env == "lean", size_root, size_names[0], work
+        )
 
     commit, dirty = git_state()
     environments = [
@@ -407,7 +435,7 @@ def main(argv: list[str] | None = None) -> int:
             "versions": versions(Path(sys.executable)),
         }
     ]
-    if cold_env == "lean":
+    if "cold" in only and cold_env == "lean":
         environments.append(
             {
                 "name": "lean venv",
@@ -431,18 +459,17 @@ def main(argv: list[str] | None = None) -> int:
             "preset": preset.describe(),
             "environments": environments,
         },
-        "handler": handler,
-        "http": http,
-        "zipf": zipf,
-        "cold": cold_result,
+        **sections,
     }
     markdown = report.render(results)
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(markdown)
+    print(markdown)
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(markdown)
+        log(f"wrote {output}")
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=1))
-    print(markdown)
-    log(f"wrote {args.output} in {time.monotonic() - started:.0f} s")
+    log(f"done in {time.monotonic() - started:.0f} s")
     return 0
 
 

@@ -131,6 +131,9 @@ LAMBDA_ENV = {
     "AWS_REGION": "eu-west-1",
     "AWS_DEFAULT_REGION": "eu-west-1",
     "POWERTOOLS_SERVICE_NAME": "model-router-bench",
+    # As terraform/locals.tf sets them for the function (thread_environment).
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
 }
 
 
