@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 HOST = "127.0.0.1"
+THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
 PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
 
 
@@ -46,6 +47,7 @@ def serve(
     command += ["--host", HOST, "--port", str(port)]
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     env["PYTHONPATH"] = str(repo)  # serve this checkout's router
+    env.update(THREAD_ENV)  # as `make run` exports them, whatever the caller's environment
     server = subprocess.Popen(
         command,
         stdout=log,

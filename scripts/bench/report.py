@@ -272,7 +272,8 @@ def _http(section: list[dict[str, Any]], raw_by_model: dict[str, Summary]) -> li
     lines = [
         "## HTTP through uvicorn",
         "",
-        "`model-router serve` (one uvicorn worker, default settings and logging) on "
+        "`model-router serve` (one uvicorn worker, default settings and logging, "
+        "`OMP_NUM_THREADS=1` and `OPENBLAS_NUM_THREADS=1` as `make run` exports them) on "
         "127.0.0.1; closed-loop keep-alive clients (asyncio, request bytes built once) in "
         "the benchmark's process, sharing the 2 cores with the server. Ratios are to the raw "
         "`inplace_predict` p50 of the same model, and to the calls per second that p50 "
@@ -426,8 +427,11 @@ def _method(meta: dict[str, Any]) -> list[str]:
         "- Latencies are per call, `time.perf_counter_ns`, garbage collector on; p50/p99 "
         "interpolate between ranks. Every loop is bounded both in count and in time.",
         "- The in-process sections run in child processes of the project venv whose "
-        "environment is set before `router.lambda_handler` is imported, like Lambda's; the "
-        "router's JSON logs and EMF lines go to `/dev/null`.",
+        "environment is set before `router.lambda_handler` is imported, like Lambda's "
+        "(`AWS_LAMBDA_FUNCTION_NAME`, `AWS_LAMBDA_FUNCTION_MEMORY_SIZE`=1024, and "
+        "`OMP_NUM_THREADS`=`OPENBLAS_NUM_THREADS`=1 as `terraform/locals.tf` sets them); the "
+        "router's JSON logs and EMF lines go to `/dev/null`. Cold-start children get only "
+        "that environment plus `PATH`, `HOME` and `LANG`.",
         "- Models: seeded synthetic binary classifiers, 30 features, depth 6, trained by the "
         "benchmark into its work folder (reused while their specification holds).",
         "- The machine is shared (other processes may run): compare figures within one run, "

@@ -55,7 +55,7 @@ def ensure_models(root: Path, specs: list[ModelSpec]) -> list[Path]:
     paths = []
     for spec in specs:
         path = root / f"{spec.name}.ubj"
-        wanted = {**asdict(spec), "features": N_FEATURES, "max_depth": MAX_DEPTH}
+        wanted = {**asdict(spec), "features": N_FEATURES, "params": _params(spec.seed)}
         if manifest.get(spec.name) != wanted or not path.exists():
             _train(spec).save_model(str(path))
             manifest[spec.name] = wanted
@@ -72,16 +72,20 @@ def _train(spec: ModelSpec) -> Any:
     matrix = rng.normal(size=(spec.rows, N_FEATURES)).astype(np.float32)
     signal = matrix[:, 0] + matrix[:, 1] * matrix[:, 2] - 0.5 * matrix[:, 3] ** 2
     label = (signal + rng.normal(scale=0.7, size=spec.rows) > 0).astype(np.float32)
-    params = {
+    dtrain = xgb.DMatrix(matrix, label=label)
+    return xgb.train(_params(spec.seed), dtrain, num_boost_round=spec.trees)
+
+
+def _params(seed: int) -> dict[str, Any]:
+    return {
         "objective": "binary:logistic",
         "max_depth": MAX_DEPTH,
         "eta": 0.05,
         "subsample": 0.8,
-        "seed": spec.seed,
+        "seed": seed,
         # One thread: on a busy 2-core machine OpenMP's spinning makes two much slower.
         "nthread": 1,
     }
-    return xgb.train(params, xgb.DMatrix(matrix, label=label), num_boost_round=spec.trees)
 
 
 def predict_body(row: list[float]) -> str:
