@@ -181,11 +181,14 @@ def _handler(section: dict[str, Any]) -> list[str]:
     whole = parts.pop("handler")
     mangum = parts.pop("mangum")
     with_deps = parts.pop("framework_deps")
-    parts["dependencies"] = {
+    dependencies = {
         "label": f"{with_deps['label']} (difference)",
         "p50_ns": with_deps["p50_ns"] - parts["framework"]["p50_ns"],
         "cpu_p50_ns": with_deps["cpu_p50_ns"] - parts["framework"]["cpu_p50_ns"],
     }
+    declared = breakdown.get("predict_dependencies", [])
+    if declared:  # only counted when the predict endpoint pays for them
+        parts["dependencies"] = dependencies
     parts["rest"] = {
         "label": "rest (by difference)",
         "p50_ns": whole["p50_ns"] - sum(part["p50_ns"] for part in parts.values()),
@@ -197,9 +200,11 @@ def _handler(section: dict[str, Any]) -> list[str]:
         "Each part timed alone, round robin in the same process, p50 of wall and of process "
         "CPU time (all threads) in µs, and shares of the whole call timed the same way. "
         "The framework row is an app with one empty `async` endpoint on the same path "
-        'under `Mangum(lifespan="off")`; the next row adds the dependencies that the '
-        "router's endpoint declares. The rest is the real app's other framework work (its "
-        "exception handlers, response building), the handler's own code, and noise.",
+        'under `Mangum(lifespan="off")`. The rest is the real app\'s other framework work '
+        "(its routes and exception handlers, the body stream, response building), the "
+        "handler's own code, and noise. The predict endpoint declares "
+        + (", ".join(f"`{name}`" for name in declared) if declared else "no dependencies")
+        + ".",
         "",
     ]
     rows = [
@@ -235,8 +240,16 @@ def _handler(section: dict[str, Any]) -> list[str]:
             "",
         ]
     lines += [
-        f"For reference, {mangum['label'][0].lower()}{mangum['label'][1:]}: "
-        f"{us(mangum['p50_ns'])} µs wall, {us(mangum['cpu_p50_ns'])} µs CPU.",
+        "For reference: "
+        f"{mangum['label'][0].lower()}{mangum['label'][1:]}, {us(mangum['p50_ns'])} µs wall, "
+        f"{us(mangum['cpu_p50_ns'])} µs CPU"
+        + (
+            ""
+            if declared
+            else f"; the empty endpoint {with_deps['label'][9:]}, "
+            f"{us(dependencies['p50_ns'])} µs more"
+        )
+        + ".",
         "",
     ]
     profile = section["profile"]

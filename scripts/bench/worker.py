@@ -191,7 +191,7 @@ def _breakdown(entry: Any, name: str, row: list[float], config: dict[str, Any]) 
                 {**response, "predictions": predictions}, option=orjson.OPT_SERIALIZE_NUMPY
             ),
         ),
-        ("emf", "EMF: 2 metrics + flush (Powertools)", emf),
+        ("emf", "EMF: 2 metrics + flush (`metrics_sink`)", emf),
         (
             "log_keys",
             "`logger.append_keys` (request id, cold start)",
@@ -204,7 +204,7 @@ def _breakdown(entry: Any, name: str, row: list[float], config: dict[str, Any]) 
         ),
         (
             "framework_deps",
-            "the same with the router's `RegistryDep` and `SettingsDep`",
+            "the same declaring `RegistryDep` and `SettingsDep`",
             lambda: deps_adapter(event, context),
         ),
         ("mangum", "Mangum alone, bare ASGI app", lambda: bare_adapter(event, context)),
@@ -240,10 +240,24 @@ def _breakdown(entry: Any, name: str, row: list[float], config: dict[str, Any]) 
     return {
         "model": name,
         "parts": out,
+        "predict_dependencies": _declared_dependencies(entry.app, "/models/{name}/predict"),
         # What the router itself timed as the prediction (rows -> matrix -> inplace_predict)
         # during the handler calls: the same work as the two parts above, in situ.
         "predict_in_handler_ns": summarize(in_handler).p50_ns if in_handler else None,
     }
+
+
+def _declared_dependencies(app: Any, path: str) -> list[str]:
+    """Names of the ``Depends`` that the app's POST route at ``path`` declares."""
+    from fastapi.routing import APIRoute
+
+    for route in app.routes:
+        if isinstance(route, APIRoute) and route.path == path and "POST" in (route.methods or ()):
+            return [
+                getattr(dependency.call, "__name__", repr(dependency.call))
+                for dependency in route.dependant.dependencies
+            ]
+    return []
 
 
 @contextlib.contextmanager
