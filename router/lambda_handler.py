@@ -22,7 +22,7 @@ settings = get_settings()
 logger = configure_logging(settings)
 metrics_sink = EmfMetricsSink(settings.metrics_namespace)
 registry = ModelRegistry.from_settings(settings, RouterMetrics(metrics_sink))
-app = create_app(settings, registry)
+app = create_app(settings, registry, one_request_at_a_time=True)
 registry.preload(settings.preload)
 _adapter = Mangum(app, lifespan="off")
 _cold_start = True

@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from fastapi.concurrency import run_in_threadpool
 
 import router
 from router.api import health, models
+from router.api.dependencies import run_inline
 from router.api.problems import install_problem_handlers
 
 if TYPE_CHECKING:
@@ -15,13 +17,25 @@ if TYPE_CHECKING:
     from router.settings import Settings
 
 
-def create_app(settings: Settings, registry: ModelRegistry) -> FastAPI:
+def create_app(
+    settings: Settings, registry: ModelRegistry, *, one_request_at_a_time: bool = False
+) -> FastAPI:
     """Build the HTTP app around a registry. Nothing here loads models or touches disk, so
-    it is as cheap under Mangum (which builds nothing per event) as under uvicorn."""
+    it is as cheap under Mangum (which builds nothing per event) as under uvicorn.
+
+    ``one_request_at_a_time``: the server never runs two requests at once (Lambda: one event
+    per instance), so nothing else waits on the event loop and blocking work (file checks,
+    loads, large batches) runs inline instead of in a worker thread. Under Mangum that
+    thread is a new one per invocation, since anyio's workers end with the event's task:
+    about 2.3 ms of a 50-tree model's 8.4 ms cache miss (scripts/bench_router.py).
+    """
     app = FastAPI(
         title="Model Router",
         version=router.__version__,
         summary="Many XGBoost models behind one endpoint.",
+        # FastAPI's OpenTelemetry hooks check for providers on every request (~40 µs CPU
+        # here); the router reports through JSON logs and EMF metrics instead.
+        telemetry={"tracing": False, "metrics": False, "logs": False},
         # One docs page (/docs); no ReDoc, and no OAuth2 redirect page: the API has no OAuth
         # flow. Every route here is a route API Gateway must expose.
         redoc_url=None,
@@ -29,6 +43,7 @@ def create_app(settings: Settings, registry: ModelRegistry) -> FastAPI:
     )
     app.state.settings = settings
     app.state.registry = registry
+    app.state.run_blocking = run_inline if one_request_at_a_time else run_in_threadpool
     app.include_router(models.router)
     app.include_router(health.router)
     install_problem_handlers(app)

@@ -8,7 +8,8 @@ worker thread per request (about 1 ms of a 1.8 ms call, measured by scripts/benc
 
 from __future__ import annotations
 
-from typing import Annotated
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
 
@@ -36,3 +37,19 @@ async def get_settings(request: Request) -> Settings:
 
 RegistryDep = Annotated[ModelRegistry, Depends(get_registry)]
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+P = ParamSpec("P")
+T = TypeVar("T")
+RunBlocking = Callable[..., Awaitable[Any]]
+
+
+async def run_inline(func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+    """``run_in_threadpool``'s signature, on the calling thread (see ``create_app``)."""
+    return func(*args, **kwargs)
+
+
+def app_run_blocking(request: Request) -> RunBlocking:
+    """How this app runs blocking work: a worker thread, or inline (see ``create_app``)."""
+    run_blocking: RunBlocking = request.app.state.run_blocking
+    return run_blocking

@@ -7,11 +7,10 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi import APIRouter, Request
-from fastapi.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from router.api.body import parse_predict_request, read_body
-from router.api.dependencies import RegistryDep, app_registry, app_settings
+from router.api.dependencies import RegistryDep, app_registry, app_run_blocking, app_settings
 from router.api.problems import PROBLEM_MEDIA_TYPE
 from router.api.schemas import (
     ModelDetail,
@@ -91,18 +90,19 @@ async def predict(name: str, request: Request) -> Response:
     # against a one-row prediction of ~150-300 µs.
     registry = app_registry(request)
     settings = app_settings(request)
+    run_blocking = app_run_blocking(request)
     validate_name(name)
     payload = parse_predict_request(
         await read_body(request, settings.max_body_bytes), settings.max_rows
     )
     model = registry.fresh(name)
-    if model is None:  # a file check or a load is due: disk I/O, so off the event loop
-        model = await run_in_threadpool(registry.get, name)
+    if model is None:  # a file check or a load is due: disk I/O, off the loop (see create_app)
+        model = await run_blocking(registry.get, name)
     started = time.perf_counter()
     if len(payload.instances) <= INLINE_PREDICT_MAX_ROWS:
         predictions = _predict(model, payload)
     else:
-        predictions = await run_in_threadpool(_predict, model, payload)
+        predictions = await run_blocking(_predict, model, payload)
     registry.metrics.milliseconds("PredictTime", (time.perf_counter() - started) * 1000)
     body: dict[str, object] = {
         "model": name,

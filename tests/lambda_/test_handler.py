@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -130,3 +131,31 @@ def test_same_calls_as_the_test_client(
         np.asarray(json.loads(by_objects["body"])["predictions"], dtype=np.float32),
         booster.inplace_predict(matrix),
     )
+
+
+def test_a_prediction_starts_no_thread_hit_or_miss(
+    import_handler: Callable[..., ModuleType],
+    context: LambdaContext,
+    model_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Lambda runs one event at a time: a worker thread is pure cost there, and under Mangum
+    # it was a new thread per request (a plain `def` dependency, or a load sent to the
+    # thread pool). Count every thread started while requests are served.
+    write_model(model_root, "m", train_booster())
+    module = import_handler(model_root, reload_interval_s="0")
+    started: list[str] = []
+    original_start = threading.Thread.start
+
+    def counting_start(self: threading.Thread) -> None:
+        started.append(self.name)
+        original_start(self)
+
+    monkeypatch.setattr(threading.Thread, "start", counting_start)
+    body = json.dumps({"instances": rows(100).tolist()})  # a batch above the inline size
+
+    for _ in range(3):  # a miss (load), then hits that check the file (interval 0)
+        response = module.handler(http_api_event("POST", "/models/m/predict", body), context)
+        assert response["statusCode"] == 200
+
+    assert started == []
