@@ -37,15 +37,18 @@ locals {
     # A request that waits for a model load must give up before the function times out.
     ROUTER_LOAD_WAIT_S = tostring(max(1, var.router_timeout_s - 4))
   }
-  # One OpenMP and one BLAS thread: the router predicts small batches one request at a
-  # time, and an idle OpenMP worker spins at ~100% of a core. XGBoost's own thread count is
-  # ROUTER_NTHREAD.
+  # OpenMP sizes its thread team from OMP_NUM_THREADS (else all cores, whose idle workers
+  # spin and slow every model load), and the team caps XGBoost's threads: follow the
+  # router's ROUTER_NTHREAD. One BLAS thread: numpy does no heavy algebra here.
   thread_environment = {
     OMP_NUM_THREADS      = "1"
     OPENBLAS_NUM_THREADS = "1"
   }
+  router_thread_environment = merge(local.thread_environment, {
+    OMP_NUM_THREADS = lookup(var.router_environment, "ROUTER_NTHREAD", "1")
+  })
   router_environment = merge(
-    local.thread_environment,
+    local.router_thread_environment,
     local.router_default_environment,
     var.router_environment,
     local.router_owned_environment,

@@ -53,6 +53,11 @@ run "defaults" {
   }
 
   assert {
+    condition     = aws_lambda_function.router.environment[0].variables["OMP_NUM_THREADS"] == "1"
+    error_message = "One OpenMP thread by default, as ROUTER_NTHREAD defaults to 1."
+  }
+
+  assert {
     condition     = length(aws_subnet.private) == 2 && length(aws_efs_mount_target.this) == 2
     error_message = "Two private subnets and one mount target in each by default."
   }
@@ -104,6 +109,24 @@ run "provisioned_concurrency_on_the_alias" {
   assert {
     condition     = aws_lambda_provisioned_concurrency_config.router[0].qualifier == aws_lambda_alias.router.name
     error_message = "Provisioned concurrency must sit on the alias the API invokes."
+  }
+}
+
+run "openmp_threads_follow_router_nthread" {
+  command = plan
+
+  variables {
+    router_environment = { ROUTER_NTHREAD = "2" }
+  }
+
+  assert {
+    condition     = aws_lambda_function.router.environment[0].variables["OMP_NUM_THREADS"] == "2"
+    error_message = "OMP_NUM_THREADS caps XGBoost's threads, so it must follow ROUTER_NTHREAD."
+  }
+
+  assert {
+    condition     = aws_lambda_function.inbox.environment[0].variables["OMP_NUM_THREADS"] == "1"
+    error_message = "The inbox keeps one OpenMP thread."
   }
 }
 

@@ -103,7 +103,11 @@ def test_environment_names_are_settings_the_router_reads(module: Module) -> None
     settings = {f"ROUTER_{name.upper()}" for name in Settings.model_fields}
     condition = block(module.variables["router_environment"], "validation")["condition"]
     names = set(re.findall(r'"(ROUTER_[A-Z_]+)"', condition))
-    for local in ("router_owned_environment", "router_default_environment", "thread_environment"):
+    for local in (
+        "router_owned_environment",
+        "router_default_environment",
+        "thread_environment",
+    ):
         names |= set(module.local(local))
 
     not_router_settings = {"POWERTOOLS_SERVICE_NAME", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"}
