@@ -1,11 +1,12 @@
-"""Structural checks for XGBoost model files, run before any byte reaches XGBoost.
+"""Checks of XGBoost model files, run before any byte reaches XGBoost.
 
 Model files arrive on a shared file system and may be half-written or corrupt. XGBoost's
 UBJSON reader trusts every length it reads: a file cut just after an int64 length marker makes
 it read past the buffer and then allocate or copy a garbage length, which ends in
 ``std::bad_alloc`` or a segfault and takes the whole process down. So loaders call
 :func:`check_model_bytes` first; it raises :class:`ModelFormatError` for anything XGBoost
-must not see.
+must not see: first the structure, here, then the values XGBoost uses as indices and sizes,
+in :mod:`router.tree_check`.
 
 The UBJSON check is a complete walk of the document in the dialect XGBoost reads and writes
 (``UBJReader`` / ``UBJWriter`` in ``src/common/json.cc``):
@@ -21,14 +22,17 @@ The UBJSON check is a complete walk of the document in the dialect XGBoost reads
 Everything else is rejected, as XGBoost rejects it: the ``N`` no-op, ``H`` high-precision
 numbers, other length markers, extension types. Values are not looked at: a flipped bit in a
 float, or in a tree's node indices, passes. That is the limit of a structural check; XGBoost
-3.x can still crash on a well-formed file whose ``parents`` array points outside the tree.
+3.x still crashes on a well-formed file whose ``parents`` array points outside the tree, which
+is what :mod:`router.tree_check` is for. It finds the trees' arrays through the
+:class:`UbjSkeleton` that the walk records on its way, rather than by walking again.
 """
 
 from __future__ import annotations
 
 import json
 import struct
-from typing import Final, Literal, TypeAlias
+from dataclasses import dataclass
+from typing import Any, Final, Literal, TypeAlias
 
 import orjson
 
@@ -36,6 +40,7 @@ __all__ = [
     "MAX_UBJ_DEPTH",
     "ModelFormat",
     "ModelFormatError",
+    "UbjSkeleton",
     "check_json",
     "check_model_bytes",
     "check_ubj",
@@ -125,11 +130,17 @@ def sniff_format(data: Buffer) -> ModelFormat:
 
 
 def check_model_bytes(data: Buffer, fmt: ModelFormat) -> None:
-    """Check ``data`` as a model in format ``fmt``; raises :class:`ModelFormatError`."""
+    """Check ``data`` as a model in format ``fmt``: its structure (:func:`check_ubj`,
+    :func:`check_json`), then the values XGBoost uses as indices and sizes without checking
+    them (:mod:`router.tree_check`). Raises :class:`ModelFormatError`."""
+    # Imported here because tree_check imports ModelFormatError from this module.
+    from router.tree_check import check_json_values, check_ubj_values
+
     if fmt == "ubj":
-        check_ubj(data)
+        buf = data if isinstance(data, bytes) else bytes(data)
+        check_ubj_values(buf, _walk_ubj(buf))
     elif fmt == "json":
-        check_json(data)
+        check_json_values(_load_json(data))
     else:  # a caller's bug, not a bad file
         raise ValueError(f"unknown model format {fmt!r}; expected 'ubj' or 'json'")
 
@@ -145,6 +156,11 @@ def check_json(data: Buffer) -> None:
     library, which accepts them. Both parsers refuse deep nesting (orjson past 1024 levels,
     the standard library at its recursion limit), which bounds XGBoost's recursive reader.
     """
+    _load_json(data)
+
+
+def _load_json(data: Buffer) -> dict[str, Any]:
+    """:func:`check_json`'s checks; also returns the parsed document."""
     if not data:
         raise ModelFormatError("empty file: not an XGBoost model", 0)
     if data[0] != _OBJECT_OPEN:
@@ -162,6 +178,7 @@ def check_json(data: Buffer) -> None:
     learner = document["learner"]
     if not isinstance(learner, dict):
         raise ModelFormatError(f"'learner' must be an object, not {_json_type(learner)}")
+    return document
 
 
 def check_ubj(data: Buffer) -> None:
@@ -176,7 +193,31 @@ def check_ubj(data: Buffer) -> None:
     A ``bytearray`` or ``memoryview`` is copied to ``bytes`` once (a memcpy, ~0.1 ms per MB):
     indexing ``bytes`` and hashing its slices is what keeps the loop fast.
     """
-    buf = data if isinstance(data, bytes) else bytes(data)
+    _walk_ubj(data if isinstance(data, bytes) else bytes(data))
+
+
+@dataclass(frozen=True, slots=True)
+class UbjSkeleton:
+    """Where :func:`check_ubj`'s walk found the containers and the object keys of a document:
+    what the value checks (:mod:`router.tree_check`) need to find a model's arrays without
+    walking it again. Containers are objects and arrays other than typed arrays (and other
+    than empty counted arrays, which hold nothing), numbered in the order they open; the
+    top-level object is number 0."""
+
+    container_open: list[int]  # offset of each container's '{' or '['
+    container_end: list[int]  # offset just past its last byte ('}' or ']', or last value)
+    container_parent: list[int]  # the number of the container it is in; -1 for the top level
+    key_start: list[int]  # offset of each object key's first byte, after 'L' and the length
+    # Which object a key is in changes only where a container opens or closes, so rather than
+    # an owner for every key (an append more per key costs ~10% of the walk) the walk notes,
+    # at each of those points, how many keys came before and which container the walk is in.
+    owner_from_key: list[int]
+    owner: list[int]
+
+
+def _walk_ubj(buf: bytes) -> UbjSkeleton:
+    """:func:`check_ubj`'s walk; also returns the :class:`UbjSkeleton` it recorded on the way
+    (a list append a key and a few a container: ~10% of the walk's time)."""
     end = len(buf)
     if end == 0:
         raise ModelFormatError("empty file: not an XGBoost model", 0)
@@ -198,6 +239,17 @@ def check_ubj(data: Buffer) -> None:
     state = _IN_OBJECT  # the innermost container, the top-level object to begin with
     pos = 1
     has_learner = False
+    # The skeleton, and the numbers of the innermost container and of those around it.
+    skeleton = UbjSkeleton([0], [0], [-1], [], [0], [0])
+    opens, ends, parents = (
+        skeleton.container_open,
+        skeleton.container_end,
+        skeleton.container_parent,
+    )
+    key_starts, owner_from_key, owner = skeleton.key_start, skeleton.owner_from_key, skeleton.owner
+    add_key_start = key_starts.append
+    current = 0
+    enclosing: list[int] = []
     try:
         while True:
             # First what comes before a value: a key in an object, a count going down in a
@@ -214,6 +266,7 @@ def check_ubj(data: Buffer) -> None:
                     pos = start + length
                     if length < 0 or pos > end:
                         raise _bad_length("object key", length, end - start, start - 8)
+                    add_key_start(start)
                     if length == 7 and not stack and buf[start:pos] == b"learner":
                         if buf[pos] != 0x7B:
                             raise ModelFormatError(
@@ -222,9 +275,13 @@ def check_ubj(data: Buffer) -> None:
                         has_learner = True
                 elif marker == 0x7D:  # }
                     pos += 1
+                    ends[current] = pos
                     if not stack:
                         break  # the top-level object is complete
                     state = stack.pop()
+                    current = enclosing.pop()
+                    owner_from_key.append(len(key_starts))
+                    owner.append(current)
                     continue
                 else:
                     raise ModelFormatError(
@@ -235,11 +292,19 @@ def check_ubj(data: Buffer) -> None:
             elif state > 0:
                 state -= 1
             elif state == 0:
+                ends[current] = pos
                 state = stack.pop()
+                current = enclosing.pop()
+                owner_from_key.append(len(key_starts))
+                owner.append(current)
                 continue
             elif buf[pos] == 0x5D:  # ] while state is _IN_ARRAY
                 pos += 1
+                ends[current] = pos
                 state = stack.pop()
+                current = enclosing.pop()
+                owner_from_key.append(len(key_starts))
+                owner.append(current)
                 continue
 
             # Then the value.
@@ -260,10 +325,18 @@ def check_ubj(data: Buffer) -> None:
                 else:
                     if len(stack) >= max_stack:
                         raise _too_deep(pos)
+                    opened_at = pos
                     pos, count = _read_array_header(buf, pos)
                     if count:
                         stack.append(state)
                         state = count
+                        enclosing.append(current)
+                        parents.append(current)
+                        current = len(opens)
+                        opens.append(opened_at)
+                        ends.append(0)
+                        owner_from_key.append(len(key_starts))
+                        owner.append(current)
                 continue
             size = scalar_size[marker]
             if size >= 0:
@@ -289,6 +362,13 @@ def check_ubj(data: Buffer) -> None:
                     raise _too_deep(pos)
                 stack.append(state)
                 state = -1  # _IN_OBJECT
+                enclosing.append(current)
+                parents.append(current)
+                current = len(opens)
+                opens.append(pos)
+                ends.append(0)
+                owner_from_key.append(len(key_starts))
+                owner.append(current)
                 pos += 1
             else:
                 raise ModelFormatError(
@@ -307,6 +387,7 @@ def check_ubj(data: Buffer) -> None:
         )
     if not has_learner:
         raise ModelFormatError("the top-level object has no 'learner' key: not an XGBoost model")
+    return skeleton
 
 
 def _read_array_header(buf: bytes, pos: int) -> tuple[int, int]:
