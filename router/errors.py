@@ -40,10 +40,6 @@ class InvalidInstances(RouterError):
     status, slug, title = 422, "invalid-instances", "Invalid instances"
 
 
-class UnsupportedOutput(RouterError):
-    status, slug, title = 422, "unsupported-output", "Unsupported output for this model"
-
-
 class ModelUnavailable(RouterError):
     """The model exists but no version of it can be served (its file fails to load)."""
 

@@ -117,12 +117,14 @@ def booster_from_bytes(
         booster = xgboost.Booster(model_file=bytearray(data))
         booster.set_param({"nthread": nthread})
         config: dict[str, Any] = orjson.loads(booster.save_config())
-    except (xgboost.core.XGBoostError, UnicodeDecodeError) as exc:
-        # Booster() decodes strings (feature names) from the file itself: a corrupt name is
-        # a UnicodeDecodeError raised outside XGBoost's own error type.
+        linear = config["learner"]["gradient_booster"]["name"] == "gblinear"
+        predictor = Predictor(booster, linear=linear)
+    except (xgboost.core.XGBoostError, UnicodeDecodeError, ValueError) as exc:
+        # The Python side decodes feature names from the file itself: an invalid one is a
+        # UnicodeDecodeError, duplicate ones a ValueError, outside XGBoost's error type.
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "unknown"
         raise InvalidModelFile(f"XGBoost could not load the model: {first_line}") from exc
-    return Predictor(booster), config
+    return predictor, config
 
 
 def objective_of(config: dict[str, Any]) -> str:

@@ -9,7 +9,7 @@ from typing import Literal
 import numpy as np
 import xgboost
 
-from router.errors import InvalidInstances, UnsupportedOutput
+from router.errors import InvalidInstances
 
 Output = Literal["value", "margin", "contributions"]
 Row = Sequence[float | None] | Mapping[str, float | None]
@@ -18,8 +18,10 @@ Row = Sequence[float | None] | Mapping[str, float | None]
 class Predictor:
     """Wraps a booster: builds the input matrix and runs the prediction."""
 
-    def __init__(self, booster: xgboost.Booster) -> None:
+    def __init__(self, booster: xgboost.Booster, *, linear: bool = False) -> None:
         self.booster = booster
+        # gblinear has no in-place prediction in XGBoost: it predicts through a DMatrix.
+        self.linear = linear
         self.num_features = booster.num_features()
         self.feature_names: list[str] | None = (
             list(booster.feature_names) if booster.feature_names else None
@@ -50,8 +52,8 @@ class Predictor:
 
     def predict(self, matrix: np.ndarray, output: Output = "value") -> np.ndarray:
         try:
-            if output == "contributions":
-                return self._contributions(matrix)
+            if output == "contributions" or self.linear:
+                return self._predict_dmatrix(matrix, output)
             result: np.ndarray = self.booster.inplace_predict(matrix, predict_type=output)
         except xgboost.core.XGBoostError as exc:
             # Rows that passed validation but that XGBoost still refuses (e.g. a value for a
@@ -60,12 +62,14 @@ class Predictor:
             raise InvalidInstances(f"XGBoost refused the rows: {message}") from exc
         return result
 
-    def _contributions(self, matrix: np.ndarray) -> np.ndarray:
-        if self.booster.attr("booster") == "gblinear":
-            raise UnsupportedOutput("contributions are only available for tree models")
+    def _predict_dmatrix(self, matrix: np.ndarray, output: Output) -> np.ndarray:
         dmatrix = xgboost.DMatrix(matrix, missing=np.nan, feature_names=self.feature_names)
         with self._dmatrix_lock:
-            result: np.ndarray = self.booster.predict(dmatrix, pred_contribs=True)
+            result: np.ndarray = self.booster.predict(
+                dmatrix,
+                output_margin=output == "margin",
+                pred_contribs=output == "contributions",
+            )
         return result
 
     def _matrix_from_objects(self, instances: Sequence[Row]) -> np.ndarray:

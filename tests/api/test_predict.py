@@ -126,3 +126,25 @@ def test_large_batch_goes_through_the_worker_thread_path(
     body = client.post("/models/m/predict", json={"instances": matrix.tolist()}).json()
 
     np.testing.assert_array_equal(as_float32(body["predictions"]), booster.inplace_predict(matrix))
+
+
+@pytest.mark.parametrize("output", ["value", "margin", "contributions"])
+def test_linear_models_predict_through_a_dmatrix(
+    client: TestClient, model_root: Path, output: str
+) -> None:
+    # XGBoost has no in-place prediction for gblinear boosters.
+    matrix = rows(50)
+    dtrain = xgb.DMatrix(matrix, label=matrix[:, 0], feature_names=["a", "b", "c", "d"])
+    booster = xgb.train({"booster": "gblinear", "objective": "reg:squarederror"}, dtrain, 5)
+    write_model(model_root, "linear", booster)
+
+    body = client.post(
+        "/models/linear/predict", json={"instances": matrix[:3].tolist(), "output": output}
+    ).json()
+
+    expected = booster.predict(
+        xgb.DMatrix(matrix[:3], feature_names=["a", "b", "c", "d"]),
+        output_margin=output == "margin",
+        pred_contribs=output == "contributions",
+    )
+    np.testing.assert_allclose(as_float32(body["predictions"]), expected, rtol=1e-6)
