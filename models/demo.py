@@ -59,7 +59,17 @@ def train(spec: DemoModel, *, seed: int = SEED) -> tuple[xgb.Booster, dict[str, 
     features = [feature_name(name) for name in data.feature_names]
     matrix = np.asarray(data.data, dtype=np.float32)
     dtrain = xgb.DMatrix(matrix, label=data.target, feature_names=features)
-    params = {"max_depth": 4, "eta": 0.2, "seed": seed, "nthread": 2, **spec.params}
+    # Row and column sampling make the seed matter: without them XGBoost ignores it, and
+    # retraining with another seed would write the very same model.
+    params = {
+        "max_depth": 4,
+        "eta": 0.2,
+        "subsample": 0.9,
+        "colsample_bytree": 0.9,
+        "seed": seed,
+        "nthread": 2,
+        **spec.params,
+    }
     booster = xgb.train(params, dtrain, num_boost_round=spec.rounds)
     metadata: dict[str, Any] = {
         "feature_names": features,
@@ -99,16 +109,19 @@ def save(spec: DemoModel, booster: xgb.Booster, metadata: dict[str, Any], root: 
     return directory / "model.ubj"
 
 
-def train_demo_models(root: Path) -> list[tuple[DemoModel, Path, list[float]]]:
-    """Train and write every demo model under ``root``; returns what was written."""
+def train_demo_models(root: Path, *, seed: int = SEED) -> list[tuple[DemoModel, Path, list[float]]]:
+    """Train and write every demo model under ``root``; returns what was written. Training is
+    deterministic: another ``seed`` gives other models (and a running server a new version)."""
     written = []
     for spec in DEMO_MODELS:
-        booster, metadata = train(spec)
+        booster, metadata = train(spec, seed=seed)
         written.append((spec, save(spec, booster, metadata, root), metadata["example"]))
     return written
 
 
 if __name__ == "__main__":
+    # python -m models.demo [ROOT] [SEED]
     target_root = Path(sys.argv[1] if len(sys.argv) > 1 else "model-store")
-    for spec, path, _ in train_demo_models(target_root):
+    seed = int(sys.argv[2]) if len(sys.argv) > 2 else SEED
+    for spec, path, _ in train_demo_models(target_root, seed=seed):
         print(f"{spec.name:15} {path}")

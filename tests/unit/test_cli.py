@@ -53,3 +53,15 @@ def test_demo_trains_loadable_models_and_prints_calls(
     iris = load_model(store.resolve("iris"), nthread=1)
     assert iris.metadata.class_labels == ["setosa", "versicolor", "virginica"]
     assert "curl -s -X POST http://127.0.0.1:8000/models/iris/predict" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+def test_retraining_the_demo_with_another_seed_gives_new_versions(tmp_path: Path) -> None:
+    # The README's hot-reload walkthrough relies on this: same seed, same bytes.
+    from models.demo import DEMO_MODELS, train
+
+    spec = next(spec for spec in DEMO_MODELS if spec.name == "iris")
+    first, again, other = (train(spec, seed=s)[0] for s in (7, 7, 8))
+
+    assert first.save_raw("ubj") == again.save_raw("ubj")
+    assert first.save_raw("ubj") != other.save_raw("ubj")
