@@ -23,7 +23,6 @@ from router.errors import (
     InvalidModelFile,
     LoadTimeout,
     ModelNotFound,
-    ModelOutsideRoot,
     ModelTooLarge,
     ModelUnavailable,
     RouterError,
@@ -290,15 +289,12 @@ class ModelRegistry:
 
     def statuses(self) -> list[ModelStatus]:
         """Every model on disk, loaded or not; loads nothing."""
-        result = []
-        for name in self.store.names():
-            try:
-                ref = self.store.resolve(name)
-            except (ModelNotFound, ModelOutsideRoot):
-                continue
-            with self._lock:
-                result.append(ModelStatus(ref, self._cache.peek(name), self._failures.get(name)))
-        return result
+        refs = self.store.list()
+        with self._lock:
+            return [
+                ModelStatus(ref, self._cache.peek(ref.name), self._failures.get(ref.name))
+                for ref in refs
+            ]
 
     def cache_usage(self) -> dict[str, int]:
         with self._lock:

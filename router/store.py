@@ -93,33 +93,28 @@ class ModelStore:
                 return ref
         raise ModelNotFound(f"no model named {name!r} in the model store")
 
+    # names() comes first: below a method called `list`, `list[...]` in annotations means it.
     def names(self) -> list[str]:
-        """Every servable name, sorted. Hidden files (publishers' temp files) never match."""
+        return [ref.name for ref in self.list()]
+
+    def list(self) -> list[ModelRef]:
+        """Every servable model, sorted by name; one scan of the root and one resolve each.
+        Hidden files (publishers' temp files) never match."""
         self._real_root()  # a missing or unmounted root is a 503, not an empty list
-        found: set[str] = set()
         try:
             entries = list(os.scandir(self.root))
         except OSError as exc:
             raise StoreUnavailable(f"cannot list the model root: {exc.strerror}") from exc
+        refs: dict[str, ModelRef] = {}
         for entry in entries:
             name = _candidate_name(entry)
-            if name is None or name in found:
+            if name is None or name in refs:
                 continue
             try:
-                self.resolve(name)
+                refs[name] = self.resolve(name)
             except (ModelNotFound, ModelOutsideRoot):
-                continue
-            found.add(name)
-        return sorted(found)
-
-    def list(self) -> list[ModelRef]:
-        refs = []
-        for name in self.names():
-            try:
-                refs.append(self.resolve(name))
-            except ModelNotFound:
-                continue  # removed between the listing and the stat
-        return refs
+                continue  # not a model, removed meanwhile, or leaving the root
+        return [refs[name] for name in sorted(refs)]
 
     def check(self) -> None:
         """Raise ``StoreUnavailable`` unless the root is a readable folder (EFS mounted)."""

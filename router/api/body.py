@@ -58,7 +58,7 @@ def parse_predict_request(body: bytes, max_rows: int) -> PredictRequest:
         raise InvalidInstances(_describe(exc, document)) from exc
 
 
-def _describe(exc: ValidationError, document: object) -> str:
+def _describe(exc: ValidationError, document: dict[str, object]) -> str:
     """The first few problems, located like ``instances.0.2``.
 
     ``instances`` is a union of two row forms and pydantic reports a failure per form; keep
@@ -80,9 +80,6 @@ def _describe(exc: ValidationError, document: object) -> str:
     return "; ".join(messages)
 
 
-def _first_row(document: object) -> object:
-    if isinstance(document, dict):
-        rows = document.get("instances")
-        if isinstance(rows, list) and rows:
-            return rows[0]
-    return None
+def _first_row(document: dict[str, object]) -> object:
+    rows = document.get("instances")
+    return rows[0] if isinstance(rows, list) and rows else None
