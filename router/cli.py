@@ -1,4 +1,5 @@
-"""``model-router``: serve models from a folder, train the demo models, list a store."""
+"""``model-router``: serve a folder of models, train the demo models, list a store, and
+publish, list versions of and roll back models."""
 
 from __future__ import annotations
 
