@@ -9,6 +9,7 @@ from typing import Literal
 import numpy as np
 import xgboost
 
+from router.dense_predict import DensePredict
 from router.errors import InvalidInstances
 
 Output = Literal["value", "margin", "contributions"]
@@ -27,8 +28,14 @@ class Predictor:
             list(booster.feature_names) if booster.feature_names else None
         )
         self._column_of: dict[str, int] | None = None
-        # inplace_predict is thread safe; predict() on a DMatrix (needed for SHAP values) is
-        # documented as not, so those calls take turns per model.
+        # Values and margins go straight to XGBoost's C in-place prediction (see
+        # router.dense_predict); like inplace_predict, it is thread safe.
+        self._inplace = {
+            "value": DensePredict(booster, "value"),
+            "margin": DensePredict(booster, "margin"),
+        }
+        # predict() on a DMatrix (needed for SHAP values) is documented as not thread safe,
+        # so those calls take turns per model.
         self._dmatrix_lock = threading.Lock()
 
     def matrix(self, instances: Sequence[Row]) -> np.ndarray:
@@ -54,7 +61,7 @@ class Predictor:
         try:
             if output == "contributions" or self.linear:
                 return self._predict_dmatrix(matrix, output)
-            result: np.ndarray = self.booster.inplace_predict(matrix, predict_type=output)
+            result = self._inplace[output](matrix)
         except xgboost.core.XGBoostError as exc:
             # Rows that passed validation but that XGBoost still refuses (e.g. a value for a
             # categorical feature outside its categories): the caller's input, so a 422.

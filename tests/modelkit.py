@@ -10,6 +10,7 @@ import numpy as np
 import xgboost as xgb
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
 OBJECTIVES: dict[str, dict[str, Any]] = {
@@ -76,3 +77,38 @@ def replace_file(path: Path, data: bytes) -> None:
 
 def rows(n_rows: int = 3, n_features: int = 4, seed: int = 1) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(n_rows, n_features)).astype(np.float32)
+
+
+def train_variant(
+    params: dict[str, Any], *, categorical: bool = False, targets: int = 1
+) -> xgb.Booster:
+    """Models that train_booster does not make: other boosters, categorical splits,
+    vector leaves. Four features; with ``categorical``, the first holds codes 0-5."""
+    rng = np.random.default_rng(7)
+    matrix = rng.normal(size=(200, 4)).astype(np.float32)
+    if categorical:
+        matrix[:, 0] = rng.integers(0, 6, size=200)
+    label = matrix[:, 0] % 2 + 0.3 * matrix[:, 1]
+    dtrain = xgb.DMatrix(
+        matrix,
+        label=np.column_stack([label] * targets) if targets > 1 else label,
+        feature_types=["c", "q", "q", "q"] if categorical else None,
+        enable_categorical=categorical,
+    )
+    return xgb.train({"seed": 0, "nthread": 1, **params}, dtrain, num_boost_round=4)
+
+
+# One of each kind of model XGBoost can save, for tests that must hold for all of them.
+MODEL_KINDS: dict[str, Callable[[], xgb.Booster]] = {
+    "binary": lambda: train_booster("binary"),
+    "multiclass": lambda: train_booster("multiclass"),
+    "regression": lambda: train_booster("regression", feature_names=["age", "höhe", "x y", ""]),
+    "categorical": lambda: train_variant(
+        {"tree_method": "hist", "max_depth": 3, "max_cat_to_onehot": 1}, categorical=True
+    ),
+    "dart": lambda: train_variant({"booster": "dart", "rate_drop": 0.2, "max_depth": 2}),
+    "gblinear": lambda: train_variant({"booster": "gblinear"}),
+    "multi_output_tree": lambda: train_variant(
+        {"tree_method": "hist", "multi_strategy": "multi_output_tree", "max_depth": 2}, targets=2
+    ),
+}

@@ -10,9 +10,8 @@ import struct
 import subprocess
 import sys
 import textwrap
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-import numpy as np
 import pytest
 import xgboost as xgb
 
@@ -25,48 +24,16 @@ from router.model_format import (
     check_ubj,
     sniff_format,
 )
-from tests.modelkit import model_bytes, train_booster
+from tests.modelkit import MODEL_KINDS, model_bytes, train_booster
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
 
-def _train(params: dict[str, Any], *, categorical: bool = False, targets: int = 1) -> xgb.Booster:
-    """Models that tests.modelkit does not make: other boosters, categorical splits,
-    vector leaves."""
-    rng = np.random.default_rng(7)
-    matrix = rng.normal(size=(200, 4)).astype(np.float32)
-    if categorical:
-        matrix[:, 0] = rng.integers(0, 6, size=200)
-    label = matrix[:, 0] % 2 + 0.3 * matrix[:, 1]
-    dtrain = xgb.DMatrix(
-        matrix,
-        label=np.column_stack([label] * targets) if targets > 1 else label,
-        feature_types=["c", "q", "q", "q"] if categorical else None,
-        enable_categorical=categorical,
-    )
-    return xgb.train({"seed": 0, "nthread": 1, **params}, dtrain, num_boost_round=4)
-
-
-MODELS: dict[str, Callable[[], xgb.Booster]] = {
-    "binary": lambda: train_booster("binary"),
-    "multiclass": lambda: train_booster("multiclass"),
-    "regression": lambda: train_booster("regression", feature_names=["age", "höhe", "x y", ""]),
-    "categorical": lambda: _train(
-        {"tree_method": "hist", "max_depth": 3, "max_cat_to_onehot": 1}, categorical=True
-    ),
-    "dart": lambda: _train({"booster": "dart", "rate_drop": 0.2, "max_depth": 2}),
-    "gblinear": lambda: _train({"booster": "gblinear"}),
-    "multi_output_tree": lambda: _train(
-        {"tree_method": "hist", "multi_strategy": "multi_output_tree", "max_depth": 2}, targets=2
-    ),
-}
-
-
 @pytest.fixture(scope="module")
 def boosters() -> dict[str, xgb.Booster]:
-    return {name: make() for name, make in MODELS.items()}
+    return {name: make() for name, make in MODEL_KINDS.items()}
 
 
 @pytest.fixture(scope="module")
@@ -114,7 +81,7 @@ def _patch(data: bytes, offset: int, new: bytes) -> bytes:
 # Valid models
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", MODEL_KINDS)
 @pytest.mark.parametrize("fmt", ["ubj", "json"])
 def test_real_models_pass(boosters: dict[str, xgb.Booster], name: str, fmt: ModelFormat) -> None:
     data = model_bytes(boosters[name], fmt)

@@ -21,8 +21,7 @@ import xgboost as xgb
 from router import tree_check
 from router.model_format import ModelFormat, ModelFormatError, check_model_bytes
 from router.tree_check import MAX_CATEGORY
-from tests.modelkit import model_bytes, rows, train_booster
-from tests.unit.test_model_format import MODELS
+from tests.modelkit import MODEL_KINDS, model_bytes, rows, train_booster
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -86,7 +85,7 @@ def _encode(document: Document, fmt: ModelFormat) -> bytes:
 
 @pytest.fixture(scope="module")
 def boosters() -> dict[str, xgb.Booster]:
-    return {name: make() for name, make in MODELS.items()}
+    return {name: make() for name, make in MODEL_KINDS.items()}
 
 
 @pytest.fixture
@@ -116,7 +115,7 @@ def _put(array: list[Any] | Document, index: int | str, value: Any) -> None:
 # Valid models
 
 
-@pytest.mark.parametrize("name", MODELS)
+@pytest.mark.parametrize("name", MODEL_KINDS)
 @pytest.mark.parametrize("fmt", ["ubj", "json"])
 def test_models_written_back_load_alike_and_pass(
     boosters: dict[str, xgb.Booster], documents: dict[str, Document], name: str, fmt: ModelFormat

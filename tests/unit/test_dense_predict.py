@@ -1,0 +1,129 @@
+"""DensePredict calls XGBoost's C in-place prediction itself; it must give exactly what
+``Booster.inplace_predict`` gives, for every kind of model, and fail where it fails."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+import xgboost as xgb
+
+from router.dense_predict import DensePredict
+from tests.modelkit import MODEL_KINDS, rows
+
+TREE_KINDS = [name for name in MODEL_KINDS if name != "gblinear"]
+
+
+@pytest.fixture(scope="module")
+def boosters() -> dict[str, xgb.Booster]:
+    return {name: make() for name, make in MODEL_KINDS.items()}
+
+
+def _matrices() -> dict[str, np.ndarray]:
+    with_gaps = rows(5)
+    with_gaps[1, 2] = np.nan
+    with_gaps[3, :] = np.nan
+    categories = rows(6)
+    categories[:, 0] = [0, 1, 2, 3, 4, 5]
+    return {
+        "one row": rows(1),
+        "many rows": rows(300),
+        "missing values": with_gaps,
+        "category codes": categories,
+    }
+
+
+@pytest.mark.parametrize("predict_type", ["value", "margin"])
+@pytest.mark.parametrize("kind", TREE_KINDS)
+def test_equals_inplace_predict_bit_for_bit(
+    boosters: dict[str, xgb.Booster], kind: str, predict_type: str
+) -> None:
+    booster = boosters[kind]
+    predict = DensePredict(booster, predict_type)  # type: ignore[arg-type]
+    for label, matrix in _matrices().items():
+        expected = booster.inplace_predict(matrix, predict_type=predict_type)
+        got = predict(matrix)
+        assert got.dtype == expected.dtype == np.float32, label
+        assert got.shape == expected.shape, label
+        assert got.tobytes() == expected.tobytes(), label
+
+
+def test_value_and_margin_differ_where_a_link_function_applies(
+    boosters: dict[str, xgb.Booster],
+) -> None:
+    booster = boosters["binary"]
+    matrix = rows(4)
+    values = DensePredict(booster, "value")(matrix)
+    margins = DensePredict(booster, "margin")(matrix)
+    np.testing.assert_allclose(values, 1 / (1 + np.exp(-margins)), rtol=1e-6)
+
+
+def test_other_layouts_and_dtypes_are_converted_not_misread(
+    boosters: dict[str, xgb.Booster],
+) -> None:
+    booster = boosters["regression"]
+    matrix = rows(6)
+    expected = booster.inplace_predict(matrix)
+    predict = DensePredict(booster)
+    every_other_row = np.repeat(matrix, 2, axis=0)[::2]
+    assert not every_other_row.flags.c_contiguous
+    # Read as raw float32 C-order memory, each of these would give wrong numbers, not an error.
+    for other in (matrix.astype(np.float64), np.asfortranarray(matrix), every_other_row):
+        np.testing.assert_array_equal(predict(other), expected)
+
+
+@pytest.mark.parametrize("width", [3, 5])
+def test_a_matrix_of_the_wrong_width_is_refused_before_xgboost_reads_it(
+    boosters: dict[str, xgb.Booster], width: int
+) -> None:
+    with pytest.raises(ValueError, match="expected: 4"):
+        DensePredict(boosters["binary"])(rows(2, n_features=width))
+
+
+def test_a_one_dimensional_array_is_refused(boosters: dict[str, xgb.Booster]) -> None:
+    with pytest.raises(ValueError, match="expected: 4"):
+        DensePredict(boosters["binary"])(rows(1)[0])
+
+
+def test_xgboost_errors_surface_as_xgboost_errors(boosters: dict[str, xgb.Booster]) -> None:
+    # gblinear has no in-place prediction: both paths must refuse it the same way.
+    booster = boosters["gblinear"]
+    with pytest.raises(xgb.core.XGBoostError) as expected:
+        booster.inplace_predict(rows(1))
+    with pytest.raises(xgb.core.XGBoostError) as got:
+        DensePredict(booster)(rows(1))
+    assert str(got.value).splitlines()[0] == str(expected.value).splitlines()[0]
+
+
+def test_results_are_owned_copies(boosters: dict[str, xgb.Booster]) -> None:
+    # XGBoost reuses its per-thread output buffer on the next call: a view into it would
+    # change under the caller.
+    predict = DensePredict(boosters["regression"])
+    first = predict(rows(3, seed=1))
+    kept = first.copy()
+    predict(rows(3, seed=2))
+    np.testing.assert_array_equal(first, kept)
+    assert first.flags.owndata
+    assert first.flags.writeable
+
+
+def test_threads_get_their_own_results(boosters: dict[str, xgb.Booster]) -> None:
+    booster = boosters["multiclass"]
+    predict = DensePredict(booster)
+    inputs = [rows(1 + i % 7, seed=i) for i in range(8)]
+    expected = [booster.inplace_predict(matrix) for matrix in inputs]
+    failures: list[str] = []
+
+    def work(index: int) -> None:
+        for _ in range(200):
+            if predict(inputs[index]).tobytes() != expected[index].tobytes():
+                failures.append(f"thread {index}")
+                return
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(len(inputs))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert not failures
