@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
+from router import dense_predict
 from router.dense_predict import DensePredict
-from tests.modelkit import MODEL_KINDS, rows
+from tests.modelkit import MODEL_KINDS, rows, train_booster
 
 TREE_KINDS = [name for name in MODEL_KINDS if name != "gblinear"]
 
@@ -127,3 +128,30 @@ def test_threads_get_their_own_results(boosters: dict[str, xgb.Booster]) -> None
     for thread in threads:
         thread.join(timeout=60)
     assert not failures
+
+
+def test_one_proxy_per_thread_serves_models_of_any_width(
+    boosters: dict[str, xgb.Booster],
+) -> None:
+    # The proxy matrix is reused call after call (a new one per call costs XGBoost a read of
+    # the cgroup CPU quota files); a reused one must not carry one model's shape to the next.
+    wide = train_booster("binary", n_features=30, trees=3)
+    calls = [
+        (wide, rows(2, n_features=30)),
+        (boosters["binary"], rows(5)),
+        (boosters["multi_output_tree"], rows(1)),
+        (wide, rows(1, n_features=30)),
+    ]
+    for booster, matrix in calls * 2:
+        got = DensePredict(booster)(matrix)
+        assert got.tobytes() == booster.inplace_predict(matrix).tobytes()
+
+    here = dense_predict._thread_proxy(xgb.core._LIB)
+    assert dense_predict._thread_proxy(xgb.core._LIB).value == here.value
+    elsewhere: list[int | None] = []
+    thread = threading.Thread(
+        target=lambda: elsewhere.append(dense_predict._thread_proxy(xgb.core._LIB).value)
+    )
+    thread.start()
+    thread.join(timeout=30)
+    assert elsewhere and elsewhere[0] not in (None, here.value)
