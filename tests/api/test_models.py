@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING
+
+from starlette.routing import Route
 
 from tests.modelkit import model_bytes, replace_file, rows, train_booster, write_model
 
@@ -76,4 +79,20 @@ def test_openapi_documents_the_predict_body_and_docs_render(client: TestClient) 
     schema = predict["requestBody"]["content"]["application/json"]["schema"]
     assert "instances" in schema["properties"]
     assert "422" in predict["responses"] and "413" in predict["responses"]
+    # The endpoint reads the name itself, so the spec must still say it is there.
+    (parameter,) = predict["parameters"]
+    assert parameter["in"] == "path" and parameter["name"] == "name" and parameter["required"]
+    pattern = re.compile(parameter["schema"]["pattern"])
+    assert pattern.match("breast-cancer_v2.1") and not pattern.match("../etc")
     assert client.get("/docs").status_code == 200
+
+
+def test_every_route_is_matched_on_the_app_itself(client: TestClient) -> None:
+    # No nested routers, which FastAPI matches and bookkeeps again on every request.
+    assert all(isinstance(route, Route) for route in client.app.routes)  # type: ignore[attr-defined]
+    assert {route.path for route in client.app.routes} >= {  # type: ignore[attr-defined]
+        "/models",
+        "/models/{name}",
+        "/models/{name}/predict",
+        "/health",
+    }
