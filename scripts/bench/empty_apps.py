@@ -24,11 +24,13 @@ PATH = "/models/{name}/predict"
 
 
 def empty_app() -> FastAPI:
-    """One ``async`` endpoint on the predict path that reads the body and answers ``{}``."""
+    """One ``async`` endpoint on the predict path that reads the body and answers ``{}``.
+
+    Like the router's, it declares only the request (the name is in the matched path)."""
     app = FastAPI()
 
     @app.post(PATH)
-    async def predict(name: str, request: Request) -> Response:
+    async def predict(request: Request) -> Response:
         await request.body()
         return Response(b"{}", media_type="application/json")
 
@@ -42,9 +44,7 @@ def app_with_dependencies(registry: ModelRegistry, settings: Settings) -> FastAP
     app.state.settings = settings
 
     @app.post(PATH)
-    async def predict(
-        name: str, request: Request, registry: RegistryDep, settings: SettingsDep
-    ) -> Response:
+    async def predict(request: Request, registry: RegistryDep, settings: SettingsDep) -> Response:
         await request.body()
         return Response(b"{}", media_type="application/json")
 

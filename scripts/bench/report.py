@@ -180,6 +180,7 @@ def _handler(section: dict[str, Any]) -> list[str]:
     parts = {part["key"]: part for part in breakdown["parts"]}
     whole = parts.pop("handler")
     mangum = parts.pop("mangum")
+    raw = parts.pop("raw", None)
     with_deps = parts.pop("framework_deps")
     dependencies = {
         "label": f"{with_deps['label']} (difference)",
@@ -229,11 +230,11 @@ def _handler(section: dict[str, Any]) -> list[str]:
     lines += _table(["part", "wall p50", "share", "CPU p50", "share"], rows)
     in_handler = breakdown.get("predict_in_handler_ns")
     if in_handler is not None:
-        alone = parts["matrix"]["p50_ns"] + parts["inplace_predict"]["p50_ns"]
+        alone = parts["matrix"]["p50_ns"] + parts["predict"]["p50_ns"]
         lines += [
             "The prediction itself takes longer inside the handler than in a tight loop: "
             f"the router's own `PredictTime` during those calls has a p50 of {us(in_handler)} "
-            f"µs, against {us(alone)} µs for matrix + `inplace_predict` alone, so about "
+            f"µs, against {us(alone)} µs for matrix + `Predictor.predict` alone, so about "
             f"{us(max(0.0, in_handler - alone))} µs of the rest is there (caches are cold "
             "after the framework's code; and where other threads exist, XGBoost's C call "
             "releases the GIL and waits to take it back).",
@@ -248,6 +249,12 @@ def _handler(section: dict[str, Any]) -> list[str]:
             if declared
             else f"; the empty endpoint {with_deps['label'][9:]}, "
             f"{us(dependencies['p50_ns'])} µs more"
+        )
+        + (
+            f"; `Booster.inplace_predict` on the same matrix, {us(raw['p50_ns'])} µs wall "
+            "(the router calls the C function under it directly: `router/dense_predict.py`)"
+            if raw
+            else ""
         )
         + ".",
         "",

@@ -172,7 +172,11 @@ def _breakdown(entry: Any, name: str, row: list[float], config: dict[str, Any]) 
 
     parts: list[tuple[str, str, Any]] = [
         ("handler", "the whole handler call", lambda: entry.handler(event, context)),
-        ("inplace_predict", "XGBoost `inplace_predict` (raw)", lambda: predictor.predict(matrix)),
+        (
+            "predict",
+            "`Predictor.predict` (XGBoost's C call, `router.dense_predict`)",
+            lambda: predictor.predict(matrix),
+        ),
         (
             "matrix",
             "rows -> float32 matrix (`Predictor.matrix`)",
@@ -208,6 +212,11 @@ def _breakdown(entry: Any, name: str, row: list[float], config: dict[str, Any]) 
             lambda: deps_adapter(event, context),
         ),
         ("mangum", "Mangum alone, bare ASGI app", lambda: bare_adapter(event, context)),
+        (
+            "raw",
+            "`Booster.inplace_predict` on the same matrix",
+            lambda: predictor.booster.inplace_predict(matrix),
+        ),
     ]
     rounds = config["breakdown_rounds"]
     per_round = max(1, config["breakdown_iterations"] // rounds)
@@ -241,7 +250,7 @@ def _breakdown(entry: Any, name: str, row: list[float], config: dict[str, Any]) 
         "model": name,
         "parts": out,
         "predict_dependencies": _declared_dependencies(entry.app, "/models/{name}/predict"),
-        # What the router itself timed as the prediction (rows -> matrix -> inplace_predict)
+        # What the router itself timed as the prediction (rows -> matrix -> C call)
         # during the handler calls: the same work as the two parts above, in situ.
         "predict_in_handler_ns": summarize(in_handler).p50_ns if in_handler else None,
     }
