@@ -8,9 +8,11 @@ would otherwise enter the app's lifespan on every invocation.
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from typing import TYPE_CHECKING, Any
 
 from mangum import Mangum
+from mangum.handlers.api_gateway import HTTPGateway
 
 from router.api.app import create_app
 from router.metrics import RouterMetrics
@@ -18,13 +20,28 @@ from router.observability import EmfMetricsSink, configure_logging
 from router.registry import ModelRegistry
 from router.settings import get_settings
 
+if TYPE_CHECKING:
+    from mangum.types import Scope
+
+
+class HTTPGatewayOnce(HTTPGateway):
+    """Mangum's handler for API Gateway HTTP API events, building each event's ASGI scope
+    once. Mangum's own builds it again when it answers, only to read the payload version:
+    39 of the ~550 Python calls of a one-row predict, by cProfile. Passed to Mangum through
+    ``custom_handlers``, which it tries first, with HTTPGateway's own test for the event."""
+
+    @functools.cached_property
+    def scope(self) -> Scope:
+        return super().scope
+
+
 settings = get_settings()
 logger = configure_logging(settings)
 metrics_sink = EmfMetricsSink(settings.metrics_namespace)
 registry = ModelRegistry.from_settings(settings, RouterMetrics(metrics_sink))
 app = create_app(settings, registry, one_request_at_a_time=True)
 registry.preload(settings.preload)
-_adapter = Mangum(app, lifespan="off")
+_adapter = Mangum(app, lifespan="off", custom_handlers=[HTTPGatewayOnce])
 _cold_start = True
 
 

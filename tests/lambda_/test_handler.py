@@ -159,3 +159,30 @@ def test_a_prediction_starts_no_thread_hit_or_miss(
         assert response["statusCode"] == 200
 
     assert started == []
+
+
+def test_each_event_s_scope_is_built_once(
+    import_handler: Callable[..., ModuleType],
+    context: LambdaContext,
+    model_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from mangum.handlers.api_gateway import HTTPGateway
+
+    write_model(model_root, "m", train_booster())
+    module = import_handler(model_root)
+    builds: list[str] = []
+    build_scope = HTTPGateway.scope.fget
+    assert build_scope is not None
+
+    def counting(self: HTTPGateway) -> Any:
+        builds.append(self.event["rawPath"])
+        return build_scope(self)
+
+    monkeypatch.setattr(HTTPGateway, "scope", property(counting))
+    event = http_api_event("POST", "/models/m/predict", json.dumps({"instances": [[1, 2, 3, 4]]}))
+
+    response = module.handler(event, context)
+
+    assert response["statusCode"] == 200
+    assert builds == ["/models/m/predict"]  # Mangum's own handler builds it twice
