@@ -103,7 +103,7 @@ class Preset:
 FULL = Preset(
     trees=(50, 300, 1000),
     handler_iterations=3000,
-    handler_blocks=3,
+    handler_blocks=15,
     handler_warmup=300,
     handler_max_seconds_per_model=30,
     breakdown_iterations=2000,
