@@ -50,34 +50,7 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     }
 
 
-@router.get("", response_model=ModelList, responses=_problems(503))
-def list_models(registry: RegistryDep) -> ModelList:
-    """Every model in the store, loaded or not. Loads nothing."""
-    return ModelList(models=[_summary(status) for status in registry.statuses()])
-
-
-@router.get("/{name}", response_model=ModelDetail, responses=_problems(400, 403, 404, 503))
-def describe_model(name: str, registry: RegistryDep) -> ModelDetail:
-    """A model's file, loaded version, features and last load error (loads it if needed)."""
-    status = registry.status(name)
-    loaded = status.loaded
-    failure = status.failure
-    return ModelDetail(
-        **_summary(status).model_dump(),
-        stale=status.stale,
-        task=loaded.task if loaded else None,
-        objective=loaded.objective if loaded else None,
-        num_features=loaded.num_features if loaded else None,
-        feature_names=loaded.feature_names if loaded else None,
-        class_labels=loaded.metadata.class_labels if loaded else None,
-        description=loaded.metadata.description if loaded else None,
-        memory_bytes=loaded.size_bytes if loaded else None,
-        loaded_at=loaded.loaded_at if loaded else None,
-        load_seconds=round(loaded.load_seconds, 4) if loaded else None,
-        last_error_at=failure.at if failure else None,
-    )
-
-
+# Predict first: routes are matched in order, and it is the one on the hot path.
 @router.post(
     "/{name}/predict",
     response_model=None,
@@ -126,6 +99,34 @@ async def predict(request: Request) -> Response:
         body["classes"] = model.metadata.class_labels
     return Response(
         orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json"
+    )
+
+
+@router.get("", response_model=ModelList, responses=_problems(503))
+def list_models(registry: RegistryDep) -> ModelList:
+    """Every model in the store, loaded or not. Loads nothing."""
+    return ModelList(models=[_summary(status) for status in registry.statuses()])
+
+
+@router.get("/{name}", response_model=ModelDetail, responses=_problems(400, 403, 404, 503))
+def describe_model(name: str, registry: RegistryDep) -> ModelDetail:
+    """A model's file, loaded version, features and last load error (loads it if needed)."""
+    status = registry.status(name)
+    loaded = status.loaded
+    failure = status.failure
+    return ModelDetail(
+        **_summary(status).model_dump(),
+        stale=status.stale,
+        task=loaded.task if loaded else None,
+        objective=loaded.objective if loaded else None,
+        num_features=loaded.num_features if loaded else None,
+        feature_names=loaded.feature_names if loaded else None,
+        class_labels=loaded.metadata.class_labels if loaded else None,
+        description=loaded.metadata.description if loaded else None,
+        memory_bytes=loaded.size_bytes if loaded else None,
+        loaded_at=loaded.loaded_at if loaded else None,
+        load_seconds=round(loaded.load_seconds, 4) if loaded else None,
+        last_error_at=failure.at if failure else None,
     )
 
 

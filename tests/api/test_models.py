@@ -88,8 +88,10 @@ def test_openapi_documents_the_predict_body_and_docs_render(client: TestClient) 
 
 
 def test_every_route_is_matched_on_the_app_itself(client: TestClient) -> None:
-    # No nested routers, which FastAPI matches and bookkeeps again on every request.
+    # No nested routers, which FastAPI matches and bookkeeps again on every request; and the
+    # hot path first, since routes are tried in order.
     assert all(isinstance(route, Route) for route in client.app.routes)  # type: ignore[attr-defined]
+    assert client.app.routes[0].path == "/models/{name}/predict"  # type: ignore[attr-defined]
     assert {route.path for route in client.app.routes} >= {  # type: ignore[attr-defined]
         "/models",
         "/models/{name}",
