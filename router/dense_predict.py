@@ -42,6 +42,10 @@ PredictType = Literal["value", "margin"]
 # What the C API returns: a shape (uint64 array), its length, and a float32 buffer.
 _ShapePointer = ctypes.POINTER(ctypes.c_uint64)
 _FloatPointer = ctypes.POINTER(ctypes.c_float)
+# What it reads the rows from: numpy's array interface of a C-order float32 matrix, as JSON.
+_ARRAY_INTERFACE = (
+    b'{"data": [%d, true], "shape": [%d, %d], "strides": null, "typestr": "<f4", "version": 3}'
+)
 
 
 class _ProxyMatrix:
@@ -100,15 +104,8 @@ class DensePredict:
                 f"Feature shape mismatch, expected: {self.num_features}, got {matrix.shape}"
             )
         rows, columns = matrix.shape
-        interface = (
-            b'{"data": [%d, true], "shape": [%d, %d], "strides": null, '
-            % (
-                matrix.__array_interface__["data"][0],
-                rows,
-                columns,
-            )
-            + b'"typestr": "<f4", "version": 3}'
-        )
+        address = matrix.__array_interface__["data"][0]
+        interface = _ARRAY_INTERFACE % (address, rows, columns)
         shape = _ShapePointer()
         dims = ctypes.c_uint64()
         values = _FloatPointer()
