@@ -161,7 +161,7 @@ def test_a_prediction_starts_no_thread_hit_or_miss(
     assert started == []
 
 
-def test_each_event_s_scope_is_built_once(
+def test_each_event_builds_its_scope_once(
     import_handler: Callable[..., ModuleType],
     context: LambdaContext,
     model_root: Path,
