@@ -30,7 +30,7 @@ def serve(args: argparse.Namespace) -> int:
     from router.api.app import create_app
     from router.examples import example_calls
     from router.observability import configure_logging
-    from router.registry import ModelRegistry
+    from router.registry.registry import ModelRegistry
 
     configure_logging(settings)
     registry = ModelRegistry.from_settings(settings)

@@ -15,9 +15,9 @@ from mangum import Mangum
 from mangum.handlers.api_gateway import HTTPGateway
 
 from router.api.app import create_app
-from router.metrics import RouterMetrics
 from router.observability import EmfMetricsSink, configure_logging
-from router.registry import ModelRegistry
+from router.registry.metrics import RouterMetrics
+from router.registry.registry import ModelRegistry
 from router.settings import get_settings
 
 if TYPE_CHECKING:

@@ -132,7 +132,7 @@ resource "aws_lambda_function" "inbox" {
   function_name = local.inbox_function_name
   description   = "Model Router inbox: writes models uploaded to S3 onto EFS"
   role          = aws_iam_role.inbox.arn
-  handler       = "router.inbox.handler"
+  handler       = "router.publish.lambda_handler.handler"
   runtime       = "python3.12"
   architectures = [var.architecture]
   memory_size   = var.inbox_memory_mb

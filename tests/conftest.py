@@ -4,7 +4,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from router.registry import ModelRegistry
+from router.registry.registry import ModelRegistry
 from router.settings import Settings
 
 if TYPE_CHECKING:

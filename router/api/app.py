@@ -13,7 +13,7 @@ from router.api.dependencies import run_inline
 from router.api.problems import install_problem_handlers
 
 if TYPE_CHECKING:
-    from router.registry import ModelRegistry
+    from router.registry.registry import ModelRegistry
     from router.settings import Settings
 
 

@@ -13,7 +13,7 @@ from typing import Annotated, Any, ParamSpec, TypeVar
 
 from fastapi import Depends, Request
 
-from router.registry import ModelRegistry
+from router.registry.registry import ModelRegistry
 from router.settings import Settings
 
 

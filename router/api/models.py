@@ -24,8 +24,8 @@ from router.store import NAME_PATTERN, validate_name
 if TYPE_CHECKING:
     import numpy as np
 
-    from router.loader import LoadedModel
-    from router.registry import ModelStatus
+    from router.registry.registry import ModelStatus
+    from router.xgb.loader import LoadedModel
 
 router = APIRouter(prefix="/models", tags=["models"])
 

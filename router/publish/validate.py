@@ -18,12 +18,12 @@ import numpy as np
 from pydantic import ValidationError
 
 from router.errors import InvalidInstances, InvalidModelFile
-from router.loader import booster_from_bytes, check_features, embedded_metadata, objective_of
-from router.metadata import EMBEDDED_METADATA_ATTR, ModelMetadata
-from router.model_format import ModelFormat, ModelFormatError, sniff_format
+from router.xgb.loader import booster_from_bytes, check_features, embedded_metadata, objective_of
+from router.xgb.metadata import EMBEDDED_METADATA_ATTR, ModelMetadata
+from router.xgb.model_format import ModelFormat, ModelFormatError, sniff_format
 
 if TYPE_CHECKING:
-    from router.predictor import Predictor
+    from router.xgb.predictor import Predictor
 
 MetadataSource = Literal["embedded", "given"]
 

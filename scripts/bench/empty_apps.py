@@ -17,7 +17,7 @@ from router.api.dependencies import RegistryDep, SettingsDep  # noqa: TC001
 if TYPE_CHECKING:
     from mangum.types import Receive, Scope, Send
 
-    from router.registry import ModelRegistry
+    from router.registry.registry import ModelRegistry
     from router.settings import Settings
 
 PATH = "/models/{name}/predict"

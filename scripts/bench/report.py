@@ -252,7 +252,7 @@ def _handler(section: dict[str, Any]) -> list[str]:
         )
         + (
             f"; `Booster.inplace_predict` on the same matrix, {us(raw['p50_ns'])} µs wall "
-            "(the router calls the C function under it directly: `router/dense_predict.py`)"
+            "(the router calls the C function under it directly: `router/xgb/capi.py`)"
             if raw
             else ""
         )

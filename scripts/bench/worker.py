@@ -174,7 +174,7 @@ def _breakdown(entry: Any, name: str, row: list[float], config: dict[str, Any]) 
         ("handler", "the whole handler call", lambda: entry.handler(event, context)),
         (
             "predict",
-            "`Predictor.predict` (XGBoost's C call, `router.dense_predict`)",
+            "`Predictor.predict` (XGBoost's C call, `router.xgb.capi`)",
             lambda: predictor.predict(matrix),
         ),
         (

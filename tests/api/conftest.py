@@ -10,7 +10,7 @@ from router.api import create_app
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from router.registry import ModelRegistry
+    from router.registry.registry import ModelRegistry
     from router.settings import Settings
 
 

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 import router.errors
 from router.api import create_app
 from router.errors import RouterError
-from router.registry import ModelRegistry
+from router.registry.registry import ModelRegistry
 from router.settings import Settings
 from tests.modelkit import rows, train_booster, write_model
 

@@ -42,7 +42,7 @@ def app_routes(tmp_path: Path) -> set[str]:
     from fastapi.routing import APIRoute
 
     from router.api.app import create_app
-    from router.registry import ModelRegistry
+    from router.registry.registry import ModelRegistry
     from router.settings import Settings
 
     settings = Settings(model_root=tmp_path)
@@ -321,7 +321,7 @@ def test_both_functions_run_the_package(module: Module) -> None:
     handlers = {address: module.resources[address]["handler"] for address in FUNCTIONS}
     assert handlers == {
         "aws_lambda_function.router": "router.lambda_handler.handler",
-        "aws_lambda_function.inbox": "router.inbox.handler",
+        "aws_lambda_function.inbox": "router.publish.lambda_handler.handler",
     }
     for address in FUNCTIONS:
         function = module.resources[address]

@@ -365,8 +365,9 @@ def test_inbox_imports_from_the_package_with_the_runtimes_boto3(
         source = origin.parent if origin.name == "__init__.py" else origin
         (runtime / source.name).symlink_to(source)
     code = (
-        "import sys; sys.path[0:0] = sys.argv[1:3]; import router.inbox, router.publish.s3, boto3; "
-        "assert callable(router.inbox.handler); print(boto3.__file__)"
+        "import sys; sys.path[0:0] = sys.argv[1:3]; "
+        "import router.publish.lambda_handler, router.publish.s3, boto3; "
+        "assert callable(router.publish.lambda_handler.handler); print(boto3.__file__)"
     )
     paths = [str(lambda_package.task_root), str(runtime)]
     completed = subprocess.run(

@@ -12,7 +12,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-import router.inbox
+import router.publish.lambda_handler
 from tests.events import load_event
 from tests.lambda_ import conftest as lambda_fixtures
 from tests.lambda_.conftest import LambdaContext
@@ -50,11 +50,11 @@ def aws(
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
-    router.inbox.s3_client.cache_clear()
+    router.publish.lambda_handler.s3_client.cache_clear()
     with mock_aws():
         monkeypatch.setattr(boto3, "DEFAULT_SESSION", boto3_session)
         yield
-    router.inbox.s3_client.cache_clear()
+    router.publish.lambda_handler.s3_client.cache_clear()
 
 
 @pytest.fixture
@@ -130,7 +130,7 @@ def s3_event(
 @dataclass
 class InboxRun:
     """Uploads objects to the moto bucket and hands the matching events to the real
-    ``router.inbox.handler``, in the order a test chooses."""
+    ``router.publish.lambda_handler.handler``, in the order a test chooses."""
 
     s3: S3Client
     bucket: str
@@ -164,7 +164,7 @@ class InboxRun:
         )
 
     def deliver(self, event: dict[str, Any]) -> dict[str, Any]:
-        outcomes: dict[str, Any] = router.inbox.handler(event, self.context)
+        outcomes: dict[str, Any] = router.publish.lambda_handler.handler(event, self.context)
         return outcomes["outcomes"][0]  # type: ignore[no-any-return]
 
     def status(self, event: dict[str, Any]) -> tuple[str | None, str | None]:
@@ -202,7 +202,7 @@ def inbox(
 def reset_router_logging() -> None:
     """Undo the handler's JSON logging setup (Powertools stops the router's loggers
     propagating), so later tests' caplog sees records again."""
-    router.inbox._json_logger.cache_clear()
+    router.publish.lambda_handler._json_logger.cache_clear()
     for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "router"]:
         logger = logging.getLogger(name)
         logger.handlers.clear()

@@ -97,7 +97,7 @@ def test_publish_embeds_metadata(
     run(capsys, "publish", model_file, "--name", "churn", "--model-root", model_root,
         "--metadata", metadata)  # fmt: skip
 
-    from router.loader import load_model
+    from router.xgb.loader import load_model
 
     loaded = load_model(ModelStore(model_root).resolve("churn"), nthread=1)
     assert loaded.metadata.class_labels == ["stays", "churns"]

@@ -1,5 +1,5 @@
-"""The inbox function: the real ``router.inbox.handler`` with recorded-shape S3 events,
-against a moto bucket and a folder standing in for EFS."""
+"""The inbox function: the real ``router.publish.lambda_handler.handler`` with recorded-shape S3
+events, against a moto bucket and a folder standing in for EFS."""
 
 from __future__ import annotations
 
@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from botocore.exceptions import ClientError
 
-import router.inbox
-from router.loader import load_model
+import router.publish.lambda_handler
 from router.publish.apply import Inbox
 from router.publish.events import s3_records
 from router.publish.local import STALE_TEMP_AGE_S, list_versions
 from router.publish.state import STATE_FILE
 from router.publish.validate import validate_model
 from router.store import ModelStore
+from router.xgb.loader import load_model
 from tests.modelkit import model_bytes, train_booster
 
 from .conftest import key_of, s3_event, version_of
@@ -353,4 +353,4 @@ def test_s3_failures_raise_so_lambda_retries_and_the_retry_works(
 def test_the_s3_test_event_is_acknowledged(inbox: InboxRun) -> None:
     event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": inbox.bucket}
 
-    assert router.inbox.handler(event, inbox.context) == {"outcomes": []}
+    assert router.publish.lambda_handler.handler(event, inbox.context) == {"outcomes": []}

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 import pytest
 
 from router.errors import ModelOutsideRoot, StoreUnavailable
-from router.loader import load_model
 from router.publish.errors import NothingToRollBack, VersionNotFound
 from router.publish.local import (
     STALE_TEMP_AGE_S,
@@ -21,6 +20,7 @@ from router.publish.local import (
 )
 from router.publish.validate import validate_model
 from router.store import ModelStore
+from router.xgb.loader import load_model
 from tests.modelkit import model_bytes, train_booster, write_model
 
 if TYPE_CHECKING:

@@ -12,7 +12,7 @@ import pytest
 
 from router.publish.local import ModelFolder
 from router.publish.validate import validate_model
-from router.registry import ModelRegistry
+from router.registry.registry import ModelRegistry
 from router.settings import Settings
 from tests.modelkit import model_bytes, rows, train_booster
 

@@ -10,11 +10,11 @@ import pytest
 import xgboost as xgb
 
 from router.errors import InvalidModelFile
-from router.loader import booster_from_bytes, embedded_metadata, load_model
-from router.metadata import EMBEDDED_METADATA_ATTR
-from router.model_format import sniff_format
 from router.publish.validate import validate_model
 from router.store import ModelStore
+from router.xgb.loader import booster_from_bytes, embedded_metadata, load_model
+from router.xgb.metadata import EMBEDDED_METADATA_ATTR
+from router.xgb.model_format import sniff_format
 from tests.modelkit import model_bytes, rows, train_booster, write_model
 
 if TYPE_CHECKING:

@@ -5,10 +5,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from router.cache import ModelCache
 from router.errors import ModelTooLarge
-from router.loader import LoadedModel, load_model
+from router.registry.cache import ModelCache
 from router.store import ModelStore
+from router.xgb.loader import LoadedModel, load_model
 from tests.modelkit import train_booster, write_model
 
 if TYPE_CHECKING:

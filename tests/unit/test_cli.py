@@ -5,8 +5,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from router.cli import main
-from router.loader import load_model
 from router.store import ModelStore
+from router.xgb.loader import load_model
 from tests.modelkit import train_booster, write_model
 
 if TYPE_CHECKING:

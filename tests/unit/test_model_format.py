@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 import pytest
 import xgboost as xgb
 
-from router.model_format import (
+from router.xgb.model_format import (
     MAX_UBJ_DEPTH,
     ModelFormat,
     ModelFormatError,
@@ -406,7 +406,7 @@ _GATE = textwrap.dedent(
 
     import xgboost as xgb
 
-    from router.model_format import ModelFormatError, check_model_bytes
+    from router.xgb.model_format import ModelFormatError, check_model_bytes
 
     # What a loader does: check the bytes and hand only bytes that passed to XGBoost. In its
     # own process, so that if XGBoost crashed on anything, pytest would survive to say so.

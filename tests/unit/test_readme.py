@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 
 from router.api import create_app
-from router.registry import ModelRegistry
+from router.registry.registry import ModelRegistry
 from router.settings import Settings
 
 README = (Path(__file__).parents[2] / "README.md").read_text()

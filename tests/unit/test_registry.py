@@ -14,9 +14,9 @@ from router.errors import (
     ModelUnavailable,
     StoreUnavailable,
 )
-from router.loader import MEMORY_PER_UBJ_BYTE, LoadedModel, load_model
-from router.registry import ModelRegistry
+from router.registry.registry import ModelRegistry
 from router.store import ModelRef, ModelStore
+from router.xgb.loader import MEMORY_PER_UBJ_BYTE, LoadedModel, load_model
 from tests.modelkit import model_bytes, replace_file, rows, train_booster, write_model
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""The value checks (router.tree_check, run by check_model_bytes): real models of every kind
+"""The value checks (router.xgb.tree_check, run by check_model_bytes): real models of every kind
 pass; each index or size XGBoost would trust, once corrupted, is refused with
 ModelFormatError in UBJSON and in JSON; and no byte-flip mutant that passes the checks
 crashes XGBoost, which is checked in child processes."""
@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from router import tree_check
-from router.model_format import ModelFormat, ModelFormatError, check_model_bytes
-from router.tree_check import MAX_CATEGORY
+from router.xgb import tree_check
+from router.xgb.model_format import ModelFormat, ModelFormatError, check_model_bytes
+from router.xgb.tree_check import MAX_CATEGORY
 from tests.modelkit import MODEL_KINDS, model_bytes, rows, train_booster
 
 if TYPE_CHECKING:
@@ -513,8 +513,8 @@ _CHILD = textwrap.dedent(
     import numpy as np
 
     from router.errors import RouterError
-    from router.loader import booster_from_bytes
-    from router.model_format import ModelFormatError, check_model_bytes
+    from router.xgb.loader import booster_from_bytes
+    from router.xgb.model_format import ModelFormatError, check_model_bytes
 
     # What the router does with a file: check it, load it as the loader does, predict with
     # it. In its own process: if XGBoost crashes, the parent sees which mutant did it, from

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from cachetools import Cache, LRUCache
 
 from router.errors import ModelTooLarge
-from router.loader import LoadedModel
+from router.xgb.loader import LoadedModel
 
 EvictionListener = Callable[[str, LoadedModel], None]
 

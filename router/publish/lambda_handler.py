@@ -1,4 +1,4 @@
-"""AWS Lambda entry point of the model inbox: ``router.inbox.handler``.
+"""AWS Lambda entry point of the model inbox: ``router.publish.lambda_handler.handler``.
 
 S3 invokes it for ``ObjectCreated:*`` and ``ObjectRemoved:*`` under ``models/`` of the inbox
 bucket; it writes validated models onto EFS at ``ROUTER_MODEL_ROOT`` (see

@@ -18,7 +18,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from router.cache import ModelCache
 from router.errors import (
     InvalidModelFile,
     LoadTimeout,
@@ -28,9 +27,10 @@ from router.errors import (
     RouterError,
     StoreUnavailable,
 )
-from router.loader import MEMORY_PER_UBJ_BYTE, LoadedModel, load_model
-from router.metrics import RouterMetrics
+from router.registry.cache import ModelCache
+from router.registry.metrics import RouterMetrics
 from router.store import ModelRef, ModelStore, validate_name
+from router.xgb.loader import MEMORY_PER_UBJ_BYTE, LoadedModel, load_model
 
 if TYPE_CHECKING:
     from router.settings import Settings

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from router import dense_predict
-from router.dense_predict import DensePredict
+from router.xgb import capi as dense_predict
+from router.xgb.capi import DensePredict
 from tests.modelkit import MODEL_KINDS, rows, train_booster
 
 TREE_KINDS = [name for name in MODEL_KINDS if name != "gblinear"]

@@ -6,7 +6,7 @@ it read past the buffer and then allocate or copy a garbage length, which ends i
 ``std::bad_alloc`` or a segfault and takes the whole process down. So loaders call
 :func:`check_model_bytes` first; it raises :class:`ModelFormatError` for anything XGBoost
 must not see: first the structure, here, then the values XGBoost uses as indices and sizes,
-in :mod:`router.tree_check`.
+in :mod:`router.xgb.tree_check`.
 
 The UBJSON check is a complete walk of the document in the dialect XGBoost reads and writes
 (``UBJReader`` / ``UBJWriter`` in ``src/common/json.cc``):
@@ -23,7 +23,7 @@ Everything else is rejected, as XGBoost rejects it: the ``N`` no-op, ``H`` high-
 numbers, other length markers, extension types. Values are not looked at: a flipped bit in a
 float, or in a tree's node indices, passes. That is the limit of a structural check; XGBoost
 3.x still crashes on a well-formed file whose ``parents`` array points outside the tree, which
-is what :mod:`router.tree_check` is for. It finds the trees' arrays through the
+is what :mod:`router.xgb.tree_check` is for. It finds the trees' arrays through the
 :class:`UbjSkeleton` that the walk records on its way, rather than by walking again.
 """
 
@@ -132,9 +132,9 @@ def sniff_format(data: Buffer) -> ModelFormat:
 def check_model_bytes(data: Buffer, fmt: ModelFormat) -> None:
     """Check ``data`` as a model in format ``fmt``: its structure (:func:`check_ubj`,
     :func:`check_json`), then the values XGBoost uses as indices and sizes without checking
-    them (:mod:`router.tree_check`). Raises :class:`ModelFormatError`."""
+    them (:mod:`router.xgb.tree_check`). Raises :class:`ModelFormatError`."""
     # Imported here because tree_check imports ModelFormatError from this module.
-    from router.tree_check import check_json_values, check_ubj_values
+    from router.xgb.tree_check import check_json_values, check_ubj_values
 
     if fmt == "ubj":
         buf = data if isinstance(data, bytes) else bytes(data)
@@ -199,7 +199,7 @@ def check_ubj(data: Buffer) -> None:
 @dataclass(frozen=True, slots=True)
 class UbjSkeleton:
     """Where :func:`check_ubj`'s walk found the containers and the object keys of a document:
-    what the value checks (:mod:`router.tree_check`) need to find a model's arrays without
+    what the value checks (:mod:`router.xgb.tree_check`) need to find a model's arrays without
     walking it again. Containers are objects and arrays other than typed arrays (and other
     than empty counted arrays, which hold nothing), numbered in the order they open; the
     top-level object is number 0."""

@@ -18,10 +18,10 @@ import xgboost
 from pydantic import ValidationError
 
 from router.errors import InvalidModelFile
-from router.metadata import EMBEDDED_METADATA_ATTR, ModelMetadata, Task, task_of_objective
-from router.model_format import ModelFormatError, check_model_bytes
-from router.predictor import Predictor
 from router.store import Fingerprint, ModelFormat, ModelRef
+from router.xgb.metadata import EMBEDDED_METADATA_ATTR, ModelMetadata, Task, task_of_objective
+from router.xgb.model_format import ModelFormatError, check_model_bytes
+from router.xgb.predictor import Predictor
 
 if TYPE_CHECKING:
     from pathlib import Path

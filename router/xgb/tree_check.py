@@ -1,6 +1,6 @@
 """Value checks for XGBoost models: the numbers XGBoost uses as indices and sizes unchecked.
 
-:mod:`router.model_format` makes sure XGBoost's reader can parse a file. A well-formed file
+:mod:`router.xgb.model_format` makes sure XGBoost's reader can parse a file. A well-formed file
 can still take the process down through its values, because XGBoost 3.x (``RegTree::
 LoadModel``, ``MultiTargetTree::LoadModel``, ``GBTreeModel::LoadModel``, ``Dart``,
 ``GBLinearModel`` and the CPU predictor) indexes its vectors with numbers from the file:
@@ -42,7 +42,7 @@ unharmed). Where a part every model has is missing (``learner_model_param``,
 
 The tree arrays are read with numpy, never element by element in Python. For UBJSON each
 tree's typed arrays are sliced straight out of the file's bytes (big-endian ``>i4`` and the
-like) at offsets found with the :class:`~router.model_format.UbjSkeleton` that the structural
+like) at offsets found with the :class:`~router.xgb.model_format.UbjSkeleton` that the structural
 walk recorded, so nothing is walked twice; for JSON the lists of the trees are joined and
 converted at once. (The model's own arrays of scalars, ``tree_info`` and
 ``iteration_indptr``, are read a run of one marker at a time: one to three runs.) Nodes are
@@ -60,14 +60,14 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 import numpy as np
 
-from router.model_format import ModelFormatError
+from router.xgb.model_format import ModelFormatError
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from numpy.typing import NDArray
 
-    from router.model_format import UbjSkeleton
+    from router.xgb.model_format import UbjSkeleton
 
     Integers = NDArray[np.signedinteger[Any]]
 

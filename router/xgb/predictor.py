@@ -9,8 +9,8 @@ from typing import Literal
 import numpy as np
 import xgboost
 
-from router.dense_predict import DensePredict
 from router.errors import InvalidInstances
+from router.xgb.capi import DensePredict
 
 Output = Literal["value", "margin", "contributions"]
 Row = Sequence[float | None] | Mapping[str, float | None]
@@ -29,7 +29,7 @@ class Predictor:
         )
         self._column_of: dict[str, int] | None = None
         # Values and margins go straight to XGBoost's C in-place prediction (see
-        # router.dense_predict); like inplace_predict, it is thread safe.
+        # router.xgb.capi); like inplace_predict, it is thread safe.
         self._inplace = {
             "value": DensePredict(booster, "value"),
             "margin": DensePredict(booster, "margin"),
