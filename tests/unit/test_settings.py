@@ -1,0 +1,91 @@
+"""Settings: every validator, and the budgets derived from the Lambda environment."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+from pydantic import ValidationError
+
+from router.settings import GIB, LAMBDA_MOUNT_PATH, LOCAL_MODEL_ROOT, MIB, Settings
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@pytest.fixture(autouse=True)
+def _no_router_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in ("AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE"):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_preload_is_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ROUTER_PRELOAD", " iris, ,churn ,")
+
+    assert Settings().preload == ("iris", "churn")
+
+
+def test_preload_of_more_models_than_the_cache_holds_is_refused() -> None:
+    with pytest.raises(ValidationError, match="ROUTER_PRELOAD names 3 models but"):
+        Settings(preload=("a", "b", "c"), cache_max_models=2)
+
+
+def test_log_level_is_case_insensitive_and_checked() -> None:
+    assert Settings(log_level="warning").log_level == "WARNING"
+    with pytest.raises(ValidationError, match="unknown log level 'loud'"):
+        Settings(log_level="loud")
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("cache_max_models", 0),
+        ("cache_max_bytes", MIB - 1),
+        ("reload_interval_s", -1),
+        ("max_rows", 0),
+        ("max_body_bytes", 1023),
+        ("load_wait_s", 0),
+        ("nthread", 0),
+        ("history_limit", -1),
+    ],
+)
+def test_budgets_out_of_range_are_refused(field: str, value: float) -> None:
+    with pytest.raises(ValidationError, match=field):
+        Settings(**{field: value})
+
+
+def test_environment_variables_use_the_router_prefix(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("ROUTER_MODEL_ROOT", str(tmp_path))
+    monkeypatch.setenv("ROUTER_CACHE_MAX_MODELS", "3")
+
+    settings = Settings()
+
+    assert (settings.model_root, settings.cache_max_models) == (tmp_path, 3)
+
+
+def test_local_defaults() -> None:
+    settings = Settings()
+
+    assert settings.model_root == LOCAL_MODEL_ROOT
+    assert settings.cache_max_bytes == GIB
+
+
+def test_lambda_defaults_follow_the_function(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", "router")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "2048")
+
+    settings = Settings()
+
+    assert settings.model_root == LAMBDA_MOUNT_PATH
+    assert settings.cache_max_bytes == 1024 * MIB
+
+
+@pytest.mark.parametrize("memory", ["", "0", "lots"])
+def test_an_unusable_lambda_memory_size_falls_back_to_the_local_budget(
+    monkeypatch: pytest.MonkeyPatch, memory: str
+) -> None:
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory)
+
+    assert Settings().cache_max_bytes == GIB
