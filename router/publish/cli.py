@@ -10,27 +10,22 @@ happen inside the commands, so ``model-router --help`` and ``serve`` do not pay 
 from __future__ import annotations
 
 import argparse
-import contextlib
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from router.errors import InvalidModelFile, InvalidModelName, ModelNotFound
-from router.publish.errors import ModelFileUnreadable, PublishError
+from router.errors import InvalidModelFile, InvalidModelName
+from router.publish.errors import ModelFileUnreadable
+from router.publish.targets import BucketTarget, FolderTarget, PublishTarget, VersionArgumentError
 from router.settings import Settings
-from router.store import METADATA_FILE, ModelStore, validate_name
+from router.store import METADATA_FILE, validate_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from mypy_boto3_s3 import S3Client
-
-    from router.publish.local import LocalVersion, ModelFolder
-    from router.publish.s3 import BucketVersion
     from router.publish.validate import ValidatedModel
 
 DEFAULT_LIMIT = 20
-TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 
 
 def add_publish_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -113,36 +108,43 @@ def _model_name(value: str) -> str:
         raise argparse.ArgumentTypeError(exc.detail) from exc
 
 
-# -- publish ---------------------------------------------------------------------------------
+# -- the commands ----------------------------------------------------------------------------
 
 
 def publish_command(args: argparse.Namespace) -> int:
-    if args.wait and args.bucket is None:
-        args.usage_error("--wait needs --bucket")
+    target = _target(args)
     model = _validate_file(args.file, args.metadata)
     _echo(f"validated {args.file}: {model.describe()}")
+    _echo_all(target.publish(args.name, model))
+    return 0
+
+
+def versions_command(args: argparse.Namespace) -> int:
+    if args.limit < 1:
+        args.usage_error("--limit must be at least 1")
+    _echo_all(_target(args).versions(args.name, args.limit))
+    return 0
+
+
+def rollback_command(args: argparse.Namespace) -> int:
+    target = _target(args)
+    try:
+        _echo_all(target.rollback(args.name, args.to))
+    except VersionArgumentError as exc:
+        args.usage_error(str(exc))
+    return 0
+
+
+def _target(args: argparse.Namespace) -> PublishTarget:
+    """Where the command publishes: the inbox bucket, or else a model root."""
+    wait_s: float = getattr(args, "wait", 0)
     if args.bucket is not None:
-        return _publish_to_bucket(args, model)
-    root = _model_root(args)
-    with _writing_to(root), _folder(root, args.name) as folder:
-        result = folder.publish(model.data)
-    version = result.version
-    if result.changed:
-        _echo(f"published {args.name} as version {version.number}: {folder.live_path}")
-    else:
-        _echo(f"{args.name}: this exact model is live already (version {version.number})")
-    return 0
-
-
-def _publish_to_bucket(args: argparse.Namespace, model: ValidatedModel) -> int:
-    from router.publish.s3 import s3_client, upload
-
-    s3 = s3_client()
-    key, version_id = upload(s3, args.bucket, args.name, model)
-    _echo(f"uploaded s3://{args.bucket}/{key}")
-    _echo(f"version: {version_id or 'none (the bucket is not versioned)'}")
-    _report_verdict(args, s3, key, version_id)
-    return 0
+        return BucketTarget(args.bucket, wait_s=wait_s)
+    if wait_s:
+        args.usage_error("--wait needs --bucket")
+    settings = Settings()
+    root = Path(args.model_root) if args.model_root is not None else settings.model_root
+    return FolderTarget(root, history_limit=settings.history_limit)
 
 
 def _validate_file(path: Path, metadata_path: Path | None) -> ValidatedModel:
@@ -168,162 +170,11 @@ def _read(path: Path, what: str) -> bytes:
         raise ModelFileUnreadable(f"cannot read {what} {path}: {exc.strerror}") from exc
 
 
-# -- versions --------------------------------------------------------------------------------
-
-
-def versions_command(args: argparse.Namespace) -> int:
-    if args.limit < 1:
-        args.usage_error("--limit must be at least 1")
-    if args.bucket is not None:
-        return _bucket_versions(args)
-    from router.publish.local import list_versions
-
-    root = _model_root(args)
-    versions = list_versions(root, args.name)
-    if not versions:
-        ModelStore(root).check()  # a missing root says so, rather than "no versions"
-        raise ModelNotFound(f"{args.name!r} has no published versions in {root}")
-    _echo(f"{'version':>7}  {'published (UTC)':19}  {'size':>10}  sha256")
-    for version in versions[: args.limit]:
-        _echo(_local_row(version))
-    _more(len(versions), args.limit)
-    return 0
-
-
-def _local_row(version: LocalVersion) -> str:
-    from router.publish.validate import human_size
-
-    return (
-        f"{version.number:>7}  {version.published_at.strftime(TIME_FORMAT)}  "
-        f"{human_size(version.size):>10}  {version.sha256[:12]}"
-        + ("  live" if version.live else "")
-    )
-
-
-def _bucket_versions(args: argparse.Namespace) -> int:
-    from router.publish.s3 import list_versions as bucket_versions
-    from router.publish.s3 import s3_client
-
-    versions = bucket_versions(s3_client(), args.bucket, args.name, limit=args.limit)
-    if not versions:
-        raise ModelNotFound(f"no versions of {args.name!r} in s3://{args.bucket}/models/")
-    show_file = len({version.key for version in versions}) > 1
-    width = max(len(version.version_id) for version in versions)
-    header = f"{'version id':{width}}  {'uploaded (UTC)':19}  {'size':>10}  "
-    _echo(header + ("file  " if show_file else "") + "status")
-    for version in versions[: args.limit]:
-        _echo(_bucket_row(version, width, show_file))
-    _more(len(versions), args.limit)
-    return 0
-
-
-def _bucket_row(version: BucketVersion, width: int, show_file: bool) -> str:
-    from router.publish.validate import human_size
-
-    if version.deleted:
-        size, status = "-", "deleted"
-    else:
-        size = human_size(version.size)
-        status = version.status or "not handled yet"
-        if version.live:
-            status += " (live)"
-        if version.reason:
-            status += f": {version.reason}"
-    row = f"{version.version_id:{width}}  {version.last_modified.strftime(TIME_FORMAT)}  "
-    row += f"{size:>10}  " + (f"{version.file}  " if show_file else "")
-    return row + status
-
-
-def _more(total: int, limit: int) -> None:
-    if total > limit:
-        _echo(f"... and {total - limit} older (--limit)")
-
-
-# -- rollback --------------------------------------------------------------------------------
-
-
-def rollback_command(args: argparse.Namespace) -> int:
-    if args.wait and args.bucket is None:
-        args.usage_error("--wait needs --bucket")
-    if args.bucket is not None:
-        return _bucket_rollback(args)
-    to = None
-    if args.to is not None:
-        if not args.to.isdigit():
-            args.usage_error(f"--to {args.to}: a folder's versions are numbers")
-        to = int(args.to)
-    from router.publish.local import rollback
-
-    root = _model_root(args)
-    with _writing_to(root), _folder(root, args.name) as folder:
-        result = rollback(folder, to)
-    number = result.target.number
-    if result.published.changed:
-        _echo(
-            f"rolled {args.name} back to version {number}: "
-            f"live as version {result.published.version.number}"
-        )
-    else:
-        _echo(f"{args.name}: version {number} is live already")
-    return 0
-
-
-def _bucket_rollback(args: argparse.Namespace) -> int:
-    from router.publish.s3 import rollback as bucket_rollback
-    from router.publish.s3 import s3_client
-
-    s3 = s3_client()
-    result = bucket_rollback(s3, args.bucket, args.name, args.to)
-    target = result.target
-    _echo(
-        f"validated version {target.version_id} of {target.key} "
-        f"({target.last_modified.strftime(TIME_FORMAT)}): {result.validated.describe()}"
-    )
-    _echo(f"copied it to s3://{args.bucket}/{result.key} as the newest version")
-    _echo(f"version: {result.version_id}")
-    _report_verdict(args, s3, result.key, result.version_id)
-    return 0
-
-
-# -- shared ----------------------------------------------------------------------------------
-
-
-def _report_verdict(
-    args: argparse.Namespace, s3: S3Client, key: str, version_id: str | None
-) -> None:
-    if not args.wait:
-        _echo(
-            "the inbox validates it again and publishes it within seconds; check with: "
-            f"model-router versions {args.name} --bucket {args.bucket}"
-        )
-        return
-    from router.publish.s3 import wait_for_verdict
-
-    status = wait_for_verdict(s3, args.bucket, key, version_id, timeout_s=args.wait)
-    _echo(f"the inbox says: {status}")
-
-
 def _echo(line: str, *, stream: TextIO | None = None) -> None:
     """The commands' one way to talk to the user: stdout, or ``stream``."""
     print(line, file=stream or sys.stdout)
 
 
-def _model_root(args: argparse.Namespace) -> Path:
-    if args.model_root is not None:
-        return Path(args.model_root)
-    return Settings().model_root
-
-
-def _folder(root: Path, name: str) -> ModelFolder:
-    from router.publish.local import ModelFolder
-
-    return ModelFolder(root, name, history_limit=Settings().history_limit)
-
-
-@contextlib.contextmanager
-def _writing_to(root: Path) -> Iterator[None]:
-    try:
-        yield
-    except OSError as exc:
-        where = exc.filename or root
-        raise PublishError(f"cannot write to {where}: {exc.strerror}") from exc
+def _echo_all(lines: Iterator[str]) -> None:
+    for line in lines:
+        _echo(line)
