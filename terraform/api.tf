@@ -8,6 +8,10 @@ locals {
     "GET /models",
     "GET /models/{name}",
     "POST /models/{name}/predict",
+  ]
+  # A browser cannot sign SigV4 requests, and the schema tells a stranger every route, so
+  # the documentation is routed only when var.expose_api_docs asks for it.
+  api_docs_routes = [
     "GET /openapi.json",
     "GET /docs",
   ]
@@ -44,7 +48,7 @@ resource "aws_apigatewayv2_authorizer" "jwt" {
 }
 
 resource "aws_apigatewayv2_route" "this" {
-  for_each = toset(local.api_routes)
+  for_each = toset(concat(local.api_routes, var.expose_api_docs ? local.api_docs_routes : []))
 
   api_id             = aws_apigatewayv2_api.this.id
   route_key          = each.value
@@ -74,6 +78,7 @@ resource "aws_apigatewayv2_stage" "default" {
       sourceIp           = "$context.identity.sourceIp"
       caller             = "$context.identity.userArn"
       routeKey           = "$context.routeKey"
+      path               = "$context.path"
       status             = "$context.status"
       protocol           = "$context.protocol"
       responseLength     = "$context.responseLength"

@@ -257,3 +257,53 @@ data "aws_iam_policy_document" "flow_logs" {
     resources = ["${aws_cloudwatch_log_group.flow_logs[0].arn}:*"]
   }
 }
+
+# ---------------------------------------------------------------------------------------
+# Uploaders (a policy for people and pipelines to attach; output uploader_policy_json)
+# ---------------------------------------------------------------------------------------
+
+# What `model-router publish/versions/rollback --bucket` calls (tests/infra/test_policies.py
+# records the calls and checks them against this document): upload, read back the
+# version and the inbox's verdict tags, list versions, copy an older version back, delete.
+# The bucket is encrypted with the key: uploads need kms:GenerateDataKey, and multipart
+# uploads (above 8 MiB), downloads and rollback copies need kms:Decrypt as well.
+data "aws_iam_policy_document" "uploader" {
+  statement {
+    sid = "PublishModels"
+    actions = [
+      "s3:PutObject",
+      "s3:GetObject",
+      "s3:GetObjectVersion",
+      "s3:GetObjectTagging",
+      "s3:GetObjectVersionTagging",
+      "s3:PutObjectTagging",
+      "s3:DeleteObject",
+      "s3:AbortMultipartUpload",
+    ]
+    resources = ["${aws_s3_bucket.inbox.arn}/${local.inbox_key_prefix}*"]
+  }
+
+  statement {
+    sid       = "ListModels"
+    actions   = ["s3:ListBucket", "s3:ListBucketVersions"]
+    resources = [aws_s3_bucket.inbox.arn]
+
+    condition {
+      test     = "StringLike"
+      variable = "s3:prefix"
+      values   = ["${local.inbox_key_prefix}*"]
+    }
+  }
+
+  statement {
+    sid       = "UseInboxKey"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
+  }
+}

@@ -23,7 +23,7 @@ resource "aws_lambda_function" "router" {
   timeout       = var.router_timeout_s
   publish       = true
 
-  filename         = var.package_path
+  filename         = local.package_path
   source_code_hash = local.package_hash
 
   reserved_concurrent_executions = var.router_reserved_concurrency
@@ -45,13 +45,18 @@ resource "aws_lambda_function" "router" {
   logging_config {
     log_format            = "JSON"
     log_group             = aws_cloudwatch_log_group.router.name
-    application_log_level = local.lambda_log_levels[var.log_level]
+    application_log_level = local.lambda_application_log_level
   }
 
   lifecycle {
     precondition {
       condition     = local.package_exists
-      error_message = "No Lambda package at package_path (${var.package_path}): build it with `python scripts/build_package.py` first."
+      error_message = "No Lambda package at ${local.package_path}: build it with `make package ARCH=${var.architecture}` first."
+    }
+
+    precondition {
+      condition     = !local.package_exists || local.package_matches_architecture
+      error_message = "${local.package_path} is not a package for ${var.architecture}: ${local.package_problem}. Rebuild it with `make package ARCH=${var.architecture}`, or set architecture to match."
     }
   }
 

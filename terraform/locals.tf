@@ -62,16 +62,28 @@ locals {
   }
   inbox_environment = merge(local.thread_environment, local.inbox_owned_environment)
 
-  # Lambda's JSON log filter uses its own level names.
-  lambda_log_levels = {
-    DEBUG    = "DEBUG"
-    INFO     = "INFO"
-    WARNING  = "WARN"
-    ERROR    = "ERROR"
-    CRITICAL = "FATAL"
-  }
+  # Lambda's JSON log filter drops lines without a "level" once it is above INFO, and every
+  # EMF metrics document is such a line. So Lambda filters at INFO (DEBUG when asked) and
+  # the functions apply ROUTER_LOG_LEVEL themselves.
+  lambda_application_log_level = var.log_level == "DEBUG" ? "DEBUG" : "INFO"
 
   # The zip is only read at plan time; `terraform validate` never needs it.
-  package_exists = fileexists(var.package_path)
-  package_hash   = local.package_exists ? filebase64sha256(var.package_path) : null
+  package_path   = coalesce(var.package_path, "../dist/model-router-lambda-${var.architecture}.zip")
+  package_exists = fileexists(local.package_path)
+  package_hash   = local.package_exists ? filebase64sha256(local.package_path) : null
+  # scripts/build_package.py records, beside the zip, the architecture it read from the ELF
+  # header of libxgboost.so and the zip's hash, so plan can refuse a zip whose compiled
+  # libraries the function could not load (and a record left over from another build).
+  package_manifest_path = "${trimsuffix(local.package_path, ".zip")}.json"
+  package_manifest      = fileexists(local.package_manifest_path) ? jsondecode(file(local.package_manifest_path)) : null
+  package_architecture  = try(local.package_manifest.architecture, null)
+  package_matches_architecture = (
+    local.package_architecture == var.architecture &&
+    try(local.package_manifest.zip_base64sha256, null) == local.package_hash
+  )
+  package_problem = (
+    local.package_manifest == null ? "${local.package_manifest_path}, which the build writes beside the zip, is missing" :
+    local.package_architecture != var.architecture ? "it was built for ${try(tostring(local.package_architecture), "an unknown architecture")}" :
+    "${local.package_manifest_path} describes another zip (was the zip replaced?)"
+  )
 }

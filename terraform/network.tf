@@ -12,7 +12,12 @@ data "aws_availability_zones" "available" {
 }
 
 locals {
-  azs = slice(data.aws_availability_zones.available.names, 0, var.az_count)
+  # min(): with fewer zones than az_count, slice() would fail before the subnets'
+  # precondition could say why; this way the precondition reports it.
+  azs = slice(
+    data.aws_availability_zones.available.names, 0,
+    min(var.az_count, length(data.aws_availability_zones.available.names)),
+  )
 }
 
 resource "aws_vpc" "this" {
@@ -35,16 +40,16 @@ resource "aws_subnet" "private" {
   count = var.az_count
 
   vpc_id                  = aws_vpc.this.id
-  availability_zone       = local.azs[count.index]
+  availability_zone       = try(local.azs[count.index], null)
   cidr_block              = cidrsubnet(var.vpc_cidr, 4, count.index)
   map_public_ip_on_launch = false
 
-  tags = { Name = "${var.name}-private-${local.azs[count.index]}" }
+  tags = { Name = "${var.name}-private-${try(local.azs[count.index], count.index)}" }
 
   lifecycle {
     precondition {
       condition     = length(data.aws_availability_zones.available.names) >= var.az_count
-      error_message = "az_count is larger than the number of Availability Zones in this Region."
+      error_message = "az_count is ${var.az_count}, but this Region has only ${length(data.aws_availability_zones.available.names)} Availability Zones that need no opt-in: lower az_count."
     }
   }
 }

@@ -1,6 +1,13 @@
 output "api_url" {
-  description = "Base URL of the HTTP API, e.g. <api_url>/models/<name>/predict."
-  value       = aws_apigatewayv2_stage.default.invoke_url
+  description = "Base URL of the HTTP API, without a trailing slash: <api_url>/models/<name>/predict."
+  # The $default stage's invoke_url ends in "/", and "$url/models/..." would then ask for
+  # "//models/...".
+  value = trimsuffix(aws_apigatewayv2_stage.default.invoke_url, "/")
+}
+
+output "api_authorization" {
+  description = "How the API authenticates callers (var.api_authorization): AWS_IAM, JWT or NONE; scripts/deploy.py prints a call to match."
+  value       = var.api_authorization
 }
 
 output "api_id" {
@@ -18,13 +25,18 @@ output "inbox_bucket" {
   value       = aws_s3_bucket.inbox.id
 }
 
+output "uploader_policy_json" {
+  description = "An IAM policy (JSON) that lets a person or pipeline publish, list, roll back and delete models in the inbox: S3 under models/ and kms:GenerateDataKey plus kms:Decrypt on the key. Attach it with e.g. `aws iam put-user-policy --policy-document \"$(terraform output -raw uploader_policy_json)\"`."
+  value       = data.aws_iam_policy_document.uploader.json
+}
+
 output "inbox_bucket_arn" {
   description = "ARN of the model inbox bucket."
   value       = aws_s3_bucket.inbox.arn
 }
 
 output "kms_key_arn" {
-  description = "ARN of the KMS key that encrypts EFS, the inbox bucket, the dead letter queue and the logs; uploaders need kms:GenerateDataKey on it."
+  description = "ARN of the KMS key that encrypts EFS, the inbox bucket, the dead letter queue and the logs; uploaders need kms:GenerateDataKey and kms:Decrypt on it (see uploader_policy_json)."
   value       = aws_kms_key.this.arn
 }
 

@@ -56,8 +56,8 @@ resource "aws_efs_file_system_policy" "this" {
 }
 
 # Identity policies (iam.tf) grant mount and write; this resource policy makes the same
-# rules hold for any other principal: TLS only, through the access point, and only the
-# inbox function may write.
+# rules hold for any other principal: TLS only, only through our access point, and only
+# the inbox function may write.
 data "aws_iam_policy_document" "efs" {
   statement {
     sid       = "MountThroughAccessPoint"
@@ -108,6 +108,27 @@ data "aws_iam_policy_document" "efs" {
       test     = "Bool"
       variable = "aws:SecureTransport"
       values   = ["false"]
+    }
+  }
+
+  # Without this, any principal whose identity policy grants ClientMount could mount the
+  # file system's root (no access point: the key is absent, and StringNotEquals is then
+  # true) and read every model.
+  statement {
+    sid       = "DenyMountExceptThroughAccessPoint"
+    effect    = "Deny"
+    actions   = ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]
+    resources = [aws_efs_file_system.this.arn]
+
+    principals {
+      type        = "AWS"
+      identifiers = ["*"]
+    }
+
+    condition {
+      test     = "StringNotEquals"
+      variable = "elasticfilesystem:AccessPointArn"
+      values   = [aws_efs_access_point.this.arn]
     }
   }
 

@@ -22,6 +22,14 @@ variable "name" {
     condition     = can(regex("^[a-z][a-z0-9-]{1,28}[a-z0-9]$", var.name))
     error_message = "name must be 3-30 lower-case letters, digits or hyphens, starting with a letter."
   }
+
+  validation {
+    # Prefixes the APIs reserve: EC2 security group names may not start with "sg-"; S3
+    # bucket names (the inbox is "<name>-inbox-...") may not start with "xn--", "sthree-"
+    # or "amzn-s3-demo-".
+    condition     = !anytrue([for reserved in ["sg-", "xn--", "sthree-", "amzn-s3-demo-"] : startswith(var.name, reserved)])
+    error_message = "name must not start with sg- (EC2 reserves it for security group ids) or xn--, sthree-, amzn-s3-demo- (S3 refuses bucket names starting so)."
+  }
 }
 
 variable "tags" {
@@ -116,12 +124,12 @@ variable "efs_posix_gid" {
 # ---------------------------------------------------------------------------------------
 
 variable "package_path" {
-  description = "Path, relative to this folder, of the zip built by scripts/build_package.py; both functions run it."
+  description = "Path, relative to this folder, of the zip built by scripts/build_package.py (`make package ARCH=...`); both functions run it. null (default) takes ../dist/model-router-lambda-<architecture>.zip. The build writes <zip without .zip>.json beside it, naming the architecture of its compiled libraries; plan refuses a package built for another architecture than var.architecture."
   type        = string
-  default     = "../dist/model-router-lambda.zip"
+  default     = null
 
   validation {
-    condition     = endswith(var.package_path, ".zip")
+    condition     = var.package_path == null || endswith(coalesce(var.package_path, ".zip"), ".zip")
     error_message = "package_path must name a .zip file."
   }
 }
@@ -193,7 +201,7 @@ variable "router_timeout_s" {
 }
 
 variable "router_reserved_concurrency" {
-  description = "Concurrent executions reserved for the router; -1 reserves none, 0 stops all traffic."
+  description = "Concurrent executions reserved for the router; -1 (default) reserves none, 0 stops all traffic. Lambda refuses a reservation that leaves fewer than 100 of the account's concurrency unreserved (Service Quotas L-B99A9384; new accounts often have 10, so any reservation fails there): `make deploy` checks before applying."
   type        = number
   default     = -1
 
@@ -204,7 +212,7 @@ variable "router_reserved_concurrency" {
 }
 
 variable "router_provisioned_concurrency" {
-  description = "Pre-initialised router environments behind the live alias (billed while idle); 0 disables."
+  description = "Pre-initialised router environments behind the live alias (billed while idle); 0 (default) disables. Without router_reserved_concurrency they come out of the unreserved pool, of which Lambda keeps 100 free (Service Quotas L-B99A9384), so an account with a quota of 10 can have none: `make deploy` checks before applying."
   type        = number
   default     = 0
 
@@ -263,9 +271,9 @@ variable "inbox_timeout_s" {
 }
 
 variable "inbox_reserved_concurrency" {
-  description = "Concurrent executions reserved for (and limiting) the inbox function; -1 reserves none."
+  description = "Concurrent executions reserved for (and limiting) the inbox function; -1 (default) reserves none. Lambda refuses a reservation that leaves fewer than 100 of the account's concurrency unreserved (Service Quotas L-B99A9384; new accounts often have 10, so any reservation fails there): `make deploy` checks before applying."
   type        = number
-  default     = 5
+  default     = -1
 
   validation {
     condition     = var.inbox_reserved_concurrency >= -1 && floor(var.inbox_reserved_concurrency) == var.inbox_reserved_concurrency
@@ -285,6 +293,19 @@ variable "inbox_bucket_name" {
   validation {
     condition     = var.inbox_bucket_name == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.inbox_bucket_name))
     error_message = "inbox_bucket_name must be a valid S3 bucket name: 3-63 lower-case letters, digits, dots or hyphens."
+  }
+
+  validation {
+    # S3's other naming rules: not an IP address, no two adjacent periods, and none of the
+    # prefixes and suffixes S3 reserves for its own kinds of bucket and access point alias.
+    # (HCL's || evaluates both sides, so a null name is checked as a valid stand-in.)
+    condition = (
+      !can(regex("^[0-9]+\\.[0-9]+\\.[0-9]+\\.[0-9]+$", coalesce(var.inbox_bucket_name, "inbox"))) &&
+      !strcontains(coalesce(var.inbox_bucket_name, "inbox"), "..") &&
+      !anytrue([for reserved in ["xn--", "sthree-", "amzn-s3-demo-"] : startswith(coalesce(var.inbox_bucket_name, "inbox"), reserved)]) &&
+      !anytrue([for reserved in ["-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3"] : endswith(coalesce(var.inbox_bucket_name, "inbox"), reserved)])
+    )
+    error_message = "inbox_bucket_name is a name S3 refuses: it may not look like an IP address, contain \"..\", start with xn--, sthree- or amzn-s3-demo-, or end with -s3alias, --ol-s3, .mrap, --x-s3 or --table-s3."
   }
 }
 
@@ -351,6 +372,12 @@ variable "jwt_audience" {
     condition     = var.api_authorization != "JWT" || length(var.jwt_audience) > 0
     error_message = "jwt_audience needs at least one audience when api_authorization is JWT."
   }
+}
+
+variable "expose_api_docs" {
+  description = "Route GET /docs and GET /openapi.json through API Gateway, under api_authorization like every route (a browser cannot sign SigV4, so /docs is of use with NONE or JWT). Off by default: the other routes work without them."
+  type        = bool
+  default     = false
 }
 
 variable "api_throttling_rate_limit" {

@@ -149,8 +149,17 @@ def download(
 
 
 def bucket_metadata(s3: S3Client, bucket: str, name: str) -> S3Object | None:
-    """The current ``models/<name>/metadata.json``, if there is one."""
-    return download(s3, bucket, model_key(name, METADATA_FILE))
+    """The current ``models/<name>/metadata.json``, if there is one.
+
+    Listed before it is read: S3 answers a GET of a missing key with 404 only to callers
+    allowed ``s3:ListBucket`` without a prefix condition (the inbox's role has it only for
+    ``models/*``), and with 403 to everyone else.
+    """
+    key = model_key(name, METADATA_FILE)
+    listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+    if not any(item["Key"] == key for item in listed.get("Contents", [])):
+        return None
+    return download(s3, bucket, key)
 
 
 def newest_model_key(s3: S3Client, bucket: str, name: str) -> str | None:

@@ -91,6 +91,119 @@ run "defaults" {
     condition     = aws_efs_access_point.this.root_directory[0].path == "/models" && aws_efs_access_point.this.posix_user[0].uid == 1000
     error_message = "The access point roots at /models as uid 1000."
   }
+
+  # A new account's concurrency quota is often 10, and Lambda keeps 100 unreserved: any
+  # reservation by default would fail PutFunctionConcurrency after creating the function.
+  assert {
+    condition     = aws_lambda_function.inbox.reserved_concurrent_executions == -1 && aws_lambda_function.router.reserved_concurrent_executions == -1
+    error_message = "Neither function reserves concurrency by default."
+  }
+
+  assert {
+    condition     = !contains(keys(aws_apigatewayv2_route.this), "GET /docs") && !contains(keys(aws_apigatewayv2_route.this), "GET /openapi.json")
+    error_message = "The documentation routes are off by default."
+  }
+
+  assert {
+    condition     = jsondecode(aws_apigatewayv2_stage.default.access_log_settings[0].format).path == "$context.path"
+    error_message = "The access log records the requested path (the route key alone hides the model name)."
+  }
+
+  assert {
+    condition = alltrue([
+      for metric in ["DestinationDeliveryFailures", "AsyncEventsDropped", "Errors"] :
+      anytrue([for alarm in aws_cloudwatch_metric_alarm.this : alarm.metric_name == metric && lookup(alarm.dimensions, "FunctionName", "") == aws_lambda_function.inbox.function_name])
+    ])
+    error_message = "The inbox has alarms on errors, undeliverable failed events and dropped events."
+  }
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.this["router-duration-p99"].extended_statistic == "p99" && aws_cloudwatch_metric_alarm.this["router-duration-p99"].statistic == null
+    error_message = "The duration alarm watches the p99 (an extended statistic)."
+  }
+
+  assert {
+    condition     = length(aws_cloudwatch_query_definition.model) == 4 && alltrue([for query in aws_cloudwatch_query_definition.model : strcontains(query.query_string, "filter message = \"prediction\"")])
+    error_message = "Four saved queries over the router's prediction lines."
+  }
+}
+
+run "api_url_has_no_trailing_slash" {
+  command = plan
+
+  override_resource {
+    target          = aws_apigatewayv2_stage.default
+    override_during = plan
+    values          = { invoke_url = "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/" }
+  }
+
+  assert {
+    condition     = output.api_url == "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com"
+    error_message = "api_url is the stage's invoke_url without its trailing slash."
+  }
+
+  assert {
+    condition     = "${output.api_url}/models/iris/predict" == "https://a1b2c3d4e5.execute-api.eu-west-1.amazonaws.com/models/iris/predict"
+    error_message = "The documented \"$url/models/<name>/predict\" must not build //models."
+  }
+}
+
+run "lambda_never_filters_out_metrics" {
+  command = plan
+
+  variables {
+    log_level = "ERROR"
+  }
+
+  # Lambda drops lines without a level above INFO, and EMF documents have none: the
+  # function filters by ROUTER_LOG_LEVEL instead.
+  assert {
+    condition = alltrue([
+      for function in [aws_lambda_function.router, aws_lambda_function.inbox] :
+      function.logging_config[0].application_log_level == "INFO" && function.environment[0].variables["ROUTER_LOG_LEVEL"] == "ERROR"
+    ])
+    error_message = "With log_level ERROR, Lambda filters at INFO and the functions at ERROR."
+  }
+}
+
+run "docs_routes_on_request" {
+  command = plan
+
+  variables {
+    expose_api_docs = true
+  }
+
+  assert {
+    condition     = contains(keys(aws_apigatewayv2_route.this), "GET /docs") && contains(keys(aws_apigatewayv2_route.this), "GET /openapi.json")
+    error_message = "expose_api_docs routes /docs and /openapi.json."
+  }
+
+  assert {
+    condition     = aws_apigatewayv2_route.this["GET /docs"].authorization_type == "AWS_IAM"
+    error_message = "The documentation routes take the API's authorization like every route."
+  }
+}
+
+run "az_count_above_the_regions_zones_is_explained" {
+  command = plan
+
+  # The mocked Region has three zones.
+  variables {
+    az_count = 4
+  }
+
+  expect_failures = [aws_subnet.private]
+}
+
+run "rejects_a_package_for_another_architecture" {
+  command = plan
+
+  # tests/infra/test_terraform.py records the package as x86_64.
+  variables {
+    architecture = "arm64"
+  }
+
+  expect_failures = [aws_lambda_function.router, aws_lambda_function.inbox]
 }
 
 run "provisioned_concurrency_on_the_alias" {
@@ -224,6 +337,52 @@ run "rejects_values_aws_would_reject" {
     var.efs_posix_uid,
     var.router_environment,
   ]
+}
+
+run "rejects_a_name_starting_sg" {
+  command = plan
+  variables { name = "sg-models" }
+  expect_failures = [var.name]
+}
+
+run "rejects_a_name_starting_xn" {
+  command = plan
+  variables { name = "xn--models" }
+  expect_failures = [var.name]
+}
+
+run "rejects_a_name_starting_sthree" {
+  command = plan
+  variables { name = "sthree-models" }
+  expect_failures = [var.name]
+}
+
+run "rejects_a_bucket_name_shaped_like_an_ip_address" {
+  command = plan
+  variables { inbox_bucket_name = "192.168.10.20" }
+  expect_failures = [var.inbox_bucket_name]
+}
+
+run "rejects_a_bucket_name_with_adjacent_periods" {
+  command = plan
+  variables { inbox_bucket_name = "models..inbox" }
+  expect_failures = [var.inbox_bucket_name]
+}
+
+run "rejects_a_bucket_name_with_a_reserved_prefix" {
+  command = plan
+  variables { inbox_bucket_name = "xn--models-inbox" }
+  expect_failures = [var.inbox_bucket_name]
+}
+
+run "accepts_a_dotted_bucket_name" {
+  command = plan
+  variables { inbox_bucket_name = "models.inbox.example" }
+
+  assert {
+    condition     = aws_s3_bucket.inbox.bucket == "models.inbox.example"
+    error_message = "A bucket name with single dots is valid."
+  }
 }
 
 run "rejects_nested_mount_path" {

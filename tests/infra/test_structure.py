@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.infra.hcl import MODULE, block, reference, statements
+from tests.infra.hcl import MODULE, REPO, block, reference, statements
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -295,10 +295,16 @@ def test_api_invokes_the_alias_with_payload_format_2(module: Module) -> None:
 
 def test_api_routes_are_the_app_routes(module: Module, tmp_path: Path) -> None:
     route = module.resources["aws_apigatewayv2_route.this"]
-    assert route["for_each"] == "${toset(local.api_routes)}"
+    assert route["for_each"] == (
+        "${toset(concat(local.api_routes, var.expose_api_docs ? local.api_docs_routes : []))}"
+    )
     assert route["target"] == "integrations/${aws_apigatewayv2_integration.router.id}"
 
-    assert set(module.local("api_routes")) == app_routes(tmp_path)
+    routes = set(module.local("api_routes"))
+    docs = set(module.local("api_docs_routes"))
+    assert not routes & docs
+    assert routes | docs == app_routes(tmp_path)
+    assert module.variables["expose_api_docs"]["default"] is False
 
 
 def test_api_requires_sigv4_by_default(module: Module) -> None:
@@ -326,7 +332,7 @@ def test_both_functions_run_the_package(module: Module) -> None:
     for address in FUNCTIONS:
         function = module.resources[address]
         assert function["runtime"] == "python3.12"
-        assert function["filename"] == "${var.package_path}"
+        assert function["filename"] == "${local.package_path}"
         assert function["source_code_hash"] == "${local.package_hash}"
         log_group = address.replace("aws_lambda_function", "aws_cloudwatch_log_group")
         assert block(function, "logging_config")["log_group"] == f"${{{log_group}.name}}"
@@ -372,18 +378,29 @@ def test_inbox_events_invoke_the_inbox_function_with_a_dead_letter_queue(
 
 
 def test_alarms_watch_router_and_inbox(module: Module) -> None:
+    assert list(module.resources_of("aws_cloudwatch_metric_alarm")) == [
+        "aws_cloudwatch_metric_alarm.this"
+    ], "one for_each over local.alarms"
+    assert module.resources["aws_cloudwatch_metric_alarm.this"]["for_each"] == "${local.alarms}"
     watched = {
         (
             alarm["namespace"],
             alarm["metric_name"],
             reference(next(iter(alarm["dimensions"].values()))),
-            alarm.get("extended_statistic", alarm.get("statistic")),
+            alarm["statistic"],
         )
-        for alarm in module.resources_of("aws_cloudwatch_metric_alarm").values()
+        for alarm in module.local("alarms").values()
     }
 
     assert watched >= {
         ("AWS/Lambda", "Errors", "aws_lambda_function.router.function_name", "Sum"),
+        (
+            "AWS/Lambda",
+            "DestinationDeliveryFailures",
+            "aws_lambda_function.inbox.function_name",
+            "Sum",
+        ),
+        ("AWS/Lambda", "AsyncEventsDropped", "aws_lambda_function.inbox.function_name", "Sum"),
         ("AWS/Lambda", "Throttles", "aws_lambda_function.router.function_name", "Sum"),
         ("AWS/Lambda", "Duration", "aws_lambda_function.router.function_name", "p99"),
         ("AWS/Lambda", "Errors", "aws_lambda_function.inbox.function_name", "Sum"),
@@ -394,6 +411,38 @@ def test_alarms_watch_router_and_inbox(module: Module) -> None:
             "Maximum",
         ),
     }
+
+
+def test_dashboard_metrics_are_the_ones_the_router_emits(module: Module) -> None:
+    from router.observability import SERVICE
+
+    # EMF metrics carry only the service dimension (docs/deploy.md: no model dimension).
+    assert module.local("emf_dimensions") == {"service": SERVICE}
+    source = "\n".join(path.read_text() for path in (REPO / "router").rglob("*.py"))
+    counts = set(re.findall(r'\.count\("(\w+)"', source))
+    timings = set(re.findall(r'\.milliseconds\("(\w+)"', source))
+    assert set(module.local("emf_metrics")) == counts
+    assert set(module.local("emf_timings")) == timings
+
+
+# The router's one log line per prediction request (router.api), as the queries read it.
+PREDICTION_FIELDS = {"model", "rows", "status", "latency_ms", "cache"}
+
+
+def test_model_queries_read_the_prediction_log_line(module: Module) -> None:
+    queries = module.local("model_queries")
+    assert set(queries) == {"requests", "latency", "errors", "misses"}
+    assert module.local("prediction_lines") == 'filter message = "prediction"'
+    used = set()
+    for query in queries.values():
+        text = query["query"]
+        assert text.startswith("${local.prediction_lines}")
+        assert "by model" in text
+        used |= set(re.findall(r"\b(" + "|".join(PREDICTION_FIELDS) + r")\b", text))
+    assert used == PREDICTION_FIELDS
+    saved = module.resources["aws_cloudwatch_query_definition.model"]
+    assert saved["for_each"] == "${local.model_queries}"
+    assert saved["log_group_names"] == ["${aws_cloudwatch_log_group.router.name}"]
 
 
 def test_every_variable_and_output_is_documented_and_typed(module: Module) -> None:

@@ -3,6 +3,8 @@ schema (through the stand-in), and `terraform test` plans against a mocked provi
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import shutil
 import zipfile
@@ -122,9 +124,13 @@ def test_validate_rejects_a_broken_module(
 def test_plan_tests_pass_against_a_mocked_provider(
     terraform: Terraform, stand_in_server: dict[str, str], tmp_path: Path
 ) -> None:
-    package = tmp_path / "model-router-lambda.zip"
+    package = tmp_path / "model-router-lambda-x86_64.zip"
     with zipfile.ZipFile(package, "w") as archive:
         archive.writestr("router/__init__.py", "")
+    # The record scripts/build_package.py writes beside the zip.
+    digest = base64.b64encode(hashlib.sha256(package.read_bytes()).digest()).decode()
+    manifest = {"architecture": "x86_64", "python_version": "3.12", "zip_base64sha256": digest}
+    package.with_suffix(".json").write_text(json.dumps(manifest))
 
     result = terraform.run("test", "-no-color", f"-var=package_path={package}", env=stand_in_server)
 
