@@ -2,8 +2,8 @@
 
 Usage (from the project root, with the project's virtual environment)::
 
-    python scripts/build_package.py                       # x86_64, dist/model-router-lambda.zip
-    python scripts/build_package.py --architecture arm64
+    python scripts/build_package.py                       # dist/model-router-lambda-x86_64.zip
+    python scripts/build_package.py --architecture arm64  # dist/model-router-lambda-arm64.zip
     python scripts/build_package.py --update-lock         # re-pin scripts/lambda-requirements.txt
 
 Steps, each of which prints what it did:
@@ -21,6 +21,10 @@ Steps, each of which prints what it did:
    (150 by default) and always above Lambda's 262,144,000-byte limit.
 6. Write a deterministic zip (sorted entries, fixed timestamps and permissions), so Terraform's
    ``source_code_hash`` changes only when the content does.
+7. Write ``<zip without .zip>.json`` beside it: the architecture read from the ELF header of
+   ``libxgboost.so`` in the tree (not from the option) and the zip's hash. Terraform refuses
+   a package whose record names another architecture than ``var.architecture``, or another
+   zip.
 
 boto3, botocore and s3transfer are not shipped: the Lambda Python runtime provides them, they
 would add about 33 MB unzipped (botocore alone is 31 MB), and only the inbox function uses
@@ -30,6 +34,7 @@ boto3 (the router never imports it).
 from __future__ import annotations
 
 import argparse
+import base64
 import contextlib
 import fcntl
 import fnmatch
@@ -47,14 +52,14 @@ import tomllib
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
 ROOT = Path(__file__).resolve().parent.parent
 LOCK_FILE = ROOT / "scripts" / "lambda-requirements.txt"
-DEFAULT_OUTPUT = ROOT / "dist" / "model-router-lambda.zip"
+DIST = ROOT / "dist"
 DEFAULT_WORK_DIR = ROOT / ".cache" / "lambda-build"
 SOURCE_PACKAGES = ("router",)
 
@@ -63,6 +68,10 @@ LAMBDA_PYTHON = "3.12"
 LAMBDA_GLIBC_MINOR = 34
 # Lambda names architectures x86_64 and arm64; wheels name them x86_64 and aarch64.
 MACHINES = {"x86_64": "x86_64", "arm64": "aarch64"}
+# e_machine of an ELF header (System V ABI) -> Lambda's architecture.
+ELF_MACHINES = {62: "x86_64", 183: "arm64"}
+# The compiled library whose architecture the package is recorded with.
+XGBOOST_LIBRARY = Path("xgboost") / "lib" / "libxgboost.so"
 # Lambda's limit on a function's unzipped code (AWS's "250 MB" is 250 MiB).
 LAMBDA_UNZIPPED_LIMIT = 262_144_000
 MIB = 1024 * 1024
@@ -531,10 +540,54 @@ def write_zip(tree: Path, output: Path) -> int:
 # ---------------------------------------------------------------------------------------
 
 
+def default_output(architecture: str) -> Path:
+    """``dist/model-router-lambda-<architecture>.zip``: Terraform's default package_path."""
+    return DIST / f"model-router-lambda-{architecture}.zip"
+
+
+def manifest_path(package: Path) -> Path:
+    """The record beside a zip: ``x.zip`` -> ``x.json`` (Terraform reads it at plan time)."""
+    return package.with_suffix(".json")
+
+
+def elf_architecture(header: bytes) -> str:
+    """Lambda's name for the machine an ELF file was compiled for."""
+    if header[:4] != b"\x7fELF" or len(header) < 20:
+        raise BuildError("not an ELF file")
+    byteorder: Literal["little", "big"] = "little" if header[5] == 1 else "big"
+    machine = int.from_bytes(header[18:20], byteorder)
+    try:
+        return ELF_MACHINES[machine]
+    except KeyError:
+        raise BuildError(f"ELF machine {machine} is neither x86_64 nor arm64") from None
+
+
+def write_manifest(tree: Path, package: Path, target: Target) -> dict[str, str]:
+    """Record the package's architecture, as its compiled library says, beside the zip."""
+    library = tree / XGBOOST_LIBRARY
+    with library.open("rb") as file:
+        architecture = elf_architecture(file.read(64))
+    if architecture != target.architecture:
+        raise BuildError(
+            f"{XGBOOST_LIBRARY} in the package is built for {architecture}, not "
+            f"{target.architecture}: the wheels installed are for the wrong architecture"
+        )
+    digest = base64.b64encode(hashlib.sha256(package.read_bytes()).digest()).decode()
+    manifest = {
+        "architecture": architecture,
+        "python_version": target.python_version,
+        # As Terraform's filebase64sha256() spells it.
+        "zip_base64sha256": digest,
+    }
+    manifest_path(package).write_text(json.dumps(manifest, indent=2) + "\n")
+    return manifest
+
+
 @dataclass(frozen=True, slots=True)
 class BuildOptions:
     target: Target = field(default_factory=Target)
-    output: Path = DEFAULT_OUTPUT
+    # None: default_output(target.architecture).
+    output: Path | None = None
     work_dir: Path = DEFAULT_WORK_DIR
     lock_path: Path = LOCK_FILE
     max_unzipped_bytes: int = DEFAULT_MAX_UNZIPPED_MB * MIB
@@ -560,6 +613,7 @@ class BuildResult:
 
 def build(options: BuildOptions) -> BuildResult:
     target = options.target
+    output = options.output or default_output(target.architecture)
     lock = read_lock(options.lock_path)
     if lock.dependencies_sha256 != dependencies_sha256(project_dependencies()):
         raise BuildError(
@@ -584,8 +638,10 @@ def build(options: BuildOptions) -> BuildResult:
         _print_report(target, sizes, savings, unzipped, options.max_unzipped_bytes)
         _check_size(unzipped, options.max_unzipped_bytes)
         with _timed(seconds, "zip"):
-            zipped = write_zip(tree, options.output)
-    print(f"Zip: {_shown(options.output)}, {_mib(zipped)} ({zipped:,} bytes)")
+            zipped = write_zip(tree, output)
+        write_manifest(tree, output, target)
+    print(f"Zip: {_shown(output)}, {_mib(zipped)} ({zipped:,} bytes), {target.architecture}")
+    print(f"Architecture recorded in {_shown(manifest_path(output))}")
     if zipped > LAMBDA_DIRECT_UPLOAD_LIMIT:
         print(
             f"WARNING: above {_mib(LAMBDA_DIRECT_UPLOAD_LIMIT)} zipped, Lambda refuses a direct "
@@ -593,7 +649,7 @@ def build(options: BuildOptions) -> BuildResult:
         )
     print("Seconds: " + ", ".join(f"{step} {value:.1f}" for step, value in seconds.items()))
     return BuildResult(
-        output=options.output,
+        output=output,
         tree=tree,
         site=site,
         target=target,
@@ -711,8 +767,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--output",
         type=Path,
-        default=DEFAULT_OUTPUT,
-        help="the zip to write (default dist/model-router-lambda.zip)",
+        help="the zip to write (default dist/model-router-lambda-<architecture>.zip)",
     )
     parser.add_argument(
         "--work-dir",
@@ -768,7 +823,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         build(
             BuildOptions(
                 target=target,
-                output=args.output.resolve(),
+                output=args.output.resolve() if args.output else None,
                 work_dir=args.work_dir.resolve(),
                 max_unzipped_bytes=args.max_unzipped_mb * MIB,
                 interpreter=args.interpreter,

@@ -7,11 +7,18 @@ Usage (from the project root, with the project's virtual environment and AWS cre
     python scripts/deploy.py outputs
     python scripts/deploy.py destroy --region eu-west-1 [--auto-approve]
 
-``deploy`` builds the package with scripts/build_package.py for ``--architecture`` (or takes
+``deploy`` first checks what would otherwise fail late (pre-flight): Terraform 1.9 or later on
+PATH, a Region, valid AWS credentials (STS GetCallerIdentity), and room in the account's
+Lambda concurrency quota for the reservations asked for. Each failure is one line. Then it
+builds the package with scripts/build_package.py for ``--architecture`` (or takes
 ``--package``), runs ``terraform init`` and ``terraform apply`` in terraform/ with
-``package_path`` and ``architecture`` set to match, then prints the outputs and a SigV4-signed
-``curl`` and Python call. More variables: ``--var name=value`` (repeatable; a value starting
-with ``{`` or ``[`` is read as JSON) and ``--var-file file.tfvars``.
+``package_path`` and ``architecture`` set to match, and prints the outputs and a call to
+a model that exists, matching the API's authorization. More variables: ``--var name=value``
+(repeatable; a value starting with ``{`` or ``[`` is read as JSON) and ``--var-file
+file.tfvars``; ``terraform.tfvars`` in terraform/ is read as Terraform reads it.
+
+``destroy`` offers to empty the versioned inbox bucket first (every version and delete
+marker; Terraform cannot delete a bucket that holds any) and says what outlives it.
 
 python-terraform's own ``destroy()`` passes ``-force``, which Terraform 0.15 removed, so every
 command here is spelled out with ``Terraform.cmd``.
@@ -25,8 +32,11 @@ import json
 import os
 import re
 import shlex
+import shutil
+import subprocess
 import sys
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +47,8 @@ from scripts import build_package
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
 
+    import boto3
+
 ROOT = Path(__file__).resolve().parent.parent
 TERRAFORM_DIR = ROOT / "terraform"
 # The model `make run` trains and tests/events/apigw_http_v2.json predicts with.
@@ -44,6 +56,13 @@ EXAMPLE_MODEL = "iris"
 EXAMPLE_ROW = (5.1, 3.5, 1.4, 0.2)
 # Set by this script from its own options, so --var may not set them.
 OWNED_VARIABLES = ("package_path", "architecture")
+# terraform/versions.tf: required_version = ">= 1.9".
+MINIMUM_TERRAFORM = (1, 9)
+# Lambda refuses a reservation (reserved or provisioned concurrency taken from the
+# unreserved pool) that leaves fewer than this many executions unreserved.
+MIN_UNRESERVED = 100
+CONCURRENCY_QUOTA = "L-B99A9384"  # Service Quotas: Lambda "Concurrent executions"
+DEFAULT_NAME = "model-router"  # var.name's default
 
 
 class DeployError(Exception):
@@ -96,6 +115,178 @@ def apply_options(
         # Without -auto-approve, Terraform asks for "yes" on this terminal.
         "auto_approve": IsFlagged if auto_approve else IsNotFlagged,
         "input": not auto_approve,
+    }
+
+
+# ---------------------------------------------------------------------------------------
+# Pre-flight: what would otherwise fail after minutes of building, or halfway into apply
+# ---------------------------------------------------------------------------------------
+
+
+def aws_session(region: str | None) -> boto3.Session:
+    """The session every AWS call of this script uses (tests replace it)."""
+    try:
+        import boto3
+    except ImportError as exc:
+        raise DeployError("deploying needs boto3: pip install 'model-router[publish]'") from exc
+    return boto3.Session(region_name=region)
+
+
+def check_terraform(directory: Path) -> str:
+    """The version of the ``terraform`` on PATH, if it is recent enough."""
+    binary = shutil.which("terraform")
+    if binary is None:
+        raise DeployError("terraform is not on PATH: install Terraform 1.9 or later")
+    try:
+        completed = subprocess.run(
+            [binary, "version", "-json"],
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        version = str(json.loads(completed.stdout)["terraform_version"])
+    except (OSError, subprocess.SubprocessError, ValueError, KeyError) as exc:
+        raise DeployError(f"cannot tell which Terraform {binary} is ({exc})") from exc
+    numbers = tuple(int(part) for part in re.findall(r"\d+", version)[:2])
+    if numbers < MINIMUM_TERRAFORM:
+        raise DeployError(f"Terraform {version} is too old: this module needs 1.9 or later")
+    return version
+
+
+def check_credentials(session: boto3.Session) -> str:
+    """The ARN of the caller, if the credentials work (STS GetCallerIdentity)."""
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        identity = session.client("sts").get_caller_identity()
+    except ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise DeployError(
+            f"the AWS credentials do not work: {error.get('Code')}: {error.get('Message')}"
+        ) from exc
+    except BotoCoreError as exc:  # no credentials, no network
+        raise DeployError(
+            f"no usable AWS credentials ({exc}): run `aws configure` or `aws sso login`, "
+            "or set AWS_PROFILE"
+        ) from exc
+    return str(identity["Arn"])
+
+
+@dataclass(frozen=True, slots=True)
+class Concurrency:
+    """The account's Lambda concurrency, as Lambda counts it for a new reservation."""
+
+    quota: int | None  # Service Quotas L-B99A9384 (None: not readable)
+    limit: int  # GetAccountSettings: AccountLimit.ConcurrentExecutions
+    unreserved: int  # AccountLimit.UnreservedConcurrentExecutions
+    ours: int  # reserved now by this deployment's functions (given back on apply)
+
+
+def read_concurrency(session: boto3.Session, function_names: Sequence[str]) -> Concurrency:
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    lambda_client = session.client("lambda")
+    try:
+        limits = lambda_client.get_account_settings()["AccountLimit"]
+        ours = 0
+        for name in function_names:
+            try:
+                reserved = lambda_client.get_function_concurrency(FunctionName=name)
+            except lambda_client.exceptions.ResourceNotFoundException:
+                continue
+            ours += int(reserved.get("ReservedConcurrentExecutions") or 0)
+    except (ClientError, BotoCoreError) as exc:
+        raise DeployError(f"cannot read the account's Lambda concurrency: {exc}") from exc
+    quota: int | None = None
+    try:
+        response = session.client("service-quotas").get_service_quota(
+            ServiceCode="lambda", QuotaCode=CONCURRENCY_QUOTA
+        )
+        quota = int(response["Quota"]["Value"])
+    except (ClientError, BotoCoreError):
+        pass  # no servicequotas:GetServiceQuota: Lambda's own account limit says the same
+    return Concurrency(
+        quota=quota,
+        limit=int(limits["ConcurrentExecutions"]),
+        unreserved=int(limits["UnreservedConcurrentExecutions"]),
+        ours=ours,
+    )
+
+
+def requested_concurrency(variables: dict[str, Any]) -> dict[str, int]:
+    """What the variables take out of the unreserved pool, by variable."""
+
+    def number(name: str, default: int) -> int:
+        try:
+            return int(variables.get(name, default))
+        except (TypeError, ValueError) as exc:
+            raise DeployError(f"{name} must be a whole number, not {variables[name]!r}") from exc
+
+    taken = {}
+    for name in ("router_reserved_concurrency", "inbox_reserved_concurrency"):
+        if (value := number(name, -1)) > 0:
+            taken[name] = value
+    # Provisioned concurrency of an unreserved function comes out of the same pool.
+    provisioned = number("router_provisioned_concurrency", 0)
+    if "router_reserved_concurrency" not in taken and provisioned > 0:
+        taken["router_provisioned_concurrency"] = provisioned
+    return taken
+
+
+def check_concurrency(concurrency: Concurrency, variables: dict[str, Any]) -> None:
+    taken = requested_concurrency(variables)
+    if not taken:
+        return
+    available = concurrency.unreserved + concurrency.ours - MIN_UNRESERVED
+    wanted = sum(taken.values())
+    if wanted <= available:
+        return
+    quota = concurrency.quota if concurrency.quota is not None else concurrency.limit
+    asked = ", ".join(f"{name} = {value}" for name, value in taken.items())
+    raise DeployError(
+        f"Lambda would refuse {asked}: the account's concurrency quota is {quota} "
+        f"({concurrency.unreserved} unreserved) and Lambda keeps {MIN_UNRESERVED} unreserved, "
+        f"so at most {max(available, 0)} can be reserved. Leave them unset (-1 / 0), or ask "
+        f"for more with `aws service-quotas request-service-quota-increase --service-code "
+        f"lambda --quota-code {CONCURRENCY_QUOTA} --desired-value 1000`"
+    )
+
+
+def preflight(args: argparse.Namespace, variables: dict[str, Any]) -> None:
+    """Everything ``deploy`` can check before it builds or applies anything."""
+    check_terraform(args.terraform_dir)
+    region = variables.get("region")
+    session = aws_session(str(region) if region else None)
+    check_credentials(session)
+    name = str(variables.get("name", DEFAULT_NAME))
+    concurrency = read_concurrency(session, [f"{name}-router", f"{name}-inbox"])
+    check_concurrency(concurrency, variables)
+
+
+def tfvars_variables(args: argparse.Namespace) -> dict[str, Any]:
+    """The variables Terraform reads from files: terraform.tfvars, *.auto.tfvars (in name
+    order) and each --var-file, later ones winning, as Terraform orders them."""
+    import hcl2
+
+    folder: Path = args.terraform_dir
+    files = [folder / "terraform.tfvars", *sorted(folder.glob("*.auto.tfvars")), *args.var_file]
+    variables: dict[str, Any] = {}
+    for path in files:
+        if not path.is_file():
+            continue
+        if path.suffix == ".json":
+            variables.update(json.loads(path.read_text()))
+            continue
+        try:
+            with path.open(encoding="utf-8") as handle:
+                variables.update(hcl2.load(handle))
+        except Exception as exc:  # python-hcl2 raises lark's errors, of several classes
+            raise DeployError(f"cannot read {path}: {exc}") from exc
+    return {
+        name: value.strip('"') if isinstance(value, str) else value
+        for name, value in variables.items()
     }
 
 
@@ -185,19 +376,59 @@ def print_outputs(outputs: dict[str, Any]) -> None:
         print(f"  {name:<{width}} = {shown}")
 
 
+def published_models(session: boto3.Session, bucket: str) -> list[str]:
+    """The model names under models/ of the inbox bucket."""
+    s3 = session.client("s3")
+    names: list[str] = []
+    paginator = s3.get_paginator("list_objects_v2")
+    for page in paginator.paginate(Bucket=bucket, Prefix="models/", Delimiter="/"):
+        for prefix in page.get("CommonPrefixes", []):
+            names.append(prefix["Prefix"].removeprefix("models/").rstrip("/"))
+    return names
+
+
+def example_model(outputs: dict[str, Any], args: argparse.Namespace) -> tuple[str, str | None]:
+    """The model to name in the call, and a note when none is known to exist."""
+    bucket = outputs.get("inbox_bucket", {}).get("value")
+    if args.model is not None or not bucket:
+        return args.model or EXAMPLE_MODEL, None
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    try:
+        names = published_models(aws_session(region_of(args)), str(bucket))
+    except (ClientError, BotoCoreError, DeployError) as exc:
+        return EXAMPLE_MODEL, f"# (could not list the models in s3://{bucket}: {exc})"
+    if EXAMPLE_MODEL in names:
+        return EXAMPLE_MODEL, None
+    if names:
+        return names[0], None
+    return EXAMPLE_MODEL, (
+        f"# No model is published yet: publish the demo models first with\n"
+        f"#   model-router demo --bucket {bucket}\n"
+        f"# or one of yours with `model-router publish FILE --name NAME --bucket {bucket}`."
+    )
+
+
 def print_example(outputs: dict[str, Any], args: argparse.Namespace) -> None:
     api_url = outputs.get("api_url", {}).get("value")
     if not api_url:
         print("No api_url output: nothing to call.")
         return
-    authorization = str(parse_variables(args.var).get("api_authorization", "AWS_IAM"))
+    # Terraform's own value first: it has read terraform.tfvars, --var-file and --var.
+    authorization = outputs.get("api_authorization", {}).get("value") or {
+        **tfvars_variables(args),
+        **parse_variables(args.var),
+    }.get("api_authorization", "AWS_IAM")
+    model, note = example_model(outputs, args)
     print()
+    if note:
+        print(note)
     print(
         example_calls(
             api_url,
             api_region(api_url, region_of(args)),
-            authorization=authorization,
-            model=args.model,
+            authorization=str(authorization),
+            model=model,
         )
     )
 
@@ -235,13 +466,14 @@ def terraform_variables(args: argparse.Namespace) -> dict[str, Any]:
     region = region_of(args)
     if region and "region" not in variables:
         variables["region"] = region
-    if "region" not in variables and not args.var_file:
+    if "region" not in variables and "region" not in tfvars_variables(args):
         raise DeployError("which Region? pass --region (or set AWS_REGION)")
     return variables
 
 
 def cmd_deploy(args: argparse.Namespace) -> None:
     variables = terraform_variables(args)
+    preflight(args, {**tfvars_variables(args), **variables})
     package = args.package
     if package is None:
         options = build_package.BuildOptions(target=build_package.Target(args.architecture))
@@ -264,9 +496,91 @@ def cmd_outputs(args: argparse.Namespace) -> None:
     print_example(outputs, args)
 
 
+DESTROY_NOTES = """\
+Before destroying, know that:
+- Lambda releases the functions' network interfaces on its own schedule: deleting the
+  subnets and security groups waits for them, often 20-45 minutes. Let it run.
+- EFS backups (AWS Backup recovery points in aws/efs/automatic-backup-vault) outlive the
+  file system and are billed until they expire or you delete them in AWS Backup.
+- A later deploy starts a new file system; the access point's POSIX uid/gid
+  (efs_posix_uid/efs_posix_gid) cannot change in place after the first apply.
+- IAM role names are global to the account: a second Region needs another `name`.
+"""
+
+
+def confirm(question: str) -> bool:
+    return input(f"{question} [y/N] ").strip().lower() in ("y", "yes")
+
+
+def inbox_versions(session: boto3.Session, bucket: str) -> list[dict[str, str]]:
+    """Every object version and delete marker in the bucket (``Key``, ``VersionId``)."""
+    s3 = session.client("s3")
+    found: list[dict[str, str]] = []
+    for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
+            found.append({"Key": entry["Key"], "VersionId": entry["VersionId"]})
+    return found
+
+
+def empty_bucket(session: boto3.Session, bucket: str, versions: list[dict[str, str]]) -> None:
+    """Delete ``versions`` for good, 1000 a request (DeleteObjects' limit)."""
+    s3 = session.client("s3")
+    for start in range(0, len(versions), 1000):
+        batch: Any = versions[start : start + 1000]
+        response = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})
+        if errors := response.get("Errors"):
+            first = errors[0]
+            raise DeployError(
+                f"could not delete {len(errors)} versions from s3://{bucket}, e.g. "
+                f"{first.get('Key')}: {first.get('Code')}: {first.get('Message')}"
+            )
+
+
+def prepare_inbox_for_destroy(
+    args: argparse.Namespace, outputs: dict[str, Any], variables: dict[str, Any]
+) -> None:
+    """Terraform cannot delete a bucket holding any version or delete marker (unless
+    inbox_force_destroy): offer to empty it first."""
+    bucket = outputs.get("inbox_bucket", {}).get("value")
+    if not bucket or str(variables.get("inbox_force_destroy", "false")).lower() == "true":
+        return
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    session = aws_session(region_of(args) or variables.get("region"))
+    try:
+        versions = inbox_versions(session, str(bucket))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
+            return
+        raise DeployError(f"cannot list s3://{bucket}: {exc}") from exc
+    except BotoCoreError as exc:
+        raise DeployError(f"cannot list s3://{bucket}: {exc}") from exc
+    if not versions:
+        return
+    question = (
+        f"s3://{bucket} holds {len(versions)} object versions and delete markers, and "
+        "Terraform cannot delete a bucket that is not empty. Delete them all now?"
+    )
+    if args.empty_inbox or (not args.auto_approve and confirm(question)):
+        try:
+            empty_bucket(session, str(bucket), versions)
+        except (ClientError, BotoCoreError) as exc:
+            raise DeployError(f"cannot empty s3://{bucket}: {exc}") from exc
+        print(f"Emptied s3://{bucket}: {len(versions)} versions and delete markers deleted.")
+        return
+    raise DeployError(
+        f"s3://{bucket} still holds {len(versions)} versions: pass --empty-inbox (or answer "
+        "yes) to delete them first, or set inbox_force_destroy = true"
+    )
+
+
 def cmd_destroy(args: argparse.Namespace) -> None:
     variables = terraform_variables(args)
     tf = terraform(args.terraform_dir)
+    print(DESTROY_NOTES)
+    with _python_terraform_quirks():
+        outputs: dict[str, Any] = tf.output() or {}
+    prepare_inbox_for_destroy(args, outputs, {**tfvars_variables(args), **variables})
     run(tf, "init", input=False)
     run(tf, "destroy", **apply_options(variables, args.var_file, auto_approve=args.auto_approve))
 
@@ -300,8 +614,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     )
     common.add_argument(
         "--model",
-        default=EXAMPLE_MODEL,
-        help=f"model named in the example call (default {EXAMPLE_MODEL})",
+        help=f"model named in the example call (default: {EXAMPLE_MODEL} if published, "
+        "else one that is)",
     )
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -314,6 +628,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     commands.add_parser("outputs", parents=[common], help="print the outputs and a call")
     destroy = commands.add_parser("destroy", parents=[common], help="destroy everything deployed")
     destroy.add_argument("--auto-approve", action="store_true", help="destroy without asking")
+    destroy.add_argument(
+        "--empty-inbox",
+        action="store_true",
+        help="delete every version in the inbox bucket first, without asking",
+    )
     return parser.parse_args(argv)
 
 

@@ -9,6 +9,8 @@ unpruned install shows that no pruning rule removes a file the handler reads.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import importlib.util
 import json
 import os
@@ -342,6 +344,44 @@ def test_package_fits_lambda_and_the_zip_holds_exactly_the_tree(
     assert unzipped == result.unzipped_bytes
     assert "router/lambda_handler.py" in names
     assert not [name for name in names if name.split("/")[0] in {"boto3", "botocore"}]
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_the_package_records_the_architecture_of_its_compiled_library(
+    lambda_package: BuiltPackage,
+) -> None:
+    """Terraform compares the record with var.architecture and the zip's hash at plan time."""
+    result = lambda_package.result
+    manifest = json.loads(build_package.manifest_path(result.output).read_text())
+    library = lambda_package.task_root / build_package.XGBOOST_LIBRARY
+    assert manifest["architecture"] == build_package.elf_architecture(library.read_bytes()[:64])
+    assert manifest["architecture"] == result.target.architecture
+    digest = base64.b64encode(hashlib.sha256(result.output.read_bytes()).digest()).decode()
+    assert manifest["zip_base64sha256"] == digest
+
+
+@pytest.mark.parametrize(("machine", "architecture"), [(62, "x86_64"), (183, "arm64")])
+def test_elf_headers_name_lambdas_architectures(machine: int, architecture: str) -> None:
+    # The first 20 bytes of a little-endian 64-bit ELF header: magic, class, data, version,
+    # OS ABI, padding, e_type (shared object), e_machine.
+    header = b"\x7fELF\x02\x01\x01\x00" + bytes(8) + (3).to_bytes(2, "little")
+    assert build_package.elf_architecture(header + machine.to_bytes(2, "little")) == architecture
+    with pytest.raises(BuildError, match="neither"):
+        build_package.elf_architecture(header + (40).to_bytes(2, "little"))  # 32-bit ARM
+    with pytest.raises(BuildError, match="not an ELF"):
+        build_package.elf_architecture(b"PK\x03\x04" + bytes(16))
+
+
+def test_each_architecture_has_its_own_default_zip() -> None:
+    paths = {build_package.default_output(name) for name in build_package.MACHINES}
+    assert {path.name for path in paths} == {
+        "model-router-lambda-x86_64.zip",
+        "model-router-lambda-arm64.zip",
+    }
+    assert build_package.manifest_path(build_package.default_output("arm64")).name == (
+        "model-router-lambda-arm64.json"
+    )
 
 
 # What the Lambda Python runtime puts on sys.path after the package (boto3 and what it needs).

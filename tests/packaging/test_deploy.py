@@ -1,6 +1,8 @@
 """scripts/deploy.py against a fake ``terraform`` on PATH that records its arguments (and the
-variable files python-terraform writes) and prints canned outputs; and the printed calls
-against a loopback server that checks their SigV4 signatures. No network, no AWS."""
+variable files python-terraform writes) and prints canned outputs, with AWS played by moto
+(plus the two Lambda concurrency answers moto lacks, given to botocore as HTTP responses);
+and the printed calls against a loopback server that checks their SigV4 signatures. No
+network, no AWS."""
 
 from __future__ import annotations
 
@@ -9,13 +11,16 @@ import os
 import subprocess
 import sys
 import threading
+from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+import boto3
 import pytest
 from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
+from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.credentials import Credentials
+from moto import mock_aws
 
 from scripts import build_package, deploy
 
@@ -24,7 +29,8 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 REGION = "eu-west-1"
-API_URL = f"https://a1b2c3d4e5.execute-api.{REGION}.amazonaws.com/"
+# As terraform/outputs.tf outputs it: without the $default stage's trailing slash.
+API_URL = f"https://a1b2c3d4e5.execute-api.{REGION}.amazonaws.com"
 OUTPUTS = {
     "api_url": {"sensitive": False, "type": "string", "value": API_URL},
     "router_function_name": {"sensitive": False, "type": "string", "value": "model-router-router"},
@@ -46,6 +52,8 @@ for arg in argv:
             var_files[path] = None
 with open(os.environ["FAKE_TERRAFORM_LOG"], "a") as log:
     log.write(json.dumps({{"argv": argv, "cwd": os.getcwd(), "var_files": var_files}}) + "\\n")
+if argv[:1] == ["version"]:
+    print(json.dumps({{"terraform_version": os.environ.get("FAKE_TERRAFORM_VERSION", "1.11.4")}}))
 if argv[:1] == ["output"]:
     print(Path(os.environ["FAKE_TERRAFORM_OUTPUTS"]).read_text())
 sys.exit(int(os.environ.get("FAKE_TERRAFORM_EXIT_" + argv[0], "0")))
@@ -67,7 +75,8 @@ class FakeTerraform:
         return [json.loads(line) for line in self.log.read_text().splitlines()]
 
     def commands(self) -> list[str]:
-        return [call["argv"][0] for call in self.calls()]
+        """The commands run, less the pre-flight's ``terraform version``."""
+        return [call["argv"][0] for call in self.calls() if call["argv"][0] != "version"]
 
     def call(self, command: str) -> dict[str, Any]:
         (found,) = [call for call in self.calls() if call["argv"][0] == command]
@@ -81,8 +90,88 @@ class FakeTerraform:
         return merged
 
 
+class _Body:
+    """The raw stream botocore reads a canned HTTP response from."""
+
+    def __init__(self, body: bytes) -> None:
+        self.body = body
+
+    def stream(self, **_: Any) -> Iterator[bytes]:
+        yield self.body
+
+
+@dataclass
+class Account:
+    """The AWS account the deploy talks to: moto, and the Lambda concurrency moto does not
+    model (GetAccountSettings, and Service Quotas for Lambda) as Lambda's own JSON."""
+
+    quota: float = 1000.0
+    unreserved: int = 1000
+    sts_error: str | None = None
+    calls: list[str] = field(default_factory=list)
+
+    def session(self, region: str | None) -> boto3.Session:
+        session = boto3.Session(region_name=region or REGION)
+        session.events.register("before-send.lambda.GetAccountSettings", self._settings)
+        session.events.register("before-send.service-quotas.GetServiceQuota", self._quota)
+        session.events.register("before-send.sts.GetCallerIdentity", self._identity)
+        session.events.register("before-call", self._record)
+        return session
+
+    def _identity(self, request: Any, **_: Any) -> AWSResponse | None:
+        if self.sts_error is None:
+            return None  # moto answers
+        body = (
+            '<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error>'
+            f"<Type>Sender</Type><Code>{self.sts_error}</Code>"
+            "<Message>The security token included in the request is expired</Message>"
+            "</Error><RequestId>c6104cbe-af31-11e0-8154-cbc7ccf896c7</RequestId></ErrorResponse>"
+        )
+        return AWSResponse(request.url, 403, {}, _Body(body.encode()))
+
+    def _record(self, model: Any, **_: Any) -> None:
+        self.calls.append(model.name)
+
+    def _settings(self, request: Any, **_: Any) -> AWSResponse:
+        limit = {
+            "ConcurrentExecutions": int(self.quota),
+            "UnreservedConcurrentExecutions": self.unreserved,
+            "TotalCodeSize": 80530636800,
+            "CodeSizeUnzipped": 262144000,
+            "CodeSizeZipped": 52428800,
+        }
+        body = json.dumps({"AccountLimit": limit, "AccountUsage": {"FunctionCount": 0}})
+        return AWSResponse(request.url, 200, {}, _Body(body.encode()))
+
+    def _quota(self, request: Any, **_: Any) -> AWSResponse:
+        quota = {
+            "ServiceCode": "lambda",
+            "QuotaCode": "L-B99A9384",
+            "QuotaName": "Concurrent executions",
+            "Value": self.quota,
+            "Adjustable": True,
+        }
+        return AWSResponse(request.url, 200, {}, _Body(json.dumps({"Quota": quota}).encode()))
+
+
 @pytest.fixture
-def fake_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeTerraform:
+def account(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Account]:
+    for variable in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL"):
+        monkeypatch.delenv(variable, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    found = Account()
+    with mock_aws():
+        monkeypatch.setattr(deploy, "aws_session", found.session)
+        yield found
+
+
+@pytest.fixture
+def fake_terraform(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, account: Account
+) -> FakeTerraform:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     script = bin_dir / "terraform"
@@ -102,7 +191,7 @@ def fake_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> FakeTerra
 
 @pytest.fixture
 def package(tmp_path: Path) -> Path:
-    zip_path = tmp_path / "dist" / "model-router-lambda.zip"
+    zip_path = tmp_path / "dist" / "model-router-lambda-x86_64.zip"
     zip_path.parent.mkdir()
     zip_path.write_bytes(b"PK\x05\x06" + bytes(18))  # an empty zip
     return zip_path
@@ -145,7 +234,7 @@ def test_deploy_inits_applies_with_the_package_and_prints_outputs_and_calls(
     assert f"api_url              = {API_URL}" in out
     assert 'private_subnet_ids   = ["subnet-1"]' in out
     assert f'--aws-sigv4 "aws:amz:{REGION}:execute-api"' in out
-    assert f"{API_URL}models/iris/predict" in out
+    assert f"{API_URL}/models/iris/predict" in [line.strip() for line in out.splitlines()]
     assert 'SigV4Auth(credentials, "execute-api", "eu-west-1")' in out
 
 
@@ -191,7 +280,7 @@ def test_destroy_never_passes_the_removed_force_flag(
     approve = ["--auto-approve"] if auto_approve else []
     assert fake_terraform.run("destroy", f"--region={REGION}", *approve) == 0
     capfd.readouterr()
-    assert fake_terraform.commands() == ["init", "destroy"]
+    assert fake_terraform.commands() == ["output", "init", "destroy"]
     destroy = fake_terraform.call("destroy")["argv"]
     assert not [arg for arg in destroy if arg.lstrip("-").startswith("force")]
     assert ("-auto-approve" in destroy) is auto_approve
@@ -204,8 +293,9 @@ def test_outputs_reads_terraform_output_json_only(
     assert fake_terraform.run("outputs") == 0
     out = capfd.readouterr().out
     assert [call["argv"] for call in fake_terraform.calls()] == [["output", "-json"]]
+    assert "No model is published yet" not in out  # the canned outputs name no bucket
     assert "router_function_name = model-router-router" in out
-    assert f"{API_URL}models/iris/predict" in out
+    assert f"{API_URL}/models/iris/predict" in [line.strip() for line in out.splitlines()]
 
 
 def test_a_failed_apply_stops_with_its_exit_code_in_the_message(
@@ -245,6 +335,272 @@ def test_deploy_refuses_bad_options_before_running_terraform(
     assert code == 1
     assert message in capfd.readouterr().err
     assert fake_terraform.calls() == []
+
+
+# ---------------------------------------------------------------------------------------
+# Pre-flight: one line each, before anything is built
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def no_build(monkeypatch: pytest.MonkeyPatch) -> list[build_package.BuildOptions]:
+    """Records builds instead of running them; pre-flight failures must leave it empty."""
+    built: list[build_package.BuildOptions] = []
+    monkeypatch.setattr(build_package, "build", built.append)
+    return built
+
+
+def assert_one_line_error(err: str, message: str) -> None:
+    assert "Traceback" not in err
+    (line,) = err.strip().splitlines()
+    assert line.startswith("error: ")
+    assert message in line
+
+
+def test_preflight_refuses_without_terraform(
+    fake_terraform: FakeTerraform,
+    no_build: list[build_package.BuildOptions],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    assert fake_terraform.run("deploy", f"--region={REGION}") == 1
+    assert_one_line_error(capfd.readouterr().err, "terraform is not on PATH")
+    assert no_build == []
+
+
+def test_preflight_refuses_terraform_older_than_1_9(
+    fake_terraform: FakeTerraform,
+    no_build: list[build_package.BuildOptions],
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("FAKE_TERRAFORM_VERSION", "1.5.7")
+    assert fake_terraform.run("deploy", f"--region={REGION}") == 1
+    assert_one_line_error(capfd.readouterr().err, "Terraform 1.5.7 is too old")
+    assert no_build == [] and fake_terraform.commands() == []
+
+
+def test_preflight_refuses_without_credentials(
+    fake_terraform: FakeTerraform,
+    no_build: list[build_package.BuildOptions],
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    for name in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    for name in ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
+        monkeypatch.delenv(name, raising=False)
+    assert fake_terraform.run("deploy", f"--region={REGION}") == 1
+    assert_one_line_error(capfd.readouterr().err, "no usable AWS credentials")
+    assert no_build == [] and fake_terraform.commands() == []
+
+
+def test_preflight_refuses_credentials_sts_rejects(
+    fake_terraform: FakeTerraform,
+    no_build: list[build_package.BuildOptions],
+    account: Account,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    account.sts_error = "ExpiredToken"
+    assert fake_terraform.run("deploy", f"--region={REGION}") == 1
+    assert_one_line_error(capfd.readouterr().err, "the AWS credentials do not work: ExpiredToken")
+    assert no_build == []
+
+
+def test_a_fresh_account_deploys_without_reserving_concurrency(
+    fake_terraform: FakeTerraform,
+    package: Path,
+    account: Account,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    account.quota, account.unreserved = 10.0, 10
+    code = fake_terraform.run("deploy", f"--package={package}", f"--region={REGION}")
+    capfd.readouterr()
+    assert code == 0
+    assert {"GetCallerIdentity", "GetAccountSettings"} <= set(account.calls)
+    assert fake_terraform.commands() == ["init", "apply", "output"]
+
+
+@pytest.mark.parametrize(
+    ("where", "setting"),
+    [
+        ("var", "inbox_reserved_concurrency=5"),
+        ("tfvars", "inbox_reserved_concurrency = 5"),
+        ("var", "router_provisioned_concurrency=2"),
+    ],
+)
+def test_preflight_explains_a_reservation_the_quota_cannot_hold(
+    fake_terraform: FakeTerraform,
+    no_build: list[build_package.BuildOptions],
+    account: Account,
+    where: str,
+    setting: str,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    account.quota, account.unreserved = 10.0, 10
+    extra = [f"--var={setting}"] if where == "var" else []
+    if where == "tfvars":
+        (fake_terraform.working_dir / "terraform.tfvars").write_text(f"{setting}\n")
+    assert fake_terraform.run("deploy", f"--region={REGION}", *extra) == 1
+    err = capfd.readouterr().err
+    assert_one_line_error(err, "Lambda would refuse")
+    assert "concurrency quota is 10" in err and "L-B99A9384" in err
+    assert no_build == [] and fake_terraform.commands() == []
+
+
+def test_a_reservation_within_the_quota_passes() -> None:
+    concurrency = deploy.Concurrency(quota=1000, limit=1000, unreserved=950, ours=5)
+    # 950 unreserved + our 5 given back - 100 kept = 855 reservable.
+    deploy.check_concurrency(
+        concurrency, {"router_reserved_concurrency": 850, "inbox_reserved_concurrency": 5}
+    )
+    with pytest.raises(deploy.DeployError, match="at most 855"):
+        deploy.check_concurrency(concurrency, {"router_reserved_concurrency": 856})
+
+
+# ---------------------------------------------------------------------------------------
+# The printed call: a model that exists, the API's authorization
+# ---------------------------------------------------------------------------------------
+
+
+def write_outputs(tmp_path: Path, **values: str) -> None:
+    outputs = dict(OUTPUTS)
+    for name, value in values.items():
+        outputs[name] = {"sensitive": False, "type": "string", "value": value}
+    (tmp_path / "outputs.json").write_text(json.dumps(outputs))
+
+
+def make_inbox(models: list[str]) -> str:
+    s3 = boto3.client("s3", region_name=REGION)
+    bucket = "model-router-inbox-20261201"
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    for name in models:
+        s3.put_object(Bucket=bucket, Key=f"models/{name}/model.ubj", Body=b"{}")
+    return bucket
+
+
+def test_the_printed_call_names_a_published_model(
+    fake_terraform: FakeTerraform, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    write_outputs(tmp_path, inbox_bucket=make_inbox(["churn"]))
+    assert fake_terraform.run("outputs") == 0
+    out = capfd.readouterr().out
+    assert f"{API_URL}/models/churn/predict" in [line.strip() for line in out.splitlines()]
+    assert "No model is published yet" not in out
+
+
+def test_the_printed_call_says_to_publish_first_when_there_is_no_model(
+    fake_terraform: FakeTerraform, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    bucket = make_inbox([])
+    write_outputs(tmp_path, inbox_bucket=bucket)
+    assert fake_terraform.run("outputs") == 0
+    out = capfd.readouterr().out
+    assert "No model is published yet" in out
+    assert f"model-router demo --bucket {bucket}" in out
+
+
+@pytest.mark.parametrize(
+    ("source", "expected", "absent"),
+    [
+        ("output", "authorization: Bearer $TOKEN", "--aws-sigv4"),
+        ("tfvars", "-H 'content-type: application/json'", "--aws-sigv4"),
+    ],
+)
+def test_the_printed_call_follows_the_authorization_terraform_applied(
+    fake_terraform: FakeTerraform,
+    tmp_path: Path,
+    source: str,
+    expected: str,
+    absent: str,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    if source == "output":
+        write_outputs(tmp_path, api_authorization="JWT")
+    else:  # an older state without the output: terraform.tfvars says NONE
+        (fake_terraform.working_dir / "terraform.tfvars").write_text(
+            'region            = "eu-west-1"\napi_authorization = "NONE"\n'
+        )
+    assert fake_terraform.run("outputs") == 0
+    out = capfd.readouterr().out
+    assert expected in out
+    assert absent not in out
+
+
+# ---------------------------------------------------------------------------------------
+# destroy: the versioned inbox, and what outlives it
+# ---------------------------------------------------------------------------------------
+
+
+def fill_versions(bucket: str) -> int:
+    """Two versions of one model, a delete marker over another: three entries."""
+    s3 = boto3.client("s3", region_name=REGION)
+    s3.put_object(Bucket=bucket, Key="models/churn/model.ubj", Body=b"v2")
+    s3.delete_object(Bucket=bucket, Key="models/iris/model.ubj")
+    listing = s3.list_object_versions(Bucket=bucket)
+    return len(listing.get("Versions", [])) + len(listing.get("DeleteMarkers", []))
+
+
+def remaining_versions(bucket: str) -> int:
+    listing = boto3.client("s3", region_name=REGION).list_object_versions(Bucket=bucket)
+    return len(listing.get("Versions", [])) + len(listing.get("DeleteMarkers", []))
+
+
+@pytest.mark.parametrize("how", ["flag", "answer"])
+def test_destroy_empties_the_versioned_inbox_first(
+    fake_terraform: FakeTerraform,
+    tmp_path: Path,
+    how: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    bucket = make_inbox(["churn", "iris"])
+    assert fill_versions(bucket) == 4
+    write_outputs(tmp_path, inbox_bucket=bucket)
+    questions: list[str] = []
+
+    def answer(question: str) -> str:
+        questions.append(question)
+        return "y"
+
+    monkeypatch.setattr("builtins.input", answer)
+    option = ["--empty-inbox", "--auto-approve"] if how == "flag" else []
+    assert fake_terraform.run("destroy", f"--region={REGION}", *option) == 0
+    out = capfd.readouterr().out
+    assert remaining_versions(bucket) == 0
+    assert (len(questions) == 1) is (how == "answer")
+    assert f"Emptied s3://{bucket}: 4 versions" in out
+    assert fake_terraform.commands() == ["output", "init", "destroy"]
+
+
+def test_destroy_stops_before_terraform_when_the_inbox_is_kept(
+    fake_terraform: FakeTerraform,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    bucket = make_inbox(["churn"])
+    write_outputs(tmp_path, inbox_bucket=bucket)
+    monkeypatch.setattr("builtins.input", lambda question: "n")
+    assert fake_terraform.run("destroy", f"--region={REGION}") == 1
+    assert_one_line_error(capfd.readouterr().err, "pass --empty-inbox")
+    assert remaining_versions(bucket) == 1
+    assert fake_terraform.commands() == ["output"]
+
+
+def test_destroy_says_what_takes_long_and_what_outlives_it(
+    fake_terraform: FakeTerraform, capfd: pytest.CaptureFixture[str]
+) -> None:
+    assert fake_terraform.run("destroy", f"--region={REGION}", "--auto-approve") == 0
+    out = capfd.readouterr().out
+    for fact in ("20-45 minutes", "recovery points", "uid/gid", "role names are global"):
+        assert fact in out
 
 
 def test_the_region_comes_from_the_api_url_first() -> None:
@@ -304,7 +660,7 @@ def signing_server() -> Iterator[tuple[str, Received]]:
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/", received
+        yield f"http://127.0.0.1:{server.server_address[1]}", received
     finally:
         server.shutdown()
         server.server_close()
