@@ -24,8 +24,8 @@ help:
 	@echo "make test   - install and run the whole test suite"
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - benchmarks; writes docs/benchmarks.md"
-	@echo "make package ARCH=x86_64|arm64 - build the Lambda zip into dist/"
-	@echo "make deploy REGION=... - build, terraform init + apply; make outputs; make destroy"
+	@echo "make package ARCH=x86_64|arm64 - build dist/model-router-lambda-ARCH.zip (and .json)"
+	@echo "make deploy REGION=... - pre-flight, build, terraform init + apply; make outputs; make destroy"
 
 $(INSTALLED): pyproject.toml
 	$(PYTHON) -m venv $(VENV)

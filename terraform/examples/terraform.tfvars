@@ -6,8 +6,9 @@ region = "eu-west-1"
 # Optional: a shorter or project-specific prefix for every resource name.
 # name = "model-router"
 
-# Optional: the zip from `python scripts/build_package.py`, relative to terraform/.
-# package_path = "../dist/model-router-lambda.zip"
+# Optional: the zip from `make package ARCH=...`, relative to terraform/ (default: the one
+# built for `architecture`, ../dist/model-router-lambda-<architecture>.zip).
+# package_path = "../dist/model-router-lambda-x86_64.zip"
 
 # Optional: who may call the API. AWS_IAM (the default) needs SigV4-signed requests;
 # NONE makes the endpoint public.
