@@ -266,12 +266,23 @@ def preflight(args: argparse.Namespace, variables: dict[str, Any]) -> None:
 
 
 def tfvars_variables(args: argparse.Namespace) -> dict[str, Any]:
-    """The variables Terraform reads from files: terraform.tfvars, *.auto.tfvars (in name
-    order) and each --var-file, later ones winning, as Terraform orders them."""
-    import hcl2
+    """The variables Terraform reads from files: terraform.tfvars(.json), *.auto.tfvars(.json)
+    (in name order) and each --var-file, later ones winning, as Terraform orders them."""
+    try:
+        import hcl2
+    except ImportError as exc:
+        raise DeployError(
+            "reading .tfvars needs python-hcl2: pip install 'model-router[deploy]'"
+        ) from exc
 
     folder: Path = args.terraform_dir
-    files = [folder / "terraform.tfvars", *sorted(folder.glob("*.auto.tfvars")), *args.var_file]
+    automatic = sorted([*folder.glob("*.auto.tfvars"), *folder.glob("*.auto.tfvars.json")])
+    files = [
+        folder / "terraform.tfvars",
+        folder / "terraform.tfvars.json",
+        *automatic,
+        *args.var_file,
+    ]
     variables: dict[str, Any] = {}
     for path in files:
         if not path.is_file():
