@@ -445,6 +445,15 @@ def test_model_queries_read_the_prediction_log_line(module: Module) -> None:
     assert saved["log_group_names"] == ["${aws_cloudwatch_log_group.router.name}"]
 
 
+def test_outputs_give_the_uploader_policy_and_the_authorization(module: Module) -> None:
+    # scripts/deploy.py prints the call for the authorization Terraform applied.
+    assert module.outputs["api_authorization"]["value"] == "${var.api_authorization}"
+    policy = module.outputs["uploader_policy_json"]
+    assert policy["value"] == "${data.aws_iam_policy_document.uploader.json}"
+    assert "kms:Decrypt" in policy["description"]
+    assert "kms:Decrypt" in module.outputs["kms_key_arn"]["description"]
+
+
 def test_every_variable_and_output_is_documented_and_typed(module: Module) -> None:
     for name, variable in module.variables.items():
         assert variable.get("description"), f"variable {name} has no description"
