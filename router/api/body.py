@@ -8,6 +8,8 @@ status: 413 too large, 400 not JSON, 422 not a valid request.
 
 from __future__ import annotations
 
+import json
+import math
 from typing import TYPE_CHECKING
 
 import orjson
@@ -44,7 +46,7 @@ def parse_predict_request(body: bytes, max_rows: int) -> PredictRequest:
     try:
         document = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        raise MalformedRequest(f"the body is not valid JSON: {exc}") from exc
+        document = _loads_with_nan(body, exc)
     if not isinstance(document, dict):
         raise InvalidInstances('the body must be a JSON object: {"instances": [[...], ...]}')
     rows = document.get("instances")
@@ -56,6 +58,32 @@ def parse_predict_request(body: bytes, max_rows: int) -> PredictRequest:
         return PredictRequest.model_validate(document)
     except ValidationError as exc:
         raise InvalidInstances(_describe(exc, document)) from exc
+
+
+def _loads_with_nan(body: bytes, error: orjson.JSONDecodeError) -> object:
+    """The body once orjson refused it: Python's ``json.dumps`` writes ``NaN`` for a missing
+    float, and most clients send that, so ``NaN`` is read as a missing value (``null``).
+    ``Infinity`` is refused: it is no missing value, and XGBoost would compare with it.
+    Only bodies orjson refuses get here, so valid JSON keeps the fast path."""
+
+    def constant(name: str) -> None:
+        if name == "NaN":
+            return None
+        raise InvalidInstances(
+            f"{name} is not a number a model can use: send a finite number, or null (or NaN) "
+            "for a missing value"
+        )
+
+    def number(literal: str) -> float:
+        value = float(literal)
+        if math.isinf(value):  # 1e999: refused as orjson refuses it, as malformed
+            raise MalformedRequest(f"the body is not valid JSON: {error}")
+        return value
+
+    try:
+        return json.loads(body, parse_constant=constant, parse_float=number)
+    except (ValueError, RecursionError):  # not JSON even so (UnicodeDecodeError is one)
+        raise MalformedRequest(f"the body is not valid JSON: {error}") from error
 
 
 def _describe(exc: ValidationError, document: dict[str, object]) -> str:

@@ -13,11 +13,13 @@ from router.api.body import parse_predict_request, read_body
 from router.api.dependencies import RegistryDep, app_registry, app_run_blocking, app_settings
 from router.api.problems import PROBLEM_MEDIA_TYPE
 from router.api.schemas import (
+    FeatureDetail,
     ModelDetail,
     ModelList,
     ModelSummary,
     PredictRequest,
     PredictResponse,
+    RoundsDetail,
 )
 from router.store import NAME_PATTERN, validate_name
 
@@ -123,6 +125,10 @@ def describe_model(name: str, registry: RegistryDep) -> ModelDetail:
         feature_names=loaded.feature_names if loaded else None,
         class_labels=loaded.metadata.class_labels if loaded else None,
         description=loaded.metadata.description if loaded else None,
+        estimator=loaded.estimator if loaded else None,
+        rounds=_rounds(loaded) if loaded else None,
+        features=_features(loaded) if loaded else None,
+        outputs=loaded.predictor.outputs() if loaded else None,
         memory_bytes=loaded.size_bytes if loaded else None,
         loaded_at=loaded.loaded_at if loaded else None,
         load_seconds=round(loaded.load_seconds, 4) if loaded else None,
@@ -130,9 +136,32 @@ def describe_model(name: str, registry: RegistryDep) -> ModelDetail:
     )
 
 
-def _predict(model: LoadedModel, payload: PredictRequest) -> np.ndarray:
+def _predict(model: LoadedModel, payload: PredictRequest) -> np.ndarray | list[str]:
+    return model.predict(payload.instances, payload.output, payload.rounds)
+
+
+def _rounds(model: LoadedModel) -> RoundsDetail:
     predictor = model.predictor
-    return predictor.predict(predictor.matrix(payload.instances), payload.output)
+    rounds = predictor.rounds
+    return RoundsDetail(
+        in_file=rounds.in_file,
+        used=rounds.used(predictor.default_rounds),
+        early_stopping=rounds.early_stopping,
+        best_iteration=rounds.best_iteration,
+        trees_per_round=rounds.trees_per_round,
+        default=predictor.default_rounds,
+    )
+
+
+def _features(model: LoadedModel) -> list[FeatureDetail]:
+    return [
+        FeatureDetail(
+            name=feature.name,
+            type=feature.type,
+            categories=list(feature.categories) if feature.categories else None,
+        )
+        for feature in model.predictor.features
+    ]
 
 
 def _summary(status: ModelStatus) -> ModelSummary:

@@ -6,11 +6,17 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
-# Strict: "1.5" and true are refused rather than coerced; JSON has no NaN, so a missing
-# value is null, and overflowing literals such as 1e999 are refused instead of becoming inf.
+# Real imports: pydantic reads these annotations at run time.
+from router.xgb.metadata import RoundsChoice  # noqa: TC001
+from router.xgb.outputs import Output  # noqa: TC001
+
+# Strict: "1.5" and true are refused rather than coerced; a missing value is null (or NaN,
+# see router.api.body), and overflowing literals such as 1e999 are refused instead of
+# becoming inf. Only rows as objects may carry strings: the value of a categorical feature as
+# it was in the DataFrame ("plan": "pro"); the predictor refuses a string anywhere else.
 Number = Annotated[StrictFloat, Field(allow_inf_nan=False)]
 ArrayRow = list[Number | None]
-ObjectRow = dict[str, Number | None]
+ObjectRow = dict[str, Number | str | None]
 
 
 class PredictRequest(BaseModel):
@@ -20,17 +26,27 @@ class PredictRequest(BaseModel):
         min_length=1,
         description=(
             "Rows to predict: arrays of numbers in the model's feature order, or objects "
-            "keyed by feature name (absent features are missing values). null is missing."
+            "keyed by feature name (absent features are missing values). null (or NaN) is "
+            "missing. In objects, a categorical feature may be given as its category, e.g. "
+            '"plan": "pro".'
         ),
         examples=[[[5.1, 3.5, 1.4, 0.2]]],
     )
-    output: Literal["value", "margin", "contributions"] = Field(
+    output: Output = Field(
         default="value",
         description=(
-            "value: probabilities for classifiers, predictions for regressors; margin: raw "
-            "untransformed scores; contributions: per-feature SHAP values (last column is "
-            "the bias)."
+            "value: what Booster.inplace_predict returns (the positive class's probability "
+            "for binary models, each class's for multiclass, predictions for regressors); "
+            "margin: raw untransformed scores; contributions: per-feature SHAP values (last "
+            "column is the bias); probabilities: what XGBClassifier.predict_proba returns "
+            "(both columns for a binary model); label: what XGBClassifier.predict returns, "
+            "the class label when the model's class_labels are known, else its index."
         ),
+    )
+    rounds: RoundsChoice | None = Field(
+        default=None,
+        description='Boosting rounds that answer: "best" (up to best_iteration when early '
+        'stopping recorded one), "all"; default: the model\'s metadata, else "best".',
     )
 
 
@@ -38,7 +54,7 @@ class PredictResponse(BaseModel):
     model: str
     version: str = Field(description="First 12 hex digits of the model file's SHA-256.")
     output: str
-    predictions: list[float] | list[list[float]] | list[list[list[float]]]
+    predictions: list[float] | list[list[float]] | list[list[list[float]]] | list[str] | list[int]
     classes: list[str] | None = Field(
         default=None, description="Class labels from metadata.json, in output order."
     )
@@ -59,6 +75,26 @@ class ModelList(BaseModel):
     models: list[ModelSummary]
 
 
+class RoundsDetail(BaseModel):
+    in_file: int = Field(description="Boosting rounds in the model file.")
+    used: int = Field(description="Rounds that answer a request that does not choose.")
+    early_stopping: bool = Field(description="The file records early stopping's best round.")
+    best_iteration: int | None = Field(
+        default=None, description="The best round (0-based) early stopping recorded."
+    )
+    trees_per_round: int = Field(description="Classes times parallel trees (random forests).")
+    default: RoundsChoice
+
+
+class FeatureDetail(BaseModel):
+    name: str | None
+    type: str = Field(description="XGBoost's feature type: float, int, i, q, or c (categorical).")
+    categories: list[str | float] | None = Field(
+        default=None,
+        description="A categorical feature's categories in the model, in code order.",
+    )
+
+
 class ModelDetail(ModelSummary):
     stale: bool = Field(
         description="A newer file is on disk but failed to load; the loaded version serves."
@@ -69,6 +105,14 @@ class ModelDetail(ModelSummary):
     feature_names: list[str] | None = None
     class_labels: list[str] | None = None
     description: str | None = None
+    estimator: str | None = Field(
+        default=None,
+        description="The scikit-learn estimator type (classifier, regressor, ranker) when the "
+        "model was saved by an estimator's save_model.",
+    )
+    rounds: RoundsDetail | None = None
+    features: list[FeatureDetail] | None = None
+    outputs: list[Output] | None = Field(default=None, description="Outputs this model answers.")
     memory_bytes: int | None = Field(default=None, description="Estimated memory when loaded.")
     loaded_at: float | None = None
     load_seconds: float | None = None

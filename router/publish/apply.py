@@ -42,7 +42,7 @@ from router.publish.s3 import (
     set_status,
 )
 from router.publish.state import InboxState, LiveObject
-from router.publish.validate import validate_model
+from router.publish.validate import kept_metadata, validate_model
 from router.store import METADATA_FILE
 
 if TYPE_CHECKING:
@@ -169,6 +169,9 @@ class Inbox:
                     obj.data,
                     metadata=metadata.data if metadata else None,
                     prefer="embedded",
+                    # The same rule as a folder publish: no metadata with the upload and
+                    # none in the bucket keeps the live version's (labels survive retrains).
+                    kept=kept_metadata(folder.path) if metadata is None else None,
                     nthread=self.nthread,
                 )
             except InvalidModelFile as exc:

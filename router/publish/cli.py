@@ -40,8 +40,18 @@ def add_publish_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     )
     publish.add_argument("file", type=Path, metavar="FILE", help="the model file (.ubj or .json)")
     publish.add_argument("--name", required=True, type=_model_name, help="the model's name")
-    publish.add_argument(
-        "--metadata", type=Path, metavar="FILE", help="a metadata.json to embed in the model"
+    metadata = publish.add_mutually_exclusive_group()
+    metadata.add_argument(
+        "--metadata",
+        type=Path,
+        metavar="FILE",
+        help="a metadata.json to embed in the model (default: the metadata inside FILE, "
+        "else the live version's, so class labels survive a retrain)",
+    )
+    metadata.add_argument(
+        "--drop-metadata",
+        action="store_true",
+        help="publish without metadata, even if the live version has some",
     )
     _add_target(publish)
     _add_wait(publish)
@@ -113,7 +123,7 @@ def _model_name(value: str) -> str:
 
 def publish_command(args: argparse.Namespace) -> int:
     target = _target(args)
-    model = _validate_file(args.file, args.metadata)
+    model = _validate_file(args.file, args.metadata, drop=args.drop_metadata)
     _echo(f"validated {args.file}: {model.describe()}")
     _echo_all(target.publish(args.name, model))
     return 0
@@ -147,12 +157,14 @@ def _target(args: argparse.Namespace) -> PublishTarget:
     return FolderTarget(root, history_limit=settings.history_limit)
 
 
-def _validate_file(path: Path, metadata_path: Path | None) -> ValidatedModel:
+def _validate_file(path: Path, metadata_path: Path | None, *, drop: bool = False) -> ValidatedModel:
     from router.publish.validate import validate_model
 
     data = _read(path, "model file")
     metadata = _read(metadata_path, "metadata file") if metadata_path else None
-    if metadata_path is None and (path.parent / METADATA_FILE).is_file():
+    if drop:
+        metadata = b"{}"  # embedded as the model's (empty) own: nothing is kept either
+    if metadata_path is None and not drop and (path.parent / METADATA_FILE).is_file():
         _echo(
             f"note: {path.parent / METADATA_FILE} is not published; pass --metadata to embed it",
             stream=sys.stderr,

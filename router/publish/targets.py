@@ -52,8 +52,16 @@ class FolderTarget:
     history_limit: int
 
     def publish(self, name: str, model: ValidatedModel) -> Iterator[str]:
+        from router.publish.validate import with_kept_metadata
+
         with self._folder(name) as folder:
+            model = with_kept_metadata(model, folder.path)  # labels survive a retrain
             result = folder.publish(model.data)
+        if model.metadata_source == "kept":
+            yield (
+                f"kept the live version's metadata ({model.metadata_keys()}); "
+                "--drop-metadata publishes without it"
+            )
         number = result.version.number
         if result.changed:
             yield f"published {name} as version {number}: {folder.live_path}"
@@ -110,6 +118,11 @@ class BucketTarget:
     def publish(self, name: str, model: ValidatedModel) -> Iterator[str]:
         from router.publish.s3 import upload
 
+        if model.metadata_source is None:
+            yield (
+                "no metadata with this model: the inbox uses the bucket's metadata.json, else "
+                "keeps the live version's (--drop-metadata publishes without)"
+            )
         s3 = self._client()
         key, version_id = upload(s3, self.bucket, name, model)
         yield f"uploaded s3://{self.bucket}/{key}"

@@ -15,17 +15,37 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-from pydantic import ValidationError
 
 from router.errors import InvalidInstances, InvalidModelFile
-from router.xgb.loader import booster_from_bytes, check_features, embedded_metadata, objective_of
+from router.store import METADATA_FILE
+from router.xgb.loader import (
+    booster_from_bytes,
+    check_metadata,
+    embedded_metadata,
+    objective_of,
+    parse_metadata,
+)
 from router.xgb.metadata import EMBEDDED_METADATA_ATTR, ModelMetadata
 from router.xgb.model_format import ModelFormat, ModelFormatError, sniff_format
 
 if TYPE_CHECKING:
-    from router.xgb.predictor import Predictor
+    from pathlib import Path
 
-MetadataSource = Literal["embedded", "given"]
+    from router.xgb.metadata import RoundsChoice
+    from router.xgb.predictor import Predictor, Rounds
+
+# Where a published version's metadata came from: given with the upload (--metadata, a
+# metadata.json upload), inside the uploaded file, or kept from the version that was live.
+MetadataSource = Literal["embedded", "given", "kept"]
+
+__all__ = [
+    "MetadataSource",
+    "ValidatedModel",
+    "kept_metadata",
+    "parse_metadata",
+    "validate_model",
+    "with_kept_metadata",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +59,8 @@ class ValidatedModel:
     num_features: int
     metadata: ModelMetadata | None
     metadata_source: MetadataSource | None
+    rounds: Rounds | None = None
+    default_rounds: RoundsChoice = "best"
 
     def describe(self) -> str:
         """One line for people, e.g. ``binary:logistic, 4 features, 12.3 KiB UBJ``."""
@@ -46,26 +68,40 @@ class ValidatedModel:
         parts = [self.objective, f"{self.num_features} features", size]
         if self.source_format == "json":
             parts[-1] += " (converted from JSON)"
+        if self.rounds is not None:
+            parts.append(self.describe_rounds())
         if self.metadata is not None:
-            parts.append("with metadata")
+            parts.append(
+                "with the live version's metadata"
+                if self.metadata_source == "kept"
+                else "with metadata"
+            )
         return ", ".join(parts)
 
+    def metadata_keys(self) -> str:
+        """The metadata's keys, e.g. ``class_labels, description``."""
+        keys = self.metadata.model_dump(exclude_none=True) if self.metadata else {}
+        return ", ".join(keys) or "none"
 
-def parse_metadata(raw: bytes) -> ModelMetadata:
-    """A ``metadata.json`` document; raises ``InvalidModelFile`` saying where it is wrong."""
-    try:
-        return ModelMetadata.model_validate_json(raw)
-    except ValidationError as exc:
-        problem = exc.errors()[0]
-        where = ".".join(str(part) for part in problem["loc"]) or "document"
-        raise InvalidModelFile(f"metadata.json is invalid at {where}: {problem['msg']}") from exc
+    def describe_rounds(self) -> str:
+        rounds = self.rounds
+        if rounds is None:
+            return ""
+        used = rounds.used(self.default_rounds)
+        if not rounds.early_stopping:
+            return f"no early stopping: serves all {rounds.in_file} rounds"
+        best = f"early stopping at best_iteration {rounds.best_iteration}"
+        return f"{best}: serves rounds 1-{used} of {rounds.in_file}" + (
+            ' (metadata rounds: "all")' if self.default_rounds == "all" else ""
+        )
 
 
 def validate_model(
     data: bytes,
     *,
     metadata: bytes | None = None,
-    prefer: MetadataSource = "given",
+    prefer: Literal["embedded", "given"] = "given",
+    kept: bytes | None = None,
     nthread: int = 1,
 ) -> ValidatedModel:
     """Check ``data`` (an XGBoost JSON or UBJ model) and return the file to publish.
@@ -73,6 +109,8 @@ def validate_model(
     ``metadata`` is a ``metadata.json`` document to embed. A model file may already carry
     metadata; ``prefer`` says which wins when both exist: ``"given"`` (an explicit
     ``--metadata``, or a metadata upload) or ``"embedded"`` (a model uploaded with its own).
+    ``kept`` is the live version's metadata (``kept_metadata``): used when neither exists,
+    so that class labels survive a retrain. To publish without any, give ``b"{}"``.
     """
     try:
         fmt = sniff_format(data)
@@ -82,12 +120,20 @@ def validate_model(
     embedded = embedded_metadata(predictor)
     given = parse_metadata(metadata) if metadata is not None else None
     chosen, source = _choose_metadata(embedded, given, prefer)
-    check_features(predictor, chosen or ModelMetadata())
+    if chosen is None and kept is not None:
+        chosen, source = parse_metadata(kept, "the live version's metadata"), "kept"
+    where = {
+        "embedded": "the model's embedded metadata",
+        "given": "metadata.json",
+        "kept": "the live version's metadata (kept because none came with this model; give "
+        "new metadata, or publish without: --drop-metadata)",
+    }
+    check_metadata(predictor, chosen or ModelMetadata(), where=where[source or "given"])
     _predict_once(predictor)
-    if fmt == "ubj" and source != "given":
+    if fmt == "ubj" and source not in ("given", "kept"):
         published = data  # nothing to change: publish the very bytes that were checked
     else:
-        if source == "given" and chosen is not None:
+        if source in ("given", "kept") and chosen is not None:
             predictor.booster.set_attr(
                 **{EMBEDDED_METADATA_ATTR: chosen.model_dump_json(exclude_none=True)}
             )
@@ -100,11 +146,43 @@ def validate_model(
         num_features=predictor.num_features,
         metadata=chosen,
         metadata_source=source,
+        rounds=predictor.rounds,
+        default_rounds=predictor.default_rounds,
     )
 
 
+def with_kept_metadata(model: ValidatedModel, model_folder: Path) -> ValidatedModel:
+    """``model`` with the live version's metadata in ``<root>/<name>/`` when it came with
+    none: the folder's side of the one rule the inbox follows too."""
+    if model.metadata_source is not None:
+        return model
+    kept = kept_metadata(model_folder)
+    return model if kept is None else validate_model(model.data, kept=kept)
+
+
+def kept_metadata(model_folder: Path) -> bytes | None:
+    """The live version's metadata in ``<root>/<name>/``: inside a published ``model.ubj``,
+    else a hand-placed ``metadata.json``; ``None`` when there is none (or nothing loads)."""
+    live = model_folder / "model.ubj"
+    try:
+        data = live.read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        data = None
+    if data is not None:
+        try:
+            predictor, _ = booster_from_bytes(data, "ubj", nthread=1)
+        except InvalidModelFile:
+            return None
+        raw = predictor.booster.attr(EMBEDDED_METADATA_ATTR)
+        return raw.encode() if raw is not None else None
+    try:
+        return (model_folder / METADATA_FILE).read_bytes()
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
 def _choose_metadata(
-    embedded: ModelMetadata | None, given: ModelMetadata | None, prefer: MetadataSource
+    embedded: ModelMetadata | None, given: ModelMetadata | None, prefer: str
 ) -> tuple[ModelMetadata | None, MetadataSource | None]:
     if given is not None and (prefer == "given" or embedded is None):
         return given, "given"

@@ -74,9 +74,16 @@ def _thread_proxy(library: Any) -> ctypes.c_void_p:
 
 
 class DensePredict:
-    """``booster.inplace_predict(matrix, predict_type=...)`` for a float32 C-order matrix."""
+    """``booster.inplace_predict(matrix, predict_type=..., iteration_range=(0, end))`` for a
+    float32 C-order matrix."""
 
-    def __init__(self, booster: xgboost.Booster, predict_type: PredictType = "value") -> None:
+    def __init__(
+        self,
+        booster: xgboost.Booster,
+        predict_type: PredictType = "value",
+        *,
+        iteration_end: int = 0,
+    ) -> None:
         self._booster = booster  # keeps the handle alive as long as this object
         self._handle = booster.handle
         self._library: Any = xgb_core._LIB
@@ -88,7 +95,8 @@ class DensePredict:
                 "type": 1 if predict_type == "margin" else 0,
                 "training": False,
                 "iteration_begin": 0,
-                "iteration_end": 0,
+                # Boosting rounds [0, end), as iteration_range=(0, end); 0 is every round.
+                "iteration_end": iteration_end,
                 "missing": math.nan,
                 "strict_shape": False,
                 "cache_id": 0,

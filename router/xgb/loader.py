@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -19,12 +19,25 @@ from pydantic import ValidationError
 
 from router.errors import InvalidModelFile
 from router.store import Fingerprint, ModelFormat, ModelRef
-from router.xgb.metadata import EMBEDDED_METADATA_ATTR, ModelMetadata, Task, task_of_objective
+from router.xgb.metadata import (
+    EMBEDDED_METADATA_ATTR,
+    ModelMetadata,
+    RoundsChoice,
+    Task,
+    metadata_problems,
+    task_of_objective,
+)
 from router.xgb.model_format import ModelFormatError, check_model_bytes
-from router.xgb.predictor import Predictor
+from router.xgb.pickles import pickle_refusal
+from router.xgb.predictor import Category, Predictor, Rounds, Row
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from pathlib import Path
+
+    import numpy as np
+
+    from router.xgb.outputs import Output
 
 # Measured resident memory of a loaded booster is 0.9-1.35x its UBJ size (~48 bytes a node
 # plus ~370 a tree), from 50 to 1000 trees; 1.4x keeps the byte budget an upper bound.
@@ -47,6 +60,7 @@ class LoadedModel:
     file_bytes: int
     size_bytes: int
     load_seconds: float
+    estimator: str | None = None  # the scikit-learn estimator type, if one saved the model
     loaded_at: float = field(default_factory=time.time)
 
     @property
@@ -56,6 +70,21 @@ class LoadedModel:
     @property
     def num_features(self) -> int:
         return self.predictor.num_features
+
+    def rounds_used(self, choice: RoundsChoice | None = None) -> int:
+        return self.predictor.rounds.used(choice or self.predictor.default_rounds)
+
+    def predict(
+        self, instances: Sequence[Row], output: Output = "value", rounds: RoundsChoice | None = None
+    ) -> np.ndarray | list[str]:
+        """What the training-side API answers for ``instances``; a ``label`` is the class
+        label when the metadata names the classes, else the class index (as ``predict``)."""
+        predictor = self.predictor
+        result = predictor.predict(predictor.matrix(instances), output, rounds)
+        labels = self.metadata.class_labels
+        if output == "label" and labels:
+            return [labels[index] for index in result.tolist()]
+        return result
 
 
 def read_stable(path: Path) -> tuple[bytes, Fingerprint]:
@@ -88,7 +117,11 @@ def load_model(ref: ModelRef, *, nthread: int) -> LoadedModel:
     if embedded is not None:
         metadata = embedded
     objective = objective_of(config)
-    check_features(predictor, metadata)
+    check_metadata(
+        predictor,
+        metadata,
+        where="the embedded metadata" if embedded is not None else "metadata.json",
+    )
     ubj_size = len(data) if ref.format == "ubj" else len(predictor.booster.save_raw("ubj"))
     return LoadedModel(
         name=ref.name,
@@ -102,6 +135,7 @@ def load_model(ref: ModelRef, *, nthread: int) -> LoadedModel:
         file_bytes=len(data),
         size_bytes=int(ubj_size * MEMORY_PER_UBJ_BYTE) + MEMORY_BASE_BYTES,
         load_seconds=time.perf_counter() - started,
+        estimator=sklearn_estimator_type(predictor.booster),
     )
 
 
@@ -109,6 +143,9 @@ def booster_from_bytes(
     data: bytes, fmt: ModelFormat, *, nthread: int
 ) -> tuple[Predictor, dict[str, Any]]:
     """Check the bytes' structure, then let XGBoost parse them. Also used by the publisher."""
+    refusal = pickle_refusal(data)
+    if refusal is not None:
+        raise InvalidModelFile(refusal)
     try:
         check_model_bytes(data, fmt)
     except ModelFormatError as exc:
@@ -117,14 +154,90 @@ def booster_from_bytes(
         booster = xgboost.Booster(model_file=bytearray(data))
         booster.set_param({"nthread": nthread})
         config: dict[str, Any] = orjson.loads(booster.save_config())
-        linear = config["learner"]["gradient_booster"]["name"] == "gblinear"
-        predictor = Predictor(booster, linear=linear)
+        predictor = _predictor(booster, config)
     except (xgboost.core.XGBoostError, UnicodeDecodeError, ValueError) as exc:
         # The Python side decodes feature names from the file itself: an invalid one is a
         # UnicodeDecodeError, duplicate ones a ValueError, outside XGBoost's error type.
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "unknown"
         raise InvalidModelFile(f"XGBoost could not load the model: {first_line}") from exc
     return predictor, config
+
+
+def _predictor(booster: xgboost.Booster, config: dict[str, Any]) -> Predictor:
+    learner = config["learner"]
+    gradient_booster = learner["gradient_booster"]
+    linear = gradient_booster["name"] == "gblinear"
+    objective = objective_of(config)
+    model_param = learner["learner_model_param"]
+    rounds = booster.num_boosted_rounds()
+    # dart keeps its trees' parameters one level down, under "gbtree".
+    tree_param = gradient_booster.get("gbtree", gradient_booster).get("gbtree_model_param", {})
+    num_trees = int(tree_param.get("num_trees", 0))
+    best = booster.attr("best_iteration")
+    return Predictor(
+        booster,
+        linear=linear,
+        objective=objective,
+        num_classes=num_classes(objective, model_param),
+        num_targets=int(model_param.get("num_target", 1)),
+        rounds=Rounds(
+            in_file=rounds,
+            best_iteration=int(best) if best is not None and best.isdigit() else None,
+            trees_per_round=num_trees // rounds if rounds else 0,
+            linear=linear,
+        ),
+        categories=stored_categories(booster) if "c" in (booster.feature_types or []) else None,
+    )
+
+
+def num_classes(objective: str, model_param: dict[str, Any]) -> int | None:
+    """Classes of a classifier (2 for binary), ``None`` for other models."""
+    task = task_of_objective(objective)
+    if task == "binary":
+        return 2
+    if task == "multiclass":
+        return int(model_param.get("num_class", 0)) or None
+    return None
+
+
+def stored_categories(booster: xgboost.Booster) -> dict[int, tuple[Category, ...]]:
+    """The categories of each categorical feature, as XGBoost (3.1 and later) stores them
+    when a model is trained from a DataFrame: a category's code is its position.
+
+    XGBoost's Python API exports them only to pyarrow, which the router does not ship, so
+    they are read from the model's JSON (only for models with categorical features)."""
+    document = orjson.loads(booster.save_raw("json"))
+    gradient_booster = document["learner"]["gradient_booster"]
+    model = gradient_booster.get("gbtree", gradient_booster).get("model", {})
+    encodings = model.get("cats", {}).get("enc", [])
+    found: dict[int, tuple[Category, ...]] = {}
+    for feature, encoding in enumerate(encodings):
+        values = encoding.get("values", [])
+        if not values:
+            continue
+        offsets = encoding.get("offsets")
+        if offsets:
+            text = bytes(values)
+            found[feature] = tuple(
+                text[offsets[i] : offsets[i + 1]].decode("utf-8") for i in range(len(offsets) - 1)
+            )
+        else:
+            found[feature] = tuple(values)
+    return found
+
+
+def sklearn_estimator_type(booster: xgboost.Booster) -> str | None:
+    """``classifier``, ``regressor`` or ``ranker`` for a model saved by a scikit-learn
+    estimator's ``save_model`` (XGBoost stores it as the ``scikit_learn`` attribute)."""
+    raw = booster.attr("scikit_learn")
+    if raw is None:
+        return None
+    try:
+        facts = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    kind = facts.get("_estimator_type") if isinstance(facts, dict) else None
+    return kind if isinstance(kind, str) else None
 
 
 def objective_of(config: dict[str, Any]) -> str:
@@ -137,15 +250,21 @@ def embedded_metadata(predictor: Predictor) -> ModelMetadata | None:
     raw = predictor.booster.attr(EMBEDDED_METADATA_ATTR)
     if raw is None:
         return None
-    return _parse_metadata(raw, f"the model's {EMBEDDED_METADATA_ATTR} attribute")
+    return parse_metadata(raw, f"the model's {EMBEDDED_METADATA_ATTR} attribute")
 
 
-def _parse_metadata(raw: str | bytes, where: str) -> ModelMetadata:
+def parse_metadata(raw: str | bytes, where: str = "metadata.json") -> ModelMetadata:
+    """A metadata document; raises ``InvalidModelFile`` saying where it is wrong."""
     try:
         return ModelMetadata.model_validate_json(raw)
     except ValidationError as exc:
         problem = exc.errors()[0]
         field_path = ".".join(str(part) for part in problem["loc"]) or "document"
+        if problem["type"] == "extra_forbidden":
+            known = ", ".join(ModelMetadata.model_fields)
+            raise InvalidModelFile(
+                f"{where} has an unknown key {field_path!r}; the keys are {known}"
+            ) from exc
         raise InvalidModelFile(f"{where} is invalid at {field_path}: {problem['msg']}") from exc
 
 
@@ -156,20 +275,25 @@ def _read_metadata(ref: ModelRef) -> tuple[ModelMetadata, Fingerprint | None]:
         raw, fingerprint = read_stable(ref.metadata_path)
     except FileNotFoundError:
         return ModelMetadata(), None
-    return _parse_metadata(raw, "metadata.json"), fingerprint
+    return parse_metadata(raw), fingerprint
 
 
-def check_features(predictor: Predictor, metadata: ModelMetadata) -> None:
-    """Metadata feature names must match the model; fills them in when the model has none."""
-    declared = metadata.feature_names
-    if declared is None:
-        return
-    if len(declared) != predictor.num_features:
-        raise InvalidModelFile(
-            f"metadata.json lists {len(declared)} features but the model has "
-            f"{predictor.num_features}"
-        )
-    if predictor.feature_names is None:
-        predictor.feature_names = list(declared)
-    elif predictor.feature_names != declared:
-        raise InvalidModelFile("metadata.json feature_names differ from the model's own")
+def check_metadata(predictor: Predictor, metadata: ModelMetadata, *, where: str) -> None:
+    """Refuse metadata that contradicts the model; fill in feature names the model lacks, and
+    the round choice (``rounds``)."""
+    problems = metadata_problems(
+        metadata,
+        objective=predictor.objective,
+        num_classes=predictor.num_classes,
+        feature_names=predictor.feature_names,
+        num_features=predictor.num_features,
+    )
+    if problems:
+        raise InvalidModelFile(f"{where} {'; '.join(problems)}")
+    if metadata.feature_names is not None and predictor.feature_names is None:
+        predictor.feature_names = list(metadata.feature_names)
+        predictor.features = [
+            replace(feature, name=name)
+            for feature, name in zip(predictor.features, metadata.feature_names, strict=True)
+        ]
+    predictor.default_rounds = metadata.rounds or "best"

@@ -1,4 +1,10 @@
-"""The optional ``metadata.json`` beside a model, and what the booster says about itself."""
+"""The optional ``metadata.json`` beside a model, and what the booster says about itself.
+
+Metadata cannot lie about the model: ``check_metadata`` holds it against the booster (its
+classes, objective and feature names) wherever metadata enters, on load and on publish, and
+an unknown key is an error rather than ignored (a typo such as ``class_lables`` would
+otherwise silently drop the labels).
+"""
 
 from __future__ import annotations
 
@@ -11,23 +17,40 @@ from pydantic import BaseModel, ConfigDict, Field
 EMBEDDED_METADATA_ATTR = "model_router_metadata"
 
 Task = Literal["binary", "multiclass", "regression", "ranking", "survival", "other"]
+# Which boosting rounds answer: "best" stops at the round early stopping chose (what the
+# scikit-learn estimator and XGBoost's docs do), "all" uses every round in the file.
+RoundsChoice = Literal["best", "all"]
 
 
 class ModelMetadata(BaseModel):
     """Optional facts a training job writes beside ``model.ubj``.
 
-    All fields are optional: the booster itself carries its feature names and objective.
-    What only metadata can add is class labels and a description.
+    All fields are optional: the booster itself carries its feature names, objective, the
+    round early stopping chose and (scikit-learn) its estimator type. What only metadata can
+    add is class labels and a description.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True)
 
-    feature_names: list[str] | None = None
-    task: Task | None = None
+    feature_names: list[str] | None = Field(
+        default=None, description="The model's features, in order; must equal the model's own."
+    )
+    task: Task | None = Field(default=None, description="Must agree with the objective.")
     class_labels: list[str] | None = Field(
-        default=None, description="Label of each class, in the order of the model's outputs."
+        default=None,
+        description="Label of each class, in the order of the model's outputs (for a "
+        "LabelEncoder, its classes_). As many as the model has classes: 2 for a binary model.",
     )
     description: str | None = None
+    example: list[float | None] | None = Field(
+        default=None,
+        description="One row in feature order; `model-router serve` prints a call with it.",
+    )
+    rounds: RoundsChoice | None = Field(
+        default=None,
+        description='"best" (default): the rounds up to best_iteration when the model was '
+        'trained with early stopping; "all": every round in the file.',
+    )
 
 
 def task_of_objective(objective: str) -> Task:
@@ -44,3 +67,71 @@ def task_of_objective(objective: str) -> Task:
     if family == "survival":
         return "survival"
     return "other"
+
+
+def metadata_problems(
+    metadata: ModelMetadata,
+    *,
+    objective: str,
+    num_classes: int | None,
+    feature_names: list[str] | None,
+    num_features: int,
+) -> list[str]:
+    """What in ``metadata`` contradicts the model; empty when it fits."""
+    problems: list[str] = []
+    derived = task_of_objective(objective)
+    if metadata.task is not None and derived != "other" and metadata.task != derived:
+        problems.append(
+            f"says task {metadata.task!r} but the objective {objective} is a {derived} model"
+        )
+    labels = metadata.class_labels
+    if labels is not None:
+        if num_classes is None and derived != "other":
+            problems.append(
+                f"has class_labels, which are for classifiers; the objective {objective} is a "
+                f"{derived} model"
+            )
+        elif num_classes is not None and len(labels) != num_classes:
+            problems.append(
+                f"lists {len(labels)} class_labels but the model has {num_classes} classes"
+            )
+        if len(set(labels)) != len(labels):
+            problems.append("has duplicate class_labels")
+    if metadata.example is not None and len(metadata.example) != num_features:
+        problems.append(
+            f"has an example of {len(metadata.example)} values but the model has "
+            f"{num_features} features"
+        )
+    declared = metadata.feature_names
+    if declared is not None:
+        if len(declared) != num_features:
+            problems.append(f"lists {len(declared)} features but the model has {num_features}")
+        elif feature_names is not None and declared != feature_names:
+            problems.append(
+                "has feature_names that differ from the model's own: "
+                + _differences(declared, feature_names)
+            )
+    return problems
+
+
+def _differences(declared: list[str], own: list[str]) -> str:
+    missing = [name for name in own if name not in declared]
+    extra = [name for name in declared if name not in own]
+    parts = []
+    if missing:
+        parts.append(f"missing {_names(missing)}")
+    if extra:
+        parts.append(f"not in the model {_names(extra)}")
+    if not parts:
+        moved = [
+            f"{d!r} at {i} (the model has {o!r})"
+            for i, (d, o) in enumerate(zip(declared, own, strict=True))
+            if d != o
+        ]
+        parts.append("same names in another order: " + ", ".join(moved[:5]))
+    return "; ".join(parts)
+
+
+def _names(names: list[str]) -> str:
+    shown = ", ".join(repr(name) for name in names[:10])
+    return shown + (f" and {len(names) - 10} more" if len(names) > 10 else "")

@@ -36,6 +36,8 @@ from typing import Any, Final, Literal, TypeAlias
 
 import orjson
 
+from router.xgb.pickles import pickle_refusal
+
 __all__ = [
     "MAX_UBJ_DEPTH",
     "ModelFormat",
@@ -117,6 +119,8 @@ def sniff_format(data: Buffer) -> ModelFormat:
     if not head:
         raise ModelFormatError("empty file: not an XGBoost model", 0)
     if head[0] != _OBJECT_OPEN:
+        if (refusal := pickle_refusal(data)) is not None:
+            raise ModelFormatError(refusal)
         raise ModelFormatError(
             f"an XGBoost model's first byte is '{{', this file's is {_show(head[0])}", 0
         )

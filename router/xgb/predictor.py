@@ -1,42 +1,163 @@
-"""Rows in, predictions out, for one XGBoost booster."""
+"""Rows in, predictions out, for one XGBoost booster: what its training-side API answers.
+
+The reference is what a data scientist calls: the scikit-learn estimator's ``predict`` and
+``predict_proba``, or ``Booster.predict`` with ``iteration_range=(0, best_iteration + 1)``
+when early stopping recorded a best round. So by default only the rounds up to
+``best_iteration`` answer (``Rounds``); ``iteration_range`` counts boosting rounds, and one
+round of a multiclass model or a random forest holds several trees.
+"""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Mapping, Sequence
-from typing import Literal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import xgboost
 
 from router.errors import InvalidInstances
 from router.xgb.capi import DensePredict
+from router.xgb.outputs import CLASSIFIER_OUTPUTS, OUTPUTS, Output
 
-Output = Literal["value", "margin", "contributions"]
-Row = Sequence[float | None] | Mapping[str, float | None]
+if TYPE_CHECKING:
+    from router.xgb.metadata import RoundsChoice
+
+Value = float | str | None
+Row = Sequence[Value] | Mapping[str, Value]
+Category = str | float
+
+
+@dataclass(frozen=True, slots=True)
+class Rounds:
+    """The boosting rounds in a model file and which of them answer."""
+
+    in_file: int
+    best_iteration: int | None  # recorded by early stopping (0-based), if it was used
+    trees_per_round: int
+    linear: bool = False  # gblinear has no rounds to choose: XGBoost always uses all
+
+    @property
+    def early_stopping(self) -> bool:
+        return self.best_iteration is not None
+
+    def used(self, choice: RoundsChoice) -> int:
+        return self.in_file if self.end(choice) == 0 else self.end(choice)
+
+    def end(self, choice: RoundsChoice) -> int:
+        """XGBoost's ``iteration_end`` for ``choice``: 0 means every round."""
+        if choice == "all" or self.best_iteration is None or self.linear:
+            return 0
+        # A file cut with booster[:n] may keep an attribute past its last round; XGBoost
+        # would refuse that range, so it means every round.
+        return self.best_iteration + 1 if self.best_iteration < self.in_file else 0
+
+
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """One input column: its name, XGBoost's type (``float``, ``int``, ``c`` categorical,
+    ``q``, ``i``) and, for a categorical feature trained from a DataFrame, its categories
+    in the order XGBoost encoded them (a category's code is its position)."""
+
+    name: str | None
+    type: str
+    categories: tuple[Category, ...] | None = None
+
+    @property
+    def categorical(self) -> bool:
+        return self.type == "c"
 
 
 class Predictor:
     """Wraps a booster: builds the input matrix and runs the prediction."""
 
-    def __init__(self, booster: xgboost.Booster, *, linear: bool = False) -> None:
+    def __init__(
+        self,
+        booster: xgboost.Booster,
+        *,
+        linear: bool = False,
+        objective: str = "",
+        num_classes: int | None = None,
+        num_targets: int = 1,
+        rounds: Rounds | None = None,
+        categories: Mapping[int, tuple[Category, ...]] | None = None,
+    ) -> None:
         self.booster = booster
         # gblinear has no in-place prediction in XGBoost: it predicts through a DMatrix.
         self.linear = linear
+        self.objective = objective
+        self.num_classes = num_classes
+        self.num_targets = num_targets
         self.num_features = booster.num_features()
+        self.rounds = rounds or Rounds(booster.num_boosted_rounds(), None, 1, linear)
+        self.default_rounds: RoundsChoice = "best"
         self.feature_names: list[str] | None = (
             list(booster.feature_names) if booster.feature_names else None
         )
+        types = booster.feature_types or ["float"] * self.num_features
+        categories = categories or {}
+        self.features = [
+            Feature(
+                self.feature_names[i] if self.feature_names else None,
+                types[i],
+                categories.get(i) if types[i] == "c" else None,
+            )
+            for i in range(self.num_features)
+        ]
+        # Codes of the categorical columns whose categories the model stores: a row's
+        # value is the category as it was in the DataFrame, encoded as XGBoost encoded it.
+        self._codes: dict[int, dict[Category, int]] = {
+            i: {category: code for code, category in enumerate(feature.categories)}
+            for i, feature in enumerate(self.features)
+            if feature.categories
+        }
+        self._categorical = {i for i, feature in enumerate(self.features) if feature.categorical}
+        # Numeric categories (a pandas category of ints) arrive as numbers: those columns
+        # always need encoding; string categories may also come as their codes.
+        self._numeric_codes = {
+            i: codes for i, codes in self._codes.items() if not _is_text(self.features[i])
+        }
         self._column_of: dict[str, int] | None = None
         # Values and margins go straight to XGBoost's C in-place prediction (see
-        # router.xgb.capi); like inplace_predict, it is thread safe.
+        # router.xgb.capi); like inplace_predict, it is thread safe. One per round choice.
         self._inplace = {
-            "value": DensePredict(booster, "value"),
-            "margin": DensePredict(booster, "margin"),
+            (kind, end): DensePredict(booster, kind, iteration_end=end)
+            for kind in ("value", "margin")
+            for end in {self.rounds.end("best"), self.rounds.end("all")}
         }
         # predict() on a DMatrix (needed for SHAP values) is documented as not thread safe,
         # so those calls take turns per model.
         self._dmatrix_lock = threading.Lock()
+
+    # -- what this model can answer ---------------------------------------------------------
+
+    @property
+    def is_classifier(self) -> bool:
+        return self.num_classes is not None
+
+    def outputs(self) -> list[Output]:
+        """The outputs this model answers (``probabilities``/``label`` for classifiers)."""
+        supported = [kind for kind in OUTPUTS if kind not in CLASSIFIER_OUTPUTS]
+        if self._classifier_refusal() is None:
+            supported += CLASSIFIER_OUTPUTS
+        return supported
+
+    def _classifier_refusal(self) -> str | None:
+        if not self.is_classifier:
+            return f"the objective {self.objective or 'unknown'} is not a classifier's"
+        if self.num_targets > 1:
+            return "the model has several targets (multi-label)"
+        if self.objective not in ("binary:logistic", "binary:hinge", "multi:softprob") and (
+            self.objective != "multi:softmax"
+        ):
+            return (
+                f"the objective {self.objective} returns margins, which XGBClassifier does not "
+                "turn into probabilities; ask for margin"
+            )
+        return None
+
+    # -- input ------------------------------------------------------------------------------
 
     def matrix(self, instances: Sequence[Row]) -> np.ndarray:
         """A C-contiguous float32 matrix (XGBoost reads it without a copy); ``None`` is NaN."""
@@ -55,13 +176,36 @@ class Predictor:
                 f"the model expects {self.num_features} features per row; got rows of "
                 f"{', '.join(map(str, widths[:5]))}"
             )
+        if self._numeric_codes:
+            for column in self._numeric_codes:
+                for row_number in range(matrix.shape[0]):
+                    value = float(matrix[row_number, column])
+                    if value == value:  # not NaN
+                        matrix[row_number, column] = self._code(column, value, row_number)
         return matrix
 
-    def predict(self, matrix: np.ndarray, output: Output = "value") -> np.ndarray:
+    # -- prediction -------------------------------------------------------------------------
+
+    def predict(
+        self,
+        matrix: np.ndarray,
+        output: Output = "value",
+        rounds: RoundsChoice | None = None,
+    ) -> np.ndarray:
+        """Predictions for ``output``; for ``label``, class indices (see ``LoadedModel``)."""
+        end = self.rounds.end(rounds or self.default_rounds)
+        if output in CLASSIFIER_OUTPUTS:
+            refusal = self._classifier_refusal()
+            if refusal is not None:
+                raise InvalidInstances(f"output {output!r} is for classifiers: {refusal}")
         try:
+            if output == "probabilities":
+                return self._probabilities(matrix, end)
+            if output == "label":
+                return self._labels(matrix, end)
             if output == "contributions" or self.linear:
-                return self._predict_dmatrix(matrix, output)
-            result = self._inplace[output](matrix)
+                return self._predict_dmatrix(matrix, output, end)
+            result = self._inplace[(output, end)](matrix)
         except xgboost.core.XGBoostError as exc:
             # Rows that passed validation but that XGBoost still refuses (e.g. a value for a
             # categorical feature outside its categories): the caller's input, so a 422.
@@ -69,15 +213,53 @@ class Predictor:
             raise InvalidInstances(f"XGBoost refused the rows: {message}") from exc
         return result
 
-    def _predict_dmatrix(self, matrix: np.ndarray, output: Output) -> np.ndarray:
-        dmatrix = xgboost.DMatrix(matrix, missing=np.nan, feature_names=self.feature_names)
+    def _raw(self, matrix: np.ndarray, kind: Literal["value", "margin"], end: int) -> np.ndarray:
+        if self.linear:
+            return self._predict_dmatrix(matrix, kind, end)
+        return self._inplace[(kind, end)](matrix)
+
+    def _probabilities(self, matrix: np.ndarray, end: int) -> np.ndarray:
+        """``XGBClassifier.predict_proba``, in the same float32 arithmetic."""
+        if self.objective == "multi:softmax":
+            margin = self._raw(matrix, "margin", end)
+            shifted = np.exp(margin - margin.max(axis=1, keepdims=True))
+            result: np.ndarray = shifted / shifted.sum(axis=1, keepdims=True)
+            return result
+        value = self._raw(matrix, "value", end)
+        if value.ndim == 2:
+            return value
+        # As _cls_predict_proba computes it; contiguous, as orjson serialises only that.
+        return np.ascontiguousarray(np.vstack((1.0 - value, value)).transpose())
+
+    def _labels(self, matrix: np.ndarray, end: int) -> np.ndarray:
+        """``XGBClassifier.predict``: class indices."""
+        value = self._raw(matrix, "value", end)
+        if self.objective == "multi:softmax":
+            return value.astype(np.int64)
+        if value.ndim == 2:
+            indices: np.ndarray = np.argmax(value, axis=1)
+            return indices
+        return (value > 0.5).astype(np.int64)
+
+    def _predict_dmatrix(self, matrix: np.ndarray, output: Output, end: int) -> np.ndarray:
+        categorical = bool(self._categorical)
+        dmatrix = xgboost.DMatrix(
+            matrix,
+            missing=np.nan,
+            feature_names=self.feature_names,
+            feature_types=[feature.type for feature in self.features] if categorical else None,
+            enable_categorical=categorical,
+        )
         with self._dmatrix_lock:
             result: np.ndarray = self.booster.predict(
                 dmatrix,
                 output_margin=output == "margin",
                 pred_contribs=output == "contributions",
+                iteration_range=(0, end),
             )
         return result
+
+    # -- rows as objects ----------------------------------------------------------------------
 
     def _matrix_from_objects(self, instances: Sequence[Row]) -> np.ndarray:
         if self.feature_names is None:
@@ -87,6 +269,7 @@ class Predictor:
         if self._column_of is None:
             self._column_of = {name: i for i, name in enumerate(self.feature_names)}
         column_of = self._column_of
+        categorical = self._categorical
         # Absent features are missing values (NaN), which XGBoost routes natively; unknown
         # ones are refused, which also catches misspelt feature names.
         matrix = np.full((len(instances), self.num_features), np.nan, dtype=np.float32)
@@ -101,6 +284,53 @@ class Predictor:
                         f"are {', '.join(self.feature_names[:10])}"
                         + (", ..." if len(self.feature_names) > 10 else "")
                     )
-                if value is not None:
+                if value is None:
+                    continue
+                if column in categorical:
+                    matrix[row_number, column] = self._code(column, value, row_number)
+                elif isinstance(value, str):
+                    raise InvalidInstances(
+                        f"instances.{row_number}.{key[:64]}: the feature is numeric and "
+                        f"{value[:32]!r} is a string; send a JSON number"
+                    )
+                else:
                     matrix[row_number, column] = value
         return matrix
+
+    def _code(self, column: int, value: Any, row_number: int) -> float:
+        """The code XGBoost gave ``value`` of a categorical feature at training."""
+        feature = self.features[column]
+        codes = self._codes.get(column)
+        if codes is None:
+            if isinstance(value, str):
+                raise InvalidInstances(
+                    f"instances.{row_number}.{feature.name}: the feature is categorical but "
+                    "the model "
+                    "stores no categories (it was not trained from a pandas DataFrame with "
+                    "XGBoost 3.1 or later): send the category's code, a number"
+                )
+            return float(value)
+        if isinstance(value, str):
+            code = codes.get(value) if _is_text(feature) else None
+        elif _is_text(feature):
+            return float(value)  # a code: the category's position in the model's list
+        else:
+            code = codes.get(float(value))
+        if code is not None:
+            return float(code)
+        # XGBoost itself refuses a category not in the training set ("Found a category not
+        # in the training set"): the estimator's answer is an error, and so is ours.
+        raise InvalidInstances(
+            f"instances.{row_number}.{feature.name}: the model has no category {value!r} for "
+            f"feature {feature.name!r}; it knows {_show_categories(feature.categories or ())} "
+            "(null is a missing value)"
+        )
+
+
+def _is_text(feature: Feature) -> bool:
+    return bool(feature.categories) and isinstance((feature.categories or ("",))[0], str)
+
+
+def _show_categories(categories: tuple[Category, ...]) -> str:
+    shown = ", ".join(repr(category) for category in categories[:20])
+    return shown + (f" and {len(categories) - 20} more" if len(categories) > 20 else "")
