@@ -68,8 +68,8 @@ class Case:
 
     def outputs(self) -> list[str]:
         if self.kind == "classifier":
-            return ["value", "probabilities", "label"]
-        return ["value"]
+            return ["value", "margin", "probabilities", "label"]
+        return ["value", "margin"]
 
     def expected(self, output: str, rounds: str = "best") -> Any:
         """What the training-side API answers for ``output``."""
@@ -78,7 +78,10 @@ class Case:
             dmatrix = xgb.DMatrix(rows, enable_categorical=True)
             best = self.booster.best_iteration if self.early_stopping else -1
             end = 0 if rounds == "all" else best + 1
-            return self.booster.predict(dmatrix, iteration_range=(0, end))
+            margin = output == "margin"
+            return self.booster.predict(dmatrix, iteration_range=(0, end), output_margin=margin)
+        if output == "margin":
+            return self.model.predict(rows, output_margin=True)
         if self.kind != "classifier":
             return self.model.predict(rows)
         if output == "probabilities":
