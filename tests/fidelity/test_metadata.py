@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 
 from router.errors import InvalidModelFile
@@ -74,3 +75,15 @@ def test_a_hand_placed_invalid_metadata_file_shows_in_the_models_status(
     status = registry.status("churn")
     assert status.loaded is None and status.failure is not None
     assert "metadata.json has an unknown key 'class_lables'" in status.failure.error.detail
+
+
+def test_metadata_rounds_all_serves_every_round(tmp_path: Path) -> None:
+    case = classifier("churn", "ubj", early=True)
+    case.metadata = {"rounds": "all"}
+    case.save(tmp_path)
+    model = ModelRegistry.from_settings(Settings(model_root=tmp_path)).get("churn")
+    assert model.rounds_used() == case.booster.num_boosted_rounds()
+    got = model.predict(case.array_rows(), "value")
+    np.testing.assert_allclose(got, case.expected("value", rounds="all"), rtol=1e-6)
+    best = model.predict(case.array_rows(), "value", rounds="best")
+    np.testing.assert_allclose(best, case.expected("value"), rtol=1e-6)
