@@ -91,7 +91,8 @@ class Predictor:
         self.num_targets = num_targets
         self.num_features = booster.num_features()
         self.rounds = rounds or Rounds(booster.num_boosted_rounds(), None, 1, linear)
-        self.default_rounds: RoundsChoice = "best"
+        self._default_rounds: RoundsChoice = "best"
+        self._default_end = self.rounds.end("best")
         self.feature_names: list[str] | None = (
             list(booster.feature_names) if booster.feature_names else None
         )
@@ -129,6 +130,16 @@ class Predictor:
         # predict() on a DMatrix (needed for SHAP values) is documented as not thread safe,
         # so those calls take turns per model.
         self._dmatrix_lock = threading.Lock()
+
+    @property
+    def default_rounds(self) -> RoundsChoice:
+        """The rounds a request that does not choose gets (metadata ``rounds``)."""
+        return self._default_rounds
+
+    @default_rounds.setter
+    def default_rounds(self, choice: RoundsChoice) -> None:
+        self._default_rounds = choice
+        self._default_end = self.rounds.end(choice)  # worked out once, not per request
 
     # -- what this model can answer ---------------------------------------------------------
 
@@ -193,7 +204,7 @@ class Predictor:
         rounds: RoundsChoice | None = None,
     ) -> np.ndarray:
         """Predictions for ``output``; for ``label``, class indices (see ``LoadedModel``)."""
-        end = self.rounds.end(rounds or self.default_rounds)
+        end = self._default_end if rounds is None else self.rounds.end(rounds)
         if output in CLASSIFIER_OUTPUTS:
             refusal = self._classifier_refusal()
             if refusal is not None:
