@@ -112,7 +112,8 @@ def list_models(registry: RegistryDep) -> ModelList:
 
 @router.get("/{name}", response_model=ModelDetail, responses=_problems(400, 403, 404, 503))
 def describe_model(name: str, registry: RegistryDep) -> ModelDetail:
-    """A model's file, loaded version, features and last load error (loads it if needed)."""
+    """A model's file, version, rounds (early stopping), features with their types and
+    categories, outputs, and last load error (loads it if needed)."""
     status = registry.status(name)
     loaded = status.loaded
     failure = status.failure

@@ -24,6 +24,12 @@ from router.xgb.outputs import CLASSIFIER_OUTPUTS, OUTPUTS, Output
 if TYPE_CHECKING:
     from router.xgb.metadata import RoundsChoice
 
+# Objectives whose predictions XGBClassifier turns into predict_proba and predict; for the
+# others (binary:logitraw, custom ones) it would treat margins as probabilities.
+_CLASS_OBJECTIVES = frozenset(
+    ("binary:logistic", "binary:hinge", "multi:softprob", "multi:softmax")
+)
+
 Value = float | str | None
 Row = Sequence[Value] | Mapping[str, Value]
 Category = str | float
@@ -159,9 +165,7 @@ class Predictor:
             return f"the objective {self.objective or 'unknown'} is not a classifier's"
         if self.num_targets > 1:
             return "the model has several targets (multi-label)"
-        if self.objective not in ("binary:logistic", "binary:hinge", "multi:softprob") and (
-            self.objective != "multi:softmax"
-        ):
+        if self.objective not in _CLASS_OBJECTIVES:
             return (
                 f"the objective {self.objective} returns margins, which XGBClassifier does not "
                 "turn into probabilities; ask for margin"
