@@ -1,0 +1,91 @@
+"""``RouterClient`` against a real ``model-router serve``: rows in every form a caller holds
+them, typed results out, the router's problems as ``RequestFailed``."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+from router.client import InvalidRows, RequestFailed, RouterClient
+from tests.client.conftest import FEATURES
+
+if TYPE_CHECKING:
+    from tests.client.conftest import Served
+
+pytestmark = pytest.mark.slow
+
+
+def test_numpy_rows_give_the_boosters_predictions_and_labels(served: Served) -> None:
+    with RouterClient(served.url + "/") as client:  # a trailing slash, as Terraform's URL had
+        result = client.predict("iris", served.rows)
+
+    assert result.model == "iris" and result.output == "value"
+    assert len(result.version) == 12
+    assert result.classes == tuple(served.classes)
+    np.testing.assert_array_equal(result.to_numpy(), served.booster.inplace_predict(served.rows))
+
+
+def test_lists_records_and_missing_values_mean_the_same_rows(served: Served) -> None:
+    rows = served.rows[:3].copy()
+    rows[1, 2] = np.nan  # a missing value
+    records = [
+        {name: float(value) for name, value in zip(FEATURES, row, strict=True) if value == value}
+        for row in rows
+    ]
+    expected = served.booster.inplace_predict(rows)
+
+    with RouterClient(served.url) as client:
+        from_array = client.predict("iris", rows)
+        from_lists = client.predict("iris", rows.tolist())  # NaN in a list: missing too
+        from_records = client.predict("iris", records)  # the feature left out: missing
+        margins = client.predict("iris", rows, output="margin")
+
+    for result in (from_array, from_lists, from_records):
+        np.testing.assert_array_equal(result.to_numpy(), expected)
+    np.testing.assert_array_equal(
+        margins.to_numpy(), served.booster.inplace_predict(rows, predict_type="margin")
+    )
+
+
+def test_a_dataframe_is_sent_by_column_name_not_position(served: Served) -> None:
+    pandas = pytest.importorskip("pandas")  # not a dependency: its import slows XGBoost's
+    frame = pandas.DataFrame(served.rows, columns=FEATURES)[FEATURES[::-1]]
+
+    with RouterClient(served.url) as client:
+        result = client.predict("iris", frame)
+
+    np.testing.assert_array_equal(result.to_numpy(), served.booster.inplace_predict(served.rows))
+
+
+def test_router_problems_arrive_as_request_failed(served: Served) -> None:
+    with RouterClient(served.url) as client:
+        with pytest.raises(RequestFailed) as missing:
+            client.predict("no-such-model", [[1.0, 2.0, 3.0, 4.0]])
+        with pytest.raises(RequestFailed) as wrong_width:
+            client.predict("iris", [[1.0, 2.0]])
+
+    assert missing.value.status == 404
+    assert missing.value.type == "urn:model-router:problem:model-not-found"
+    assert "no-such-model" in missing.value.detail
+    assert str(missing.value).startswith("404 Model not found: ")
+    assert wrong_width.value.status == 422
+
+
+def test_rows_the_router_would_refuse_are_refused_before_sending(served: Served) -> None:
+    client = RouterClient(served.url)
+    with pytest.raises(InvalidRows, match="infinite"):
+        client.predict("iris", np.array([[1.0, np.inf, 0.0, 0.0]]))
+    with pytest.raises(InvalidRows, match="reshape"):
+        client.predict("iris", np.array([1.0, 2.0, 3.0, 4.0]))
+    with pytest.raises(InvalidRows, match="no rows"):
+        client.predict("iris", [])
+
+
+def test_models_lists_the_store(served: Served) -> None:
+    with RouterClient(served.url) as client:
+        client.predict("iris", served.rows[:1])
+        models = client.models()
+
+    assert [(m.name, m.loaded, m.last_error) for m in models] == [("iris", True, None)]

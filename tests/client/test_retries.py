@@ -1,0 +1,125 @@
+"""Retries against a local server that throttles or is unavailable first: Retry-After is
+waited exactly, otherwise a jittered backoff; timeouts and other errors are not retried."""
+
+from __future__ import annotations
+
+import time
+from email.utils import formatdate
+
+import pytest
+
+from router.client import ConnectionFailed, RequestFailed, RetryPolicy, RouterClient
+from tests.client.servers import HANG, Reply, ScriptedServer, serving
+from tests.live.server import free_port
+
+PREDICTION = b'{"model":"m","version":"0123456789ab","output":"value","predictions":[1.0]}'
+PROBLEM = (
+    b'{"type":"urn:model-router:problem:model-load-timeout",'
+    b'"title":"Model load still in progress","status":503,"detail":"still loading"}'
+)
+
+
+def test_retry_after_seconds_and_dates_are_waited_exactly() -> None:
+    in_a_minute = formatdate(time.time() + 60, usegmt=True)
+    server = ScriptedServer(
+        [
+            Reply(503, PROBLEM, {"Retry-After": "2"}),
+            Reply(429, b'{"message":"Too Many Requests"}', {"Retry-After": in_a_minute}),
+            Reply(200, PREDICTION),
+        ]
+    )
+    waits: list[float] = []
+    policy = RetryPolicy(retries=3, max_retry_after_s=90)
+
+    with serving(server), RouterClient(server.url, retry=policy, sleep=waits.append) as client:
+        result = client.predict("m", [[1.0]])
+
+    assert result.predictions == [1.0]
+    assert len(server.received) == 3
+    assert waits[0] == 2.0
+    assert 58 <= waits[1] <= 60  # the date, less the time it took to get here
+
+
+def test_without_retry_after_the_backoff_is_jittered_and_bounded() -> None:
+    server = ScriptedServer([Reply(503, PROBLEM)] * 3 + [Reply(200, PREDICTION)])
+    waits: list[float] = []
+    policy = RetryPolicy(retries=3, backoff_s=0.5, max_backoff_s=1.5)
+
+    with serving(server), RouterClient(server.url, retry=policy, sleep=waits.append) as client:
+        client.predict("m", [[1.0]])
+
+    assert len(waits) == 3
+    for attempt, wait in enumerate(waits):
+        assert 0 <= wait <= min(1.5, 0.5 * 2**attempt)
+
+
+def test_when_retries_run_out_the_last_problem_is_raised() -> None:
+    server = ScriptedServer([Reply(503, PROBLEM, {"Retry-After": "1"})])
+    waits: list[float] = []
+
+    with (
+        serving(server),
+        RouterClient(server.url, retry=RetryPolicy(retries=2), sleep=waits.append) as client,
+        pytest.raises(RequestFailed) as failed,
+    ):
+        client.predict("m", [[1.0]])
+
+    assert len(server.received) == 3 and waits == [1.0, 1.0]
+    assert failed.value.status == 503
+    assert failed.value.detail == "still loading"
+    assert failed.value.retry_after_s == 1.0
+
+
+def test_a_retry_after_beyond_the_limit_is_not_waited_for() -> None:
+    server = ScriptedServer(
+        [Reply(429, b'{"message":"Too Many Requests"}', {"Retry-After": "120"})]
+    )
+    waits: list[float] = []
+
+    with (
+        serving(server),
+        RouterClient(server.url, sleep=waits.append) as client,
+        pytest.raises(RequestFailed) as failed,
+    ):
+        client.predict("m", [[1.0]])
+
+    assert len(server.received) == 1 and waits == []
+    assert (failed.value.status, failed.value.retry_after_s) == (429, 120.0)
+
+
+def test_client_errors_are_not_retried() -> None:
+    server = ScriptedServer([Reply(422, PROBLEM.replace(b"503", b"422"))])
+
+    with (
+        serving(server),
+        RouterClient(server.url, sleep=pytest.fail) as client,
+        pytest.raises(RequestFailed),
+    ):
+        client.predict("m", [[1.0]])
+
+    assert len(server.received) == 1
+
+
+def test_a_refused_connection_is_retried_then_reported() -> None:
+    url = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    waits: list[float] = []
+
+    with (
+        RouterClient(url, retry=RetryPolicy(retries=2), sleep=waits.append) as client,
+        pytest.raises(ConnectionFailed, match=r"cannot reach 127\.0\.0\.1"),
+    ):
+        client.predict("m", [[1.0]])
+
+    assert len(waits) == 2
+
+
+def test_a_timeout_is_reported_and_not_retried() -> None:
+    server = ScriptedServer([Reply(HANG)])
+
+    with serving(server), RouterClient(server.url, timeout_s=0.3, sleep=pytest.fail) as client:
+        started = time.monotonic()
+        with pytest.raises(ConnectionFailed, match=r"no answer .* within 0.3 s"):
+            client.predict("m", [[1.0]])
+
+    assert time.monotonic() - started < 5
+    assert len(server.received) == 1
