@@ -1,14 +1,21 @@
-"""Structured JSON logs (Powertools) and CloudWatch Embedded Metric Format (EMF) metrics.
+"""Structured JSON logs (Powertools), one log line per prediction request, and CloudWatch
+Embedded Metric Format (EMF) metrics.
 
 Modules log through the standard ``logging`` module with ``extra={...}``; this sets the
 "router" logger tree to print one JSON object a line. On Lambda, metrics recorded during an
 invocation are printed as one EMF document at its end, which CloudWatch turns into metrics
 without any API call from the function.
+
+Levels are filtered here, by ``ROUTER_LOG_LEVEL``, and never by Lambda: Lambda's own filter
+gives a line without a ``level`` the level INFO, so a filter above INFO would drop every EMF
+document. Terraform keeps Lambda's filter at INFO; EMF documents bypass ``logging`` (they
+are written to stdout directly), so no ``ROUTER_LOG_LEVEL`` can drop them either.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import sys
 import time
 from typing import TYPE_CHECKING
@@ -23,6 +30,12 @@ if TYPE_CHECKING:
     from router.settings import Settings
 
 SERVICE = "model-router"
+# What Lambda's log-level filter assumes of a line without a "level" (an EMF document):
+# Terraform sets the function's application_log_level no higher than this.
+LAMBDA_LEVEL_OF_UNLEVELLED_LINES = "INFO"
+PREDICTION_MESSAGE = "prediction"
+
+logger = logging.getLogger(__name__)
 # CloudWatch accepts at most 100 values per metric in one EMF document.
 EMF_MAX_VALUES_PER_METRIC = 100
 
@@ -34,6 +47,59 @@ def configure_logging(settings: Settings) -> Logger:
     logger = Logger(service=SERVICE, level=settings.log_level)
     copy_config_to_registered_loggers(source_logger=logger, include={"router"})
     return logger
+
+
+def prediction_level(sample: float, status: int, draw: Callable[[], float] = random.random) -> int:
+    """The level of a prediction request's log line, or 0: not logged.
+
+    Successful requests are logged at INFO, a ``sample`` fraction of them (0..1, drawn per
+    request); failed ones always, at WARNING (4xx) or ERROR (5xx). Nothing below
+    ``ROUTER_LOG_LEVEL`` is logged. Called first, so that a request whose line is not
+    written costs a comparison or two and a random draw, nothing more.
+    """
+    if status < 400:
+        if sample < 1.0 and (sample <= 0.0 or draw() >= sample):
+            return 0
+        level = logging.INFO
+    else:
+        level = logging.WARNING if status < 500 else logging.ERROR
+    return level if logger.isEnabledFor(level) else 0
+
+
+def log_prediction(
+    level: int,
+    sample: float,
+    *,
+    model: str | None,
+    version: str | None,
+    rows: int | None,
+    output: str | None,
+    status: int,
+    latency_ms: float,
+    cache: str | None,
+    request_id: str | None = None,
+) -> None:
+    """One JSON line, message ``prediction``, about one ``POST /models/{name}/predict``,
+    at the level ``prediction_level`` gave.
+
+    ``sample_rate`` is the chance a line like it had to be written (failures: 1), so that
+    ``sum(1 / sample_rate)`` estimates request counts from sampled lines. On Lambda,
+    ``request_id`` is the invocation's, and ``cold_start`` comes with every line of the
+    invocation (``router.lambda_handler`` appends it); None-valued fields are left out.
+    """
+    fields: dict[str, object] = {
+        "model": model,
+        "version": version,
+        "rows": rows,
+        "output": output,
+        "status": status,
+        "latency_ms": round(latency_ms, 3),
+        "cache": cache,
+        "sample_rate": sample if status < 400 else 1.0,
+    }
+    if request_id is not None:
+        fields["request_id"] = request_id
+    logger.log(level, PREDICTION_MESSAGE, extra=fields)
 
 
 class EmfMetricsSink:

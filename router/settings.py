@@ -83,6 +83,12 @@ class Settings(BaseSettings):
         description="XGBoost threads per prediction.",
     )
     log_level: str = Field(default="INFO", description="Log level.")
+    request_log_sample: float = Field(
+        default=1.0,
+        ge=0,
+        le=1,
+        description="Share of successful predictions that get a log line; failures always do.",
+    )
     metrics_namespace: str = Field(
         default="ModelRouter", description="CloudWatch namespace for EMF metrics."
     )

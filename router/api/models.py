@@ -12,6 +12,7 @@ from starlette.responses import Response
 from router.api.body import parse_predict_request, read_body
 from router.api.dependencies import RegistryDep, app_registry, app_run_blocking, app_settings
 from router.api.problems import PROBLEM_MEDIA_TYPE
+from router.api.request_log import logs_predictions, note_prediction
 from router.api.schemas import (
     FeatureDetail,
     ModelDetail,
@@ -26,7 +27,7 @@ from router.store import NAME_PATTERN, validate_name
 if TYPE_CHECKING:
     import numpy as np
 
-    from router.registry.registry import ModelStatus
+    from router.registry.registry import CacheOutcome, ModelStatus
     from router.xgb.loader import LoadedModel
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -68,6 +69,7 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         },
     },
 )
+@logs_predictions
 async def predict(request: Request) -> Response:
     """Predict with the model ``name`` on the rows in ``instances``."""
     # The hot path declares nothing for FastAPI to solve: not its collaborators (read from
@@ -83,14 +85,16 @@ async def predict(request: Request) -> Response:
         await read_body(request, settings.max_body_bytes), settings.max_rows
     )
     model = registry.fresh(name)
+    cache: CacheOutcome = "hit"
     if model is None:  # a file check or a load is due: disk I/O, off the loop (see create_app)
-        model = await run_blocking(registry.get, name)
+        model, cache = await run_blocking(registry.lookup, name)
     started = time.perf_counter()
     if len(payload.instances) <= INLINE_PREDICT_MAX_ROWS:
         predictions = _predict(model, payload)
     else:
         predictions = await run_blocking(_predict, model, payload)
     registry.metrics.milliseconds("PredictTime", (time.perf_counter() - started) * 1000)
+    note_prediction(request, model.version, len(payload.instances), payload.output, cache)
     body: dict[str, object] = {
         "model": name,
         "version": model.version,

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from router.errors import (
     InvalidModelFile,
@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 Loader = Callable[[ModelRef], LoadedModel]
+CacheOutcome = Literal["hit", "miss", "reload"]
 VersionKey = object
 
 
@@ -129,9 +130,15 @@ class ModelRegistry:
 
     def get(self, name: str) -> LoadedModel:
         """The model to predict with now; checks its file, and loads or reloads when needed."""
+        return self.lookup(name)[0]
+
+    def lookup(self, name: str) -> tuple[LoadedModel, CacheOutcome]:
+        """``get``, and what the cache had: ``hit`` (the file's version, or a broken file's
+        working predecessor), ``miss`` (nothing: loaded now) or ``reload`` (an older version:
+        the new one loaded now, or the old one served while another request loads it)."""
         found = self.fresh(name)
         if found is not None:
-            return found
+            return found, "hit"
         now = self._clock()
         with self._lock:
             cached = self._cache.get(name)
@@ -144,17 +151,17 @@ class ModelRegistry:
             with self._lock:
                 self._checked_at[name] = now
             self.metrics.count("CacheHit")
-            return cached
+            return cached, "hit"
         failure = self._failures.get(name)
         if failure is not None and failure.version_key == ref.version_key:
             # This exact file already failed: don't parse it again on every request.
             if cached is not None:
                 with self._lock:
                     self._checked_at[name] = now
-                return cached
+                return cached, "hit"
             raise type(failure.error)(failure.error.detail)
         self.metrics.count("CacheMiss")
-        return self._load(ref, cached)
+        return self._load(ref, cached), "miss" if cached is None else "reload"
 
     def preload(self, names: Iterable[str]) -> None:
         """Load models ahead of traffic; a failure is logged and left for requests to see."""

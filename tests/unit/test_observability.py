@@ -1,11 +1,40 @@
 from __future__ import annotations
 
 import json
+import logging
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
 
+import pytest
 from aws_lambda_powertools import Metrics
 from aws_lambda_powertools.metrics import MetricUnit
+from fastapi.testclient import TestClient
 
-from router.observability import EMF_MAX_VALUES_PER_METRIC, EmfMetricsSink
+from router.api import create_app
+from router.observability import (
+    EMF_MAX_VALUES_PER_METRIC,
+    LAMBDA_LEVEL_OF_UNLEVELLED_LINES,
+    PREDICTION_MESSAGE,
+    SERVICE,
+    EmfMetricsSink,
+    prediction_level,
+)
+from router.registry.registry import ModelRegistry
+from router.settings import Settings
+from tests.events import http_api_event, load_event
+from tests.lambda_ import conftest as lambda_fixtures
+from tests.modelkit import model_bytes, replace_file, rows, train_booster, write_model
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+    from pathlib import Path
+    from types import ModuleType
+
+    from tests.lambda_.conftest import LambdaContext
+
+# The Lambda tests' fixtures: the real handler, imported afresh, and its context.
+import_handler = lambda_fixtures.import_handler
+context = lambda_fixtures.context
 
 
 def test_emf_document_is_the_one_powertools_writes() -> None:
@@ -55,3 +84,160 @@ def test_a_full_metric_is_flushed_before_cloudwatch_would_drop_it() -> None:
     sink.flush()
 
     assert [len(json.loads(line)["LoadTime"]) for line in lines] == [EMF_MAX_VALUES_PER_METRIC, 1]
+
+
+# -- the prediction log line ---------------------------------------------------------------
+
+# Lambda's log-level filter: a line's "level" (Python's names included), or INFO without one.
+LAMBDA_LEVELS = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "WARNING": 3, "ERROR": 4}
+LAMBDA_LEVELS |= {"FATAL": 5, "CRITICAL": 5}
+IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
+
+
+def prediction_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.getMessage() == PREDICTION_MESSAGE]
+
+
+def test_successes_are_sampled_and_failures_always_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.INFO, logger="router")
+    draws = iter([0.1, 0.3, 0.9])
+
+    def draw() -> float:
+        return next(draws)
+
+    assert [prediction_level(0.25, 200, draw) for _ in range(3)] == [logging.INFO, 0, 0]
+    assert prediction_level(0.0, 200, pytest.fail) == 0  # nothing drawn at 0
+    assert prediction_level(1.0, 200, pytest.fail) == logging.INFO  # nor at 1
+    assert prediction_level(0.0, 404, pytest.fail) == logging.WARNING
+    assert prediction_level(0.0, 503, pytest.fail) == logging.ERROR
+
+
+def test_router_log_level_filters_prediction_lines_too(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.WARNING, logger="router")
+
+    assert prediction_level(1.0, 200) == 0
+    assert prediction_level(1.0, 422) == logging.WARNING
+
+
+@pytest.fixture
+def api(settings: Settings, registry: ModelRegistry) -> Iterator[TestClient]:
+    with TestClient(create_app(settings, registry), raise_server_exceptions=False) as client:
+        yield client
+
+
+def test_one_line_per_request_tells_the_cache_miss_hit_and_reload(
+    api: TestClient, model_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="router")
+    path = write_model(model_root, "m", train_booster(seed=1))
+    body = {"instances": rows(3).tolist(), "output": "margin"}
+
+    for _ in range(2):
+        assert api.post("/models/m/predict", json=body).status_code == 200
+    replace_file(path, model_bytes(train_booster(seed=2)))
+    api.post("/models/m/predict", json=body, headers={"x-request-id": "abc-123"})
+
+    lines = prediction_records(caplog)
+    assert [line.__dict__["cache"] for line in lines] == ["miss", "hit", "reload"]
+    first, _, last = (line.__dict__ for line in lines)
+    assert (first["model"], first["rows"], first["output"], first["status"]) == (
+        "m",
+        3,
+        "margin",
+        200,
+    )
+    assert first["version"] != last["version"] and len(last["version"]) == 12
+    assert first["latency_ms"] > 0 and first["sample_rate"] == 1.0
+    assert last["request_id"] == "abc-123" and "request_id" not in first
+    assert all(line.levelno == logging.INFO for line in lines)
+
+
+def test_failed_requests_are_logged_with_their_status_even_unsampled(
+    model_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="router")
+    settings = Settings(model_root=model_root, request_log_sample=0)
+    write_model(model_root, "m", train_booster())
+    app = create_app(settings, ModelRegistry.from_settings(settings))
+
+    with TestClient(app, raise_server_exceptions=False) as api:
+        api.post("/models/m/predict", json={"instances": rows(1).tolist()})  # not sampled
+        api.post("/models/nope/predict", json={"instances": [[1.0]]})
+        api.post("/models/m/predict", json={"instances": [[1.0]]})  # wrong width
+        api.post("/models/-bad-/predict", json={"instances": [[1.0]]})
+
+    lines = [line.__dict__ for line in prediction_records(caplog)]
+    assert [(line["status"], line.get("model")) for line in lines] == [
+        (404, "nope"),
+        (422, "m"),
+        (400, None),  # an invalid name is not logged
+    ]
+    assert all(line["sample_rate"] == 1.0 and line["cache"] is None for line in lines)
+
+
+@pytest.fixture(autouse=True)
+def fresh_powertools_handler() -> Iterator[None]:
+    """Powertools configures its logger once per process and then reuses it, with a handler
+    bound to the ``sys.stdout`` of the test that made it: undo that, as a new process would."""
+    yield
+    logging.getLogger(SERVICE).handlers.clear()
+    logging.root.manager.loggerDict.pop(SERVICE, None)
+
+
+def lambda_lines(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
+def test_on_lambda_the_line_carries_the_invocations_request_id_and_cold_start(
+    import_handler: Callable[..., ModuleType],
+    context: LambdaContext,
+    model_root: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_model(model_root, "iris", train_booster("multiclass"))
+    module = import_handler(model_root)
+
+    module.handler(load_event("apigw_http_v2"), context)
+    module.handler(load_event("apigw_http_v2"), replace(context, aws_request_id="second-id"))
+
+    lines = [
+        line
+        for line in lambda_lines(capsys.readouterr().out)
+        if line.get("message") == PREDICTION_MESSAGE
+    ]
+    assert [(line["request_id"], line["cold_start"], line["cache"]) for line in lines] == [
+        (context.aws_request_id, True, "miss"),
+        ("second-id", False, "hit"),
+    ]
+    assert {"model", "version", "rows", "output", "status", "latency_ms"} <= lines[0].keys()
+
+
+def test_above_info_the_app_filters_and_lambdas_filter_at_info_keeps_every_metric(
+    import_handler: Callable[..., ModuleType],
+    context: LambdaContext,
+    model_root: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    write_model(model_root, "iris", train_booster("multiclass"))
+    module = import_handler(model_root, log_level="WARNING")
+    body = json.dumps({"instances": [IRIS_ROW]})
+
+    module.handler(load_event("apigw_http_v2"), context)  # a load: an INFO line, metrics
+    module.handler(load_event("apigw_http_v2"), context)  # a hit: metrics
+    module.handler(http_api_event("POST", "/models/nope/predict", body), context)  # none
+
+    lines = lambda_lines(capsys.readouterr().out)
+    metrics = [line for line in lines if "_aws" in line]
+    logs = [line for line in lines if "_aws" not in line]
+    assert [sorted(m) for m in metrics] == [
+        ["CacheMiss", "ColdStart", "LoadTime", "ModelLoad", "PredictTime", "_aws", "service"],
+        ["CacheHit", "PredictTime", "_aws", "service"],
+    ]
+    assert [(line["message"], line["level"], line["status"]) for line in logs] == [
+        (PREDICTION_MESSAGE, "WARNING", 404)  # the success and "model loaded" are below it
+    ]
+    # What Terraform's filter at LAMBDA_LEVEL_OF_UNLEVELLED_LINES lets through: everything.
+    floor = LAMBDA_LEVELS[LAMBDA_LEVEL_OF_UNLEVELLED_LINES]
+    assert all(LAMBDA_LEVELS[line.get("level", "INFO").upper()] >= floor for line in lines)

@@ -1,0 +1,87 @@
+"""The prediction log line (``router.observability.log_prediction``) around the predict
+endpoint: its latency and status, failures included.
+
+The endpoint notes what only it knows (version, rows, output, cache outcome) with
+``note_prediction``; ``logs_predictions`` wraps it, times it, and writes the line whether it
+answered or raised. A wrapper rather than middleware: Starlette middleware costs tens of
+microseconds per request on every route, this a few on one.
+"""
+
+from __future__ import annotations
+
+import functools
+import time
+from typing import TYPE_CHECKING
+
+# FastAPI reads the wrapped endpoint's annotations in this module's namespace: a real import.
+from fastapi import Request  # noqa: TC002
+
+from router.errors import RouterError
+from router.observability import log_prediction, prediction_level
+from router.store import NAME_PATTERN
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from starlette.responses import Response
+
+    from router.registry.registry import CacheOutcome
+
+# Where the endpoint leaves its facts for the wrapper, in the request's ASGI scope.
+_FACTS = "router.prediction"
+_MAX_REQUEST_ID = 128
+
+
+def note_prediction(
+    request: Request, version: str, rows: int, output: str, cache: CacheOutcome
+) -> None:
+    request.scope[_FACTS] = (version, rows, output, cache)
+
+
+def logs_predictions(
+    endpoint: Callable[[Request], Awaitable[Response]],
+) -> Callable[[Request], Awaitable[Response]]:
+    @functools.wraps(endpoint)
+    async def logged(request: Request) -> Response:
+        started = time.perf_counter()
+        status = 500
+        try:
+            response = await endpoint(request)
+            status = response.status_code
+            return response
+        except RouterError as exc:
+            status = exc.status
+            raise
+        finally:
+            _log(request, status, (time.perf_counter() - started) * 1000)
+
+    return logged
+
+
+def _log(request: Request, status: int, latency_ms: float) -> None:
+    sample = request.app.state.settings.request_log_sample
+    level = prediction_level(sample, status)
+    if not level:
+        return
+    version, rows, output, cache = request.scope.get(_FACTS) or (None, None, None, None)
+    name = request.path_params.get("name")
+    if not (isinstance(name, str) and NAME_PATTERN.fullmatch(name)):
+        name = None  # an invalid name is the caller's text: keep it out of the logs
+    context = request.scope.get("aws.context")  # Mangum's: the Lambda invocation
+    if context is not None:
+        request_id = getattr(context, "aws_request_id", None)
+    else:
+        request_id = request.headers.get("x-request-id")
+        request_id = request_id[:_MAX_REQUEST_ID] if request_id else None
+    log_prediction(
+        level,
+        sample,
+        model=name,
+        version=version,
+        rows=rows,
+        output=output,
+        status=status,
+        latency_ms=latency_ms,
+        cache=cache,
+        request_id=request_id,
+    )
