@@ -6,6 +6,8 @@ class labels and an example row in ``metadata.json``, atomically (temp file + re
 server that is already running picks the new files up and never reads half of one.
 
 Run with ``model-router demo --model-root DIR`` or ``python -m models.demo DIR``.
+``model-router demo --bucket BUCKET`` publishes them through the S3 inbox instead: each one
+validated as ``model-router publish`` validates, with its metadata embedded, and uploaded.
 """
 
 from __future__ import annotations
@@ -17,10 +19,13 @@ import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xgboost as xgb
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
 
 
 @dataclass(frozen=True)
@@ -117,6 +122,31 @@ def train_demo_models(root: Path, *, seed: int = SEED) -> list[tuple[DemoModel, 
         booster, metadata = train(spec, seed=seed)
         written.append((spec, save(spec, booster, metadata, root), metadata["example"]))
     return written
+
+
+@dataclass(frozen=True)
+class UploadedDemo:
+    spec: DemoModel
+    key: str
+    version_id: str | None
+    example: list[float]
+
+
+def upload_demo_models(s3: S3Client, bucket: str, *, seed: int = SEED) -> list[UploadedDemo]:
+    """Train every demo model and upload it to the inbox ``bucket``, as
+    ``model-router publish --bucket`` does; the inbox function publishes each onto EFS."""
+    from router.publish.s3 import upload
+    from router.publish.validate import validate_model
+
+    uploaded = []
+    for spec in DEMO_MODELS:
+        booster, metadata = train(spec, seed=seed)
+        validated = validate_model(
+            bytes(booster.save_raw("ubj")), metadata=json.dumps(metadata).encode()
+        )
+        key, version_id = upload(s3, bucket, spec.name, validated, progress=False)
+        uploaded.append(UploadedDemo(spec, key, version_id, metadata["example"]))
+    return uploaded
 
 
 if __name__ == "__main__":

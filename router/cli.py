@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from router.client_cli import add_client_commands
 from router.errors import RouterError
 from router.publish.cli import add_publish_commands
 from router.settings import Settings
@@ -64,6 +65,10 @@ def demo(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 2
+    if args.bucket is not None:
+        from router.client_cli import demo_to_bucket
+
+        return demo_to_bucket(args.bucket, args.wait)
     from router.examples import predict_call
 
     root = _settings(args).model_root
@@ -103,8 +108,15 @@ def build_parser() -> argparse.ArgumentParser:
     serve_parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
     serve_parser.set_defaults(run=serve)
 
-    demo_parser = commands.add_parser("demo", help="train the demo models into a folder")
-    demo_parser.add_argument("--model-root", type=Path, help=root_help)
+    demo_parser = commands.add_parser(
+        "demo", help="train the demo models into a folder, or publish them through the inbox"
+    )
+    demo_target = demo_parser.add_mutually_exclusive_group()
+    demo_target.add_argument("--model-root", type=Path, help=root_help)
+    demo_target.add_argument("--bucket", help="upload them to this S3 inbox bucket instead")
+    demo_parser.add_argument(
+        "--wait", type=float, default=0, metavar="SECONDS", help="with --bucket: for verdicts"
+    )
     demo_parser.set_defaults(run=demo)
 
     list_parser = commands.add_parser("list", help="list the models in a folder")
@@ -112,6 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     list_parser.set_defaults(run=list_models)
 
     add_publish_commands(commands)
+    add_client_commands(commands)
     return parser
 
 

@@ -1,0 +1,284 @@
+"""``model-router predict`` (a call through ``router.client``) and ``model-router demo
+--bucket`` (the demo models published through the inbox bucket).
+
+Failures are one line on stderr and exit status 1; bad arguments exit with status 2.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from router.client.errors import ClientError
+
+if TYPE_CHECKING:
+    import argparse
+
+    from router.client.auth import Auth
+
+TOKEN_VARIABLE = "MODEL_ROUTER_TOKEN"
+TERRAFORM_TIMEOUT_S = 60
+
+
+class InputError(ClientError):
+    """The rows given to ``predict`` cannot be read."""
+
+
+def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register ``predict`` on ``model-router``'s commands."""
+    predict = commands.add_parser(
+        "predict",
+        help="call a router's predict endpoint (local, or on AWS with SigV4)",
+        description="Send rows to POST /models/NAME/predict and print the answer as JSON. "
+        "Rows are JSON (a list of rows, each a list of numbers or an object keyed by feature "
+        "name, or a whole request body) or CSV (with a header row of feature names, or "
+        "without). An empty CSV cell or a JSON null is a missing value.",
+    )
+    predict.add_argument("name", metavar="NAME", help="the model's name")
+    predict.add_argument(
+        "--data",
+        required=True,
+        metavar="FILE",
+        help="the rows: a .json or .csv file, or - for standard input",
+    )
+    predict.add_argument(
+        "--format",
+        choices=["json", "csv"],
+        help="of --data (default: from the file name, or "
+        "for standard input from its first character)",
+    )
+    predict.add_argument(
+        "--url",
+        help="the router's base URL (default: the api_url output of Terraform in --terraform-dir)",
+    )
+    predict.add_argument(
+        "--terraform-dir",
+        type=Path,
+        default=Path("terraform"),
+        metavar="DIR",
+        help="where to read api_url when --url is not given (default: ./terraform)",
+    )
+    predict.add_argument("--output", choices=["value", "margin", "contributions"], default="value")
+    predict.add_argument(
+        "--auth",
+        choices=["auto", "iam", "jwt", "none"],
+        default="auto",
+        help=f"iam: SigV4 with AWS credentials; jwt: a bearer token from ${TOKEN_VARIABLE}; "
+        f"auto (default): jwt if ${TOKEN_VARIABLE} is set, else iam for an execute-api URL, "
+        "else none",
+    )
+    predict.add_argument("--region", help="the Region to sign for (default: the URL's)")
+    predict.add_argument("--profile", help="the AWS profile whose credentials sign")
+    predict.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
+    predict.add_argument(
+        "--retries", type=int, default=3, help="on 429 and 503, honouring Retry-After"
+    )
+    predict.set_defaults(run=predict_command, usage_error=predict.error)
+
+
+def predict_command(args: argparse.Namespace) -> int:
+    if args.timeout <= 0 or args.retries < 0:
+        args.usage_error("--timeout must be positive and --retries at least 0")
+    try:
+        rows = read_rows(args.data, args.format)
+        url = args.url or terraform_api_url(args.terraform_dir)
+        from router.client import RetryPolicy, RouterClient
+
+        with RouterClient(
+            url,
+            auth=make_auth(args.auth, url, args.region, args.profile),
+            timeout_s=args.timeout,
+            retry=RetryPolicy(retries=args.retries),
+        ) as client:
+            result = client.predict(args.name, rows, output=args.output)
+    except ClientError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    answer: dict[str, object] = {
+        "model": result.model,
+        "version": result.version,
+        "output": result.output,
+        "predictions": result.predictions,
+    }
+    if result.classes is not None:
+        answer["classes"] = list(result.classes)
+    print(orjson.dumps(answer).decode())
+    return 0
+
+
+def make_auth(mode: str, url: str, region: str | None, profile: str | None) -> Auth:
+    from urllib.parse import urlsplit
+
+    from router.client.auth import BearerToken, NoAuth, SigV4, region_of
+
+    token = os.environ.get(TOKEN_VARIABLE, "")
+    if mode == "auto":
+        if token:
+            mode = "jwt"
+        elif region_of(urlsplit(url).hostname or ""):
+            mode = "iam"
+        else:
+            mode = "none"
+    if mode == "jwt":
+        if not token:
+            raise ClientError(f"--auth jwt reads the token from ${TOKEN_VARIABLE}, which is empty")
+        return BearerToken(token)
+    if mode == "iam":
+        return SigV4(region=region, profile=profile)
+    return NoAuth()
+
+
+def terraform_api_url(directory: Path) -> str:
+    """The ``api_url`` output of the Terraform state in ``directory``. Read with ``terraform
+    output -json``: ``-raw`` prints a warning on stdout, and exits 0, when there is none."""
+    if not directory.is_dir():
+        raise ClientError(f"no --url given, and no {directory}/ to read api_url from")
+    command = ["terraform", "output", "-json", "-no-color"]
+    try:
+        done = subprocess.run(
+            command,
+            cwd=directory,
+            capture_output=True,
+            text=True,
+            timeout=TERRAFORM_TIMEOUT_S,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise ClientError(
+            "no --url given, and terraform is not installed to read api_url; pass --url"
+        ) from exc
+    except subprocess.TimeoutExpired as exc:
+        raise ClientError(f"`terraform output` did not answer in {TERRAFORM_TIMEOUT_S} s") from exc
+    url = None
+    if done.returncode == 0:
+        try:
+            url = orjson.loads(done.stdout).get("api_url", {}).get("value")
+        except (orjson.JSONDecodeError, AttributeError):
+            url = None
+    if not isinstance(url, str) or not url:
+        why = _first_line(done.stderr) if done.returncode else "the state has no api_url output"
+        raise ClientError(
+            f"no --url given, and `terraform output` in {directory}/ gave no api_url: "
+            f"{why} (has `make deploy` run? else pass --url)"
+        )
+    return url
+
+
+def _first_line(text: str) -> str:
+    """Terraform's first error, else its first line (it frames messages with box-drawing
+    characters and blank lines, and may warn before it errs)."""
+    lines = [cleaned for line in text.splitlines() if (cleaned := line.strip(" │╷╵\t"))]
+    errors = [line.removeprefix("Error: ") for line in lines if line.startswith("Error: ")]
+    return (errors or lines or [""])[0]
+
+
+# -- demo --bucket ----------------------------------------------------------------------------
+
+
+def demo_to_bucket(bucket: str, wait_s: float) -> int:
+    """Train the demo models and publish them through the inbox bucket (``models.demo``)."""
+    from models.demo import upload_demo_models
+    from router.publish.s3 import s3_client, wait_for_verdict
+
+    s3 = s3_client()
+    print(f"Training the demo models and uploading them to s3://{bucket}/")
+    uploaded = upload_demo_models(s3, bucket)
+    for demo in uploaded:
+        print(f"  {demo.spec.name:14} s3://{bucket}/{demo.key}  version {demo.version_id or '-'}")
+        if wait_s:
+            verdict = wait_for_verdict(s3, bucket, demo.key, demo.version_id, timeout_s=wait_s)
+            print(f"  {'':14} the inbox says: {verdict}")
+    if not wait_s:
+        print("The inbox function publishes each onto EFS within seconds.")
+    print("Then, for example:")
+    for demo in uploaded:
+        rows = orjson.dumps([demo.example]).decode()
+        print(f"  echo '{rows}' | model-router predict {demo.spec.name} --data -")
+    return 0
+
+
+# -- rows ------------------------------------------------------------------------------------
+
+
+def read_rows(source: str, fmt: str | None) -> object:
+    """The rows in ``source`` (a path, or ``-`` for stdin), as ``RouterClient`` takes them."""
+    if source == "-":
+        text = sys.stdin.read()
+        name = "standard input"
+    else:
+        try:
+            text = Path(source).read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read {source}: {getattr(exc, 'strerror', exc)}") from exc
+        name = source
+    if fmt is None:
+        suffix = Path(source).suffix.lower() if source != "-" else ""
+        if suffix in (".json", ".csv"):
+            fmt = suffix[1:]
+        else:
+            fmt = "json" if text.lstrip()[:1] in ("[", "{") else "csv"
+    if not text.strip():
+        raise InputError(f"{name} is empty: no rows to predict")
+    return json_rows(text, name) if fmt == "json" else csv_rows(text, name)
+
+
+def json_rows(text: str, name: str) -> object:
+    try:
+        document = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"{name} is not valid JSON: {exc}") from exc
+    if isinstance(document, dict):  # a whole request body: {"instances": [...]}
+        if "instances" not in document:
+            raise InputError(f'{name}: a JSON object must be a request, {{"instances": [...]}}')
+        document = document["instances"]
+    if not isinstance(document, list):
+        raise InputError(f"{name}: expected a list of rows")
+    return document
+
+
+def csv_rows(text: str, name: str) -> list[Any]:
+    """Rows of numbers; a first row that is not all numbers is a header of feature names,
+    and its rows become records. An empty cell is a missing value."""
+    table = [row for row in csv.reader(io.StringIO(text)) if row]
+    header: list[str] | None = None
+    if table and not all(_is_number(cell) for cell in table[0]):
+        header = [cell.strip() for cell in table[0]]
+        table = table[1:]
+    if not table:
+        raise InputError(f"{name} has no rows to predict")
+    rows: list[Any] = []
+    for line, row in enumerate(table, start=2 if header else 1):
+        if header is not None and len(row) != len(header):
+            raise InputError(f"{name} line {line}: {len(row)} cells, the header has {len(header)}")
+        values = [_cell(cell, name, line, column) for column, cell in enumerate(row, start=1)]
+        rows.append(dict(zip(header, values, strict=True)) if header else values)
+    return rows
+
+
+def _is_number(cell: str) -> bool:
+    try:
+        float(cell)
+    except ValueError:
+        return cell.strip() == ""
+    return True
+
+
+def _cell(cell: str, name: str, line: int, column: int) -> float | None:
+    cell = cell.strip()
+    if not cell:
+        return None
+    try:
+        value = float(cell)
+    except ValueError:
+        raise InputError(f"{name} line {line}, column {column}: {cell!r} is not a number") from None
+    if math.isnan(value):
+        return None
+    return value

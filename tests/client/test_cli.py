@@ -1,0 +1,140 @@
+"""``model-router predict`` against a real server: JSON and CSV rows from a file or stdin,
+the URL from Terraform's state, and every failure as one line."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pytest
+
+from router.cli import main
+from tests.client.conftest import FEATURES
+
+if TYPE_CHECKING:
+    from tests.client.conftest import Served
+
+pytestmark = pytest.mark.slow
+
+
+def predictions_of(output: str) -> np.ndarray:
+    answer = json.loads(output)
+    assert answer["model"] == "iris" and len(answer["version"]) == 12
+    return np.asarray(answer["predictions"], dtype=np.float32)
+
+
+def terraform_state(directory: Path, api_url: str) -> Path:
+    """A state with the one output `predict` reads, as `terraform apply` leaves it."""
+    directory.mkdir()
+    state = {
+        "version": 4,
+        "terraform_version": "1.9.0",
+        "serial": 1,
+        "lineage": "6b1ad5f4-52a5-4d3c-9a8e-4f3f0c6f1f2a",
+        "outputs": {"api_url": {"value": api_url, "type": "string"}},
+        "resources": [],
+        "check_results": None,
+    }
+    (directory / "terraform.tfstate").write_text(json.dumps(state))
+    return directory
+
+
+def test_json_rows_from_a_file(
+    served: Served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data = tmp_path / "rows.json"
+    data.write_text(json.dumps(served.rows.tolist()))
+
+    code = main(["predict", "iris", "--url", served.url, "--data", str(data)])
+
+    assert code == 0
+    expected = served.booster.inplace_predict(served.rows)
+    np.testing.assert_array_equal(predictions_of(capsys.readouterr().out), expected)
+
+
+def test_csv_with_a_header_from_stdin_in_any_column_order(
+    served: Served, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    order = FEATURES[::-1]
+    lines = [",".join(order)]
+    lines += [",".join(repr(float(row[FEATURES.index(n)])) for n in order) for row in served.rows]
+    lines[1] = ",".join(lines[1].split(",")[:-1]) + ","  # an empty cell: a missing value
+    monkeypatch.setattr(sys, "stdin", io.StringIO("\n".join(lines) + "\n"))
+    expected_rows = served.rows.copy()
+    expected_rows[0, FEATURES.index(order[-1])] = np.nan
+
+    code = main(["predict", "iris", "--url", served.url, "--data", "-"])
+
+    assert code == 0
+    expected = served.booster.inplace_predict(expected_rows)
+    np.testing.assert_array_equal(predictions_of(capsys.readouterr().out), expected)
+
+
+def test_the_url_comes_from_terraform_and_stdin_through_the_installed_command(
+    served: Served, tmp_path: Path
+) -> None:
+    state_dir = terraform_state(tmp_path / "terraform", served.url + "/")
+    csv_rows = "\n".join(",".join(str(float(v)) for v in row) for row in served.rows[:2])
+    cli = Path(sys.executable).with_name("model-router")
+
+    done = subprocess.run(
+        [str(cli), "predict", "iris", "--data", "-", "--output", "margin"],
+        input=csv_rows,
+        cwd=state_dir.parent,  # `predict` reads ./terraform by default
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert done.returncode == 0, done.stderr
+    margins = served.booster.inplace_predict(served.rows[:2], predict_type="margin")
+    np.testing.assert_array_equal(predictions_of(done.stdout), margins)
+
+
+@pytest.mark.parametrize(
+    ("argv", "data", "message"),
+    [
+        (["nope"], "[[1, 2, 3, 4]]", "error: 404 Model not found: "),
+        (["iris"], "a,b\n1,x\n", "error: standard input line 2, column 2: 'x' is not a number"),
+        (["iris"], '{"rows": []}', 'a JSON object must be a request, {"instances": [...]}'),
+        (["iris", "--auth", "jwt"], "[[1, 2, 3, 4]]", "$MODEL_ROUTER_TOKEN, which is empty"),
+    ],
+)
+def test_failures_are_one_line(
+    served: Served,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    data: str,
+    message: str,
+) -> None:
+    monkeypatch.delenv("MODEL_ROUTER_TOKEN", raising=False)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(data))
+
+    code = main(["predict", *argv, "--url", served.url, "--data", "-"])
+
+    captured = capsys.readouterr()
+    assert code == 1 and captured.out == ""
+    assert captured.err.count("\n") == 1 and message in captured.err
+
+
+def test_without_url_or_deployment_it_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    empty = tmp_path / "terraform"
+    empty.mkdir()
+    data = tmp_path / "rows.json"
+    data.write_text("[[1, 2, 3, 4]]")
+
+    code = main(["predict", "iris", "--data", str(data), "--terraform-dir", str(empty)])
+
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert err.startswith("error: no --url given, and `terraform output` in ")
+    assert "the state has no api_url output" in err and "pass --url" in err
