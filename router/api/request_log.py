@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 # Where the endpoint leaves its facts for the wrapper, in the request's ASGI scope.
 _FACTS = "router.prediction"
+_SERVED = "served_a_prediction"  # on app.state
 _MAX_REQUEST_ID = 128
 
 
@@ -59,7 +60,13 @@ def logs_predictions(
 
 
 def _log(request: Request, status: int, latency_ms: float) -> None:
-    sample = request.app.state.settings.request_log_sample
+    state = request.app.state
+    # The first prediction this app serves (on Lambda: this execution environment's), the
+    # one that meets an empty cache. Noted whether or not its line is sampled.
+    cold_start = not getattr(state, _SERVED, False)
+    if cold_start:
+        setattr(state, _SERVED, True)
+    sample = state.settings.request_log_sample
     level = prediction_level(sample, status)
     if not level:
         return
@@ -83,5 +90,6 @@ def _log(request: Request, status: int, latency_ms: float) -> None:
         status=status,
         latency_ms=latency_ms,
         cache=cache,
+        cold_start=cold_start,
         request_id=request_id,
     )

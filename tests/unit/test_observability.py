@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -94,8 +95,9 @@ LAMBDA_LEVELS |= {"FATAL": 5, "CRITICAL": 5}
 IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
 
 
-def prediction_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
-    return [record for record in caplog.records if record.getMessage() == PREDICTION_MESSAGE]
+def prediction_lines(output: str) -> list[dict[str, Any]]:
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    return [line for line in lines if line.get("message") == PREDICTION_MESSAGE]
 
 
 def test_successes_are_sampled_and_failures_always_logged(
@@ -128,7 +130,10 @@ def api(settings: Settings, registry: ModelRegistry) -> Iterator[TestClient]:
 
 
 def test_one_line_per_request_tells_the_cache_miss_hit_and_reload(
-    api: TestClient, model_root: Path, caplog: pytest.LogCaptureFixture
+    api: TestClient,
+    model_root: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
     caplog.set_level(logging.INFO, logger="router")
     path = write_model(model_root, "m", train_booster(seed=1))
@@ -139,9 +144,10 @@ def test_one_line_per_request_tells_the_cache_miss_hit_and_reload(
     replace_file(path, model_bytes(train_booster(seed=2)))
     api.post("/models/m/predict", json=body, headers={"x-request-id": "abc-123"})
 
-    lines = prediction_records(caplog)
-    assert [line.__dict__["cache"] for line in lines] == ["miss", "hit", "reload"]
-    first, _, last = (line.__dict__ for line in lines)
+    lines = prediction_lines(capsys.readouterr().out)
+    assert [line["cache"] for line in lines] == ["miss", "hit", "reload"]
+    assert [line["cold_start"] for line in lines] == [True, False, False]
+    first, _, last = lines
     assert (first["model"], first["rows"], first["output"], first["status"]) == (
         "m",
         3,
@@ -151,11 +157,12 @@ def test_one_line_per_request_tells_the_cache_miss_hit_and_reload(
     assert first["version"] != last["version"] and len(last["version"]) == 12
     assert first["latency_ms"] > 0 and first["sample_rate"] == 1.0
     assert last["request_id"] == "abc-123" and "request_id" not in first
-    assert all(line.levelno == logging.INFO for line in lines)
+    assert all(line["level"] == "INFO" for line in lines)
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["timestamp"])
 
 
 def test_failed_requests_are_logged_with_their_status_even_unsampled(
-    model_root: Path, caplog: pytest.LogCaptureFixture
+    model_root: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
     caplog.set_level(logging.INFO, logger="router")
     settings = Settings(model_root=model_root, request_log_sample=0)
@@ -168,13 +175,14 @@ def test_failed_requests_are_logged_with_their_status_even_unsampled(
         api.post("/models/m/predict", json={"instances": [[1.0]]})  # wrong width
         api.post("/models/-bad-/predict", json={"instances": [[1.0]]})
 
-    lines = [line.__dict__ for line in prediction_records(caplog)]
-    assert [(line["status"], line.get("model")) for line in lines] == [
-        (404, "nope"),
-        (422, "m"),
-        (400, None),  # an invalid name is not logged
+    lines = prediction_lines(capsys.readouterr().out)
+    assert [(line["level"], line["status"], line.get("model")) for line in lines] == [
+        ("WARNING", 404, "nope"),
+        ("WARNING", 422, "m"),
+        ("WARNING", 400, None),  # an invalid name is not logged
     ]
-    assert all(line["sample_rate"] == 1.0 and line["cache"] is None for line in lines)
+    assert all(line["sample_rate"] == 1.0 and "cache" not in line for line in lines)
+    assert [line["cold_start"] for line in lines] == [False, False, False]  # the first: unsampled
 
 
 @pytest.fixture(autouse=True)
@@ -202,11 +210,7 @@ def test_on_lambda_the_line_carries_the_invocations_request_id_and_cold_start(
     module.handler(load_event("apigw_http_v2"), context)
     module.handler(load_event("apigw_http_v2"), replace(context, aws_request_id="second-id"))
 
-    lines = [
-        line
-        for line in lambda_lines(capsys.readouterr().out)
-        if line.get("message") == PREDICTION_MESSAGE
-    ]
+    lines = prediction_lines(capsys.readouterr().out)
     assert [(line["request_id"], line["cold_start"], line["cache"]) for line in lines] == [
         (context.aws_request_id, True, "miss"),
         ("second-id", False, "hit"),
