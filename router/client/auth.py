@@ -87,13 +87,13 @@ class SigV4:
             raise ClientConfigError(
                 "signing requests (SigV4) needs botocore: pip install 'model-router[publish]'"
             ) from exc
-        session = botocore.session.Session(profile=profile)
-        self.region = region or session.get_config_variable("region")
-        if credentials is None:
-            try:
+        try:
+            session = botocore.session.Session(profile=profile)
+            self.region = region or session.get_config_variable("region")
+            if credentials is None:
                 credentials = session.get_credentials()
-            except BotoCoreError as exc:  # an unknown profile, an expired SSO session, ...
-                raise ClientConfigError(f"cannot read AWS credentials: {exc}") from exc
+        except BotoCoreError as exc:  # an unknown profile, an expired SSO session, ...
+            raise ClientConfigError(f"cannot read AWS credentials: {exc}") from exc
         if credentials is None:
             raise ClientConfigError(
                 "no AWS credentials found (looked where the AWS CLI looks: environment, "
@@ -115,10 +115,14 @@ class SigV4:
                 "cannot tell which AWS Region to sign for: the URL names none; "
                 "pass a region (--region) or set AWS_REGION"
             )
+        from botocore.exceptions import BotoCoreError
+
+        try:
+            credentials = self._credentials.get_frozen_credentials()  # refreshes if due
+        except BotoCoreError as exc:
+            raise ClientConfigError(f"cannot refresh AWS credentials: {exc}") from exc
         request = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
-        SigV4Auth(self._credentials.get_frozen_credentials(), SIGV4_SERVICE, region).add_auth(
-            request
-        )
+        SigV4Auth(credentials, SIGV4_SERVICE, region).add_auth(request)
         return {
             name: value
             for name, value in request.headers.items()

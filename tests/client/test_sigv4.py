@@ -67,6 +67,8 @@ def test_signing_without_credentials_is_one_clear_error(monkeypatch: pytest.Monk
 
     with pytest.raises(ClientConfigError, match="no AWS credentials found"):
         SigV4(region="eu-west-1")
+    with pytest.raises(ClientConfigError, match=r"cannot read AWS credentials: .*nobody"):
+        SigV4(profile="nobody")
 
 
 def test_a_bearer_token_is_sent_as_is_and_never_printed() -> None:
