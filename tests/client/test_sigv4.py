@@ -4,9 +4,14 @@ credentials, and answers 403 on any mismatch."""
 
 from __future__ import annotations
 
+import io
+import json
+import sys
+
 import pytest
 from botocore.credentials import Credentials, ReadOnlyCredentials
 
+from router.cli import main
 from router.client import BearerToken, ClientConfigError, RequestFailed, RouterClient, SigV4
 from router.client.auth import region_of
 from tests.client.servers import Reply, ScriptedServer, SigV4Verifier, serving
@@ -80,3 +85,25 @@ def test_a_bearer_token_is_sent_as_is_and_never_printed() -> None:
 
     assert server.received[0].headers["Authorization"] == "Bearer eyJhbGciOiJIUzI1NiJ9.e30.sig"
     assert "eyJ" not in repr(token)
+
+
+def test_the_cli_signs_with_the_environments_credentials(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for variable, value in zip(
+        ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"), KEYS, strict=True
+    ):
+        monkeypatch.setenv(variable, value)
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    monkeypatch.delenv("MODEL_ROUTER_TOKEN", raising=False)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("5.1,3.5,1.4,0.2\n"))
+    verifier = SigV4Verifier(ReadOnlyCredentials(*KEYS), "ap-southeast-2")
+    server = ScriptedServer([Reply(200, PREDICTION)], check=verifier)
+
+    with serving(server):
+        argv = ["predict", "iris", "--url", server.url, "--data", "-", "--auth", "iam"]
+        code = main([*argv, "--region", "ap-southeast-2"])
+
+    assert code == 0, capsys.readouterr().err
+    assert verifier.verdicts == ["valid"]
+    assert json.loads(capsys.readouterr().out)["predictions"] == [0.5]
