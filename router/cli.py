@@ -69,6 +69,9 @@ def demo(args: argparse.Namespace) -> int:
         from router.client_cli import demo_to_bucket
 
         return demo_to_bucket(args.bucket, args.wait)
+    if args.wait:
+        print("error: --wait needs --bucket", file=sys.stderr)
+        return 2
     from router.examples import predict_call
 
     root = _settings(args).model_root
