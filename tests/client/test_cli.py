@@ -138,3 +138,19 @@ def test_without_url_or_deployment_it_says_what_to_do(
     assert code == 1 and err.count("\n") == 1
     assert err.startswith("error: no --url given, and `terraform output` in ")
     assert "the state has no api_url output" in err and "pass --url" in err
+
+
+def test_terraforms_own_error_is_the_line_shown(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    broken = tmp_path / "terraform"
+    broken.mkdir()
+    (broken / "terraform.tfstate").write_text("{not json")
+    data = tmp_path / "rows.json"
+    data.write_text("[[1, 2, 3, 4]]")
+
+    code = main(["predict", "iris", "--data", str(data), "--terraform-dir", str(broken)])
+
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1
+    assert "gave no api_url: Unsupported state file format (has `make deploy` run?" in err
