@@ -156,7 +156,7 @@ class Transport:
             ) from exc
         except (OSError, http.client.HTTPException) as exc:
             self._drop_connection()
-            if reused and isinstance(exc, http.client.RemoteDisconnected | ConnectionResetError):
+            if reused and isinstance(exc, ConnectionError):
                 # The server closed a kept-alive connection while it sat idle: not a failure
                 # of this request, so try once more on a new connection at no cost.
                 return self._send_once(method, path, body, content_type)

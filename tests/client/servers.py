@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import socket
 import threading
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -35,6 +36,8 @@ class Reply:
     status: int
     body: bytes = b"{}"
     headers: dict[str, str] = field(default_factory=dict)
+    hang_up: bool = False  # close the connection afterwards without saying so, as idle
+    # keep-alive connections are closed by servers and load balancers
 
 
 @dataclass
@@ -76,6 +79,10 @@ def serving(server: ScriptedServer) -> Iterator[ScriptedServer]:
             self.send_header("content-length", str(len(reply.body)))
             self.end_headers()
             self.wfile.write(reply.body)
+            if reply.hang_up:
+                self.wfile.flush()
+                self.connection.shutdown(socket.SHUT_RDWR)
+                self.close_connection = True
 
         def log_message(self, format: str, *args: object) -> None:  # quiet
             pass

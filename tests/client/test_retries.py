@@ -19,6 +19,10 @@ PROBLEM = (
 )
 
 
+def must_not_sleep(seconds: float) -> None:
+    pytest.fail(f"the client waited {seconds} s to retry")
+
+
 def test_retry_after_seconds_and_dates_are_waited_exactly() -> None:
     in_a_minute = formatdate(time.time() + 60, usegmt=True)
     server = ScriptedServer(
@@ -92,7 +96,7 @@ def test_client_errors_are_not_retried() -> None:
 
     with (
         serving(server),
-        RouterClient(server.url, sleep=pytest.fail) as client,
+        RouterClient(server.url, sleep=must_not_sleep) as client,
         pytest.raises(RequestFailed),
     ):
         client.predict("m", [[1.0]])
@@ -116,10 +120,20 @@ def test_a_refused_connection_is_retried_then_reported() -> None:
 def test_a_timeout_is_reported_and_not_retried() -> None:
     server = ScriptedServer([Reply(HANG)])
 
-    with serving(server), RouterClient(server.url, timeout_s=0.3, sleep=pytest.fail) as client:
+    with serving(server), RouterClient(server.url, timeout_s=0.3, sleep=must_not_sleep) as client:
         started = time.monotonic()
         with pytest.raises(ConnectionFailed, match=r"no answer .* within 0.3 s"):
             client.predict("m", [[1.0]])
 
     assert time.monotonic() - started < 5
     assert len(server.received) == 1
+
+
+def test_a_kept_alive_connection_the_server_dropped_is_reopened_at_no_cost() -> None:
+    server = ScriptedServer([Reply(200, PREDICTION, hang_up=True)])
+
+    with serving(server), RouterClient(server.url, sleep=must_not_sleep) as client:
+        results = [client.predict("m", [[1.0]]) for _ in range(3)]
+
+    assert [result.predictions for result in results] == [[1.0]] * 3
+    assert len(server.received) == 3
