@@ -95,9 +95,12 @@ LAMBDA_LEVELS |= {"FATAL": 5, "CRITICAL": 5}
 IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
 
 
+def json_lines(output: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+
+
 def prediction_lines(output: str) -> list[dict[str, Any]]:
-    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-    return [line for line in lines if line.get("message") == PREDICTION_MESSAGE]
+    return [line for line in json_lines(output) if line.get("message") == PREDICTION_MESSAGE]
 
 
 def test_successes_are_sampled_and_failures_always_logged(
@@ -194,10 +197,6 @@ def fresh_powertools_handler() -> Iterator[None]:
     logging.root.manager.loggerDict.pop(SERVICE, None)
 
 
-def lambda_lines(output: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-
-
 def test_on_lambda_the_line_carries_the_invocations_request_id_and_cold_start(
     import_handler: Callable[..., ModuleType],
     context: LambdaContext,
@@ -232,7 +231,7 @@ def test_above_info_the_app_filters_and_lambdas_filter_at_info_keeps_every_metri
     module.handler(load_event("apigw_http_v2"), context)  # a hit: metrics
     module.handler(http_api_event("POST", "/models/nope/predict", body), context)  # none
 
-    lines = lambda_lines(capsys.readouterr().out)
+    lines = json_lines(capsys.readouterr().out)
     metrics = [line for line in lines if "_aws" in line]
     logs = [line for line in lines if "_aws" not in line]
     assert [sorted(m) for m in metrics] == [
