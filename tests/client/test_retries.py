@@ -58,7 +58,8 @@ def test_without_retry_after_the_backoff_is_jittered_and_bounded() -> None:
 
 
 def test_when_retries_run_out_the_last_problem_is_raised() -> None:
-    server = ScriptedServer([Reply(503, PROBLEM, {"Retry-After": "1"})])
+    gateway_id = {"apigw-requestid": "Ab1CdE2fGhI3jKl="}  # as API Gateway answers
+    server = ScriptedServer([Reply(503, PROBLEM, {"Retry-After": "1", **gateway_id})])
     waits: list[float] = []
 
     with (
@@ -72,6 +73,7 @@ def test_when_retries_run_out_the_last_problem_is_raised() -> None:
     assert failed.value.status == 503
     assert failed.value.detail == "still loading"
     assert failed.value.retry_after_s == 1.0
+    assert str(failed.value).endswith("still loading (request id Ab1CdE2fGhI3jKl=)")
 
 
 def test_a_retry_after_beyond_the_limit_is_not_waited_for() -> None:
