@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from router.client.errors import ClientError
+from router.xgb.outputs import OUTPUTS
 
 if TYPE_CHECKING:
     import argparse
@@ -66,7 +67,10 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         metavar="DIR",
         help="where to read api_url when --url is not given (default: ./terraform)",
     )
-    predict.add_argument("--output", choices=["value", "margin", "contributions"], default="value")
+    predict.add_argument("--output", choices=OUTPUTS, default="value")
+    predict.add_argument(
+        "--rounds", choices=["best", "all"], help="boosting rounds (default: the model's)"
+    )
     predict.add_argument(
         "--auth",
         choices=["auto", "iam", "jwt", "none"],
@@ -98,7 +102,7 @@ def predict_command(args: argparse.Namespace) -> int:
             timeout_s=args.timeout,
             retry=RetryPolicy(retries=args.retries),
         ) as client:
-            result = client.predict(args.name, rows, output=args.output)
+            result = client.predict(args.name, rows, output=args.output, rounds=args.rounds)
     except ClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

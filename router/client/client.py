@@ -19,8 +19,9 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from router.client.transport import HttpResponse
+    from router.xgb.outputs import Output
 
-Output = Literal["value", "margin", "contributions"]
+Rounds = Literal["best", "all"]
 DEFAULT_TIMEOUT_S = 30.0  # API Gateway's HTTP API gives up on an integration after 30 s
 
 
@@ -35,7 +36,10 @@ class Prediction:
     classes: tuple[str, ...] | None = None
 
     def to_numpy(self) -> np.ndarray:
-        """The predictions as float32, the precision XGBoost computed them in."""
+        """The predictions as float32, the precision XGBoost computed them in; for
+        ``label``, the labels (strings, or class indices when the model has no labels)."""
+        if self.output == "label":
+            return np.asarray(self.predictions)
         return np.asarray(self.predictions, dtype=np.float32)
 
 
@@ -82,10 +86,19 @@ class RouterClient:
     def url(self) -> str:
         return self._transport.base_url
 
-    def predict(self, name: str, instances: object, *, output: Output = "value") -> Prediction:
+    def predict(
+        self,
+        name: str,
+        instances: object,
+        *,
+        output: Output = "value",
+        rounds: Rounds | None = None,
+    ) -> Prediction:
         """Predict with model ``name`` on ``instances``: a 2-D numpy array, a DataFrame, or
-        a list of rows (lists of numbers, or mappings of feature name to number)."""
-        body = predict_body(instances, output)
+        a list of rows (lists of numbers, or mappings of feature name to number or, for a
+        categorical feature, to its category). ``output`` and ``rounds`` are the API's
+        (see README "API"); ``rounds=None`` leaves the model's default."""
+        body = predict_body(instances, output, rounds)
         document = self._json(
             self._transport.request(
                 "POST", f"/models/{_path_name(name)}/predict", body, "application/json"

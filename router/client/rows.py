@@ -21,15 +21,17 @@ class InvalidRows(ClientError, ValueError):
     """The rows cannot be sent: not a table, or values JSON cannot carry."""
 
 
-def predict_body(instances: object, output: str) -> bytes:
+def predict_body(instances: object, output: str, rounds: str | None = None) -> bytes:
     """``{"instances": [...], "output": ...}`` for ``instances``:
 
     - a 2-D numpy array (or anything with ``__array__``), rows in the model's feature order;
     - a pandas DataFrame, sent as records keyed by column name (``to_dict("records")``);
     - a sequence of rows, each a sequence of numbers or a mapping of feature name to number.
     """
-    rows = _rows(instances)
-    return orjson.dumps({"instances": rows, "output": output}, option=orjson.OPT_SERIALIZE_NUMPY)
+    body: dict[str, object] = {"instances": _rows(instances), "output": output}
+    if rounds is not None:
+        body["rounds"] = rounds
+    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 def _rows(instances: object) -> object:

@@ -89,3 +89,13 @@ def test_models_lists_the_store(served: Served) -> None:
         models = client.models()
 
     assert [(m.name, m.loaded, m.last_error) for m in models] == [("iris", True, None)]
+
+
+def test_labels_and_probabilities_as_the_classifier_answers(served: Served) -> None:
+    with RouterClient(served.url) as client:
+        labels = client.predict("iris", served.rows, output="label", rounds="all")
+        probabilities = client.predict("iris", served.rows, output="probabilities")
+
+    expected = served.booster.inplace_predict(served.rows)
+    assert labels.to_numpy().tolist() == [served.classes[i] for i in expected.argmax(axis=1)]
+    np.testing.assert_array_equal(probabilities.to_numpy(), expected)
