@@ -50,7 +50,7 @@ def test_lists_records_and_missing_values_mean_the_same_rows(served: Served) -> 
 
 
 def test_a_dataframe_is_sent_by_column_name_not_position(served: Served) -> None:
-    pandas = pytest.importorskip("pandas")  # not a dependency: its import slows XGBoost's
+    pandas = pytest.importorskip("pandas")  # from the demo extra, not the router
     frame = pandas.DataFrame(served.rows, columns=FEATURES)[FEATURES[::-1]]
 
     with RouterClient(served.url) as client:
