@@ -124,16 +124,18 @@ locals {
   emf_timings    = ["PredictTime", "LoadTime"]
 
   # Logs Insights over the router's "prediction" lines (fields: model, version, rows,
-  # output, status, latency_ms, cache = hit|miss|reload, cold_start, request_id).
+  # output, status, latency_ms, cache = hit|miss|reload, cold_start, request_id,
+  # sample_rate). Successful requests may be sampled (ROUTER_REQUEST_LOG_SAMPLE): a line
+  # stands for 1 / sample_rate requests, so counts are sums of that, not count(*).
   prediction_lines = "filter message = \"prediction\""
   model_queries = {
     requests = {
       title = "Requests by model"
-      query = "${local.prediction_lines} | stats count(*) as requests, sum(rows) as rows by model | sort requests desc | limit 50"
+      query = "${local.prediction_lines} | stats sum(1 / sample_rate) as requests, sum(rows / sample_rate) as rows by model | sort requests desc | limit 50"
     }
     latency = {
       title = "Latency by model (ms)"
-      query = "${local.prediction_lines} | stats count(*) as requests, pct(latency_ms, 50) as p50_ms, pct(latency_ms, 99) as p99_ms, max(latency_ms) as max_ms by model | sort p99_ms desc | limit 50"
+      query = "${local.prediction_lines} | stats sum(1 / sample_rate) as requests, pct(latency_ms, 50) as p50_ms, pct(latency_ms, 99) as p99_ms, max(latency_ms) as max_ms by model | sort p99_ms desc | limit 50"
     }
     errors = {
       title = "Errors by model and status"
@@ -141,7 +143,7 @@ locals {
     }
     misses = {
       title = "Cache misses and reloads by model"
-      query = "${local.prediction_lines} and cache != \"hit\" | stats count(*) as loads, pct(latency_ms, 50) as p50_ms by model, cache | sort loads desc | limit 50"
+      query = "${local.prediction_lines} and cache != \"hit\" | stats sum(1 / sample_rate) as loads, pct(latency_ms, 50) as p50_ms by model, cache | sort loads desc | limit 50"
     }
   }
 

@@ -97,6 +97,24 @@ def test_router_environment_cannot_override_owned_variables(module: Module) -> N
     assert not allowed & owned
 
 
+# Settings that are not the router function's to take from router_environment: how many
+# versions publishers keep is the inbox's and the CLI's business, not the router's.
+NOT_ROUTER_ENVIRONMENT = {"ROUTER_HISTORY_LIMIT"}
+
+
+def test_every_router_setting_can_be_set_from_terraform(module: Module) -> None:
+    """A new setting must be either allowed in router_environment, owned by a variable, or
+    named above as not the router function's: a deployment can reach every one."""
+    from router.settings import Settings
+
+    settings = {f"ROUTER_{name.upper()}" for name in Settings.model_fields}
+    condition = block(module.variables["router_environment"], "validation")["condition"]
+    allowed = set(re.findall(r'"(ROUTER_[A-Z_]+)"', condition))
+    owned = set(module.local("router_owned_environment"))
+
+    assert settings - allowed - owned - NOT_ROUTER_ENVIRONMENT == set()
+
+
 def test_environment_names_are_settings_the_router_reads(module: Module) -> None:
     from router.settings import Settings
 
