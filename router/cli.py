@@ -9,6 +9,7 @@ import os
 import sys
 from pathlib import Path
 
+from router.batch.cli import add_batch_command
 from router.client_cli import add_client_commands
 from router.errors import RouterError
 from router.publish.cli import add_publish_commands
@@ -128,6 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_publish_commands(commands)
     add_client_commands(commands)
+    add_batch_command(commands)
     return parser
 
 

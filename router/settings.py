@@ -95,6 +95,19 @@ class Settings(BaseSettings):
     history_limit: int = Field(
         default=5, ge=0, description="Earlier versions kept per model by `publish` to a folder."
     )
+    batch_rows_per_part: int = Field(
+        default=10_000, ge=1, description="Most rows in one part of a local batch job."
+    )
+    batch_bytes_per_part: int = Field(
+        default=8 * MIB, ge=1024, description="Most input bytes in one part of a local batch job."
+    )
+    batch_parallelism: int = Field(
+        default=1, ge=1, le=64, description="Parts of a local batch job predicted at once."
+    )
+    batch_state_machine_arn: str | None = Field(
+        default=None,
+        description="State machine that `model-router batch s3://...` starts (Terraform output).",
+    )
 
     @field_validator("preload", mode="before")
     @classmethod

@@ -51,6 +51,7 @@ data "aws_iam_policy_document" "kms" {
         for name in [
           local.router_log_group_name,
           local.inbox_log_group_name,
+          local.batch_log_group_name,
           local.api_log_group_name,
           local.flow_log_group_name,
         ] : "arn:${local.partition}:logs:${local.region}:${local.account_id}:log-group:${name}"

@@ -104,6 +104,28 @@ data "aws_iam_policy_document" "s3_endpoint" {
     }
   }
 
+  # With batch predictions (batch.tf), the batch function's inputs and results.
+  dynamic "statement" {
+    for_each = var.enable_batch ? [aws_s3_bucket.batch[0].arn] : []
+
+    content {
+      sid       = "UseBatchBucket"
+      actions   = ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload", "s3:ListBucket"]
+      resources = [statement.value, "${statement.value}/*"]
+
+      principals {
+        type        = "AWS"
+        identifiers = ["*"]
+      }
+
+      condition {
+        test     = "StringEquals"
+        variable = "aws:PrincipalAccount"
+        values   = [local.account_id]
+      }
+    }
+  }
+
   statement {
     sid       = "ListModelInbox"
     actions   = ["s3:ListBucket"]

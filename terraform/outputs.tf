@@ -89,3 +89,18 @@ output "private_subnet_ids" {
   description = "IDs of the private subnets the functions run in."
   value       = aws_subnet.private[*].id
 }
+
+output "batch_bucket" {
+  description = "Name of the batch bucket: put inputs at s3://<bucket>/batch/<model>/<job>.csv (or .jsonl); results appear under results/. Null without enable_batch."
+  value       = one(aws_s3_bucket.batch[*].id)
+}
+
+output "batch_state_machine_arn" {
+  description = "ARN of the batch state machine, for `model-router batch s3://...` (ROUTER_BATCH_STATE_MACHINE_ARN). Null without enable_batch."
+  value       = one(aws_sfn_state_machine.batch[*].arn)
+}
+
+output "batch_function_name" {
+  description = "Name of the batch Lambda function. Null without enable_batch."
+  value       = one(aws_lambda_function.batch[*].function_name)
+}

@@ -428,3 +428,96 @@ variable "router_p99_duration_alarm_ms" {
     error_message = "router_p99_duration_alarm_ms must be positive."
   }
 }
+
+# ---------------------------------------------------------------------------------------
+# Batch predictions (batch.tf)
+# ---------------------------------------------------------------------------------------
+
+variable "enable_batch" {
+  description = "Build batch predictions: the batch bucket, its state machine, EventBridge rule and function. false removes them all."
+  type        = bool
+  default     = true
+}
+
+variable "batch_bucket_name" {
+  description = "Name of the batch bucket (inputs under batch/, results under results/); null picks a unique name starting with <name>-batch-."
+  type        = string
+  default     = null
+
+  validation {
+    condition     = var.batch_bucket_name == null || can(regex("^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$", var.batch_bucket_name))
+    error_message = "batch_bucket_name must be a valid S3 bucket name: 3-63 lower-case letters, digits, dots or hyphens."
+  }
+}
+
+variable "batch_force_destroy" {
+  description = "Let `terraform destroy` delete the batch bucket while it still holds objects."
+  type        = bool
+  default     = false
+}
+
+variable "batch_results_days" {
+  description = "Days after which a job's results, and replaced input versions, expire."
+  type        = number
+  default     = 30
+
+  validation {
+    condition     = var.batch_results_days >= 1 && floor(var.batch_results_days) == var.batch_results_days
+    error_message = "batch_results_days must be a whole number of days, 1 or more."
+  }
+}
+
+variable "batch_memory_mb" {
+  description = "Memory of the batch function in MB; CPU scales with it (one vCPU at 1769 MB)."
+  type        = number
+  default     = 1769
+
+  validation {
+    condition     = var.batch_memory_mb >= 128 && var.batch_memory_mb <= 10240 && floor(var.batch_memory_mb) == var.batch_memory_mb
+    error_message = "batch_memory_mb must be a whole number from 128 to 10240."
+  }
+}
+
+variable "batch_timeout_s" {
+  description = "Timeout of the batch function in seconds; finishing a job concatenates all its parts in one invocation."
+  type        = number
+  default     = 900
+
+  validation {
+    condition     = var.batch_timeout_s >= 1 && var.batch_timeout_s <= 900 && floor(var.batch_timeout_s) == var.batch_timeout_s
+    error_message = "batch_timeout_s must be a whole number from 1 to 900."
+  }
+}
+
+variable "batch_max_concurrency" {
+  description = "Parts of one job predicted at once (the Distributed Map's MaxConcurrency); the batch function reserves that many executions, plus 2."
+  type        = number
+  default     = 10
+
+  validation {
+    condition     = var.batch_max_concurrency >= 1 && var.batch_max_concurrency <= 1000 && floor(var.batch_max_concurrency) == var.batch_max_concurrency
+    error_message = "batch_max_concurrency must be a whole number from 1 to 1000."
+  }
+}
+
+variable "batch_rows_per_part" {
+  description = "Most rows in one part (the map's MaxItemsPerBatch)."
+  type        = number
+  default     = 1000
+
+  validation {
+    condition     = var.batch_rows_per_part >= 1 && var.batch_rows_per_part <= 100000 && floor(var.batch_rows_per_part) == var.batch_rows_per_part
+    error_message = "batch_rows_per_part must be a whole number from 1 to 100000."
+  }
+}
+
+variable "batch_bytes_per_part" {
+  description = "Most bytes of rows in one part (the map's MaxInputBytesPerBatch); Step Functions allows 262144 at most."
+  type        = number
+  default     = 245760
+
+  validation {
+    condition     = var.batch_bytes_per_part >= 1024 && var.batch_bytes_per_part <= 262144 && floor(var.batch_bytes_per_part) == var.batch_bytes_per_part
+    error_message = "batch_bytes_per_part must be a whole number from 1024 to 262144 (256 KiB, Step Functions' payload limit)."
+  }
+}

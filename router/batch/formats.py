@@ -1,0 +1,259 @@
+"""Files in and out: CSV with a header row, or JSON Lines (one object per line).
+
+Reading streams parts of bounded rows and bytes, so a file of any size needs the memory of
+one part. Writing renders a part's predictions in the input's own format: the input's
+columns that are not features pass through (an id, a label), then the prediction columns,
+then the version of the model that made them.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import orjson
+
+from router.batch.errors import BatchInputInvalid
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from router.batch.part import InputFormat, PartResult, RawRow, Refused
+    from router.xgb.loader import LoadedModel
+    from router.xgb.predictor import Output
+
+SUFFIXES: dict[str, InputFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+VERSION_COLUMN = "model_version"
+# Column name of each output in CSV files (a prefix when it has several columns) and key in
+# JSON Lines. New outputs of the model layer (class probabilities, labels) add a row here.
+OUTPUT_COLUMNS: dict[str, str] = {
+    "value": "value",
+    "margin": "margin",
+    "contributions": "contribution",
+}
+REJECT_COLUMNS = ("row", "reason")
+_NUMPY = orjson.OPT_SERIALIZE_NUMPY
+
+
+def format_of(name: str) -> InputFormat:
+    """The format of a file or S3 key, from its suffix."""
+    lowered = name.lower()
+    for suffix, fmt in SUFFIXES.items():
+        if lowered.endswith(suffix):
+            return fmt
+    raise BatchInputInvalid(
+        f"{name.rsplit('/', 1)[-1][:80]!r} is neither .csv nor .jsonl: name the input "
+        "file by its format"
+    )
+
+
+# -- reading -------------------------------------------------------------------------------
+
+
+def csv_parts(
+    text: Iterator[str], *, rows_per_part: int, bytes_per_part: int
+) -> tuple[list[str], Iterator[list[RawRow]]]:
+    """The header and the parts of a CSV file opened with ``newline=""``."""
+    reader = csv.DictReader(text)
+    header = list(reader.fieldnames or [])
+    if not header:
+        raise BatchInputInvalid("the CSV file is empty: it needs a header row")
+
+    def parts() -> Iterator[list[RawRow]]:
+        part: list[RawRow] = []
+        size = 0
+        for number, row in enumerate(reader, start=1):
+            part.append((number, row))
+            size += sum(len(value) for value in row.values() if isinstance(value, str))
+            if len(part) >= rows_per_part or size >= bytes_per_part:
+                yield part
+                part, size = [], 0
+        if part:
+            yield part
+
+    return header, parts()
+
+
+def jsonl_parts(
+    lines: Iterator[bytes], *, rows_per_part: int, bytes_per_part: int
+) -> Iterator[list[RawRow]]:
+    """Parts of a JSON Lines file; blank lines are skipped and not counted as rows."""
+    part: list[RawRow] = []
+    size = 0
+    number = 0
+    for line in lines:
+        if not line.strip():
+            continue
+        number += 1
+        part.append((number, json_row(line)))
+        size += len(line)
+        if len(part) >= rows_per_part or size >= bytes_per_part:
+            yield part
+            part, size = [], 0
+    if part:
+        yield part
+
+
+# A line that is not a JSON object becomes a row that PartPredictor refuses, with the line.
+UNPARSED_KEY = None
+
+
+def json_row(line: bytes) -> dict[str | None, object]:
+    try:
+        value = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        reason = f"not valid JSON ({exc.msg})"
+    else:
+        if isinstance(value, dict):
+            return value
+        reason = "the line is not a JSON object"
+    return {UNPARSED_KEY: reason, "line": line[:1000].decode(errors="replace")}
+
+
+# -- columns -------------------------------------------------------------------------------
+
+
+class OutputLayout:
+    """The prediction columns of one model version and set of outputs.
+
+    Their number is found by predicting one row of missing values: that covers every
+    objective, class count and output without a table of XGBoost's shapes.
+    """
+
+    def __init__(self, model: LoadedModel, outputs: Sequence[Output]) -> None:
+        self.version = model.version
+        self.outputs = list(outputs)
+        features = list(model.feature_names or [])
+        probe = np.full((1, model.num_features), np.nan, dtype=np.float32)
+        labels = model.metadata.class_labels
+        self.columns: dict[str, list[str]] = {}
+        for output in self.outputs:
+            shape = model.predictor.predict(probe, output).shape[1:]
+            self.columns[output] = _column_names(OUTPUT_COLUMNS[output], shape, labels, features)
+        self.keys = {OUTPUT_COLUMNS[output] for output in self.outputs} | {VERSION_COLUMN}
+        self.csv_columns = [name for names in self.columns.values() for name in names]
+        self.csv_columns.append(VERSION_COLUMN)
+
+    def check_csv_header(self, header: Sequence[str], features: Sequence[str]) -> list[str]:
+        """The pass-through columns of a CSV header; refuses a header the job cannot use."""
+        missing = [name for name in features if name not in header]
+        if missing:
+            shown = ", ".join(missing[:10]) + (", ..." if len(missing) > 10 else "")
+            raise BatchInputInvalid(
+                f"the CSV header lacks {len(missing)} of the model's features: {shown}"
+            )
+        feature_set = set(features)
+        passed = [name for name in header if name not in feature_set]
+        clash = sorted(set(passed) & (set(self.csv_columns) | self.keys))
+        if clash:
+            raise BatchInputInvalid(
+                f"input column {clash[0]!r} has the name of a prediction column; rename it"
+            )
+        if len(set(header)) != len(header):
+            raise BatchInputInvalid("the CSV header names a column twice")
+        return passed
+
+
+def _column_names(
+    prefix: str, shape: tuple[int, ...], labels: list[str] | None, features: list[str]
+) -> list[str]:
+    if not shape:
+        return [prefix]
+    if prefix == OUTPUT_COLUMNS["contributions"]:
+        per_class = [*features, "bias"]
+        if len(shape) == 1:
+            return [f"{prefix}_{name}" for name in per_class]
+        classes = _labels(shape[0], labels)
+        return [f"{prefix}_{label}_{name}" for label in classes for name in per_class]
+    return [f"{prefix}_{label}" for label in _labels(shape[-1], labels)]
+
+
+def _labels(count: int, labels: list[str] | None) -> list[str]:
+    return list(labels) if labels and len(labels) == count else [str(i) for i in range(count)]
+
+
+# -- writing -------------------------------------------------------------------------------
+
+
+def float_texts(array: np.ndarray) -> list[list[str]]:
+    """Each row's numbers as text, the same shortest float32 text as the API's JSON."""
+    rows = array.shape[0]
+    flat = orjson.dumps(np.ascontiguousarray(array).reshape(-1), option=_NUMPY)[1:-1]
+    texts = flat.decode().split(",") if rows else []
+    width = len(texts) // rows if rows else 0
+    return [
+        ["" if text == "null" else text for text in texts[i * width : (i + 1) * width]]
+        for i in range(rows)
+    ]
+
+
+def render_csv(result: PartResult, layout: OutputLayout, passed: Sequence[str]) -> str:
+    """Data lines of a CSV part (the header is written once, by the job)."""
+    if not result.accepted:
+        return ""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    columns = [float_texts(result.predictions[output]) for output in layout.outputs]
+    version = layout.version
+    for index, (_, fields) in enumerate(result.accepted):
+        line = [fields.get(name, "") for name in passed]
+        for texts in columns:
+            line.extend(texts[index])
+        line.append(version)
+        writer.writerow(line)
+    return buffer.getvalue()
+
+
+def render_jsonl(result: PartResult, layout: OutputLayout, features: set[str]) -> bytes:
+    if not result.accepted:
+        return b""
+    lines = []
+    keys = [(output, OUTPUT_COLUMNS[output]) for output in layout.outputs]
+    for index, (_, fields) in enumerate(result.accepted):
+        record: dict[str, object] = {
+            key: value for key, value in fields.items() if key is not None and key not in features
+        }
+        for output, key in keys:
+            record[key] = result.predictions[output][index]
+        record[VERSION_COLUMN] = layout.version
+        lines.append(orjson.dumps(record, option=_NUMPY))
+    return b"\n".join(lines) + b"\n" if lines else b""
+
+
+def csv_header(columns: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="\n").writerow(columns)
+    return buffer.getvalue()
+
+
+def render_csv_rejects(refused: Sequence[Refused], header: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for row in refused:
+        writer.writerow([row.row, row.reason, *(_text(row.fields.get(name)) for name in header)])
+    return buffer.getvalue()
+
+
+def render_jsonl_rejects(refused: Sequence[Refused]) -> bytes:
+    lines = [
+        orjson.dumps(
+            {
+                "row": row.row,
+                "reason": row.reason,
+                "input": {key: value for key, value in row.fields.items() if key is not None},
+            }
+        )
+        for row in refused
+    ]
+    return b"\n".join(lines) + b"\n" if lines else b""
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float) and math.isnan(value):
+        return ""
+    return str(value)

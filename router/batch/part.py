@@ -1,0 +1,161 @@
+"""One part of a job: raw rows in, predictions and refused rows out.
+
+A row is a mapping from column name to value, numbered from 1 in input order (the CSV header
+is not a row). CSV rows hold strings, as both ``csv.DictReader`` and Step Functions' CSV item
+reader give them; JSON Lines rows hold JSON values. Rows that cannot be predicted are
+refused one by one, with the reason, and never fail the part.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Literal
+
+import numpy as np
+
+from router.errors import InvalidInstances
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from router.xgb.loader import LoadedModel
+    from router.xgb.predictor import Output
+
+InputFormat = Literal["csv", "jsonl"]
+RawRow = tuple[int, "Mapping[str | None, object]"]
+REASON_LIMIT = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    row: int
+    reason: str
+    fields: Mapping[str | None, object]
+
+
+@dataclass(slots=True)
+class PartResult:
+    """Accepted rows in input order with one array per output, aligned with them."""
+
+    accepted: list[RawRow] = field(default_factory=list)
+    predictions: dict[str, np.ndarray] = field(default_factory=dict)
+    refused: list[Refused] = field(default_factory=list)
+
+    @property
+    def rows_in(self) -> int:
+        return len(self.accepted) + len(self.refused)
+
+
+class RowRefused(ValueError):
+    """Why one row cannot be predicted."""
+
+
+def parse_csv_value(name: str, value: object) -> float:
+    if value is None:  # csv.DictReader's filler for a short row
+        raise RowRefused("the row has fewer fields than the header")
+    if not isinstance(value, str):
+        raise RowRefused(f"feature {name!r}: expected text from a CSV file")
+    text = value.strip()
+    if not text:
+        return math.nan  # an empty field is a missing value, as pandas writes NaN
+    try:
+        number = float(text)
+    except ValueError:
+        raise RowRefused(f"feature {name!r}: {text[:40]!r} is not a number") from None
+    if math.isinf(number):
+        raise RowRefused(f"feature {name!r}: {text[:40]!r} is not a finite number")
+    return number
+
+
+def parse_json_value(name: str, value: object) -> float:
+    if value is None:
+        return math.nan
+    # bool is an int in Python; the API refuses true/false and "1.5", and so does batch.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        kind = "a string" if isinstance(value, str) else type(value).__name__
+        raise RowRefused(f"feature {name!r}: {kind} is not a JSON number")
+    number = float(value)
+    if math.isinf(number) or abs(number) > np.finfo(np.float32).max:
+        raise RowRefused(f"feature {name!r}: {value!r} does not fit a 32-bit float")
+    return number
+
+
+class PartPredictor:
+    """Predicts parts for one loaded model version, for a fixed set of outputs."""
+
+    def __init__(
+        self,
+        model: LoadedModel,
+        fmt: InputFormat,
+        outputs: Sequence[Output],
+        *,
+        reserved: frozenset[str] = frozenset(),
+    ) -> None:
+        if model.feature_names is None:
+            raise InvalidInstances(
+                f"model {model.name!r} has no feature names: batch input names its columns, "
+                "so publish the model with feature_names in its metadata"
+            )
+        self.model = model
+        self.features = list(model.feature_names)
+        self.outputs = list(outputs)
+        self._parse = parse_csv_value if fmt == "csv" else parse_json_value
+        self._csv = fmt == "csv"
+        # JSON Lines keys vary by row: one named like a prediction column is refused.
+        self._reserved = reserved
+
+    def predict(self, rows: Sequence[RawRow]) -> PartResult:
+        result = PartResult()
+        values: list[list[float]] = []
+        for number, fields in rows:
+            try:
+                values.append(self._row_values(fields))
+            except RowRefused as exc:
+                result.refused.append(Refused(number, str(exc)[:REASON_LIMIT], fields))
+                continue
+            result.accepted.append((number, fields))
+        if not values:
+            return result
+        matrix = np.array(values, dtype=np.float32)
+        try:
+            result.predictions = self._predict(matrix)
+        except InvalidInstances:
+            # XGBoost refused the part as a whole (e.g. a category outside a categorical
+            # feature's range): find the rows it refuses, one at a time.
+            return self._predict_row_by_row(result, matrix)
+        return result
+
+    def _row_values(self, fields: Mapping[str | None, object]) -> list[float]:
+        if None in fields:
+            if self._csv:  # csv.DictReader's key for surplus fields
+                raise RowRefused("the row has more fields than the header")
+            raise RowRefused(str(fields[None]))  # a line that is not a JSON object
+        if not self._csv and not self._reserved.isdisjoint(fields):
+            clash = sorted(name for name in fields if name in self._reserved)[0]
+            raise RowRefused(f"key {clash!r} has the name of a prediction column")
+        parse = self._parse
+        return [parse(name, fields.get(name)) for name in self.features]
+
+    def _predict(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
+        predictor = self.model.predictor
+        return {output: predictor.predict(matrix, output) for output in self.outputs}
+
+    def _predict_row_by_row(self, result: PartResult, matrix: np.ndarray) -> PartResult:
+        kept: list[RawRow] = []
+        arrays: dict[str, list[np.ndarray]] = {output: [] for output in self.outputs}
+        for index, (number, fields) in enumerate(result.accepted):
+            try:
+                one = self._predict(matrix[index : index + 1])
+            except InvalidInstances as exc:
+                result.refused.append(Refused(number, exc.detail[:REASON_LIMIT], fields))
+                continue
+            kept.append((number, fields))
+            for output, array in one.items():
+                arrays[output].append(array)
+        result.refused.sort(key=lambda refused: refused.row)
+        result.accepted = kept
+        result.predictions = (
+            {output: np.concatenate(parts) for output, parts in arrays.items()} if kept else {}
+        )
+        return result
