@@ -19,7 +19,7 @@ import orjson
 from router.batch.errors import BatchInputInvalid
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Callable, Iterator, Sequence
 
     from router.batch.part import InputFormat, PartResult, RawRow, Refused
     from router.xgb.loader import LoadedModel
@@ -54,9 +54,11 @@ def format_of(name: str) -> InputFormat:
 
 
 def csv_parts(
-    text: Iterator[str], *, rows_per_part: int, bytes_per_part: int
+    text: Iterator[str], *, rows_per_part: int, bytes_per_part: int, position: Callable[[], int]
 ) -> tuple[list[str], Iterator[list[RawRow]]]:
-    """The header and the parts of a CSV file opened with ``newline=""``."""
+    """The header and the parts of a CSV file opened with ``newline=""``. ``position`` says
+    how many bytes of the file have been read (read-ahead included): a part ends once it
+    spans ``bytes_per_part`` of them."""
     reader = csv.DictReader(text)
     header = list(reader.fieldnames or [])
     if not header:
@@ -64,13 +66,12 @@ def csv_parts(
 
     def parts() -> Iterator[list[RawRow]]:
         part: list[RawRow] = []
-        size = 0
+        start = position()
         for number, row in enumerate(reader, start=1):
             part.append((number, row))
-            size += sum(len(value) for value in row.values() if isinstance(value, str))
-            if len(part) >= rows_per_part or size >= bytes_per_part:
+            if len(part) >= rows_per_part or position() - start >= bytes_per_part:
                 yield part
-                part, size = [], 0
+                part, start = [], position()
         if part:
             yield part
 
@@ -178,32 +179,26 @@ def _labels(count: int, labels: list[str] | None) -> list[str]:
 # -- writing -------------------------------------------------------------------------------
 
 
-def float_texts(array: np.ndarray) -> list[list[str]]:
-    """Each row's numbers as text, the same shortest float32 text as the API's JSON."""
+def float_columns(array: np.ndarray) -> list[list[str]]:
+    """The array's columns as text, the same shortest float32 text as the API's JSON."""
     rows = array.shape[0]
     flat = orjson.dumps(np.ascontiguousarray(array).reshape(-1), option=_NUMPY)[1:-1]
-    texts = flat.decode().split(",") if rows else []
+    texts = flat.decode().replace("null", "").split(",") if rows else []
     width = len(texts) // rows if rows else 0
-    return [
-        ["" if text == "null" else text for text in texts[i * width : (i + 1) * width]]
-        for i in range(rows)
-    ]
+    return [texts[column::width] for column in range(width)]
 
 
 def render_csv(result: PartResult, layout: OutputLayout, passed: Sequence[str]) -> str:
     """Data lines of a CSV part (the header is written once, by the job)."""
     if not result.accepted:
         return ""
+    rows = [fields for _, fields in result.accepted]
+    columns: list[Sequence[object]] = [[row.get(name, "") for row in rows] for name in passed]
+    for output in layout.outputs:
+        columns.extend(float_columns(result.predictions[output]))
+    columns.append([layout.version] * len(rows))
     buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    columns = [float_texts(result.predictions[output]) for output in layout.outputs]
-    version = layout.version
-    for index, (_, fields) in enumerate(result.accepted):
-        line = [fields.get(name, "") for name in passed]
-        for texts in columns:
-            line.extend(texts[index])
-        line.append(version)
-        writer.writerow(line)
+    csv.writer(buffer, lineterminator="\n").writerows(zip(*columns, strict=True))
     return buffer.getvalue()
 
 

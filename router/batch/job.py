@@ -154,7 +154,10 @@ def _predict_file(
         if fmt == "csv":
             text = io.TextIOWrapper(buffered, encoding="utf-8-sig", newline="")
             header, parts = formats.csv_parts(
-                text, rows_per_part=limits.rows_per_part, bytes_per_part=limits.bytes_per_part
+                text,
+                rows_per_part=limits.rows_per_part,
+                bytes_per_part=limits.bytes_per_part,
+                position=lambda: hashing.bytes_read,
             )
             passed = layout.check_csv_header(header, predictor.features)
             sink.predictions.write(formats.csv_header([*passed, *layout.csv_columns]).encode())

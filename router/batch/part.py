@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
@@ -104,20 +105,26 @@ class PartPredictor:
         self._csv = fmt == "csv"
         # JSON Lines keys vary by row: one named like a prediction column is refused.
         self._reserved = reserved
+        names = self.features
+        self._texts_of = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
 
     def predict(self, rows: Sequence[RawRow]) -> PartResult:
         result = PartResult()
-        values: list[list[float]] = []
-        for number, fields in rows:
-            try:
-                values.append(self._row_values(fields))
-            except RowRefused as exc:
-                result.refused.append(Refused(number, str(exc)[:REASON_LIMIT], fields))
-                continue
-            result.accepted.append((number, fields))
-        if not values:
-            return result
-        matrix = np.array(values, dtype=np.float32)
+        matrix = self._csv_matrix(rows) if self._csv else None
+        if matrix is not None:
+            result.accepted = list(rows)
+        else:
+            values: list[list[float]] = []
+            for number, fields in rows:
+                try:
+                    values.append(self._row_values(fields))
+                except RowRefused as exc:
+                    result.refused.append(Refused(number, str(exc)[:REASON_LIMIT], fields))
+                    continue
+                result.accepted.append((number, fields))
+            if not values:
+                return result
+            matrix = np.array(values, dtype=np.float32)
         try:
             result.predictions = self._predict(matrix)
         except InvalidInstances:
@@ -125,6 +132,23 @@ class PartPredictor:
             # feature's range): find the rows it refuses, one at a time.
             return self._predict_row_by_row(result, matrix)
         return result
+
+    def _csv_matrix(self, rows: Sequence[RawRow]) -> np.ndarray | None:
+        """The part's matrix in one numpy conversion, when every row is well formed; None
+        sends the part through the row-by-row path, which finds and explains the bad rows.
+        Both paths give the same numbers: text to float64 (as ``float()``), then float32."""
+        if not rows:
+            return None
+        texts_of = self._texts_of
+        try:
+            texts = np.array([texts_of(fields) for _, fields in rows], dtype=np.str_)
+            texts[texts == ""] = "nan"  # an empty field is a missing value
+            matrix = texts.astype(np.float64)
+        except (KeyError, ValueError, TypeError):
+            return None  # a short row (None), a word, an absent column: explain row by row
+        if np.isinf(matrix).any() or any(None in fields for _, fields in rows):
+            return None
+        return matrix.astype(np.float32)
 
     def _row_values(self, fields: Mapping[str | None, object]) -> list[float]:
         if None in fields:

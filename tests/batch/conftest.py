@@ -74,12 +74,17 @@ def train_churn(seed: int, trees: int = 12) -> xgb.XGBClassifier:
     return model
 
 
-def publish(root: Path, name: str, model: xgb.XGBClassifier, history_limit: int = 5) -> str:
+def publish(
+    root: Path,
+    name: str,
+    model: xgb.XGBModel,
+    history_limit: int = 5,
+    labels: list[str] | None = LABELS,
+) -> str:
     """Publish as `model-router publish` does; returns the version (12 hex digits)."""
     data = bytes(model.get_booster().save_raw("ubj"))
-    validated = validate_model(
-        data, metadata=json.dumps({"class_labels": LABELS}).encode(), nthread=1
-    )
+    metadata = json.dumps({"class_labels": labels}).encode() if labels else None
+    validated = validate_model(data, metadata=metadata, nthread=1)
     with ModelFolder(root, name, history_limit=history_limit) as folder:
         result = folder.publish(validated.data)
     return result.version.sha256[:12]

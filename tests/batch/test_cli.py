@@ -1,0 +1,239 @@
+"""``model-router batch``: a local file into local files, and an S3 input as a job of the
+batch state machine (moto Step Functions), waited for from the command line."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import numpy as np
+import orjson
+from moto.stepfunctions.models import stepfunctions_backends
+
+from router.cli import main
+from tests.batch.conftest import (
+    BUCKET,
+    FEATURES,
+    LABELS,
+    REGION,
+    StateMachineRun,
+    churn_frame,
+    render_definition,
+)
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import pytest
+    import xgboost as xgb
+    from mypy_boto3_s3 import S3Client
+
+
+def write_csv(path: Path, rows: int) -> np.ndarray:
+    frame = churn_frame(rows, seed=5)
+    frame.insert(0, "id", range(rows))
+    frame.to_csv(path, index=False)
+    return frame[FEATURES].to_numpy(np.float32)
+
+
+def test_local_job_writes_predictions_rejects_and_manifest_beside_the_output(
+    tmp_path: Path,
+    model_root: Path,
+    churn: tuple[xgb.XGBClassifier, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    model, version = churn
+    source = tmp_path / "nightly.csv"
+    matrix = write_csv(source, 50)
+    with source.open("a") as handle:
+        handle.write("50,oops,1,1,1\n")
+    output = tmp_path / "out" / "scored.csv"
+
+    code = main(
+        [
+            "batch",
+            str(source),
+            "--model",
+            "churn",
+            "--output",
+            str(output),
+            "--model-root",
+            str(model_root),
+            "--rows-per-part",
+            "8",
+            "--parallelism",
+            "3",
+            "--outputs",
+            "value,contributions",
+            "--no-progress",
+        ]
+    )
+
+    assert code == 0
+    printed = capsys.readouterr().out
+    assert f"50 of 51 rows predicted with churn version {version}" in printed
+    rows = list(csv.DictReader(io.StringIO(output.read_text())))
+    assert [int(row["id"]) for row in rows] == list(range(50))  # input order, 3 threads
+    assert f"contribution_{LABELS[0]}_bias" in rows[0]
+    values = np.array([[float(row[f"value_{label}"]) for label in LABELS] for row in rows])
+    expected = model.get_booster().inplace_predict(matrix)
+    np.testing.assert_array_equal(values.astype(np.float32), expected)
+    manifest = json.loads((tmp_path / "out" / "scored.manifest.json").read_text())
+    assert manifest["refused"] == [
+        {"row": 51, "reason": "feature 'tenure_months': 'oops' is not a number"}
+    ]
+    assert manifest["input"]["sha256"] == hashlib.sha256(source.read_bytes()).hexdigest()
+    assert (tmp_path / "out" / "scored.rejects.csv").read_text().startswith("row,reason,id,")
+    assert not [path.name for path in output.parent.iterdir() if path.name.startswith(".")]
+
+
+def test_local_job_of_a_missing_model_fails_with_a_manifest(
+    tmp_path: Path, model_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "rows.jsonl"
+    source.write_bytes(orjson.dumps({"tenure_months": 1}) + b"\n")
+
+    code = main(
+        [
+            "batch",
+            str(source),
+            "--model",
+            "churn",
+            "--output",
+            str(tmp_path / "out.jsonl"),
+            "--model-root",
+            str(model_root),
+            "--no-progress",
+        ]
+    )
+
+    assert code == 1
+    assert "error: no model named 'churn' in the model store" in capsys.readouterr().err
+    manifest = json.loads((tmp_path / "out.manifest.json").read_text())
+    assert (manifest["status"], manifest["version"]) == ("failed", None)
+    assert not (tmp_path / "out.jsonl").exists()
+
+
+def start_machine(sfn: Any) -> str:
+    answer = sfn.create_state_machine(
+        name="model-router-batch",
+        definition=json.dumps(render_definition(rows_per_part=16)),
+        roleArn="arn:aws:iam::123456789012:role/model-router-batch-state-machine",
+    )
+    arn: str = answer["stateMachineArn"]
+    return arn
+
+
+def wait_for_execution(sfn: Any, machine: str) -> dict[str, Any]:
+    """The execution the CLI started, once it exists (bounded)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        executions = sfn.list_executions(stateMachineArn=machine)["executions"]
+        if executions:
+            found: dict[str, Any] = sfn.describe_execution(
+                executionArn=executions[0]["executionArn"]
+            )
+            return found
+        time.sleep(0.02)
+    raise AssertionError("the CLI started no execution")
+
+
+def run_cli_in_thread(argv: list[str]) -> tuple[threading.Thread, list[int]]:
+    codes: list[int] = []
+    thread = threading.Thread(target=lambda: codes.append(main(argv)), daemon=True)
+    thread.start()
+    return thread, codes
+
+
+def test_s3_input_runs_the_state_machine_and_prints_where_results_are(
+    aws: S3Client, churn: tuple[xgb.XGBClassifier, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    _, version = churn
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    machine = start_machine(sfn)
+    frame = churn_frame(40, seed=8)
+    aws.put_object(Bucket=BUCKET, Key="batch/churn/job.csv", Body=frame.to_csv(index=False))
+    thread, codes = run_cli_in_thread(
+        [
+            "batch",
+            f"s3://{BUCKET}/batch/churn/job.csv",
+            "--model",
+            "churn",
+            "--state-machine",
+            machine,
+            "--poll-seconds",
+            "0.02",
+            "--timeout",
+            "60",
+            "--outputs",
+            "value",
+            "--no-progress",
+        ]
+    )
+
+    execution = wait_for_execution(sfn, machine)
+    # What AWS does meanwhile: the state machine runs the job and succeeds.
+    execution_input = json.loads(execution["input"])
+    assert execution_input == {
+        "bucket": BUCKET,
+        "key": "batch/churn/job.csv",
+        "model": "churn",
+        "outputs": ["value"],
+    }
+    run = StateMachineRun(aws, render_definition(rows_per_part=16), execution_input)
+    run.name = execution["name"]
+    assert run.run()["status"] == "succeeded"
+    backend = stepfunctions_backends["123456789012"][REGION]
+    backend.describe_execution(execution["executionArn"]).status = "SUCCEEDED"
+    thread.join(timeout=60)
+
+    assert codes == [0]
+    printed = capsys.readouterr().out
+    results = f"s3://{BUCKET}/results/churn/job/{execution['name']}/"
+    assert f"results: {results}" in printed
+    assert f"40 of 40 rows predicted with churn version {version}; 0 refused" in printed
+    assert f"predictions: {results}predictions.csv" in printed
+    body = aws.get_object(
+        Bucket=BUCKET, Key=f"results/churn/job/{execution['name']}/predictions.csv"
+    )
+    assert len(list(csv.DictReader(io.StringIO(body["Body"].read().decode())))) == 40
+
+
+def test_s3_input_of_a_failed_job_exits_with_the_manifest_error(
+    aws: S3Client, churn: tuple[xgb.XGBClassifier, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    sfn = boto3.client("stepfunctions", region_name=REGION)
+    machine = start_machine(sfn)
+    aws.put_object(Bucket=BUCKET, Key="batch/fraud/job.jsonl", Body=b'{"a": 1}\n')
+    thread, codes = run_cli_in_thread(
+        [
+            "batch",
+            f"s3://{BUCKET}/batch/fraud/job.jsonl",
+            "--model",
+            "fraud",
+            "--state-machine",
+            machine,
+            "--poll-seconds",
+            "0.02",
+            "--no-progress",
+        ]
+    )
+
+    execution = wait_for_execution(sfn, machine)
+    run = StateMachineRun(aws, render_definition(), json.loads(execution["input"]))
+    run.name = execution["name"]
+    assert run.run()["status"] == "failed"
+    backend = stepfunctions_backends["123456789012"][REGION]
+    backend.describe_execution(execution["executionArn"]).status = "FAILED"
+    thread.join(timeout=60)
+
+    assert codes == [1]
+    assert "error: no model named 'fraud' in the model store; manifest: s3://" in (
+        capsys.readouterr().err
+    )
