@@ -189,7 +189,7 @@ resource "aws_lambda_function" "batch" {
   memory_size   = var.batch_memory_mb
   timeout       = var.batch_timeout_s
 
-  filename         = var.package_path
+  filename         = local.package_path
   source_code_hash = local.package_hash
 
   # As many as the map runs at once, plus prepare and finish of a second job.
@@ -214,7 +214,7 @@ resource "aws_lambda_function" "batch" {
   logging_config {
     log_format            = "JSON"
     log_group             = aws_cloudwatch_log_group.batch[0].name
-    application_log_level = local.lambda_log_levels[var.log_level]
+    application_log_level = local.lambda_application_log_level
   }
 
   # No precondition on the package: the router's and the inbox's already stop the plan.
@@ -495,41 +495,28 @@ data "aws_iam_policy_document" "batch_events" {
 }
 
 # ---------------------------------------------------------------------------------------
-# Alarms
+# Alarms: entries of monitoring.tf's one alarm resource
 # ---------------------------------------------------------------------------------------
 
-resource "aws_cloudwatch_metric_alarm" "batch_failed_executions" {
-  count = local.batch_count
-
-  alarm_name          = "${local.batch_state_machine_name}-failed-executions"
-  alarm_description   = "A batch job failed in the last 5 minutes; its manifest under ${local.batch_results_prefix} says why."
-  namespace           = "AWS/States"
-  metric_name         = "ExecutionsFailed"
-  dimensions          = { StateMachineArn = aws_sfn_state_machine.batch[0].arn }
-  statistic           = "Sum"
-  threshold           = 1
-  period              = local.alarm_defaults.period
-  evaluation_periods  = local.alarm_defaults.evaluation_periods
-  comparison_operator = local.alarm_defaults.comparison_operator
-  treat_missing_data  = local.alarm_defaults.treat_missing_data
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
-}
-
-resource "aws_cloudwatch_metric_alarm" "batch_timed_out_executions" {
-  count = local.batch_count
-
-  alarm_name          = "${local.batch_state_machine_name}-timed-out-executions"
-  alarm_description   = "A batch job timed out in the last 5 minutes."
-  namespace           = "AWS/States"
-  metric_name         = "ExecutionsTimedOut"
-  dimensions          = { StateMachineArn = aws_sfn_state_machine.batch[0].arn }
-  statistic           = "Sum"
-  threshold           = 1
-  period              = local.alarm_defaults.period
-  evaluation_periods  = local.alarm_defaults.evaluation_periods
-  comparison_operator = local.alarm_defaults.comparison_operator
-  treat_missing_data  = local.alarm_defaults.treat_missing_data
-  alarm_actions       = var.alarm_actions
-  ok_actions          = var.alarm_actions
+locals {
+  batch_alarms = {
+    for key, alarm in {
+      "batch-failed-executions" = {
+        description = "A batch job failed in the last 5 minutes; its manifest under ${local.batch_results_prefix} says why."
+        namespace   = "AWS/States"
+        metric_name = "ExecutionsFailed"
+        dimensions  = { StateMachineArn = one(aws_sfn_state_machine.batch[*].arn) }
+        statistic   = "Sum"
+        threshold   = 1
+      }
+      "batch-timed-out-executions" = {
+        description = "A batch job timed out in the last 5 minutes."
+        namespace   = "AWS/States"
+        metric_name = "ExecutionsTimedOut"
+        dimensions  = { StateMachineArn = one(aws_sfn_state_machine.batch[*].arn) }
+        statistic   = "Sum"
+        threshold   = 1
+      }
+    } : key => alarm if var.enable_batch
+  }
 }

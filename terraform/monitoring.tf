@@ -65,7 +65,7 @@ locals {
 }
 
 resource "aws_cloudwatch_metric_alarm" "this" {
-  for_each = local.alarms
+  for_each = merge(local.alarms, local.batch_alarms)
 
   alarm_name        = "${var.name}-${each.key}"
   alarm_description = each.value.description

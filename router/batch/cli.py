@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from router.batch.errors import BatchError
-from router.batch.formats import OUTPUT_COLUMNS
+from router.batch.outputs import OUTPUT_COLUMNS
 from router.settings import Settings
 from router.store import validate_name
 

@@ -17,6 +17,7 @@ import numpy as np
 import orjson
 
 from router.batch.errors import BatchInputInvalid
+from router.batch.outputs import OUTPUT_COLUMNS, VERSION_COLUMN
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -26,14 +27,6 @@ if TYPE_CHECKING:
     from router.xgb.predictor import Output
 
 SUFFIXES: dict[str, InputFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
-VERSION_COLUMN = "model_version"
-# Column name of each output in CSV files (a prefix when it has several columns) and key in
-# JSON Lines. New outputs of the model layer (class probabilities, labels) add a row here.
-OUTPUT_COLUMNS: dict[str, str] = {
-    "value": "value",
-    "margin": "margin",
-    "contributions": "contribution",
-}
 REJECT_COLUMNS = ("row", "reason")
 _NUMPY = orjson.OPT_SERIALIZE_NUMPY
 
@@ -182,6 +175,9 @@ def _labels(count: int, labels: list[str] | None) -> list[str]:
 def float_columns(array: np.ndarray) -> list[list[str]]:
     """The array's columns as text, the same shortest float32 text as the API's JSON."""
     rows = array.shape[0]
+    if array.dtype.kind not in "fiub":  # text outputs (labels) are written as they are
+        table = array.reshape(rows, -1)
+        return [[str(value) for value in table[:, column]] for column in range(table.shape[1])]
     flat = orjson.dumps(np.ascontiguousarray(array).reshape(-1), option=_NUMPY)[1:-1]
     texts = flat.decode().replace("null", "").split(",") if rows else []
     width = len(texts) // rows if rows else 0

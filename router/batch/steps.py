@@ -30,6 +30,7 @@ from router.batch.bucket import (
 )
 from router.batch.errors import BatchInputInvalid
 from router.batch.manifest import Manifest, utc_now
+from router.batch.outputs import OUTPUT_COLUMNS
 from router.batch.part import PartPredictor
 from router.batch.pin import pinned_model
 from router.errors import RouterError
@@ -229,7 +230,7 @@ def _object_of(request: Mapping[str, Any]) -> tuple[str, str, str | None]:
 def _outputs(requested: object) -> list[Output]:
     if requested is None:
         return list(DEFAULT_OUTPUTS)
-    allowed = set(formats.OUTPUT_COLUMNS)
+    allowed = set(OUTPUT_COLUMNS)
     if not isinstance(requested, list) or not requested or not set(requested) <= allowed:
         raise BatchInputInvalid(f"outputs must be a list among {', '.join(sorted(allowed))}")
     return list(dict.fromkeys(requested))

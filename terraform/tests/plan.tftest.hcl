@@ -418,3 +418,26 @@ run "rejects_a_missing_package" {
   variables { package_path = "does-not-exist.zip" }
   expect_failures = [aws_lambda_function.router, aws_lambda_function.inbox]
 }
+
+run "batch_can_be_turned_off" {
+  command = plan
+  variables { enable_batch = false }
+
+  assert {
+    condition = (
+      length(aws_sfn_state_machine.batch) == 0 && length(aws_lambda_function.batch) == 0 &&
+      length(aws_s3_bucket.batch) == 0 && length(aws_cloudwatch_event_rule.batch) == 0 &&
+      !contains(keys(aws_cloudwatch_metric_alarm.this), "batch-failed-executions")
+    )
+    error_message = "enable_batch = false builds no batch resource and no batch alarm."
+  }
+}
+
+run "batch_alarms_watch_the_state_machine" {
+  command = plan
+
+  assert {
+    condition     = aws_cloudwatch_metric_alarm.this["batch-failed-executions"].metric_name == "ExecutionsFailed"
+    error_message = "A failed batch execution raises an alarm."
+  }
+}

@@ -12,7 +12,7 @@ import pytest
 
 from router.batch.bucket import INPUT_PREFIX, RESULTS_PREFIX
 from tests.batch.conftest import ASL_TEMPLATE, BUCKET, FUNCTION_ARN, render_definition
-from tests.infra.hcl import REPO, block, load_module, reference, statements
+from tests.infra.hcl import REPO, block, load_module, statements
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -183,9 +183,15 @@ def test_an_object_created_under_batch_starts_the_state_machine(module: Module) 
 
 
 def test_failed_executions_raise_an_alarm(module: Module) -> None:
-    alarm = module.resources["aws_cloudwatch_metric_alarm.batch_failed_executions"]
-    assert (alarm["namespace"], alarm["metric_name"]) == ("AWS/States", "ExecutionsFailed")
-    assert reference(alarm["dimensions"]["StateMachineArn"]) == "aws_sfn_state_machine.batch[0].arn"
+    alarms = module.resources["aws_cloudwatch_metric_alarm.this"]["for_each"]
+    assert "local.batch_alarms" in alarms
+    batch_alarms = module.locals["batch_alarms"]
+    assert batch_alarms.endswith(": key => alarm if var.enable_batch}}")
+    assert (
+        '"batch-failed-executions" = {' in batch_alarms or "batch-failed-executions" in batch_alarms
+    )
+    assert 'metric_name = "ExecutionsFailed"' in batch_alarms
+    assert "StateMachineArn = one(aws_sfn_state_machine.batch[*].arn)" in batch_alarms
 
 
 def test_enable_batch_switches_every_batch_resource(module: Module) -> None:

@@ -399,7 +399,9 @@ def test_alarms_watch_router_and_inbox(module: Module) -> None:
     assert list(module.resources_of("aws_cloudwatch_metric_alarm")) == [
         "aws_cloudwatch_metric_alarm.this"
     ], "one for_each over local.alarms"
-    assert module.resources["aws_cloudwatch_metric_alarm.this"]["for_each"] == "${local.alarms}"
+    assert module.resources["aws_cloudwatch_metric_alarm.this"]["for_each"] == (
+        "${merge(local.alarms, local.batch_alarms)}"  # batch.tf's, with enable_batch
+    )
     watched = {
         (
             alarm["namespace"],
