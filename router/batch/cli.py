@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import argparse
 
     from router.batch.manifest import Manifest
-    from router.xgb.predictor import Output
+    from router.xgb.outputs import Output
 
 DEFAULT_OUTPUTS = "value,margin"
 DEFAULT_TIMEOUT_S = 3600.0

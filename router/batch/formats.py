@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
     from router.batch.part import InputFormat, PartResult, RawRow, Refused
     from router.xgb.loader import LoadedModel
-    from router.xgb.predictor import Output
+    from router.xgb.outputs import Output
 
 SUFFIXES: dict[str, InputFormat] = {".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 REJECT_COLUMNS = ("row", "reason")

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from router.registry.registry import ModelRegistry
     from router.settings import Settings
     from router.xgb.loader import LoadedModel
-    from router.xgb.predictor import Output
+    from router.xgb.outputs import Output
 
 DEFAULT_OUTPUTS: tuple[Output, ...] = ("value", "margin")
 

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from router.xgb.loader import LoadedModel
-    from router.xgb.predictor import Output
+    from router.xgb.outputs import Output
 
 InputFormat = Literal["csv", "jsonl"]
 RawRow = tuple[int, "Mapping[str | None, object]"]
@@ -101,6 +101,8 @@ class PartPredictor:
         self.model = model
         self.features = list(model.feature_names)
         self.outputs = list(outputs)
+        labels = model.metadata.class_labels
+        self._labels = np.array(labels, dtype=object) if labels else None
         self._parse = parse_csv_value if fmt == "csv" else parse_json_value
         self._csv = fmt == "csv"
         # JSON Lines keys vary by row: one named like a prediction column is refused.
@@ -163,7 +165,13 @@ class PartPredictor:
 
     def _predict(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
         predictor = self.model.predictor
-        return {output: predictor.predict(matrix, output) for output in self.outputs}
+        results: dict[str, np.ndarray] = {
+            output: predictor.predict(matrix, output) for output in self.outputs
+        }
+        if "label" in results and self._labels is not None:
+            # The model layer answers class indices; the API names them, and so does batch.
+            results["label"] = self._labels[results["label"]]
+        return results
 
     def _predict_row_by_row(self, result: PartResult, matrix: np.ndarray) -> PartResult:
         kept: list[RawRow] = []

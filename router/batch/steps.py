@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 
     from router.batch.part import InputFormat, RawRow
     from router.registry.registry import ModelRegistry
-    from router.xgb.predictor import Output
+    from router.xgb.outputs import Output
 
 DEFAULT_OUTPUTS: list[Output] = ["value", "margin"]
 HEADER_BYTES = 64 * 1024

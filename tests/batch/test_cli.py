@@ -237,3 +237,43 @@ def test_s3_input_of_a_failed_job_exits_with_the_manifest_error(
     assert "error: no model named 'fraud' in the model store; manifest: s3://" in (
         capsys.readouterr().err
     )
+
+
+def test_local_job_answers_what_the_estimator_answers_as_probabilities_and_labels(
+    tmp_path: Path, model_root: Path, churn: tuple[xgb.XGBClassifier, str]
+) -> None:
+    model, _ = churn
+    source = tmp_path / "rows.csv"
+    matrix = write_csv(source, 30)
+    output = tmp_path / "scored.csv"
+
+    code = main(
+        [
+            "batch",
+            str(source),
+            "--model",
+            "churn",
+            "--output",
+            str(output),
+            "--model-root",
+            str(model_root),
+            "--outputs",
+            "probabilities,label",
+            "--no-progress",
+        ]
+    )
+
+    assert code == 0
+    rows = list(csv.DictReader(io.StringIO(output.read_text())))
+    assert list(rows[0])[1:] == [
+        *(f"probability_{label}" for label in LABELS),
+        "label",
+        "model_version",
+    ]
+    frame = churn_frame(30, seed=5)
+    probabilities = np.array([[float(row[f"probability_{c}"]) for c in LABELS] for row in rows])
+    np.testing.assert_array_equal(
+        probabilities.astype(np.float32), model.predict_proba(frame).astype(np.float32)
+    )
+    assert [row["label"] for row in rows] == [LABELS[i] for i in model.predict(frame)]
+    assert matrix.shape == (30, 4)
