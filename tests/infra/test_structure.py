@@ -98,8 +98,15 @@ def test_router_environment_cannot_override_owned_variables(module: Module) -> N
 
 
 # Settings that are not the router function's to take from router_environment: how many
-# versions publishers keep is the inbox's and the CLI's business, not the router's.
-NOT_ROUTER_ENVIRONMENT = {"ROUTER_HISTORY_LIMIT"}
+# versions publishers keep is the inbox's and the CLI's business, and the batch settings
+# are those of `model-router batch` on a laptop (Step Functions sizes the parts on AWS).
+NOT_ROUTER_ENVIRONMENT = {
+    "ROUTER_HISTORY_LIMIT",
+    "ROUTER_BATCH_ROWS_PER_PART",
+    "ROUTER_BATCH_BYTES_PER_PART",
+    "ROUTER_BATCH_PARALLELISM",
+    "ROUTER_BATCH_STATE_MACHINE_ARN",
+}
 
 
 def test_every_router_setting_can_be_set_from_terraform(module: Module) -> None:
