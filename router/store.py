@@ -22,10 +22,11 @@ from typing import Literal
 
 from router.errors import InvalidModelName, ModelNotFound, ModelOutsideRoot, StoreUnavailable
 
+# Re-exported: the store's callers find files by these.
+from router.xgb.formats import SUFFIXES as SUFFIXES
+from router.xgb.formats import ModelFormat as ModelFormat
+
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
-ModelFormat = Literal["ubj", "json"]
-# UBJ first: it loads many times faster than JSON, so it wins when both exist.
-SUFFIXES: tuple[tuple[str, ModelFormat], ...] = ((".ubj", "ubj"), (".json", "json"))
 DIR_MODEL_STEM = "model"
 METADATA_FILE = "metadata.json"
 

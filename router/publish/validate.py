@@ -18,6 +18,7 @@ import numpy as np
 
 from router.errors import InvalidInstances, InvalidModelFile
 from router.store import METADATA_FILE
+from router.xgb.formats import ModelFormat, ModelFormatError, sniff_format
 from router.xgb.loader import (
     booster_from_bytes,
     check_metadata,
@@ -26,7 +27,6 @@ from router.xgb.loader import (
     parse_metadata,
 )
 from router.xgb.metadata import EMBEDDED_METADATA_ATTR, ModelMetadata
-from router.xgb.model_format import ModelFormat, ModelFormatError, sniff_format
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -19,6 +19,8 @@ from pydantic import ValidationError
 
 from router.errors import InvalidModelFile
 from router.store import Fingerprint, ModelFormat, ModelRef
+from router.xgb.formats import MEMORY_BASE_BYTES, ModelFormatError, check_model_bytes
+from router.xgb.formats import MEMORY_PER_UBJ_BYTE as MEMORY_PER_UBJ_BYTE  # the registry's
 from router.xgb.metadata import (
     EMBEDDED_METADATA_ATTR,
     ModelMetadata,
@@ -27,7 +29,6 @@ from router.xgb.metadata import (
     metadata_problems,
     task_of_objective,
 )
-from router.xgb.model_format import ModelFormatError, check_model_bytes
 from router.xgb.pickles import pickle_refusal
 from router.xgb.predictor import Category, Predictor, Rounds, Row
 
@@ -38,11 +39,6 @@ if TYPE_CHECKING:
     import numpy as np
 
     from router.xgb.outputs import Output
-
-# Measured resident memory of a loaded booster is 0.9-1.35x its UBJ size (~48 bytes a node
-# plus ~370 a tree), from 50 to 1000 trees; 1.4x keeps the byte budget an upper bound.
-MEMORY_PER_UBJ_BYTE = 1.4
-MEMORY_BASE_BYTES = 64 * 1024
 
 
 @dataclass(frozen=True, slots=True)

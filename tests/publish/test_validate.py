@@ -12,9 +12,9 @@ import xgboost as xgb
 from router.errors import InvalidModelFile
 from router.publish.validate import validate_model
 from router.store import ModelStore
+from router.xgb.formats import sniff_format
 from router.xgb.loader import booster_from_bytes, embedded_metadata, load_model
 from router.xgb.metadata import EMBEDDED_METADATA_ATTR
-from router.xgb.model_format import sniff_format
 from tests.modelkit import model_bytes, rows, train_booster, write_model
 
 if TYPE_CHECKING:

@@ -1,4 +1,4 @@
-"""The value checks (router.xgb.tree_check, run by check_model_bytes): real models of every kind
+"""The value checks (router.xgb.checks, run by check_model_bytes): real models of every kind
 pass; each index or size XGBoost would trust, once corrupted, is refused with
 ModelFormatError in UBJSON and in JSON; and no byte-flip mutant that passes the checks
 crashes XGBoost, which is checked in child processes."""
@@ -18,9 +18,9 @@ import numpy as np
 import pytest
 import xgboost as xgb
 
-from router.xgb import tree_check
-from router.xgb.model_format import ModelFormat, ModelFormatError, check_model_bytes
-from router.xgb.tree_check import MAX_CATEGORY
+from router.xgb.checks import rules
+from router.xgb.checks.rules import MAX_CATEGORY
+from router.xgb.formats import ModelFormat, ModelFormatError, check_model_bytes
 from tests.modelkit import MODEL_KINDS, model_bytes, rows, train_booster
 
 if TYPE_CHECKING:
@@ -482,7 +482,7 @@ def test_nodes_are_checked_in_chunks_of_trees(
 ) -> None:
     # Chunks of about _CHUNK_NODES nodes (a bigger tree alone): every tree is checked, and
     # an error names the tree in the whole model, not in its chunk.
-    monkeypatch.setattr(tree_check, "_CHUNK_NODES", chunk)
+    monkeypatch.setattr(rules, "_CHUNK_NODES", chunk)
     booster = _train_categorical(trees=30)
     document = json.loads(model_bytes(booster, "json"))
     check_model_bytes(_encode(document, fmt), fmt)
@@ -514,7 +514,7 @@ _CHILD = textwrap.dedent(
 
     from router.errors import RouterError
     from router.xgb.loader import booster_from_bytes
-    from router.xgb.model_format import ModelFormatError, check_model_bytes
+    from router.xgb.formats import ModelFormatError, check_model_bytes
 
     # What the router does with a file: check it, load it as the loader does, predict with
     # it. In its own process: if XGBoost crashes, the parent sees which mutant did it, from

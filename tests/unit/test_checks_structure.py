@@ -15,15 +15,9 @@ from typing import TYPE_CHECKING
 import pytest
 import xgboost as xgb
 
-from router.xgb.model_format import (
-    MAX_UBJ_DEPTH,
-    ModelFormat,
-    ModelFormatError,
-    check_json,
-    check_model_bytes,
-    check_ubj,
-    sniff_format,
-)
+from router.xgb.checks.json import check_json
+from router.xgb.checks.ubj import MAX_UBJ_DEPTH, check_ubj
+from router.xgb.formats import ModelFormat, ModelFormatError, check_model_bytes, sniff_format
 from tests.modelkit import MODEL_KINDS, model_bytes, train_booster
 
 if TYPE_CHECKING:
@@ -406,7 +400,7 @@ _GATE = textwrap.dedent(
 
     import xgboost as xgb
 
-    from router.xgb.model_format import ModelFormatError, check_model_bytes
+    from router.xgb.formats import ModelFormatError, check_model_bytes
 
     # What a loader does: check the bytes and hand only bytes that passed to XGBoost. In its
     # own process, so that if XGBoost crashed on anything, pytest would survive to say so.

@@ -1,12 +1,12 @@
-"""Checks of XGBoost model files, run before any byte reaches XGBoost.
+"""The structural check of UBJSON model files, run before any byte reaches XGBoost.
 
 Model files arrive on a shared file system and may be half-written or corrupt. XGBoost's
 UBJSON reader trusts every length it reads: a file cut just after an int64 length marker makes
 it read past the buffer and then allocate or copy a garbage length, which ends in
 ``std::bad_alloc`` or a segfault and takes the whole process down. So loaders call
-:func:`check_model_bytes` first; it raises :class:`ModelFormatError` for anything XGBoost
-must not see: first the structure, here, then the values XGBoost uses as indices and sizes,
-in :mod:`router.xgb.tree_check`.
+:func:`router.xgb.formats.check_model_bytes` first; it raises :class:`ModelFormatError` for
+anything XGBoost must not see: first the structure, here, then the values XGBoost uses as
+indices and sizes, in :mod:`router.xgb.checks.ubj_values`.
 
 The UBJSON check is a complete walk of the document in the dialect XGBoost reads and writes
 (``UBJReader`` / ``UBJWriter`` in ``src/common/json.cc``):
@@ -23,33 +23,20 @@ Everything else is rejected, as XGBoost rejects it: the ``N`` no-op, ``H`` high-
 numbers, other length markers, extension types. Values are not looked at: a flipped bit in a
 float, or in a tree's node indices, passes. That is the limit of a structural check; XGBoost
 3.x still crashes on a well-formed file whose ``parents`` array points outside the tree, which
-is what :mod:`router.xgb.tree_check` is for. It finds the trees' arrays through the
+is what :mod:`router.xgb.checks.ubj_values` is for. It finds the trees' arrays through the
 :class:`UbjSkeleton` that the walk records on its way, rather than by walking again.
 """
 
 from __future__ import annotations
 
-import json
 import struct
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeAlias
+from typing import Final, TypeAlias
 
-import orjson
+from router.xgb.checks.rules import ModelFormatError, show_byte
 
-from router.xgb.pickles import pickle_refusal
+__all__ = ["MAX_UBJ_DEPTH", "UbjSkeleton", "check_ubj", "walk_ubj"]
 
-__all__ = [
-    "MAX_UBJ_DEPTH",
-    "ModelFormat",
-    "ModelFormatError",
-    "UbjSkeleton",
-    "check_json",
-    "check_model_bytes",
-    "check_ubj",
-    "sniff_format",
-]
-
-ModelFormat: TypeAlias = Literal["ubj", "json"]
 Buffer: TypeAlias = bytes | bytearray | memoryview
 
 # XGBoost's models nest about six containers deep (learner > gradient_booster > model >
@@ -63,8 +50,6 @@ _TYPED: Final = 0x24  # $
 _COUNT: Final = 0x23  # #
 # check_ubj's loop spells these as literals (a local constant costs a global lookup):
 # { 0x7B, } 0x7D, [ 0x5B, ] 0x5D, L 0x4C, S 0x53.
-
-_JSON_WHITESPACE: Final = b" \t\r\n"
 
 
 def _size_table(sizes: dict[str, int]) -> tuple[int, ...]:
@@ -95,96 +80,6 @@ _IN_OBJECT: Final = -1
 _IN_ARRAY: Final = -2
 
 
-class ModelFormatError(ValueError):
-    """The bytes are not a well-formed XGBoost model. ``reason`` says what is wrong and
-    ``offset`` at which byte, or is ``None`` when the problem is the document as a whole."""
-
-    def __init__(self, reason: str, offset: int | None = None) -> None:
-        super().__init__(reason if offset is None else f"{reason} (at byte offset {offset})")
-        self.reason = reason
-        self.offset = offset
-
-
-def sniff_format(data: Buffer) -> ModelFormat:
-    """Tell a JSON model from a UBJSON one by its first two bytes.
-
-    Both are objects, so the first byte is ``{``; XGBoost reads a model from memory only if
-    it is, so leading whitespace or a byte-order mark is refused too. The second byte is the
-    ``L`` of the first key's length in UBJSON, and the ``"`` of the first key or whitespace
-    in JSON. ``{}`` is the same empty object in both and is called UBJSON; it is no model
-    either way. Callers normally know the format from the file's suffix; this is for a file
-    whose suffix may be wrong. Raises :class:`ModelFormatError` for anything else.
-    """
-    head = bytes(data[:2])
-    if not head:
-        raise ModelFormatError("empty file: not an XGBoost model", 0)
-    if head[0] != _OBJECT_OPEN:
-        if (refusal := pickle_refusal(data)) is not None:
-            raise ModelFormatError(refusal)
-        raise ModelFormatError(
-            f"an XGBoost model's first byte is '{{', this file's is {_show(head[0])}", 0
-        )
-    if len(head) == 1 or head[1] in b"L}":
-        return "ubj"
-    if head[1] in b'"' + _JSON_WHITESPACE:
-        return "json"
-    raise ModelFormatError(
-        f"'{{' followed by {_show(head[1])} starts neither a JSON nor a UBJSON model", 1
-    )
-
-
-def check_model_bytes(data: Buffer, fmt: ModelFormat) -> None:
-    """Check ``data`` as a model in format ``fmt``: its structure (:func:`check_ubj`,
-    :func:`check_json`), then the values XGBoost uses as indices and sizes without checking
-    them (:mod:`router.xgb.tree_check`). Raises :class:`ModelFormatError`."""
-    # Imported here because tree_check imports ModelFormatError from this module.
-    from router.xgb.tree_check import check_json_values, check_ubj_values
-
-    if fmt == "ubj":
-        buf = data if isinstance(data, bytes) else bytes(data)
-        check_ubj_values(buf, _walk_ubj(buf))
-    elif fmt == "json":
-        check_json_values(_load_json(data))
-    else:  # a caller's bug, not a bad file
-        raise ValueError(f"unknown model format {fmt!r}; expected 'ubj' or 'json'")
-
-
-def check_json(data: Buffer) -> None:
-    """Check that ``data`` is a JSON object with an object under ``"learner"``, the root of
-    XGBoost's JSON model schema; raises :class:`ModelFormatError` otherwise.
-
-    The first byte must be ``{``, as for XGBoost, which refuses leading whitespace when it
-    reads a model from memory. XGBoost writes non-finite floats as bare ``NaN``,
-    ``Infinity`` and ``-Infinity``, which strict JSON and orjson reject, so a document that
-    orjson refuses and that holds one of those tokens is parsed again by the standard
-    library, which accepts them. Both parsers refuse deep nesting (orjson past 1024 levels,
-    the standard library at its recursion limit), which bounds XGBoost's recursive reader.
-    """
-    _load_json(data)
-
-
-def _load_json(data: Buffer) -> dict[str, Any]:
-    """:func:`check_json`'s checks; also returns the parsed document."""
-    if not data:
-        raise ModelFormatError("empty file: not an XGBoost model", 0)
-    if data[0] != _OBJECT_OPEN:
-        raise ModelFormatError(
-            f"an XGBoost JSON model's first byte is '{{', this file's is {_show(data[0])}", 0
-        )
-    try:
-        document = orjson.loads(data)
-    except orjson.JSONDecodeError as error:
-        document = _load_json_with_non_finite_floats(bytes(data), error)
-    if not isinstance(document, dict):  # cannot happen after a '{', but say so if it does
-        raise ModelFormatError(f"an XGBoost model is an object, not {_json_type(document)}")
-    if "learner" not in document:
-        raise ModelFormatError("the top-level object has no 'learner' key: not an XGBoost model")
-    learner = document["learner"]
-    if not isinstance(learner, dict):
-        raise ModelFormatError(f"'learner' must be an object, not {_json_type(learner)}")
-    return document
-
-
 def check_ubj(data: Buffer) -> None:
     """Walk a UBJSON document in the dialect XGBoost reads and check that it is whole.
 
@@ -197,14 +92,14 @@ def check_ubj(data: Buffer) -> None:
     A ``bytearray`` or ``memoryview`` is copied to ``bytes`` once (a memcpy, ~0.1 ms per MB):
     indexing ``bytes`` and hashing its slices is what keeps the loop fast.
     """
-    _walk_ubj(data if isinstance(data, bytes) else bytes(data))
+    walk_ubj(data if isinstance(data, bytes) else bytes(data))
 
 
 @dataclass(frozen=True, slots=True)
 class UbjSkeleton:
     """Where :func:`check_ubj`'s walk found the containers and the object keys of a document:
-    what the value checks (:mod:`router.xgb.tree_check`) need to find a model's arrays without
-    walking it again. Containers are objects and arrays other than typed arrays (and other
+    what the value checks (:mod:`router.xgb.checks.ubj_values`) need to find a model's arrays
+    without walking it again. Containers are objects and arrays other than typed arrays (and other
     than empty counted arrays, which hold nothing), numbered in the order they open; the
     top-level object is number 0."""
 
@@ -219,7 +114,7 @@ class UbjSkeleton:
     owner: list[int]
 
 
-def _walk_ubj(buf: bytes) -> UbjSkeleton:
+def walk_ubj(buf: bytes) -> UbjSkeleton:
     """:func:`check_ubj`'s walk; also returns the :class:`UbjSkeleton` it recorded on the way
     (a list append a key and a few a container: ~10% of the walk's time)."""
     end = len(buf)
@@ -227,7 +122,7 @@ def _walk_ubj(buf: bytes) -> UbjSkeleton:
         raise ModelFormatError("empty file: not an XGBoost model", 0)
     if buf[0] != _OBJECT_OPEN:
         raise ModelFormatError(
-            f"an XGBoost UBJSON model is an object starting with '{{', not {_show(buf[0])}", 0
+            f"an XGBoost UBJSON model is an object starting with '{{', not {show_byte(buf[0])}", 0
         )
     # A 1000-tree model is ~45 000 tokens, so the loop is written for speed: names bound to
     # locals, marker bytes as literals, common cases first, a key or a typed-array header
@@ -274,7 +169,7 @@ def _walk_ubj(buf: bytes) -> UbjSkeleton:
                     if length == 7 and not stack and buf[start:pos] == b"learner":
                         if buf[pos] != 0x7B:
                             raise ModelFormatError(
-                                f"'learner' must be an object, found {_show(buf[pos])}", pos
+                                f"'learner' must be an object, found {show_byte(buf[pos])}", pos
                             )
                         has_learner = True
                 elif marker == 0x7D:  # }
@@ -290,7 +185,7 @@ def _walk_ubj(buf: bytes) -> UbjSkeleton:
                 else:
                     raise ModelFormatError(
                         f"expected an object key (length marker 'L') or '}}', found "
-                        f"{_show(marker)}",
+                        f"{show_byte(marker)}",
                         pos,
                     )
             elif state > 0:
@@ -354,7 +249,7 @@ def _walk_ubj(buf: bytes) -> UbjSkeleton:
                         raise _truncated("the 8-byte length of a string", pos + 2) from None
                 if marker != 0x4C:
                     raise ModelFormatError(
-                        f"a string length must use marker 'L' (int64), found {_show(marker)}",
+                        f"a string length must use marker 'L' (int64), found {show_byte(marker)}",
                         pos + 1,
                     )
                 start = pos + 10
@@ -376,7 +271,7 @@ def _walk_ubj(buf: bytes) -> UbjSkeleton:
                 pos += 1
             else:
                 raise ModelFormatError(
-                    f"unknown or unsupported UBJSON marker {_show(marker)} where a value "
+                    f"unknown or unsupported UBJSON marker {show_byte(marker)} where a value "
                     "should start",
                     pos,
                 )
@@ -411,13 +306,13 @@ def _read_array_header(buf: bytes, pos: int) -> tuple[int, int]:
         element_size = _TYPED_SIZE[buf[pos + 2]]
         if element_size < 0:
             raise ModelFormatError(
-                f"unsupported typed-array element type {_show(buf[pos + 2])}", pos + 2
+                f"unsupported typed-array element type {show_byte(buf[pos + 2])}", pos + 2
             )
         if pos + 3 >= end:
             raise _truncated("a typed array's '#' count marker", pos + 3)
         if buf[pos + 3] != _COUNT:
             raise ModelFormatError(
-                f"a typed array needs a '#' count after its type, found {_show(buf[pos + 3])}",
+                f"a typed array needs a '#' count after its type, found {show_byte(buf[pos + 3])}",
                 pos + 3,
             )
         count = _read_count(buf, pos + 3, "typed array")
@@ -443,7 +338,7 @@ def _read_count(buf: bytes, pos: int, what: str) -> int:
         raise _truncated(f"the 'L' marker of an {what} count", pos + 1)
     if buf[pos + 1] != _INT64:
         raise ModelFormatError(
-            f"an {what} count must use marker 'L' (int64), found {_show(buf[pos + 1])}", pos + 1
+            f"an {what} count must use marker 'L' (int64), found {show_byte(buf[pos + 1])}", pos + 1
         )
     if pos + 10 > end:
         raise _truncated(f"the 8-byte count of an {what}", pos + 2)
@@ -451,42 +346,6 @@ def _read_count(buf: bytes, pos: int, what: str) -> int:
     if count < 0:
         raise ModelFormatError(f"negative {what} count {count}", pos + 2)
     return count
-
-
-def _load_json_with_non_finite_floats(raw: bytes, error: orjson.JSONDecodeError) -> object:
-    """Parse, with the standard library, JSON that orjson refused; see :func:`check_json`."""
-    if b"NaN" not in raw and b"Infinity" not in raw:
-        raise _json_error(raw, error.msg, error.pos) from None
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError as decode_error:
-        raise ModelFormatError("not valid UTF-8", decode_error.start) from None
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as stdlib_error:
-        raise _json_error(raw, stdlib_error.msg, stdlib_error.pos) from None
-    except RecursionError:
-        raise ModelFormatError("JSON nested too deeply") from None
-
-
-def _json_error(raw: bytes, message: str, char_pos: int) -> ModelFormatError:
-    """JSON parsers count characters; report bytes, like the UBJSON check."""
-    text = raw.decode("utf-8", errors="surrogateescape")
-    offset = len(text[:char_pos].encode("utf-8", errors="surrogateescape"))
-    return ModelFormatError(f"not valid JSON: {message}", offset)
-
-
-def _json_type(value: object) -> str:
-    """A parsed JSON value's type, named as JSON names it."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    return "an array"
 
 
 def _truncated(what: str, offset: int) -> ModelFormatError:
@@ -513,8 +372,3 @@ def _bad_typed_count(count: int, element_size: int, left: int, offset: int) -> M
 
 def _too_deep(offset: int) -> ModelFormatError:
     return ModelFormatError(f"containers nested more than {MAX_UBJ_DEPTH} deep", offset)
-
-
-def _show(byte: int) -> str:
-    """A marker byte for a message: printable ASCII as itself, anything else in hex."""
-    return repr(chr(byte)) if 0x21 <= byte <= 0x7E else f"byte 0x{byte:02x}"

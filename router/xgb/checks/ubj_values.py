@@ -1,0 +1,405 @@
+"""The value checks of :mod:`router.xgb.checks.rules` for UBJSON: the values read from the
+file's bytes, at offsets found with the :class:`~router.xgb.checks.ubj.UbjSkeleton` that the
+structural walk recorded, so nothing is walked twice.
+
+Each tree's typed arrays are sliced straight out of the bytes (big-endian ``>i4`` and the
+like). The model's own arrays of scalars, ``tree_info`` and ``iteration_indptr``, are read a
+run of one marker at a time: one to three runs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Final
+
+import numpy as np
+
+from router.xgb.checks.rules import (
+    DECODED_ARRAYS,
+    LENGTH_ONLY_ARRAYS,
+    MAX_PARAMETER,
+    TREE_PARAMETERS,
+    Forest,
+    ModelFormatError,
+    check_model,
+    first_true,
+    path_of,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from numpy.typing import NDArray
+
+    from router.xgb.checks.rules import Field
+    from router.xgb.checks.ubj import UbjSkeleton
+
+    Integers = NDArray[np.signedinteger[Any]]
+
+__all__ = ["check_ubj_values"]
+
+
+def check_ubj_values(buf: bytes, skeleton: UbjSkeleton) -> None:
+    """Check the values of a UBJSON model whose structural walk recorded ``skeleton``;
+    raises :class:`ModelFormatError`."""
+    check_model(_UbjObject(_UbjDocument(buf, skeleton), 0, ""))
+
+
+# Integer markers, of typed arrays and of scalars: numpy type.
+_INTEGER_TYPES: Final[dict[int, np.dtype[Any]]] = {
+    ord("i"): np.dtype("i1"),
+    ord("U"): np.dtype("u1"),
+    ord("I"): np.dtype(">i2"),
+    ord("l"): np.dtype(">i4"),
+    ord("L"): np.dtype(">i8"),
+}
+_ELEMENT_SIZE: Final = np.zeros(256, dtype=np.int64)
+for _marker, _size in [("i", 1), ("U", 1), ("I", 2), ("l", 4), ("d", 4), ("L", 8), ("D", 8)]:
+    _ELEMENT_SIZE[ord(_marker)] = _size
+_IS_INTEGER: Final = np.zeros(256, dtype=bool)
+_IS_INTEGER[list(_INTEGER_TYPES)] = True
+_TYPED_MARKS: Final = [0, 1, 3, 4]  # which bytes of a typed array header are always these:
+_TYPED_HEAD: Final = np.frombuffer(b"[$#L", dtype=np.uint8)
+_INT64: Final = np.dtype(">i8")
+
+
+class _UbjDocument:
+    """The bytes, and the skeleton as numpy arrays; keys are numbered in document order."""
+
+    def __init__(self, buf: bytes, skeleton: UbjSkeleton) -> None:
+        self.buf = buf
+        self.size = len(buf)
+        self.u8 = np.frombuffer(buf, dtype=np.uint8)
+        self._views: dict[np.dtype[Any], NDArray[Any]] = {}
+        self.opens = np.array(skeleton.container_open, dtype=np.int64)
+        self.ends = np.array(skeleton.container_end, dtype=np.int64)
+        self.parents = np.array(skeleton.container_parent, dtype=np.int64)
+        self.key_start = np.array(skeleton.key_start, dtype=np.int64)
+        self.key_length = self.read(_INT64, self.key_start - 8)
+        self.value_at = self.key_start + self.key_length
+        owner_from = np.array(skeleton.owner_from_key, dtype=np.int64)
+        owners = np.array(skeleton.owner, dtype=np.int64)
+        keys = np.arange(len(self.key_start))
+        self.key_owner = owners[np.searchsorted(owner_from, keys, side="right") - 1]
+
+    def _view(self, dtype: np.dtype[Any]) -> NDArray[Any]:
+        """The bytes as overlapping values of ``dtype``: value i is bytes i .. i + size - 1."""
+        view = self._views.get(dtype)
+        if view is None:
+            count = max(self.size - dtype.itemsize + 1, 0)
+            view = np.ndarray(shape=(count,), dtype=dtype, buffer=self.buf, strides=(1,))
+            self._views[dtype] = view
+        return view
+
+    def read(self, dtype: np.dtype[Any], at: NDArray[np.int64]) -> NDArray[np.int64]:
+        """The numbers of type ``dtype`` at byte offsets ``at``, for a few offsets (an index
+        array gathers slowly); an offset past the end reads the last bytes."""
+        view = self._view(dtype)
+        return view[_clamp(at, len(view) - 1)].astype(np.int64)
+
+    def byte(self, at: NDArray[np.int64]) -> NDArray[np.int64]:
+        return self.u8[_clamp(at, self.size - 1)].astype(np.int64)
+
+    def container_at(self, at: NDArray[np.int64]) -> NDArray[np.int64]:
+        """The numbers of the containers that open at ``at``; -1 where none does."""
+        found = _clamp(np.searchsorted(self.opens, at), len(self.opens) - 1)
+        return np.where(self.opens[found] == at, found, -1)
+
+    def keys_named(self, keys: NDArray[np.int64], names: Sequence[str]) -> dict[str, Any]:
+        """For each name, those of the key numbers ``keys`` that spell it."""
+        found: dict[str, Any] = {}
+        lengths = self.key_length[keys]
+        for length in sorted({len(name) for name in names}):
+            same_length = keys[lengths == length]
+            spelt = self._view(np.dtype(f"S{length}"))[self.key_start[same_length]]
+            for name in names:
+                if len(name) == length:
+                    found[name] = same_length[spelt == name.encode()]
+        return found
+
+    def typed_arrays(
+        self, at: NDArray[np.int64], present: NDArray[np.bool_], what: str, integers: bool
+    ) -> _TypedField:
+        """The typed arrays whose headers are at ``at``, in the trees where ``present``;
+        ``what.format(tree)`` names one in a message."""
+        (field,) = self.typed_fields(at[None], present[None], [what], [integers])
+        return field
+
+    def typed_fields(
+        self,
+        at: NDArray[np.int64],
+        present: NDArray[np.bool_],
+        what: Sequence[str],
+        integers: Sequence[bool],
+    ) -> list[_TypedField]:
+        """:meth:`typed_arrays` for several fields at once (row f of ``at`` and ``present``
+        is field f): one numpy step for all their headers rather than one per field."""
+        head = at[present]
+        header = self.u8[_clamp(head, self.size - 13)[:, None] + np.arange(5)]
+        markers = header[:, 2].astype(np.int64)
+        typed = (head + 13 <= self.size) & np.all(header[:, _TYPED_MARKS] == _TYPED_HEAD, axis=1)
+        typed &= _IS_INTEGER[markers] | ~np.repeat(integers, present.sum(axis=1))
+        index = first_true(~typed)
+        if index is not None:
+            field, tree = (int(i[index]) for i in np.nonzero(present))
+            kind = "an integer typed array" if integers[field] else "a typed array"
+            raise ModelFormatError(
+                f"{what[field].format(tree)} is not {kind}, as XGBoost writes it",
+                int(head[index]),
+            )
+        length = np.zeros(at.shape, dtype=np.int64)
+        length[present] = self.read(_INT64, head + 5)
+        first = np.zeros(at.shape, dtype=np.int64)
+        first[present] = head + 13
+        kinds = np.zeros(at.shape, dtype=np.int64)
+        kinds[present] = markers
+        return [
+            _TypedField(self.buf, present[f], length[f], first[f], kinds[f]) for f in range(len(at))
+        ]
+
+    def scalar_integers(self, at: NDArray[np.int64], what: str) -> NDArray[np.int64]:
+        markers = self.byte(at)
+        values = np.zeros(len(at), dtype=np.int64)
+        for marker in np.unique(markers).tolist():
+            chosen = markers == marker
+            if marker not in _INTEGER_TYPES:
+                index = int(np.flatnonzero(chosen)[0])
+                raise ModelFormatError(f"{what.format(index)} is not an integer", int(at[index]))
+            values[chosen] = self.read(_INTEGER_TYPES[marker], at[chosen] + 1)
+        return values
+
+    def decimal_strings(self, at: NDArray[np.int64], what: Sequence[str]) -> NDArray[np.int64]:
+        """Parameters: strings of up to 10 decimal digits, parsed together; row p of ``at``
+        holds parameter p of every tree, ``what[p].format(tree)`` names one in a message."""
+        flat = at.ravel()
+        length = self.read(_INT64, flat + 2)
+        digits = self.byte((flat + 10)[:, None] + np.arange(10)) - ord("0")
+        power = length[:, None] - 1 - np.arange(10)  # of ten, for each digit; < 0: not a digit
+        used = power >= 0
+        valid = (self.byte(flat) == ord("S")) & (length >= 1) & (length <= 10)
+        valid &= np.all(~used | ((digits >= 0) & (digits <= 9)), axis=1)
+        scale = 10 ** np.minimum(np.maximum(power, 0), 9)
+        values: NDArray[np.int64] = (np.where(used, digits, 0) * scale).sum(axis=1)
+        index = first_true(~valid | (values > MAX_PARAMETER))
+        if index is not None:
+            parameter, tree = divmod(index, at.shape[1])
+            raise ModelFormatError(
+                f"{what[parameter].format(tree)} must be a number below 2**31 in decimal digits",
+                int(flat[index]),
+            )
+        return values.reshape(at.shape)
+
+
+@dataclass(frozen=True, slots=True)
+class _TypedField:
+    """A field whose arrays are UBJSON typed arrays: ``length`` elements of type ``marker``
+    from byte ``first``, in the trees where ``present``."""
+
+    buf: bytes
+    present: NDArray[np.bool_]
+    length: NDArray[np.int64]
+    first: NDArray[np.int64]
+    marker: NDArray[np.int64]
+
+    def values(self, begin: int, end: int) -> Integers:
+        """The elements of trees ``begin`` to ``end``: a slice of the bytes per tree, joined,
+        which is much faster than an index array into the bytes."""
+        chosen = self.present[begin:end]
+        first = self.first[begin:end][chosen]
+        length = self.length[begin:end][chosen]
+        markers = self.marker[begin:end][chosen]
+        if not length.any():
+            return np.zeros(0, dtype=np.int32)
+        buf = memoryview(self.buf)
+        if np.all(markers == markers[0]):
+            dtype = _INTEGER_TYPES[int(markers[0])]
+            stop = first + length * dtype.itemsize
+            joined = b"".join(
+                [buf[a:b] for a, b in zip(first.tolist(), stop.tolist(), strict=True)]
+            )
+            # int32 when that holds them: half the memory traffic of int64.
+            native = np.int32 if dtype.itemsize <= 4 else np.int64
+            values: Integers = np.frombuffer(joined, dtype=dtype).astype(native)
+            return values
+        parts = [
+            np.frombuffer(buf, dtype=_INTEGER_TYPES[m], count=n, offset=a).astype(np.int64)
+            for m, a, n in zip(markers.tolist(), first.tolist(), length.tolist(), strict=True)
+        ]
+        return np.concatenate(parts)
+
+    def offset(self, tree: int, index: int) -> int | None:
+        return int(self.first[tree] + index * _ELEMENT_SIZE[self.marker[tree]])
+
+
+class _UbjObject:
+    """An object of a UBJSON document, its keys found from the skeleton."""
+
+    def __init__(self, doc: _UbjDocument, container: int, path: str) -> None:
+        self._doc = doc
+        self.path = path
+        self._members: dict[str, int] = {}
+        for key in np.flatnonzero(doc.key_owner == container).tolist():
+            start, value = int(doc.key_start[key]), int(doc.value_at[key])
+            name = doc.buf[start:value].decode("utf-8", errors="replace")
+            if name in self._members:
+                raise ModelFormatError(f"{path} has the key {name!r} twice", start)
+            self._members[name] = value
+
+    def has(self, key: str) -> bool:
+        return key in self._members
+
+    def _value(self, key: str) -> int:
+        if key not in self._members:
+            raise ModelFormatError(f"{self.path or 'the document'} has no {key!r}")
+        return self._members[key]
+
+    def object(self, key: str) -> _UbjObject:
+        at = self._value(key)
+        container = int(self._doc.container_at(np.array([at]))[0])
+        if self._doc.buf[at] != ord("{") or container < 0:
+            raise ModelFormatError(f"{path_of(self, key)} must be an object", at)
+        return _UbjObject(self._doc, container, path_of(self, key))
+
+    def string(self, key: str) -> str:
+        at = self._value(key)
+        buf = self._doc.buf
+        if buf[at] != ord("S"):
+            raise ModelFormatError(f"{path_of(self, key)} must be a string", at)
+        length = int(self._doc.read(_INT64, np.array([at + 2]))[0])
+        return buf[at + 10 : at + 10 + length].decode("utf-8", errors="replace")
+
+    def integers(self, key: str) -> NDArray[np.int64]:
+        values, _ = self._numbers(key, integers=True)
+        return values
+
+    def length(self, key: str) -> int:
+        _, count = self._numbers(key, integers=False)
+        return count
+
+    def _numbers(self, key: str, *, integers: bool) -> tuple[NDArray[np.int64], int]:
+        """An array of numbers: its values if ``integers`` (else it may hold floats, and
+        only its length is wanted), and its length."""
+        doc, buf, at = self._doc, self._doc.buf, self._value(key)
+        where = path_of(self, key)
+        if buf[at] != ord("["):
+            raise ModelFormatError(f"{where} must be an array", at)
+        if buf[at + 1] == ord("$"):
+            field = doc.typed_arrays(np.array([at]), np.array([True]), where, integers)
+            values = field.values(0, 1).astype(np.int64) if integers else np.zeros(0, np.int64)
+            return values, int(field.length[0])
+        container = int(doc.container_at(np.array([at]))[0])
+        if container < 0:  # an empty counted array
+            return np.zeros(0, dtype=np.int64), 0
+        counted = buf[at + 1] == ord("#")
+        pos = at + 11 if counted else at + 1
+        end = int(doc.ends[container]) - (0 if counted else 1)
+        # The numbers, a run of elements with one marker at a time: such a run sits at a
+        # fixed stride, which numpy reads at once. XGBoost writes tree_info in one run,
+        # iteration_indptr in a few (small numbers take fewer bytes), weight_drop in one.
+        runs: list[NDArray[np.int64]] = []
+        count = 0
+        while pos < end:
+            marker = buf[pos]
+            step = 1 + int(_ELEMENT_SIZE[marker])
+            if step == 1 or (integers and marker not in _INTEGER_TYPES):
+                raise ModelFormatError(f"{where} must hold only numbers", pos)
+            same = doc.u8[pos:end:step] == marker
+            run = len(same) if same.all() else int(np.argmin(same))
+            if integers:
+                dtype = _INTEGER_TYPES[marker]
+                numbers = np.ndarray((run,), dtype, buffer=buf, offset=pos + 1, strides=(step,))
+                runs.append(numbers.astype(np.int64))
+            count += run
+            pos += run * step
+        return np.concatenate([np.zeros(0, dtype=np.int64), *runs]), count
+
+    def forest(self, key: str) -> Forest:
+        doc, at = self._doc, self._value(key)
+        where = path_of(self, key)
+        if doc.buf[at] != ord("[") or doc.buf[at + 1] == ord("$"):
+            raise ModelFormatError(f"{where} must be an array of tree objects", at)
+        # The trees: the containers directly in the array, which must fill it end to end.
+        array = int(doc.container_at(np.array([at]))[0])
+        trees = np.flatnonzero(doc.parents == array) if array >= 0 else np.zeros(0, np.int64)
+        if array >= 0:
+            counted = doc.buf[at + 1] == ord("#")
+            first = at + (11 if counted else 1)
+            last = int(doc.ends[array]) - (0 if counted else 1)
+            bounds = np.concatenate(([first], doc.ends[trees]))
+            if (
+                np.any(doc.opens[trees] != bounds[:-1])
+                or bounds[-1] != last
+                or np.any(doc.u8[doc.opens[trees]] != ord("{"))
+            ):
+                raise ModelFormatError(f"{where} must hold only tree objects", at)
+        members = _Members(doc, trees, ("id", "tree_param", *DECODED_ARRAYS, *LENGTH_ONLY_ARRAYS))
+        ids = doc.scalar_integers(members.value_at("id"), "tree {}'s id")
+        params_at = members.value_at("tree_param")
+        params = doc.container_at(params_at)
+        tree = first_true((params < 0) | (doc.byte(params_at) != ord("{")))
+        if tree is not None:
+            raise ModelFormatError(
+                f"tree {tree}: tree_param must be an object", int(params_at[tree])
+            )
+        param_members = _Members(doc, params, TREE_PARAMETERS, "tree {}: tree_param")
+        num_nodes, num_feature, size_leaf_vector = doc.decimal_strings(
+            np.array([param_members.value_at(name) for name in TREE_PARAMETERS]),
+            [f"tree {{}}: tree_param.{name}" for name in TREE_PARAMETERS],
+        )
+        names = (*DECODED_ARRAYS, *LENGTH_ONLY_ARRAYS)
+        present = np.array([members.present(name) for name in names])
+        fields = doc.typed_fields(
+            np.array([members.value_at(name, required=False) for name in names]),
+            present,
+            [f"tree {{}}: {name}" for name in names],
+            [name in DECODED_ARRAYS for name in names],
+        )
+        fields_by_name: dict[str, Field] = dict(zip(names, fields, strict=True))
+        return Forest(ids, num_nodes, num_feature, size_leaf_vector, fields_by_name)
+
+
+class _Members:
+    """The keys ``names`` in each of a list of objects (the trees, say), found in bulk."""
+
+    def __init__(
+        self,
+        doc: _UbjDocument,
+        objects: NDArray[np.int64],
+        names: Sequence[str],
+        what: str = "tree {}",
+    ) -> None:
+        self._doc = doc
+        self._count = len(objects)
+        self._what = what
+        which = np.full(len(doc.opens), -1, dtype=np.int64)
+        which[objects] = np.arange(len(objects))
+        keys = np.flatnonzero(which[doc.key_owner] >= 0)
+        self._found: dict[str, tuple[NDArray[np.int64], NDArray[np.int64]]] = {}
+        for name, spelt in doc.keys_named(keys, names).items():
+            owner = which[doc.key_owner[spelt]]
+            times = np.bincount(owner, minlength=self._count)
+            index = first_true(times > 1)
+            if index is not None:
+                raise ModelFormatError(f"{what.format(index)} has the key {name!r} twice")
+            self._found[name] = (owner, doc.value_at[spelt])
+
+    def present(self, name: str) -> NDArray[np.bool_]:
+        owner, _ = self._found[name]
+        present = np.zeros(self._count, dtype=bool)
+        present[owner] = True
+        return present
+
+    def value_at(self, name: str, required: bool = True) -> NDArray[np.int64]:
+        """Where each object's value of ``name`` starts (0 where it has none)."""
+        owner, value_at = self._found[name]
+        if required:
+            index = first_true(~self.present(name))
+            if index is not None:
+                raise ModelFormatError(f"{self._what.format(index)} has no {name!r}")
+        at = np.zeros(self._count, dtype=np.int64)
+        at[owner] = value_at
+        return at
+
+
+def _clamp(at: NDArray[np.int64], highest: int) -> NDArray[np.int64]:
+    return np.minimum(np.maximum(at, 0), highest)
