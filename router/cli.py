@@ -49,6 +49,9 @@ def serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         log_level=settings.log_level.lower(),
+        # The server extra's C parser, and its uvloop event loop wherever uvloop installs.
+        loop="auto",
+        http="httptools",
         # The predict path answers from the event loop; one worker per process keeps the
         # cache in one place. Scale out with processes behind a balancer, or on Lambda.
         workers=None,
