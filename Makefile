@@ -25,7 +25,7 @@ help:
 	@echo "make run    - install, train the demo models, serve on http://$(HOST):$(PORT)"
 	@echo "make test   - install and run the whole test suite"
 	@echo "make lint   - ruff and mypy"
-	@echo "make bench  - benchmarks; writes docs/benchmarks.md"
+	@echo "make bench  - benchmarks against XGBoost and peers (MLServer); writes docs/benchmarks.md"
 	@echo "make package ARCH=x86_64|arm64 - build dist/model-router-lambda-ARCH.zip (and .json)"
 	@echo "make deploy REGION=... - pre-flight, build, terraform init + apply; make outputs; make destroy"
 
@@ -68,8 +68,10 @@ format: $(INSTALLED)
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Makes .venv-bench (lean, for cold start) and .venv-peers (MLServer) on first use; uses wrk
+# for HTTP load when it is installed (Debian: apt-get install wrk).
 bench: $(INSTALLED)
-	$(BIN)/python scripts/bench_router.py
+	$(BIN)/python scripts/bench_router.py --peers
 
 package: $(INSTALLED)
 	$(BIN)/python scripts/build_package.py --architecture $(ARCH)

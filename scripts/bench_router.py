@@ -2,15 +2,20 @@
 
 One run measures, on the same synthetic demo-sized models (50, 300 and 1000 trees):
 
-1. raw ``Booster.inplace_predict`` against the Lambda handler in-process (API Gateway v2
-   event -> response), and where a handler call spends its time;
-2. HTTP through ``model-router serve`` (uvicorn) at concurrency 1 and 8;
-3. a Zipf(1.1) workload over 50 models with a 10-model cache;
-4. cold start, new process -> first prediction, against ``import fastapi, mangum, xgboost``;
+1. raw ``Booster.inplace_predict`` and a hand-written handler against the Lambda handler
+   in-process (API Gateway v2 event -> response), and where a handler call spends its time;
+2. a cache miss: the router's load of a file never seen, and of a published one, against
+   ``xgboost.Booster(model_file=...)``, and the checks' own time;
+3. a Zipf(1.1) workload over 50 models with a 10-model cache, and the same trace replayed
+   through other cache policies;
+4. HTTP through ``model-router serve`` at concurrency 1 and 8, with ``wrk`` when installed;
+   with ``--peers``, MLServer on the same model, in a venv of its own (``.venv-peers``);
+5. cold start, new process -> first prediction, against ``import fastapi, mangum, xgboost``,
+   an idiomatic FastAPI + Mangum app and a hand-written handler answering the same event;
 
 prints the report, with ratios to the raw figures, and writes it as Markdown.
 
-    .venv/bin/python scripts/bench_router.py            # full run, about 4 minutes
+    .venv/bin/python scripts/bench_router.py --peers    # full run, about 6 minutes
     .venv/bin/python scripts/bench_router.py --quick --output /tmp/bench.md   # smoke test
 
 The full run measures cold start in a lean environment, ``.venv-bench`` (made on first use
@@ -39,7 +44,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make `scripts.bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.bench import cold, http_load, report
+from scripts.bench import cold, http_load, peers, policy, report
 from scripts.bench.stats import summarize
 from scripts.bench.workload import (
     LAMBDA_ENV,
@@ -49,9 +54,10 @@ from scripts.bench.workload import (
     request_row,
     size_models,
     zipf_models,
+    zipf_probabilities,
 )
 
-SECTIONS = ("handler", "zipf", "http", "cold")
+SECTIONS = ("handler", "miss", "zipf", "http", "cold")
 VERSIONS_OF = (
     "xgboost",
     "xgboost-cpu",
@@ -64,6 +70,10 @@ VERSIONS_OF = (
     "uvicorn",
     "aws-lambda-powertools",
     "scikit-learn",
+    "uvloop",
+    "httptools",
+    "mlserver",
+    "mlserver-xgboost",
 )
 
 
@@ -95,6 +105,9 @@ class Preset:
     cold_runs: int
     cold_max_seconds: float
     cold_warm_up: bool
+    miss_rounds: int
+    miss_max_seconds_per_model: float
+    wrk_seconds: float
 
     def describe(self) -> str:
         return ", ".join(f"{key}={value}" for key, value in dataclasses.asdict(self).items())
@@ -125,8 +138,11 @@ FULL = Preset(
     http_warmup=200,
     http_max_seconds=10,
     cold_runs=10,
-    cold_max_seconds=90,
+    cold_max_seconds=120,
     cold_warm_up=True,
+    miss_rounds=30,
+    miss_max_seconds_per_model=40,
+    wrk_seconds=8,
 )
 QUICK = Preset(
     trees=(50,),
@@ -155,6 +171,9 @@ QUICK = Preset(
     cold_runs=1,
     cold_max_seconds=20,
     cold_warm_up=False,
+    miss_rounds=2,
+    miss_max_seconds_per_model=5,
+    wrk_seconds=1,
 )
 
 
@@ -199,6 +218,43 @@ def bench_handler(preset: Preset, root: Path, names: list[str], work: Path) -> A
     return result
 
 
+def bench_miss(preset: Preset, root: Path, names: list[str], work: Path) -> Any:
+    config = {
+        "model_root": str(root),
+        "models": names,
+        "nthread": 1,
+        "rounds": preset.miss_rounds,
+        "max_seconds_per_model": preset.miss_max_seconds_per_model,
+    }
+    return run_worker("miss", config, dict(LAMBDA_ENV), work)
+
+
+def replay_policies(preset: Preset) -> dict[str, Any]:
+    """The Zipf section's measured trace (same seed and draw), and the same trace with
+    popularity moving on, replayed through the cache policies of ``scripts.bench.policy``."""
+    import numpy as np
+
+    probabilities = zipf_probabilities(preset.zipf_models, preset.zipf_exponent)
+    rng = np.random.default_rng(preset.zipf_seed)
+    total = preset.zipf_warmup + preset.zipf_requests
+    picks = rng.choice(preset.zipf_models, size=total, p=probabilities).tolist()
+    every, step = max(1, preset.zipf_requests // 6), max(1, preset.zipf_models // 10)
+    traces = {
+        "zipf": picks,
+        f"zipf, popularity moving {step} ranks every {every} requests": policy.shifted(
+            picks, preset.zipf_models, every, step
+        ),
+    }
+    return {
+        "capacity": preset.zipf_cache,
+        "warmup": preset.zipf_warmup,
+        "traces": {
+            name: policy.replay(trace, preset.zipf_cache, preset.zipf_warmup)
+            for name, trace in traces.items()
+        },
+    }
+
+
 def bench_zipf(preset: Preset, root: Path, names: list[str], work: Path) -> Any:
     config = {
         "models": names,
@@ -220,43 +276,81 @@ def bench_zipf(preset: Preset, root: Path, names: list[str], work: Path) -> Any:
         seed=preset.zipf_seed,
         model_count=len(names),
         trees=preset.zipf_trees,
+        policies=replay_policies(preset),
     )
     return result
 
 
-def bench_http(preset: Preset, root: Path, names: list[str], work: Path) -> list[dict[str, Any]]:
-    body = predict_body(request_row()).encode()
+def bench_http(
+    preset: Preset, root: Path, names: list[str], work: Path, peer_venv: Path | None
+) -> dict[str, Any]:
+    """The router over HTTP, by wrk when installed (else the asyncio client); then, with
+    ``peer_venv``, MLServer on the first (smallest) model, by the same client."""
+    row = request_row()
+    body = predict_body(row).encode()
+    tool = "wrk" if peers.wrk_available() else "asyncio"
     results = []
     with (
         (work / "serve.log").open("wb") as server_log,
         http_load.serve(REPO, root, server_log) as port,
     ):
         for name in names:
-            request = http_load.post_request(port, f"/models/{name}/predict", body)
             for concurrency in preset.http_concurrency:
-                outcome = http_load.closed_loop(
-                    port,
-                    request,
-                    concurrency=concurrency,
-                    max_requests=preset.http_requests,
-                    max_seconds=preset.http_max_seconds,
-                    warmup=preset.http_warmup,
-                )
-                if not outcome.latencies_ns:
-                    raise RuntimeError(f"no HTTP request to {name} completed")
-                results.append(
-                    {
-                        "model": name,
-                        "concurrency": concurrency,
-                        "errors": outcome.errors,
-                        "rps": len(outcome.latencies_ns) / outcome.elapsed_s,
-                        "latency": summarize(outcome.latencies_ns).to_json(),
-                    }
-                )
-                log(f"  http {name} c={concurrency}: {results[-1]['rps']:.0f} req/s")
+                item = _load(preset, tool, port, f"/models/{name}/predict", body, concurrency, work)
+                results.append({"server": "router", "model": name, **item})
+                log(f"  http router {name} c={concurrency}: {item['rps']:.0f} req/s")
+    if peer_venv is not None:
+        name = names[0]
+        with (
+            (work / "mlserver.log").open("wb") as server_log,
+            peers.mlserver(peer_venv, root / f"{name}.ubj", name, work, server_log) as port,
+        ):
+            for concurrency in preset.http_concurrency:
+                path = f"/v2/models/{name}/infer"
+                item = _load(preset, tool, port, path, peers.v2_body(row), concurrency, work)
+                results.append({"server": "mlserver", "model": name, **item})
+                log(f"  http mlserver {name} c={concurrency}: {item['rps']:.0f} req/s")
     if any(item["errors"] for item in results):
-        raise RuntimeError(f"HTTP requests failed; see {work / 'serve.log'}")
-    return results
+        raise RuntimeError(f"HTTP requests failed; see the logs in {work}")
+    return {"tool": tool, "results": results}
+
+
+def _load(
+    preset: Preset, tool: str, port: int, path: str, body: bytes, concurrency: int, work: Path
+) -> dict[str, Any]:
+    if tool == "wrk":
+        peers.wrk(port, path, body, concurrency=concurrency, seconds=1, work=work)  # warm-up
+        outcome = peers.wrk(
+            port, path, body, concurrency=concurrency, seconds=preset.wrk_seconds, work=work
+        )
+        return {
+            "concurrency": concurrency,
+            "errors": outcome.errors,
+            "rps": outcome.rps,
+            "requests": outcome.requests,
+            "p50_us": outcome.p50_us,
+            "p99_us": outcome.p99_us,
+        }
+    request = http_load.post_request(port, path, body)
+    measured = http_load.closed_loop(
+        port,
+        request,
+        concurrency=concurrency,
+        max_requests=preset.http_requests,
+        max_seconds=preset.http_max_seconds,
+        warmup=preset.http_warmup,
+    )
+    if not measured.latencies_ns:
+        raise RuntimeError(f"no HTTP request to {path} completed")
+    latency = summarize(measured.latencies_ns)
+    return {
+        "concurrency": concurrency,
+        "errors": measured.errors,
+        "rps": len(measured.latencies_ns) / measured.elapsed_s,
+        "requests": latency.count,
+        "p50_us": latency.p50_us,
+        "p99_us": latency.p99_us,
+    }
 
 
 def bench_cold(
@@ -283,7 +377,10 @@ def bench_cold(
         else "the project venv, which has scikit-learn: both sides import it through xgboost"
     )
     return {
-        "python": str(python),
+        "imports": cold.imports_beyond(python, root, event_path, work)
+        if preset.cold_warm_up
+        else [],
+        "python": shown_path(python),
         "lean": lean,
         "env_note": note,
         "model": model,
@@ -327,11 +424,25 @@ def git_state() -> tuple[str, str]:
     return commit, dirty
 
 
+def shown_path(path: Path | str) -> str:
+    """A path as the report shows it: relative to the repository when inside it, so that
+    the report reads the same from any clone; else as given (a system interpreter)."""
+    absolute = Path(path).absolute()
+    return str(absolute.relative_to(REPO)) if absolute.is_relative_to(REPO) else str(path)
+
+
 def command_line(argv: list[str]) -> str:
-    python = Path(sys.executable)
-    shown = str(python.relative_to(REPO)) if python.is_relative_to(REPO) else str(python)
+    """The command that made the report, with paths inside the repository relative to it
+    and paths outside it (a work folder in /tmp, say) as ``<...>``."""
     script = Path(__file__).resolve()
-    return shlex.join([shown, str(script.relative_to(REPO)), *argv])
+    shown = []
+    for arg in argv:
+        if arg.startswith("/") or arg.startswith("."):
+            relative = shown_path(arg)
+            shown.append(relative if not relative.startswith("/") else "<" + Path(arg).name + ">")
+        else:
+            shown.append(arg)
+    return shlex.join([shown_path(sys.executable), str(script.relative_to(REPO)), *shown])
 
 
 def _sections(value: str) -> tuple[str, ...]:
@@ -371,6 +482,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     )
     parser.add_argument(
         "--lean-venv", type=Path, default=REPO / ".venv-bench", help="where the lean venv lives"
+    )
+    parser.add_argument(
+        "--peers",
+        action="store_true",
+        help="also serve the 50-tree model with MLServer (its own venv, made on first use)",
+    )
+    parser.add_argument(
+        "--peers-venv", type=Path, default=REPO / ".venv-peers", help="where MLServer's venv lives"
     )
     parser.add_argument("--json", type=Path, help="also write the raw results as JSON")
     return parser.parse_args(argv)
@@ -413,12 +532,20 @@ def main(argv: list[str] | None = None) -> int:
     if "handler" in only:
         log("handler in-process vs raw inplace_predict")
         sections["handler"] = bench_handler(preset, size_root, size_names, work)
+    if "miss" in only:
+        log("cache miss: the router's load against Booster(model_file=...)")
+        sections["miss"] = bench_miss(preset, size_root, size_names, work)
     if "zipf" in only:
         log("Zipf workload")
         sections["zipf"] = bench_zipf(preset, zipf_root, zipf_names, work)
     if "http" in only:
-        log("HTTP through uvicorn")
-        sections["http"] = bench_http(preset, size_root, size_names, work)
+        peer_venv = None
+        if args.peers:
+            log(f"MLServer environment {shown_path(args.peers_venv)} (made when needed)")
+            peers.ensure_peer_env(args.peers_venv, work / "peers-venv.log")
+            peer_venv = args.peers_venv
+        log("HTTP through uvicorn" + (" and MLServer" if peer_venv else ""))
+        sections["http"] = bench_http(preset, size_root, size_names, work, peer_venv)
     if "cold" in only:
         log(f"cold start with {cold_python}")
         sections["cold"] = bench_cold(
@@ -429,7 +556,7 @@ def main(argv: list[str] | None = None) -> int:
     environments = [
         {
             "name": "project venv",
-            "python": str(sys.executable),
+            "python": shown_path(sys.executable),
             "used_for": "training, in-process sections, HTTP"
             + (", cold start" if cold_env == "project" else ""),
             "versions": versions(Path(sys.executable)),
@@ -439,9 +566,18 @@ def main(argv: list[str] | None = None) -> int:
         environments.append(
             {
                 "name": "lean venv",
-                "python": str(cold_python),
+                "python": shown_path(cold_python),
                 "used_for": "cold start",
                 "versions": versions(cold_python),
+            }
+        )
+    if sections["http"] is not None and args.peers:
+        environments.append(
+            {
+                "name": "peers venv",
+                "python": shown_path(args.peers_venv / "bin" / "python"),
+                "used_for": "MLServer",
+                "versions": versions(args.peers_venv / "bin" / "python"),
             }
         )
     results = {

@@ -39,7 +39,7 @@ BASELINE_CODE = "import fastapi, mangum, xgboost"
 # send one real-shaped event, and say when the answer was ready.
 HANDLER_CODE = """\
 import os, time
-from router.lambda_handler import handler
+from {module} import handler
 import json
 with open(os.environ["BENCH_EVENT"]) as f:
     event = json.load(f)
@@ -54,6 +54,12 @@ response = handler(event, Context())
 ready = time.time()
 print("BENCH-COLD", response["statusCode"], repr(ready), flush=True)
 """
+# Whose handler a cold start measures: ours, and the peers answering the same event.
+HANDLERS = {
+    "router": "router.lambda_handler",
+    "fastapi": "scripts.bench.peer_fastapi",
+    "handwritten": "scripts.bench.peer_handler",
+}
 MODULES_KEPT_OUT = ("sklearn", "pandas")
 STAMP = ".bench-stamp"
 CHILD_TIMEOUT_S = 120
@@ -157,6 +163,41 @@ def _run(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, flo
     return wall, cpu, first_answer
 
 
+def _import_times(python: Path, module: str, env: dict[str, str], cwd: Path) -> dict[str, int]:
+    """``python -X importtime`` of one handler module: each module and its self time, µs."""
+    done = subprocess.run(
+        [str(python), "-X", "importtime", "-c", f"import {module}"],
+        env=env,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_S,
+        check=True,
+    )
+    found: dict[str, int] = {}
+    for line in done.stderr.splitlines():
+        if line.startswith("import time:") and "[us]" not in line:
+            own, _, name = line.removeprefix("import time:").split("|")
+            found[name.strip()] = int(own)
+    return found
+
+
+def imports_beyond(
+    python: Path, model_root: Path, event_path: Path, work: Path, top: int = 12
+) -> list[tuple[str, int]]:
+    """The packages that ``router.lambda_handler`` imports and the idiomatic FastAPI app
+    does not, by their modules' summed self time (µs), largest first."""
+    env = child_env(model_root, event_path)
+    ours = _import_times(python, HANDLERS["router"], env, work)
+    theirs = _import_times(python, HANDLERS["fastapi"], env, work)
+    by_package: dict[str, int] = {}
+    for name, own in ours.items():
+        if name not in theirs:
+            package = name.split(".")[0]
+            by_package[package] = by_package.get(package, 0) + own
+    return sorted(by_package.items(), key=lambda item: -item[1])[:top]
+
+
 def measure(
     python: Path,
     model_root: Path,
@@ -167,13 +208,13 @@ def measure(
     max_seconds: float,
     warm_up: bool = True,
 ) -> dict[str, ColdRuns]:
-    """Interleaved baseline/ours pairs, alternating which goes first, after one unmeasured
-    pair (``warm_up``). Stops early, after at least one pair, once ``max_seconds`` passed."""
+    """Interleaved rounds of the floor, ours and the peers, alternating the order, after one
+    unmeasured round (``warm_up``). Stops early, after at least one round, once
+    ``max_seconds`` passed."""
     env = child_env(model_root, event_path)
-    commands = {
-        "baseline": [str(python), "-c", BASELINE_CODE],
-        "router": [str(python), "-c", HANDLER_CODE],
-    }
+    commands = {"baseline": [str(python), "-c", BASELINE_CODE]}
+    for name, module in HANDLERS.items():
+        commands[name] = [str(python), "-c", HANDLER_CODE.format(module=module)]
     results = {name: ColdRuns() for name in commands}
     for name in commands if warm_up else ():  # warm the bytecode and page caches
         _run(commands[name], env, work)

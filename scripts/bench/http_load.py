@@ -57,7 +57,7 @@ def serve(
         preexec_fn=_die_with_parent if sys.platform == "linux" else None,
     )
     try:
-        _wait_healthy(server, port, start_timeout_s)
+        wait_healthy(server, port, start_timeout_s)
         yield port
     finally:
         server.terminate()
@@ -75,14 +75,18 @@ def _die_with_parent() -> None:
     libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _wait_healthy(server: subprocess.Popen[bytes], port: int, timeout_s: float) -> None:
+def wait_healthy(
+    server: subprocess.Popen[bytes], port: int, timeout_s: float, path: str = "/health"
+) -> None:
+    """Wait until ``GET path`` answers 200; raises if the server exits or time runs out."""
+    what = f"the server on port {port}"
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         if server.poll() is not None:
-            raise RuntimeError(f"model-router serve exited with {server.returncode}")
+            raise RuntimeError(f"{what} exited with {server.returncode}")
         connection = http.client.HTTPConnection(HOST, port, timeout=2)
         try:
-            connection.request("GET", "/health")
+            connection.request("GET", path)
             if connection.getresponse().status == 200:
                 return
         except OSError:
@@ -90,7 +94,7 @@ def _wait_healthy(server: subprocess.Popen[bytes], port: int, timeout_s: float) 
         finally:
             connection.close()
         time.sleep(0.1)
-    raise RuntimeError(f"model-router serve did not answer /health within {timeout_s:g} s")
+    raise RuntimeError(f"{what} did not answer {path} within {timeout_s:g} s")
 
 
 def post_request(port: int, path: str, body: bytes) -> bytes:

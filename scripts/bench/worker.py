@@ -14,6 +14,10 @@ Sections:
 ``zipf``
     requests over many models with Zipf popularity through the handler, each classified as
     a cache hit or miss by the registry's own counters.
+``miss``
+    what a cache miss costs: the router's ``load_model`` of a file, for content never seen
+    and for content the publisher validated (the checks' ``trusted`` path), against
+    ``xgboost.Booster(model_file=...)`` of the same file, interleaved; and the checks alone.
 """
 
 from __future__ import annotations
@@ -37,13 +41,13 @@ from scripts.bench.workload import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
 
 def main(argv: list[str]) -> int:
     section, config_json, out = argv
     config: dict[str, Any] = json.loads(config_json)
-    runner = {"handler": handler_section, "zipf": zipf_section}[section]
+    runner = {"handler": handler_section, "zipf": zipf_section, "miss": miss_section}[section]
     result = runner(config)
     Path(out).write_text(json.dumps(result, indent=1))
     return 0
@@ -75,6 +79,8 @@ def handler_section(config: dict[str, Any]) -> dict[str, Any]:
     import xgboost
 
     entry, import_s = _import_entry()
+    from scripts.bench import peer_handler
+
     nthread = entry.settings.nthread
     root = Path(config["model_root"])
     row: list[float] = config["row"]
@@ -99,9 +105,19 @@ def handler_section(config: dict[str, Any]) -> dict[str, Any]:
         def handler_call(event: dict[str, Any] = event) -> object:
             return entry.handler(event, context)
 
+        def peer_call(event: dict[str, Any] = event) -> object:
+            return peer_handler.handler(event, context)
+
+        peer_value = json.loads(peer_handler.handler(event, context)["body"])["predictions"][0]
+        if abs(peer_value - served) > 1e-6:
+            raise SystemExit(f"{name}: handler says {served}, the hand-written one {peer_value}")
+
         deadline = time.monotonic() + config["max_seconds_per_model"]
         time_calls(raw_call, count=config["warmup"], deadline=deadline)
         time_calls(handler_call, count=config["warmup"], deadline=deadline)
+        time_calls(peer_call, count=config["warmup"], deadline=deadline)
+        peer: list[int] = []
+        peer_cpu: list[int] = []
         raw: list[int] = []
         raw_cpu: list[int] = []
         handled: list[int] = []
@@ -117,6 +133,9 @@ def handler_section(config: dict[str, Any]) -> dict[str, Any]:
                 samples=handled,
                 cpu_samples=handled_cpu,
             )
+            time_calls(
+                peer_call, count=per_block, deadline=deadline, samples=peer, cpu_samples=peer_cpu
+            )
         results.append(
             {
                 "model": name,
@@ -125,6 +144,8 @@ def handler_section(config: dict[str, Any]) -> dict[str, Any]:
                 "raw_cpu": summarize(raw_cpu).to_json(),
                 "handler": summarize(handled).to_json(),
                 "handler_cpu": summarize(handled_cpu).to_json(),
+                "peer": summarize(peer).to_json(),
+                "peer_cpu": summarize(peer_cpu).to_json(),
             }
         )
     first = config["models"][0]
@@ -403,6 +424,81 @@ def zipf_section(config: dict[str, Any]) -> dict[str, Any]:
         "cache_max_models": entry.settings.cache_max_models,
         "top_k_share": sum(probabilities[: entry.settings.cache_max_models]),
     }
+
+
+# -- cache miss ---------------------------------------------------------------------------
+
+
+def miss_section(config: dict[str, Any]) -> dict[str, Any]:
+    import functools
+
+    import xgboost
+
+    from router.store import ModelStore
+    from router.xgb import loader as loader_module
+    from router.xgb.checks.ubj import walk_ubj
+    from router.xgb.checks.ubj_values import check_ubj_values
+    from router.xgb.formats import check_model_bytes
+
+    store = ModelStore(Path(config["model_root"]))
+    nthread = int(config["nthread"])
+    # A published version's load is the same call with the checks' trusted path, which is
+    # what a content hash recorded by the publisher selects; swapped in around the call.
+    loader: Any = loader_module
+    unseen = check_model_bytes
+    published = functools.partial(check_model_bytes, trusted=True)
+    results = []
+    for name in config["models"]:
+        ref = store.resolve(name)
+        path = str(ref.path)
+        data = ref.path.read_bytes()
+        skeleton = walk_ubj(data)
+
+        def load_unseen(ref: Any = ref) -> object:
+            return loader.load_model(ref, nthread=nthread)
+
+        def load_published(ref: Any = ref) -> object:
+            loader.check_model_bytes = published
+            try:
+                return loader.load_model(ref, nthread=nthread)
+            finally:
+                loader.check_model_bytes = unseen
+
+        def raw(path: str = path) -> object:
+            return xgboost.Booster(model_file=path)
+
+        def walk(data: bytes = data) -> object:
+            return walk_ubj(data)
+
+        def values(data: bytes = data, skeleton: Any = skeleton) -> None:
+            check_ubj_values(data, skeleton)
+
+        parts: dict[str, Callable[[], object]] = {
+            "raw": raw,
+            "unseen": load_unseen,
+            "published": load_published,
+            "walk": walk,
+            "values": values,
+        }
+        samples: dict[str, list[int]] = {key: [] for key in parts}
+        deadline = time.monotonic() + config["max_seconds_per_model"]
+        for call in parts.values():  # warm-up
+            time_calls(call, count=2, deadline=deadline)
+        for _ in range(config["rounds"]):  # round robin, so drift hits every part alike
+            for key, call in parts.items():
+                time_calls(call, count=1, deadline=deadline, samples=samples[key])
+            if time.monotonic() > deadline:
+                break
+        results.append(
+            {
+                "model": name,
+                "bytes": len(data),
+                "keys": len(skeleton.key_start),
+                "containers": len(skeleton.container_open),
+                **{key: summarize(values).to_json() for key, values in samples.items()},
+            }
+        )
+    return {"nthread": nthread, "models": results}
 
 
 if __name__ == "__main__":

@@ -160,7 +160,9 @@ class _UbjDocument:
     def scalar_integers(self, at: NDArray[np.int64], what: str) -> NDArray[np.int64]:
         markers = self.byte(at)
         values = np.zeros(len(at), dtype=np.int64)
-        for marker in np.unique(markers).tolist():
+        # The markers present, by a count of each byte value: np.unique would import
+        # numpy.ma on a process's first miss, tens of milliseconds of its cold start.
+        for marker in np.flatnonzero(np.bincount(markers, minlength=256)).tolist():
             chosen = markers == marker
             if marker not in _INTEGER_TYPES:
                 index = int(np.flatnonzero(chosen)[0])

@@ -1,0 +1,103 @@
+"""Cold start cannot regress silently: what ``import router.lambda_handler`` may import, and
+roughly how long it may take next to the stack it is built on.
+
+Both are read from ``python -X importtime`` in fresh processes, with the Lambda environment.
+Time is compared as a ratio to ``import fastapi, mangum, xgboost`` measured alternately in
+the same way, taking each side's fastest run, so that a loaded machine slows both alike.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+# Needed by no request: the server, the publisher and its AWS SDK, the CLI and progress
+# bars, data frames. Allowed where the floor imports them too (XGBoost imports scikit-learn,
+# and it pandas, whenever installed, as in this venv). Not listed: botocore, which
+# Powertools' package imports wherever it is installed, as in Lambda's runtime.
+FORBIDDEN = ("uvicorn", "boto3", "tqdm", "pandas", "httpx", "router.cli", "router.publish")
+# The entry builds settings, logging, registry and app beyond the framework's own imports.
+# The lean environment of scripts/bench_router.py measures how much (docs/benchmarks.md);
+# this bound catches an accidental heavy import, not a few milliseconds.
+MAX_RATIO = 1.5
+RUNS = 2
+BASELINE = "import fastapi, mangum, xgboost"
+
+
+def _importtime(code: str, env: dict[str, str]) -> dict[str, int]:
+    """Each module the code imported, and its cumulative import time in µs."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    modules: dict[str, int] = {}
+    for line in done.stderr.splitlines():
+        if not line.startswith("import time:") or "[us]" in line:
+            continue
+        _, cumulative, name = line.split("|")
+        modules[name.strip()] = int(cumulative)
+    return modules
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
+    root: Path = tmp_path_factory.mktemp("models")
+    keep = ("PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV")
+    return {
+        **{key: os.environ[key] for key in keep if key in os.environ},
+        "AWS_LAMBDA_FUNCTION_NAME": "model-router",
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "1024",
+        "AWS_REGION": "eu-west-1",
+        "ROUTER_MODEL_ROOT": str(root),
+        "OMP_NUM_THREADS": "1",
+        "PYTHONDONTWRITEBYTECODE": "",
+    }
+
+
+@pytest.fixture(scope="module")
+def runs(env: dict[str, str]) -> dict[str, list[dict[str, int]]]:
+    found: dict[str, list[dict[str, int]]] = {"router": [], "baseline": []}
+    for _ in range(RUNS):  # alternate, so that a change in the machine's load hits both
+        found["router"].append(_importtime("import router.lambda_handler", env))
+        found["baseline"].append(_importtime(BASELINE, env))
+    return found
+
+
+@pytest.mark.slow
+def test_the_lambda_entry_imports_nothing_the_first_request_does_not_need(
+    runs: dict[str, list[dict[str, int]]],
+) -> None:
+    imported = runs["router"][0]
+    assert "router.lambda_handler" in imported
+    unwanted = sorted(
+        name
+        for name in imported.keys() - runs["baseline"][0].keys()
+        for top in FORBIDDEN
+        if name == top or name.startswith(top + ".")
+    )
+    assert not unwanted, f"imported at cold start: {unwanted}"
+
+
+@pytest.mark.slow
+def test_the_lambda_entry_imports_in_about_the_frameworks_time(
+    runs: dict[str, list[dict[str, int]]],
+) -> None:
+    ours = min(run["router.lambda_handler"] for run in runs["router"])
+    floor = min(
+        sum(run[name] for name in ("fastapi", "mangum", "xgboost")) for run in runs["baseline"]
+    )
+    assert ours / floor <= MAX_RATIO, (
+        f"import router.lambda_handler took {ours / 1000:.0f} ms, {ours / floor:.2f}x "
+        f"{BASELINE} ({floor / 1000:.0f} ms); the budget is {MAX_RATIO}x"
+    )
