@@ -455,6 +455,25 @@ def test_ubj_arrays_not_as_xgboost_writes_them_are_refused(
 
 
 @pytest.mark.parametrize(
+    ("renamed", "twice"),
+    [(b"categories", b"split_type"), (b"num_deleted", b"num_feature")],
+    ids=["tree", "tree_param"],
+)
+def test_a_key_twice_in_a_tree_is_refused(
+    boosters: dict[str, xgb.Booster], renamed: bytes, twice: bytes
+) -> None:
+    # Which of two equal keys XGBoost reads is its business; the checks cannot vouch for
+    # both, so the file is refused. The first tree's key is renamed to one it already has.
+    data = model_bytes(boosters["binary"])
+    key = _ubj_key(renamed.decode())
+    at = data.index(key)
+    doubled = data[:at] + _ubj_key(twice.decode()) + data[at + len(key) :]
+
+    with pytest.raises(ModelFormatError, match=f"has the key '{twice.decode()}' twice"):
+        check_model_bytes(doubled, "ubj")
+
+
+@pytest.mark.parametrize(
     ("edit", "match"),
     [
         (lambda d: _put(_tree(d, 0)["parents"], 2, 1.5), "integers"),

@@ -105,17 +105,21 @@ class _UbjDocument:
         found = _clamp(np.searchsorted(self.opens, at), len(self.opens) - 1)
         return np.where(self.opens[found] == at, found, -1)
 
-    def keys_named(self, keys: NDArray[np.int64], names: Sequence[str]) -> dict[str, Any]:
-        """For each name, those of the key numbers ``keys`` that spell it."""
-        found: dict[str, Any] = {}
+    def key_codes(self, keys: NDArray[np.int64], names: Sequence[str]) -> NDArray[np.int64]:
+        """For each of the key numbers ``keys``, the index in ``names`` of the name it
+        spells, or -1."""
+        code = np.full(len(keys), -1, dtype=np.int64)
         lengths = self.key_length[keys]
+        starts = self.key_start[keys]
         for length in sorted({len(name) for name in names}):
-            same_length = keys[lengths == length]
-            spelt = self._view(np.dtype(f"S{length}"))[self.key_start[same_length]]
-            for name in names:
+            chosen = np.flatnonzero(lengths == length)
+            if not len(chosen):
+                continue
+            spelt = self._view(np.dtype(f"S{length}"))[starts[chosen]]
+            for row, name in enumerate(names):
                 if len(name) == length:
-                    found[name] = same_length[spelt == name.encode()]
-        return found
+                    code[chosen[spelt == name.encode()]] = row
+        return code
 
     def typed_arrays(
         self, at: NDArray[np.int64], present: NDArray[np.bool_], what: str, integers: bool
@@ -361,7 +365,8 @@ class _UbjObject:
 
 
 class _Members:
-    """The keys ``names`` in each of a list of objects (the trees, say), found in bulk."""
+    """The keys ``names`` in each of a list of objects (the trees, say), found in bulk: a few
+    numpy steps for all names together, plus one comparison per name."""
 
     def __init__(
         self,
@@ -370,36 +375,37 @@ class _Members:
         names: Sequence[str],
         what: str = "tree {}",
     ) -> None:
-        self._doc = doc
         self._count = len(objects)
         self._what = what
+        self._row = {name: row for row, name in enumerate(names)}
         which = np.full(len(doc.opens), -1, dtype=np.int64)
         which[objects] = np.arange(len(objects))
         keys = np.flatnonzero(which[doc.key_owner] >= 0)
-        self._found: dict[str, tuple[NDArray[np.int64], NDArray[np.int64]]] = {}
-        for name, spelt in doc.keys_named(keys, names).items():
-            owner = which[doc.key_owner[spelt]]
-            times = np.bincount(owner, minlength=self._count)
-            index = first_true(times > 1)
-            if index is not None:
-                raise ModelFormatError(f"{what.format(index)} has the key {name!r} twice")
-            self._found[name] = (owner, doc.value_at[spelt])
+        code = doc.key_codes(keys, names)
+        named = code >= 0
+        keys, code = keys[named], code[named]
+        owner = which[doc.key_owner[keys]]
+        # Where each object's value of each name starts, 0 where it has none (a value never
+        # starts at 0: its key comes first).
+        slot = code * self._count + owner
+        twice = first_true(np.bincount(slot, minlength=len(names) * self._count) > 1)
+        if twice is not None:
+            row, index = divmod(twice, self._count)
+            raise ModelFormatError(f"{what.format(index)} has the key {names[row]!r} twice")
+        self._at = np.zeros((len(names), self._count), dtype=np.int64)
+        self._at[code, owner] = doc.value_at[keys]
 
     def present(self, name: str) -> NDArray[np.bool_]:
-        owner, _ = self._found[name]
-        present = np.zeros(self._count, dtype=bool)
-        present[owner] = True
+        present: NDArray[np.bool_] = self._at[self._row[name]] != 0
         return present
 
     def value_at(self, name: str, required: bool = True) -> NDArray[np.int64]:
         """Where each object's value of ``name`` starts (0 where it has none)."""
-        owner, value_at = self._found[name]
+        at: NDArray[np.int64] = self._at[self._row[name]]
         if required:
-            index = first_true(~self.present(name))
+            index = first_true(at == 0)
             if index is not None:
                 raise ModelFormatError(f"{self._what.format(index)} has no {name!r}")
-        at = np.zeros(self._count, dtype=np.int64)
-        at[owner] = value_at
         return at
 
 
