@@ -10,6 +10,9 @@ class RouterError(Exception):
     status: int = 500
     slug: str = "internal-error"
     title: str = "Internal error"
+    # The same request can succeed soon (a load finishing, the store coming back): the API
+    # says so with Retry-After. A model that does not load, or does not fit, stays so.
+    retryable: bool = False
 
     def __init__(self, detail: str) -> None:
         super().__init__(detail)
@@ -32,6 +35,12 @@ class ModelNotFound(RouterError):
     status, slug, title = 404, "model-not-found", "Model not found"
 
 
+class UnknownVersion(RouterError):
+    """A pinned version that is not (or no longer) in the model's publish history."""
+
+    status, slug, title = 404, "version-not-found", "Version not found"
+
+
 class RequestTooLarge(RouterError):
     status, slug, title = 413, "request-too-large", "Request too large"
 
@@ -52,10 +61,12 @@ class ModelTooLarge(RouterError):
 
 class LoadTimeout(RouterError):
     status, slug, title = 503, "model-load-timeout", "Model load still in progress"
+    retryable = True
 
 
 class StoreUnavailable(RouterError):
     status, slug, title = 503, "store-unavailable", "Model store unavailable"
+    retryable = True
 
 
 class InvalidModelFile(RouterError):

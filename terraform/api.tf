@@ -8,6 +8,17 @@ locals {
     "GET /models",
     "GET /models/{name}",
     "POST /models/{name}/predict",
+    "GET /models/{name}/versions",
+    "POST /models/{name}/versions/{version}/predict",
+    "GET /v2",
+    "GET /v2/health/live",
+    "GET /v2/health/ready",
+    "GET /v2/models/{name}",
+    "GET /v2/models/{name}/ready",
+    "POST /v2/models/{name}/infer",
+    "GET /v2/models/{name}/versions/{version}",
+    "GET /v2/models/{name}/versions/{version}/ready",
+    "POST /v2/models/{name}/versions/{version}/infer",
   ]
   # A browser cannot sign SigV4 requests, and the schema tells a stranger every route, so
   # the documentation is routed only when var.expose_api_docs asks for it.

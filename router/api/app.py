@@ -8,9 +8,10 @@ from fastapi import FastAPI
 from fastapi.concurrency import run_in_threadpool
 
 import router
-from router.api import health, models
+from router.api import health, models, versions
 from router.api.dependencies import run_inline
 from router.api.problems import install_problem_handlers
+from router.api.v2 import routes as v2
 
 if TYPE_CHECKING:
     from router.registry.registry import ModelRegistry
@@ -43,7 +44,12 @@ def create_app(
         # The routes go on the app itself, not through include_router: FastAPI now keeps an
         # included router as a nested router that is matched, and bookkept in the scope, on
         # every request (~90 more Python calls, ~14% of the framework's work for a predict).
-        routes=[*models.router.routes, *health.router.routes],
+        routes=[
+            *models.router.routes,
+            *health.router.routes,
+            *versions.router.routes,
+            *v2.router.routes,
+        ],
     )
     app.state.settings = settings
     app.state.registry = registry

@@ -77,17 +77,18 @@ async def predict(request: Request) -> Response:
     # parameter costs FastAPI's dependency solving per request: with Depends ~60 µs, with a
     # `name: str` path parameter ~65 Python calls, against a one-row prediction of ~130 µs
     # (scripts/bench_router.py).
+    return await predict_with(request, validate_name(request.path_params["name"]), None)
+
+
+async def predict_with(request: Request, name: str, version: str | None) -> Response:
+    """Predict with the live ``name``, or with its pinned ``version`` (router.api.versions)."""
     registry = app_registry(request)
     settings = app_settings(request)
     run_blocking = app_run_blocking(request)
-    name = validate_name(request.path_params["name"])
     payload = parse_predict_request(
         await read_body(request, settings.max_body_bytes), settings.max_rows
     )
-    model = registry.fresh(name)
-    cache: CacheOutcome = "hit"
-    if model is None:  # a file check or a load is due: disk I/O, off the loop (see create_app)
-        model, cache = await run_blocking(registry.lookup, name)
+    model, cache = await find_model(request, name, version)
     started = time.perf_counter()
     if len(payload.instances) <= INLINE_PREDICT_MAX_ROWS:
         predictions = _predict(model, payload)
@@ -139,6 +140,23 @@ def describe_model(name: str, registry: RegistryDep) -> ModelDetail:
         load_seconds=round(loaded.load_seconds, 4) if loaded else None,
         last_error_at=failure.at if failure else None,
     )
+
+
+async def find_model(
+    request: Request, name: str, version: str | None
+) -> tuple[LoadedModel, CacheOutcome]:
+    """The live model, or one pinned version of it (``version``), and what the cache had
+    (a pinned version not fresh in the cache counts as a miss)."""
+    registry = app_registry(request)
+    if version is None:
+        model = registry.fresh(name)
+        if model is None:  # a file check or a load is due: disk I/O, off the loop (create_app)
+            return await app_run_blocking(request)(registry.lookup, name)  # type: ignore[no-any-return]
+        return model, "hit"
+    model = registry.fresh_version(name, version)
+    if model is None:
+        return await app_run_blocking(request)(registry.get_version, name, version), "miss"
+    return model, "hit"
 
 
 def _predict(model: LoadedModel, payload: PredictRequest) -> np.ndarray | list[str]:

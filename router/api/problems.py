@@ -1,4 +1,5 @@
-"""One mapping from errors to ``application/problem+json`` (RFC 9457) responses."""
+"""One mapping from errors to ``application/problem+json`` (RFC 9457) responses; under
+``/v2`` the Open Inference Protocol's own error body instead."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
 
+from router.api.v2.errors import is_v2_path, v2_error_response
 from router.errors import RouterError
 
 if TYPE_CHECKING:
@@ -26,7 +28,12 @@ def problem_type(slug: str) -> str:
     return f"urn:model-router:problem:{slug}"
 
 
-def problem_response(status: int, slug: str, title: str, detail: str, instance: str) -> Response:
+def problem_response(
+    status: int, slug: str, title: str, detail: str, instance: str, *, retry: bool = False
+) -> Response:
+    headers = {"Retry-After": RETRY_AFTER_S} if retry else None
+    if is_v2_path(instance):
+        return v2_error_response(status, detail, headers)
     body = {
         "type": problem_type(slug),
         "title": title,
@@ -34,7 +41,6 @@ def problem_response(status: int, slug: str, title: str, detail: str, instance: 
         "detail": detail,
         "instance": instance,
     }
-    headers = {"Retry-After": RETRY_AFTER_S} if status == 503 else None
     return Response(
         orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
     )
@@ -42,7 +48,9 @@ def problem_response(status: int, slug: str, title: str, detail: str, instance: 
 
 async def _router_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RouterError)
-    return problem_response(exc.status, exc.slug, exc.title, exc.detail, request.url.path)
+    return problem_response(
+        exc.status, exc.slug, exc.title, exc.detail, request.url.path, retry=exc.retryable
+    )
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:

@@ -11,6 +11,7 @@ version that fails to load is remembered and never replaces a working one.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import logging
 import threading
 import time
@@ -18,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from router import history
 from router.errors import (
     InvalidModelFile,
     LoadTimeout,
@@ -26,6 +28,7 @@ from router.errors import (
     ModelUnavailable,
     RouterError,
     StoreUnavailable,
+    UnknownVersion,
 )
 from router.registry.cache import ModelCache
 from router.registry.metrics import RouterMetrics
@@ -159,9 +162,12 @@ class ModelRegistry:
                 with self._lock:
                     self._checked_at[name] = now
                 return cached, "hit"
-            raise type(failure.error)(failure.error.detail)
+            return self._fall_back(ref, type(failure.error)(failure.error.detail)), "miss"
         self.metrics.count("CacheMiss")
-        return self._load(ref, cached), "miss" if cached is None else "reload"
+        try:
+            return self._load(ref, cached), "miss" if cached is None else "reload"
+        except (ModelUnavailable, ModelTooLarge) as exc:
+            return self._fall_back(ref, exc), "miss"
 
     def preload(self, names: Iterable[str]) -> None:
         """Load models ahead of traffic; a failure is logged and left for requests to see."""
@@ -284,6 +290,136 @@ class ModelRegistry:
         self.metrics.count("CacheEviction")
         logger.info("model evicted", extra={"model": name, "version": model.version})
 
+    # -- versions: the model's publish history (router.history) --------------------------
+
+    def fresh_version(self, name: str, version: str) -> LoadedModel | None:
+        """``fresh`` for one pinned version: no I/O, ``None`` means call ``get_version``."""
+        validate_name(name)
+        now = self._clock()
+        with self._lock:
+            for key in (_pinned_key(name, version), name):
+                cached = self._cache.peek(key)
+                if (
+                    cached is not None
+                    and cached.version == version
+                    and now - self._checked_at[key] < self.reload_interval_s
+                ):
+                    self._cache.get(key)  # mark it recently used
+                    break
+            else:
+                return None
+        self.metrics.count("CacheHit")
+        return cached
+
+    def get_version(self, name: str, version: str) -> LoadedModel:
+        """Version ``version`` of ``name``, while the store still has it: an entry of the
+        model's history, or its live file. Cached, counted and evicted like any model, and
+        never reloaded: a version's content cannot change, so it is only looked up again
+        (every ``reload_interval_s``) to stop serving it once it leaves the history."""
+        found = self.fresh_version(name, version)
+        if found is not None:
+            return found
+        entry = history.find(self.store, name, version)
+        if entry is None or self._is_live_file(entry):
+            # The live file (a hand-made model has no other version): the live path's model
+            # is that version, unless the file changed or is broken meanwhile.
+            live = self._live_or_none(name)
+            if live is not None and live.version == version:
+                return live
+            if entry is None:
+                raise UnknownVersion(self._unknown_version(name, version))
+        return self._get_pinned(entry)
+
+    def _get_pinned(self, entry: history.HistoryEntry) -> LoadedModel:
+        name, version = entry.ref.name, entry.version
+        key = _pinned_key(name, version)
+        with self._lock:
+            cached = self._cache.get(key)
+            if cached is not None:
+                self._checked_at[key] = self._clock()
+                return cached
+        failure = self._failures.get(key)
+        if failure is not None and failure.version_key == entry.ref.version_key:
+            raise type(failure.error)(failure.error.detail)
+        self.metrics.count("CacheMiss")
+        model = self._load(dataclasses.replace(entry.ref, name=key), None)
+        if model.version != version:
+            # The history file's content is not what its name says (damaged on the store).
+            error = ModelUnavailable(
+                f"version {version} of {name!r} is damaged on the store: its content is "
+                f"version {model.version}"
+            )
+            with self._lock:
+                self._cache.pop(key, None)
+                self._checked_at.pop(key, None)
+                self._failures[key] = LoadFailure(entry.ref.version_key, error)
+            raise error
+        return model
+
+    def versions(self, name: str) -> list[history.ModelVersion]:
+        """Every version of ``name`` that can be served, newest first (``router.history``)."""
+        validate_name(name)
+
+        def loaded_version(ref: ModelRef) -> str | None:
+            with self._lock:
+                cached = self._cache.peek(ref.name)
+            return cached.version if cached and cached.version_key == ref.version_key else None
+
+        return history.versions(self.store, name, live_version=loaded_version)
+
+    def _fall_back(self, ref: ModelRef, error: RouterError) -> LoadedModel:
+        """The live file does not load and no working version of it is cached (it was
+        evicted, or this is a new process, such as every new Lambda environment): serve the
+        newest version of the model's history that loads, as if it were live, until the
+        live file changes. ``error`` is raised when none does."""
+        entries = history.history(self.store, ref.name)
+        # The broken live file itself, linked into the history, and any copy of it.
+        broken = {entry.version for entry in entries if entry.is_file_of(ref)}
+        tried = 0
+        for entry in entries:
+            if entry.version in broken:
+                continue
+            tried += 1
+            try:
+                model = self._get_pinned(entry)
+            except (ModelUnavailable, ModelTooLarge, UnknownVersion):
+                continue
+            with self._lock:
+                current = self._cache.peek(ref.name)
+                if current is not None:
+                    return current  # another request got there first (or the file was fixed)
+                # Served under the live name from now on; the live file's failure stays
+                # recorded, so status shows why (stale) and the broken file is not parsed again.
+                self._cache.pop(_pinned_key(ref.name, model.version), None)
+                self._checked_at.pop(_pinned_key(ref.name, model.version), None)
+                self._cache[ref.name] = model
+                self._checked_at[ref.name] = self._clock()
+            logger.warning(
+                "live file does not load; serving an earlier version from the history",
+                extra={"model": ref.name, "version": model.version, "error": error.detail},
+            )
+            return model
+        if tried:
+            raise type(error)(f"{error.detail}; no earlier version in its history loads either")
+        raise error
+
+    def _is_live_file(self, entry: history.HistoryEntry) -> bool:
+        try:
+            return entry.is_file_of(self.store.resolve(entry.ref.name))
+        except ModelNotFound:
+            return False
+
+    def _live_or_none(self, name: str) -> LoadedModel | None:
+        try:
+            return self.get(name)
+        except (ModelNotFound, ModelUnavailable, ModelTooLarge):
+            return None
+
+    def _unknown_version(self, name: str, version: str) -> str:
+        known = [v.version + (" (live)" if v.live else "") for v in self.versions(name)]
+        listed = ", ".join(known[:20]) if known else "none"
+        return f"model {name!r} has no version {version[:64]!r}; its versions are: {listed}"
+
     # -- status --------------------------------------------------------------------------
 
     def status(self, name: str) -> ModelStatus:
@@ -311,3 +447,9 @@ class ModelRegistry:
                 "bytes": int(self._cache.currsize),
                 "max_bytes": int(self._cache.maxsize),
             }
+
+
+def _pinned_key(name: str, version: str) -> str:
+    """The cache key of a pinned version; no model name contains ``@``, so it cannot
+    collide with a live model's key."""
+    return f"{name}@{version}"

@@ -120,7 +120,7 @@ def test_broken_model_without_working_version_is_503(served: TestClient, model_r
     response = served.post("/models/broken/predict", json={"instances": [GOOD_ROW]})
 
     assert_problem(response, 503, "model-unavailable")
-    assert response.headers["retry-after"]
+    assert "retry-after" not in response.headers  # retrying cannot fix a broken file
     detail = served.get("/models/broken").json()
     assert detail["loaded"] is False and "no loadable version" in detail["last_error"]
 

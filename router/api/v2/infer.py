@@ -1,0 +1,231 @@
+"""An inference request of the Open Inference Protocol, mapped onto the router's predictor.
+
+Inputs take one of two forms, both onto the same feature matrix as ``/models`` rows:
+
+- one 2-D numeric tensor ``[rows, features]`` in the model's feature order (any name: what
+  tritonclient users and MLServer's NumPy codec send), like array rows;
+- one 1-D tensor (``[rows]`` or ``[rows, 1]``) per feature, named by feature name (what
+  MLServer's pandas codec sends for a DataFrame), like object rows: an absent feature is a
+  missing value, an unknown one is refused.
+
+Outputs are the predictor's outputs by name (``OUTPUT_NAMES``: whatever
+``router.xgb.predictor.Output`` offers, so a new kind of output is served here by its name
+without a change); the default is ``value``, the prediction.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, get_args
+
+import numpy as np
+import orjson
+
+from router.api.v2.tensors import (
+    InputTensor,
+    binary_data,
+    datatype_of,
+    decode_inputs,
+    json_data,
+    parameters_of,
+)
+from router.errors import InvalidInstances, MalformedRequest, RequestTooLarge
+from router.xgb.predictor import Output
+
+if TYPE_CHECKING:
+    from router.xgb.loader import LoadedModel
+    from router.xgb.predictor import Predictor
+
+OUTPUT_NAMES: tuple[str, ...] = get_args(Output)
+DEFAULT_OUTPUT = "value"
+HEADER_LENGTH = "inference-header-content-length"
+# zlib's window bits: gzip framing, and the zlib framing HTTP calls "deflate".
+_WINDOW_BITS = {"gzip": 31, "deflate": 15}
+
+
+@dataclass(frozen=True, slots=True)
+class RequestedOutput:
+    name: str
+    binary: bool
+
+
+@dataclass(frozen=True, slots=True)
+class InferRequest:
+    id: str | None
+    inputs: list[InputTensor]
+    outputs: list[RequestedOutput]
+
+
+def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
+    """The body as sent before compression (tritonclient can gzip or deflate requests);
+    never more than ``max_bytes`` once inflated."""
+    if content_encoding is None or content_encoding.strip().lower() in ("", "identity"):
+        return body
+    wbits = _WINDOW_BITS.get(content_encoding.strip().lower())
+    if wbits is None:
+        raise MalformedRequest(
+            f"Content-Encoding {content_encoding[:32]!r} is not supported: use gzip or deflate"
+        )
+    inflater = zlib.decompressobj(wbits)
+    try:
+        inflated = inflater.decompress(body, max_bytes + 1)
+    except zlib.error as exc:
+        raise MalformedRequest(f"the body is not valid {content_encoding}: {exc}") from exc
+    if len(inflated) > max_bytes or inflater.unconsumed_tail:
+        raise RequestTooLarge(
+            f"the inflated body is over the limit of {max_bytes} bytes (ROUTER_MAX_BODY_BYTES)"
+        )
+    return inflated
+
+
+def parse_infer_request(body: bytes, header_length: str | None, *, max_rows: int) -> InferRequest:
+    """Split the body at ``Inference-Header-Content-Length`` (binary tensor data extension),
+    whatever the Content-Type, and decode the JSON header and the tensors."""
+    binary: memoryview | None = None
+    header = body
+    if header_length is not None:
+        if not header_length.strip().isdigit() or int(header_length) > len(body):
+            raise MalformedRequest(
+                f"Inference-Header-Content-Length {header_length[:32]!r} must be a byte count "
+                f"no larger than the body ({len(body)} bytes)"
+            )
+        split = int(header_length)
+        header, binary = body[:split], memoryview(body)[split:]
+    if not header:
+        raise MalformedRequest('the body is empty: send {"inputs": [...]}')
+    try:
+        document = orjson.loads(header)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedRequest(f"the inference request is not valid JSON: {exc}") from exc
+    if not isinstance(document, dict):
+        raise InvalidInstances('the inference request must be a JSON object: {"inputs": [...]}')
+    request_id = document.get("id")
+    if request_id is not None and not isinstance(request_id, str):
+        raise MalformedRequest("id must be a string")
+    inputs = decode_inputs(document.get("inputs"), binary, max_rows=max_rows)
+    return InferRequest(request_id, inputs, _requested_outputs(document))
+
+
+def _requested_outputs(document: dict[str, Any]) -> list[RequestedOutput]:
+    binary_default = parameters_of(document, "the request").get("binary_data_output", False)
+    if not isinstance(binary_default, bool):
+        raise MalformedRequest("parameters.binary_data_output must be true or false")
+    requested = document.get("outputs")
+    if requested is None:
+        return [RequestedOutput(DEFAULT_OUTPUT, binary_default)]
+    if not isinstance(requested, list) or not requested:
+        raise InvalidInstances('"outputs" must be a non-empty array of {"name": ...}')
+    outputs: list[RequestedOutput] = []
+    for position, output in enumerate(requested):
+        name = output.get("name") if isinstance(output, dict) else None
+        if not isinstance(name, str):
+            raise InvalidInstances(f"outputs.{position} must be an object with a name")
+        if name not in OUTPUT_NAMES:
+            raise InvalidInstances(
+                f"unknown output {name[:64]!r}; the outputs are {', '.join(OUTPUT_NAMES)}"
+            )
+        if any(requested.name == name for requested in outputs):
+            raise MalformedRequest(f"output {name!r} is requested twice")
+        parameters = parameters_of(output, f"output {name!r}")
+        if "classification" in parameters or any(k.startswith("shared_memory") for k in parameters):
+            raise MalformedRequest(
+                f"output {name!r}: the classification and shared memory extensions are not "
+                "supported; request the outputs by name"
+            )
+        binary = parameters.get("binary_data", binary_default)
+        if not isinstance(binary, bool):
+            raise MalformedRequest(f"output {name!r}: binary_data must be true or false")
+        outputs.append(RequestedOutput(name, binary))
+    return outputs
+
+
+def input_matrix(inputs: list[InputTensor], predictor: Predictor) -> np.ndarray:
+    """The C-contiguous float32 feature matrix the predictor takes; NaN is a missing value."""
+    names = predictor.feature_names or []
+    by_feature = all(tensor.name in names and _is_column(tensor) for tensor in inputs)
+    if by_feature:
+        matrix = _matrix_from_columns(inputs, predictor)
+    elif len(inputs) == 1:
+        matrix = _matrix_from_tensor(inputs[0], predictor.num_features)
+    else:
+        raise InvalidInstances(
+            f"{len(inputs)} inputs: send one [rows, {predictor.num_features}] tensor, or one "
+            "1-D tensor per feature named by the feature"
+            + (f" ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''})" if names else "")
+        )
+    if matrix.shape[0] == 0:
+        raise InvalidInstances("the inputs hold no rows: send at least one")
+    if np.isinf(matrix).any():
+        raise InvalidInstances("a value is infinite, or too large for the model's float32 features")
+    return matrix
+
+
+def _is_column(tensor: InputTensor) -> bool:
+    return len(tensor.shape) == 1 or (len(tensor.shape) == 2 and tensor.shape[1] == 1)
+
+
+def _matrix_from_tensor(tensor: InputTensor, num_features: int) -> np.ndarray:
+    if len(tensor.shape) != 2 or tensor.shape[1] != num_features:
+        raise InvalidInstances(
+            f"input {tensor.name[:64]!r} has shape {list(tensor.shape)}; the model expects "
+            f"[rows, {num_features}], or one 1-D tensor per feature named by the feature"
+        )
+    with np.errstate(over="ignore"):  # overflow becomes inf, refused by the caller
+        matrix = tensor.values.astype(np.float32).reshape(tensor.shape)
+    return np.ascontiguousarray(matrix)
+
+
+def _matrix_from_columns(inputs: list[InputTensor], predictor: Predictor) -> np.ndarray:
+    names = predictor.feature_names or []
+    column_of = {name: column for column, name in enumerate(names)}
+    rows = {tensor.shape[0] for tensor in inputs}
+    if len(rows) != 1:
+        raise InvalidInstances(f"the feature tensors have different lengths: {sorted(rows)}")
+    matrix = np.full((rows.pop(), predictor.num_features), np.nan, dtype=np.float32)
+    seen: set[str] = set()
+    with np.errstate(over="ignore"):  # overflow becomes inf, refused by the caller
+        for tensor in inputs:
+            if tensor.name in seen:
+                raise InvalidInstances(f"feature {tensor.name[:64]!r} is sent twice")
+            seen.add(tensor.name)
+            matrix[:, column_of[tensor.name]] = tensor.values
+    return matrix
+
+
+def compute_outputs(
+    model: LoadedModel, matrix: np.ndarray, outputs: list[RequestedOutput]
+) -> list[np.ndarray]:
+    """Each requested output, computed by the model's predictor."""
+    predictor = model.predictor
+    # The Output literal is what OUTPUT_NAMES holds; requested names were checked against it.
+    return [predictor.predict(matrix, output.name) for output in outputs]  # type: ignore[arg-type]
+
+
+def infer_response(
+    name: str, model: LoadedModel, request: InferRequest, results: list[np.ndarray]
+) -> tuple[bytes, int | None]:
+    """The response body, and the JSON header's length when binary outputs follow it."""
+    described: list[dict[str, Any]] = []
+    chunks: list[bytes] = []
+    for output, result in zip(request.outputs, results, strict=True):
+        tensor: dict[str, Any] = {
+            "name": output.name,
+            "datatype": datatype_of(result),
+            "shape": list(result.shape),
+        }
+        if output.binary:
+            raw = binary_data(result)
+            tensor["parameters"] = {"binary_data_size": len(raw)}
+            chunks.append(raw)
+        else:
+            tensor["data"] = json_data(result)
+        described.append(tensor)
+    document: dict[str, Any] = {"model_name": name, "model_version": model.version}
+    if request.id is not None:
+        document["id"] = request.id
+    document["outputs"] = described
+    header = orjson.dumps(document, option=orjson.OPT_SERIALIZE_NUMPY)
+    if not chunks:
+        return header, None
+    return b"".join([header, *chunks]), len(header)

@@ -1,0 +1,225 @@
+"""``/v2``: the Open Inference Protocol (KServe V2) REST endpoints, over the same models,
+versions, limits and cache as ``/models``.
+
+Endpoints delegate: ``infer`` turns tensors into the predictor's matrix and its outputs
+into tensors (``router.api.v2.infer``); a pinned ``/versions/{version}`` is the registry's
+(``router.history`` lists what exists). Errors are ``{"error": "..."}`` (``errors``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+from fastapi import APIRouter, Request
+from starlette.responses import Response
+
+from router import __version__
+from router.api.body import read_body
+from router.api.dependencies import RegistryDep, app_registry, app_run_blocking, app_settings
+from router.api.models import INLINE_PREDICT_MAX_ROWS, MODEL_NAME_PARAMETER, find_model
+from router.api.v2 import schemas
+from router.api.v2.infer import (
+    HEADER_LENGTH,
+    OUTPUT_NAMES,
+    InferRequest,
+    compute_outputs,
+    decode_body,
+    infer_response,
+    input_matrix,
+    parse_infer_request,
+)
+from router.api.v2.tensors import datatype_of
+from router.api.versions import VERSION_PARAMETER
+from router.errors import InvalidInstances
+from router.store import validate_name
+
+if TYPE_CHECKING:
+    from router.xgb.loader import LoadedModel
+
+router = APIRouter(prefix="/v2", tags=["open inference protocol (v2)"])
+
+EXTENSIONS = ["binary_tensor_data"]
+PLATFORM = "xgboost"
+INPUT_NAME = "input"  # the advertised [rows, features] tensor; infer accepts any name for it
+
+
+def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": schemas.ErrorResponse} for status in statuses}
+
+
+def _infer_extra(*parameters: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "parameters": list(parameters),
+        "requestBody": {
+            "required": True,
+            "description": (
+                "JSON, or (binary tensor data extension) a JSON header of "
+                "Inference-Header-Content-Length bytes followed by the tensors' raw bytes."
+            ),
+            "content": {
+                "application/json": {"schema": schemas.InferenceRequest.model_json_schema()},
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+            },
+        },
+    }
+
+
+_INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "model": schemas.InferenceResponse,
+        "description": "Outputs as JSON, or with binary outputs a JSON header and their bytes",
+    },
+    **_errors(400, 403, 404, 413, 422, 503),
+}
+
+
+# Infer first: routes are matched in order, and these are the hot paths.
+@router.post(
+    "/models/{name}/infer",
+    response_model=None,
+    responses=_INFER_RESPONSES,
+    openapi_extra=_infer_extra(MODEL_NAME_PARAMETER),
+)
+async def infer(request: Request) -> Response:
+    """Infer with the live model ``name``."""
+    # Like POST /models/{name}/predict, nothing for FastAPI to solve on the hot path.
+    return await _infer(request, validate_name(request.path_params["name"]), None)
+
+
+@router.post(
+    "/models/{name}/versions/{version}/infer",
+    response_model=None,
+    responses=_INFER_RESPONSES,
+    openapi_extra=_infer_extra(MODEL_NAME_PARAMETER, VERSION_PARAMETER),
+)
+async def infer_version(request: Request) -> Response:
+    """Infer with one version of ``name``, whatever version is live."""
+    name = validate_name(request.path_params["name"])
+    return await _infer(request, name, request.path_params["version"])
+
+
+async def _infer(request: Request, name: str, version: str | None) -> Response:
+    registry = app_registry(request)
+    settings = app_settings(request)
+    run_blocking = app_run_blocking(request)
+    body = decode_body(
+        await read_body(request, settings.max_body_bytes),
+        request.headers.get("content-encoding"),
+        settings.max_body_bytes,
+    )
+    payload = parse_infer_request(
+        body, request.headers.get(HEADER_LENGTH), max_rows=settings.max_rows
+    )
+    model, _ = await find_model(request, name, version)
+    started = time.perf_counter()
+    rows = payload.inputs[0].shape[0]
+    if rows <= INLINE_PREDICT_MAX_ROWS:
+        content, header_length = _answer(name, model, payload)
+    else:
+        content, header_length = await run_blocking(_answer, name, model, payload)
+    registry.metrics.milliseconds("PredictTime", (time.perf_counter() - started) * 1000)
+    if header_length is None:
+        return Response(content, media_type="application/json")
+    return Response(
+        content,
+        media_type="application/octet-stream",
+        headers={"Inference-Header-Content-Length": str(header_length)},
+    )
+
+
+def _answer(name: str, model: LoadedModel, payload: InferRequest) -> tuple[bytes, int | None]:
+    matrix = input_matrix(payload.inputs, model.predictor)
+    return infer_response(name, model, payload, compute_outputs(model, matrix, payload.outputs))
+
+
+@router.get("", response_model=schemas.ServerMetadata)
+async def server_metadata() -> schemas.ServerMetadata:
+    """The server's name, version and the protocol extensions it serves."""
+    return schemas.ServerMetadata(name="model-router", version=__version__, extensions=EXTENSIONS)
+
+
+@router.get("/health/live", response_model=schemas.ServerLive)
+async def server_live() -> schemas.ServerLive:
+    """The process answers."""
+    return schemas.ServerLive(live=True)
+
+
+@router.get("/health/ready", response_model=schemas.ServerReady, responses=_errors(503))
+def server_ready(registry: RegistryDep) -> schemas.ServerReady:
+    """The model store is reachable (models load on their first request)."""
+    registry.store.check()
+    return schemas.ServerReady(ready=True)
+
+
+@router.get(
+    "/models/{name}", response_model=schemas.ModelMetadata, responses=_errors(400, 403, 404, 503)
+)
+async def model_metadata(request: Request, name: str) -> schemas.ModelMetadata:
+    """The live model's inputs and outputs (loads it if needed)."""
+    return await _metadata(request, validate_name(name), None)
+
+
+@router.get(
+    "/models/{name}/versions/{version}",
+    response_model=schemas.ModelMetadata,
+    responses=_errors(400, 403, 404, 503),
+)
+async def model_version_metadata(
+    request: Request, name: str, version: str
+) -> schemas.ModelMetadata:
+    """One version's inputs and outputs (loads it if needed)."""
+    return await _metadata(request, validate_name(name), version)
+
+
+@router.get(
+    "/models/{name}/ready", response_model=schemas.ModelReady, responses=_errors(400, 404, 503)
+)
+async def model_ready(request: Request, name: str) -> schemas.ModelReady:
+    """The model can serve: it is loaded, or loads now."""
+    await find_model(request, validate_name(name), None)
+    return schemas.ModelReady(name=name, ready=True)
+
+
+@router.get(
+    "/models/{name}/versions/{version}/ready",
+    response_model=schemas.ModelReady,
+    responses=_errors(400, 404, 503),
+)
+async def model_version_ready(request: Request, name: str, version: str) -> schemas.ModelReady:
+    """That version can serve: it is loaded, or loads now."""
+    await find_model(request, validate_name(name), version)
+    return schemas.ModelReady(name=name, ready=True)
+
+
+async def _metadata(request: Request, name: str, version: str | None) -> schemas.ModelMetadata:
+    registry = app_registry(request)
+    model, _ = await find_model(request, name, version)
+    versions = await app_run_blocking(request)(registry.versions, name)
+    predictor = model.predictor
+    # One row of missing values gives each output's shape and type, for every kind of model.
+    probe = np.full((1, predictor.num_features), np.nan, dtype=np.float32)
+    outputs = []
+    for output in OUTPUT_NAMES:
+        try:
+            result = predictor.predict(probe, output)  # type: ignore[arg-type]
+        except InvalidInstances:
+            continue  # an output this model cannot give
+        outputs.append(
+            schemas.MetadataTensor(
+                name=output, datatype=datatype_of(result), shape=[-1, *result.shape[1:]]
+            )
+        )
+    return schemas.ModelMetadata(
+        name=name,
+        versions=[v.version for v in versions],
+        platform=PLATFORM,
+        inputs=[
+            schemas.MetadataTensor(
+                name=INPUT_NAME, datatype="FP32", shape=[-1, predictor.num_features]
+            )
+        ],
+        outputs=outputs,
+        parameters={"version": model.version},
+    )
