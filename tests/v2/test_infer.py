@@ -1,0 +1,305 @@
+"""POST /v2/models/{name}/infer: both input forms, every numeric datatype, binary and JSON
+outputs, and a clear 4xx ``{"error"}`` for every kind of bad request."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import zlib
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+
+from router.api import create_app
+from router.api.v2.tensors import NUMERIC_DATATYPES
+from router.registry.registry import ModelRegistry
+from router.settings import Settings
+from tests.modelkit import write_model
+from tests.v2.conftest import FEATURES, publish
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    import xgboost as xgb
+
+    from tests.v2.conftest import Published
+
+PATH = "/v2/models/iris/infer"
+
+
+@pytest.fixture
+def iris(model_root: Path, iris_boosters: list[xgb.Booster]) -> Published:
+    return publish(model_root, iris_boosters[0])
+
+
+def tensor(rows: np.ndarray, datatype: str = "FP32", name: str = "input") -> dict[str, Any]:
+    return {"name": name, "shape": list(rows.shape), "datatype": datatype, "data": rows.tolist()}
+
+
+def binary_body(header: dict[str, Any], *chunks: bytes) -> tuple[bytes, dict[str, str]]:
+    head = json.dumps(header).encode()
+    return head + b"".join(chunks), {"Inference-Header-Content-Length": str(len(head))}
+
+
+def outputs_of(response: Any) -> dict[str, np.ndarray]:
+    """Decode a V2 response, JSON or binary, into arrays by output name."""
+    assert response.status_code == 200, response.text
+    length = response.headers.get("inference-header-content-length")
+    content = response.content
+    header = json.loads(content[: int(length)] if length else content)
+    binary, offset, arrays = content[int(length) :] if length else b"", 0, {}
+    for output in header["outputs"]:
+        dtype = NUMERIC_DATATYPES[output["datatype"]]
+        size = (output.get("parameters") or {}).get("binary_data_size")
+        if size is None:
+            values = np.asarray(output["data"], dtype=dtype)
+        else:
+            values = np.frombuffer(binary[offset : offset + size], dtype=dtype)
+            offset += size
+        arrays[output["name"]] = values.reshape(output["shape"])
+    assert offset == len(binary)
+    return arrays
+
+
+@pytest.mark.parametrize("datatype", sorted(NUMERIC_DATATYPES))
+def test_every_numeric_datatype_as_binary_input(
+    client: TestClient, iris: Published, iris_rows: np.ndarray, datatype: str
+) -> None:
+    dtype = NUMERIC_DATATYPES[datatype]
+    values = np.round(iris_rows).astype(dtype)  # integer types hold whole numbers
+    header = {
+        "inputs": [
+            {
+                "name": "x",
+                "shape": list(values.shape),
+                "datatype": datatype,
+                "parameters": {"binary_data_size": values.nbytes},
+            }
+        ]
+    }
+    body, headers = binary_body(header, values.tobytes())
+
+    response = client.post(PATH, content=body, headers=headers)  # no Content-Type at all
+
+    expected = iris.booster.inplace_predict(values.astype(np.float32))
+    np.testing.assert_array_equal(outputs_of(response)["value"], expected)
+
+
+def test_json_data_nested_or_flat_with_null_as_missing(
+    client: TestClient, iris: Published, iris_rows: np.ndarray
+) -> None:
+    rows: list[list[float | None]] = iris_rows.tolist()
+    rows[1][2] = None
+    flat = tensor(iris_rows) | {"data": [value for row in rows for value in row]}
+
+    nested = client.post(PATH, json={"inputs": [tensor(iris_rows) | {"data": rows}]})
+    flattened = client.post(PATH, json={"inputs": [flat]})
+
+    expected_rows = iris_rows.copy()
+    expected_rows[1, 2] = np.nan
+    expected = iris.booster.inplace_predict(expected_rows)
+    np.testing.assert_array_equal(outputs_of(nested)["value"], expected)
+    np.testing.assert_array_equal(outputs_of(flattened)["value"], expected)
+
+
+def test_one_tensor_per_feature_in_any_order_absent_ones_missing(
+    client: TestClient, iris: Published, iris_rows: np.ndarray
+) -> None:
+    inputs = [
+        {"name": FEATURES[i], "shape": [4], "datatype": "FP64", "data": iris_rows[:, i].tolist()}
+        for i in (2, 0, 3)
+    ]
+
+    response = client.post(PATH, json={"inputs": inputs, "parameters": {"content_type": "pd"}})
+
+    expected_rows = iris_rows.copy()
+    expected_rows[:, 1] = np.nan
+    np.testing.assert_array_equal(
+        outputs_of(response)["value"], iris.booster.inplace_predict(expected_rows)
+    )
+
+
+def test_requested_outputs_mixed_binary_and_json_in_request_order(
+    client: TestClient, iris: Published, iris_rows: np.ndarray
+) -> None:
+    request = {
+        "id": "abc",
+        "inputs": [tensor(iris_rows)],
+        "parameters": {"binary_data_output": True},
+        "outputs": [
+            {"name": "contributions"},  # binary: the request's default
+            {"name": "margin", "parameters": {"binary_data": False}},
+            {"name": "value"},
+        ],
+    }
+
+    response = client.post(PATH, json=request)
+    arrays = outputs_of(response)
+
+    booster = iris.booster
+    header = json.loads(
+        response.content[: int(response.headers["inference-header-content-length"])]
+    )
+    assert response.headers["content-type"] == "application/octet-stream"
+    assert [o["name"] for o in header["outputs"]] == ["contributions", "margin", "value"]
+    assert ["data" in o for o in header["outputs"]] == [False, True, False]
+    assert header["id"] == "abc" and header["model_version"] == iris.version
+    np.testing.assert_array_equal(
+        arrays["margin"], booster.inplace_predict(iris_rows, predict_type="margin")
+    )
+    assert arrays["contributions"].shape == (4, 3, 5)
+    np.testing.assert_allclose(
+        arrays["contributions"].sum(axis=2), arrays["margin"], rtol=1e-5, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("encoding", ["gzip", "deflate"])
+def test_compressed_requests_as_tritonclient_sends_them(
+    client: TestClient, iris: Published, iris_rows: np.ndarray, encoding: str
+) -> None:
+    raw = json.dumps({"inputs": [tensor(iris_rows)]}).encode()
+    body = gzip.compress(raw) if encoding == "gzip" else zlib.compress(raw)
+
+    response = client.post(PATH, content=body, headers={"Content-Encoding": encoding})
+
+    np.testing.assert_array_equal(
+        outputs_of(response)["value"], iris.booster.inplace_predict(iris_rows)
+    )
+
+
+ROW = [[5.1, 3.5, 1.4, 0.2]]
+
+
+def one(**changes: Any) -> dict[str, Any]:
+    """A request of one [1, 4] input, with these fields of the input changed."""
+    return {"inputs": [tensor(np.ones((1, 4))) | changes]}
+
+
+def more(**fields: Any) -> dict[str, Any]:
+    """A valid one-input request with these request fields added."""
+    return one() | fields
+
+
+def binary(sent: int, declared: int, length: str | None = None) -> tuple[bytes, dict[str, str]]:
+    """A binary request of one [1, 4] FP32 input: ``declared`` bytes said, ``sent`` sent."""
+    parameters = {"binary_data_size": declared}
+    head = json.dumps({"inputs": [tensor(np.ones((1, 4))) | {"parameters": parameters}]})
+    return head.encode() + bytes(sent), {
+        "Inference-Header-Content-Length": length or str(len(head))
+    }
+
+
+def columns(*tensors: tuple[str, int]) -> dict[str, Any]:
+    return {"inputs": [tensor(np.ones(rows), name=name) for name, rows in tensors]}
+
+
+def asking(**parameters: Any) -> dict[str, Any]:
+    """A valid request asking for ``value`` with these output parameters."""
+    return more(outputs=[{"name": "value", "parameters": parameters}])
+
+
+F0, F1 = FEATURES[:2]
+BAD_REQUESTS: list[tuple[str, Any, dict[str, str], int, str]] = [
+    ("empty body", b"", {}, 400, "the body is empty"),
+    ("not JSON", b"{inputs", {}, 400, "not valid JSON"),
+    ("JSON array", b"[]", {}, 422, "must be a JSON object"),
+    ("no inputs", b"{}", {}, 422, '"inputs" must be a non-empty array'),
+    ("input not an object", {"inputs": [1]}, {}, 422, "inputs.0 must be an object"),
+    ("no name", {"inputs": [{"shape": [1, 4]}]}, {}, 422, "name must be a string"),
+    ("BYTES input", one(datatype="BYTES"), {}, 422, "not a numeric"),
+    ("BOOL input", one(datatype="BOOL"), {}, 422, "not a numeric"),
+    ("bad shape", one(shape=[1, -4]), {}, 422, "shape"),
+    ("shape and data disagree", one(shape=[2, 4]), {}, 422, "holds 8 values but its data has 4"),
+    ("strings in data", one(data=["1", 2, 3, 4]), {}, 422, "must hold numbers"),
+    ("booleans in data", one(data=[True, False, True, True]), {}, 422, "must hold numbers"),
+    ("ragged data", one(data=[[1, 2], [3]]), {}, 422, "nested unevenly"),
+    ("no data", {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32"}]}, {}, 422, "neither"),
+    ("wrong width", {"inputs": [tensor(np.ones((1, 3)))]}, {}, 422, "the model expects [rows, 4]"),
+    ("1-D unnamed", {"inputs": [tensor(np.ones(4))]}, {}, 422, "the model expects [rows, 4]"),
+    ("two 2-D inputs", {"inputs": one()["inputs"] * 2}, {}, 422, "2 inputs"),
+    ("unknown feature", columns((F0, 1), ("petal", 1)), {}, 422, "2 inputs"),
+    ("feature lengths differ", columns((F0, 1), (F1, 2)), {}, 422, "different lengths"),
+    ("feature twice", columns((F0, 1), (F0, 1)), {}, 422, "sent twice"),
+    ("no rows", {"inputs": [tensor(np.ones((0, 4)))]}, {}, 422, "no rows"),
+    ("overflows float32", one(datatype="FP64", data=[1e300, 1, 1, 1]), {}, 422, "float32"),
+    ("unknown output", more(outputs=[{"name": "proba"}]), {}, 422, "unknown output 'proba'"),
+    ("output twice", more(outputs=[{"name": "value"}] * 2), {}, 400, "requested twice"),
+    ("classification", asking(classification=2), {}, 400, "classification"),
+    ("binary_data not bool", asking(binary_data=1), {}, 400, "true or false"),
+    ("shared memory", one(parameters={"shared_memory_region": "r"}), {}, 400, "shared memory"),
+    ("id not a string", more(id=7), {}, 400, "id must be a string"),
+    ("binary without header", one(parameters={"binary_data_size": 16}), {}, 400, "no Inference"),
+    ("header length not a number", *binary(16, 16, "ten"), 400, "must be a byte count"),
+    ("header length past the body", *binary(16, 16, "99999"), 400, "must be a byte count"),
+    ("binary size wrong", *binary(16, 12), 400, "binary_data_size must be 16"),
+    ("binary cut short", *binary(8, 16), 400, "ends before"),
+    ("binary left over", *binary(20, 16), 400, "add up to 16 bytes, but 20"),
+    ("unknown encoding", json.dumps(one()).encode(), {"Content-Encoding": "br"}, 400, "supported"),
+    ("not gzip", b"plain", {"Content-Encoding": "gzip"}, 400, "not valid gzip"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("body", "headers", "status", "message"),
+    [case[1:] for case in BAD_REQUESTS],
+    ids=[case[0] for case in BAD_REQUESTS],
+)
+def test_bad_requests_are_4xx_errors_in_the_protocol_shape(
+    client: TestClient,
+    iris: Published,
+    body: Any,
+    headers: dict[str, str],
+    status: int,
+    message: str,
+) -> None:
+    content = body if isinstance(body, bytes) else json.dumps(body).encode()
+
+    response = client.post(PATH, content=content, headers=headers)
+
+    assert response.status_code == status, response.text
+    assert response.headers["content-type"] == "application/json"
+    (error,) = response.json().values()
+    assert list(response.json()) == ["error"] and message in error
+
+
+def test_the_limits_of_models_apply(model_root: Path, iris: Published) -> None:
+    settings = Settings(model_root=model_root, max_rows=3, max_body_bytes=2048)
+    client = TestClient(create_app(settings, ModelRegistry.from_settings(settings)))
+    too_many = {"inputs": [tensor(np.ones((4, 4)))]}
+    too_big = json.dumps({"inputs": [tensor(np.ones((3, 4)))], "id": "x" * 2048}).encode()
+
+    rows = client.post(PATH, json=too_many)
+    size = client.post(PATH, content=too_big)
+    inflated = client.post(
+        PATH, content=gzip.compress(too_big), headers={"Content-Encoding": "gzip"}
+    )
+
+    assert rows.status_code == 413 and "ROUTER_MAX_ROWS" in rows.json()["error"]
+    assert size.status_code == 413 and "ROUTER_MAX_BODY_BYTES" in size.json()["error"]
+    assert inflated.status_code == 413 and "inflated" in inflated.json()["error"]
+
+
+def test_every_v2_error_is_the_protocol_shape(client: TestClient, iris: Published) -> None:
+    unknown_route = client.get("/v2/nothing")
+    wrong_method = client.delete("/v2/models/iris")
+    bad_name = client.get("/v2/models/..bad/ready")
+
+    assert unknown_route.status_code == 404 and unknown_route.json() == {"error": "Not Found"}
+    assert wrong_method.status_code == 405 and list(wrong_method.json()) == ["error"]
+    assert bad_name.status_code == 400 and "is not a model name" in bad_name.json()["error"]
+
+
+def test_server_and_model_endpoints(client: TestClient, iris: Published, model_root: Path) -> None:
+    assert client.get("/v2/health/live").json() == {"live": True}
+    assert client.get("/v2/health/ready").json() == {"ready": True}
+    assert client.get("/v2/models/iris/ready").json() == {"name": "iris", "ready": True}
+    assert client.get(f"/v2/models/iris/versions/{iris.version}/ready").status_code == 200
+    assert client.get("/v2/models/iris/versions/0123456789ab/ready").status_code == 404
+    write_model(model_root, "broken", b"{garbage", layout="file")
+
+    broken = client.get("/v2/models/broken/ready")
+
+    assert broken.status_code == 503 and "no loadable version" in broken.json()["error"]
+    assert "retry-after" not in broken.headers
