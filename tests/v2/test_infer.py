@@ -13,6 +13,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from router.api import create_app
+from router.api.v2.infer import encode_request
 from router.api.v2.tensors import NUMERIC_DATATYPES
 from router.registry.registry import ModelRegistry
 from router.settings import Settings
@@ -152,6 +153,22 @@ def test_requested_outputs_mixed_binary_and_json_in_request_order(
     assert arrays["contributions"].shape == (4, 3, 5)
     np.testing.assert_allclose(
         arrays["contributions"].sum(axis=2), arrays["margin"], rtol=1e-5, atol=1e-5
+    )
+
+
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
+def test_encode_request_builds_what_the_server_answers(
+    client: TestClient, iris: Published, iris_rows: np.ndarray, binary: bool
+) -> None:
+    body, headers = encode_request(iris_rows, binary=binary, outputs=("value", "margin"))
+
+    response = client.post(PATH, content=body, headers=headers)
+
+    arrays = outputs_of(response)
+    assert ("inference-header-content-length" in response.headers) is binary
+    np.testing.assert_array_equal(arrays["value"], iris.booster.inplace_predict(iris_rows))
+    np.testing.assert_array_equal(
+        arrays["margin"], iris.booster.inplace_predict(iris_rows, predict_type="margin")
     )
 
 

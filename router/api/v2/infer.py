@@ -57,6 +57,27 @@ class InferRequest:
     outputs: list[RequestedOutput]
 
 
+def encode_request(
+    matrix: np.ndarray, *, binary: bool, outputs: tuple[str, ...] = (DEFAULT_OUTPUT,)
+) -> tuple[bytes, dict[str, str]]:
+    """Body and headers of an infer request for the float32 rows ``matrix``, as tritonclient
+    sends one: JSON tensors, or (``binary``) raw bytes after the JSON header with binary
+    outputs asked for. For benchmarks and examples; the server never calls it."""
+    rows = np.ascontiguousarray(matrix, dtype=np.float32)
+    tensor: dict[str, Any] = {"name": "input", "shape": list(rows.shape), "datatype": "FP32"}
+    if binary:
+        tensor["parameters"] = {"binary_data_size": rows.nbytes}
+    else:
+        tensor["data"] = rows.ravel()
+    wanted = [{"name": name, "parameters": {"binary_data": binary}} for name in outputs]
+    header = orjson.dumps(
+        {"inputs": [tensor], "outputs": wanted}, option=orjson.OPT_SERIALIZE_NUMPY
+    )
+    if not binary:
+        return header, {"Content-Type": "application/json"}
+    return header + rows.tobytes(), {"Inference-Header-Content-Length": str(len(header))}
+
+
 def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
     """The body as sent before compression (tritonclient can gzip or deflate requests);
     never more than ``max_bytes`` once inflated."""
