@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import zlib
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, get_args
+from typing import TYPE_CHECKING, Any, cast, get_args
 
 import numpy as np
 import orjson
@@ -34,8 +34,10 @@ from router.errors import InvalidInstances, MalformedRequest, RequestTooLarge
 from router.xgb.predictor import Output
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from router.xgb.loader import LoadedModel
-    from router.xgb.predictor import Predictor
+    from router.xgb.predictor import Predictor, Row
 
 OUTPUT_NAMES: tuple[str, ...] = get_args(Output)
 DEFAULT_OUTPUT = "value"
@@ -162,21 +164,20 @@ def _requested_outputs(document: dict[str, Any]) -> list[RequestedOutput]:
 
 
 def input_matrix(inputs: list[InputTensor], predictor: Predictor) -> np.ndarray:
-    """The C-contiguous float32 feature matrix the predictor takes; NaN is a missing value."""
+    """The predictor's float32 feature matrix (NaN is a missing value), built by the same
+    ``Predictor.matrix`` as ``/models`` rows: array rows for one [rows, features] tensor,
+    object rows for tensors named by feature."""
     names = predictor.feature_names or []
-    by_feature = all(tensor.name in names and _is_column(tensor) for tensor in inputs)
-    if by_feature:
-        matrix = _matrix_from_columns(inputs, predictor)
+    if all(tensor.name in names and _is_column(tensor) for tensor in inputs):
+        matrix = predictor.matrix(_object_rows(inputs))
     elif len(inputs) == 1:
-        matrix = _matrix_from_tensor(inputs[0], predictor.num_features)
+        matrix = predictor.matrix(_array_rows(inputs[0], predictor.num_features))
     else:
         raise InvalidInstances(
             f"{len(inputs)} inputs: send one [rows, {predictor.num_features}] tensor, or one "
             "1-D tensor per feature named by the feature"
             + (f" ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''})" if names else "")
         )
-    if matrix.shape[0] == 0:
-        raise InvalidInstances("the inputs hold no rows: send at least one")
     if np.isinf(matrix).any():
         raise InvalidInstances("a value is infinite, or too large for the model's float32 features")
     return matrix
@@ -186,32 +187,38 @@ def _is_column(tensor: InputTensor) -> bool:
     return len(tensor.shape) == 1 or (len(tensor.shape) == 2 and tensor.shape[1] == 1)
 
 
-def _matrix_from_tensor(tensor: InputTensor, num_features: int) -> np.ndarray:
+def _float32(values: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):  # overflow becomes inf, which input_matrix refuses
+        return values.astype(np.float32)
+
+
+def _array_rows(tensor: InputTensor, num_features: int) -> Sequence[Row]:
+    """A [rows, features] tensor as array rows: float32 views, one a row, which the
+    predictor stacks in one copy."""
     if len(tensor.shape) != 2 or tensor.shape[1] != num_features:
         raise InvalidInstances(
             f"input {tensor.name[:64]!r} has shape {list(tensor.shape)}; the model expects "
             f"[rows, {num_features}], or one 1-D tensor per feature named by the feature"
         )
-    with np.errstate(over="ignore"):  # overflow becomes inf, refused by the caller
-        matrix = tensor.values.astype(np.float32).reshape(tensor.shape)
-    return np.ascontiguousarray(matrix)
+    if tensor.shape[0] == 0:
+        raise InvalidInstances("the inputs hold no rows: send at least one")
+    return cast("Sequence[Row]", list(_float32(tensor.values).reshape(tensor.shape)))
 
 
-def _matrix_from_columns(inputs: list[InputTensor], predictor: Predictor) -> np.ndarray:
-    names = predictor.feature_names or []
-    column_of = {name: column for column, name in enumerate(names)}
-    rows = {tensor.shape[0] for tensor in inputs}
-    if len(rows) != 1:
-        raise InvalidInstances(f"the feature tensors have different lengths: {sorted(rows)}")
-    matrix = np.full((rows.pop(), predictor.num_features), np.nan, dtype=np.float32)
-    seen: set[str] = set()
-    with np.errstate(over="ignore"):  # overflow becomes inf, refused by the caller
-        for tensor in inputs:
-            if tensor.name in seen:
-                raise InvalidInstances(f"feature {tensor.name[:64]!r} is sent twice")
-            seen.add(tensor.name)
-            matrix[:, column_of[tensor.name]] = tensor.values
-    return matrix
+def _object_rows(inputs: list[InputTensor]) -> Sequence[Row]:
+    """Tensors named by feature as object rows: an absent feature is a missing value, as in
+    ``/models`` object rows."""
+    lengths = {tensor.shape[0] for tensor in inputs}
+    if len(lengths) != 1:
+        raise InvalidInstances(f"the feature tensors have different lengths: {sorted(lengths)}")
+    if lengths == {0}:
+        raise InvalidInstances("the inputs hold no rows: send at least one")
+    names = [tensor.name for tensor in inputs]
+    if len(set(names)) != len(names):
+        twice = next(name for name in names if names.count(name) > 1)
+        raise InvalidInstances(f"feature {twice[:64]!r} is sent twice")
+    columns = np.column_stack([_float32(tensor.values) for tensor in inputs])
+    return [dict(zip(names, row, strict=True)) for row in columns.tolist()]
 
 
 def compute_outputs(
