@@ -26,7 +26,6 @@ import errno
 import fcntl
 import hashlib
 import os
-import re
 import secrets
 import time
 from dataclasses import dataclass
@@ -35,6 +34,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from router.errors import ModelOutsideRoot, StoreUnavailable
+from router.history import ENTRY_NAME, HISTORY_DIR, STAMP_FORMAT
 from router.publish.errors import NothingToRollBack, PublishError, VersionNotFound
 from router.publish.validate import validate_model
 from router.store import DIR_MODEL_STEM, METADATA_FILE, SUFFIXES, ModelStore, validate_name
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from types import TracebackType
 
 LIVE_FILE = f"{DIR_MODEL_STEM}.ubj"
-HISTORY_DIR = ".history"
 REPLACED_DIR = "replaced"
 LOCK_FILE = ".lock"
 TEMP_PREFIX = ".tmp-"
@@ -53,8 +52,9 @@ TEMP_PREFIX = ".tmp-"
 STALE_TEMP_AGE_S = 15 * 60
 FILE_MODE = 0o644
 
-_HISTORY_NAME = re.compile(r"(?P<number>\d{6,})-(?P<stamp>\d{8}T\d{6}Z)-(?P<sha>[0-9a-f]{64})\.ubj")
-_STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+# The history's layout is the store's (router.history reads it for the router).
+_HISTORY_NAME = ENTRY_NAME
+_STAMP_FORMAT = STAMP_FORMAT
 
 
 @dataclass(frozen=True, slots=True)
