@@ -85,6 +85,8 @@ def history(store: ModelStore, name: str) -> list[HistoryEntry]:
             entry_stat = entry.stat(follow_symlinks=False)
         except FileNotFoundError:
             continue  # pruned meanwhile
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot read the history of {name!r}: {exc.strerror}") from exc
         if not stat.S_ISREG(entry_stat.st_mode):
             continue  # a link could lead out of the root; publishers write regular files
         ref = ModelRef(
@@ -154,7 +156,9 @@ def _history_folder(store: ModelStore, name: str) -> Path:
     try:
         real = folder.resolve(strict=True)
     except OSError:
-        return folder  # no history; history() reports it as empty
+        return folder  # no history; history() reports it as empty, or why it cannot list it
+    except RuntimeError as exc:  # a symlink loop (raised as RuntimeError before Python 3.13)
+        raise ModelOutsideRoot(f"the history of {name!r} is a symlink loop") from exc
     if not real.is_relative_to(store.root.resolve()):
         raise ModelOutsideRoot(f"the history of {name!r} resolves to a folder outside the root")
     return folder
@@ -174,7 +178,10 @@ def _file_version(ref: ModelRef) -> str:
             raise ModelNotFound(f"model {ref.name!r} is not a regular file")
         digest = hashlib.sha256()
         remaining = ref.fingerprint.size
-        while remaining > 0 and (chunk := handle.read(min(_READ_CHUNK, remaining))):
-            digest.update(chunk)
-            remaining -= len(chunk)
+        try:
+            while remaining > 0 and (chunk := handle.read(min(_READ_CHUNK, remaining))):
+                digest.update(chunk)
+                remaining -= len(chunk)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot read model {ref.name!r}: {exc.strerror}") from exc
     return digest.hexdigest()[:VERSION_LENGTH]
