@@ -125,3 +125,32 @@ def _dmatrix(rows: np.ndarray) -> Any:
     import xgboost as xgb
 
     return xgb.DMatrix(rows, feature_names=FEATURES)
+
+
+def test_a_new_environment_serves_the_newest_working_version_of_a_broken_model(
+    import_handler: Callable[..., ModuleType],
+    context: LambdaContext,
+    model_root: Path,
+    iris_boosters: list[xgb.Booster],
+) -> None:
+    working = publish(model_root, iris_boosters[0])
+    live = model_root / "iris" / "model.ubj"
+    temp = live.with_name(".model.ubj.tmp")
+    temp.write_bytes(b"{not a model")
+    temp.replace(live)  # a broken file dropped over the live one
+    module = import_handler(model_root)  # what every new Lambda environment does
+    request = json.dumps({"instances": ROWS.tolist()})
+
+    response = module.handler(
+        http_api_event(
+            "POST", "/models/iris/predict", request, {"content-type": "application/json"}
+        ),
+        context,
+    )
+
+    assert response["statusCode"] == 200
+    body = json.loads(response["body"])
+    assert body["version"] == working.version
+    np.testing.assert_array_equal(
+        np.asarray(body["predictions"], dtype=np.float32), working.booster.inplace_predict(ROWS)
+    )
