@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from fastapi import APIRouter, Request
+from pydantic import BaseModel
 from starlette.responses import Response
 
 from router import __version__
@@ -45,34 +46,45 @@ PLATFORM = "xgboost"
 INPUT_NAME = "input"  # the advertised [rows, features] tensor; infer accepts any name for it
 
 
+# Responses are documented by schema, not by "model": FastAPI would build a response field
+# for each model of each route at import, which costs cold start and validates nothing here.
+_ERROR = {"content": {"application/json": {"schema": schemas.json_schema(schemas.ErrorResponse)}}}
+
+
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
-    return {status: {"model": schemas.ErrorResponse} for status in statuses}
+    return dict.fromkeys(statuses, _ERROR)
+
+
+def _ok(model: type[BaseModel], *errors: int) -> dict[int | str, dict[str, Any]]:
+    ok = {"content": {"application/json": {"schema": schemas.json_schema(model)}}}
+    return {200: ok, **_errors(*errors)}
+
+
+def _json(body: BaseModel) -> Response:
+    return Response(body.model_dump_json(), media_type="application/json")
+
+
+_INFER_BODY = {
+    "required": True,
+    "description": (
+        "JSON, or (binary tensor data extension) a JSON header of "
+        "Inference-Header-Content-Length bytes followed by the tensors' raw bytes."
+    ),
+    "content": {
+        "application/json": {"schema": schemas.json_schema(schemas.InferenceRequest)},
+        "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
+    },
+}
 
 
 def _infer_extra(*parameters: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "parameters": list(parameters),
-        "requestBody": {
-            "required": True,
-            "description": (
-                "JSON, or (binary tensor data extension) a JSON header of "
-                "Inference-Header-Content-Length bytes followed by the tensors' raw bytes."
-            ),
-            "content": {
-                "application/json": {"schema": schemas.InferenceRequest.model_json_schema()},
-                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-            },
-        },
-    }
+    return {"parameters": list(parameters), "requestBody": _INFER_BODY}
 
 
-_INFER_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {
-        "model": schemas.InferenceResponse,
-        "description": "Outputs as JSON, or with binary outputs a JSON header and their bytes",
-    },
-    **_errors(400, 403, 404, 413, 422, 503),
-}
+_INFER_RESPONSES = _ok(schemas.InferenceResponse, 400, 403, 404, 413, 422, 503)
+_INFER_RESPONSES[200]["description"] = (
+    "Outputs as JSON, or with binary outputs a JSON header and their bytes"
+)
 
 
 # Infer first: routes are matched in order, and these are the hot paths.
@@ -134,63 +146,66 @@ def _answer(name: str, model: LoadedModel, payload: InferRequest) -> tuple[bytes
     return infer_response(name, model, payload, compute_outputs(model, matrix, payload.outputs))
 
 
-@router.get("", response_model=schemas.ServerMetadata)
-async def server_metadata() -> schemas.ServerMetadata:
+@router.get("", response_model=None, responses=_ok(schemas.ServerMetadata))
+async def server_metadata() -> Response:
     """The server's name, version and the protocol extensions it serves."""
-    return schemas.ServerMetadata(name="model-router", version=__version__, extensions=EXTENSIONS)
+    metadata = schemas.ServerMetadata(
+        name="model-router", version=__version__, extensions=EXTENSIONS
+    )
+    return _json(metadata)
 
 
-@router.get("/health/live", response_model=schemas.ServerLive)
-async def server_live() -> schemas.ServerLive:
+@router.get("/health/live", response_model=None, responses=_ok(schemas.ServerLive))
+async def server_live() -> Response:
     """The process answers."""
-    return schemas.ServerLive(live=True)
+    return _json(schemas.ServerLive(live=True))
 
 
-@router.get("/health/ready", response_model=schemas.ServerReady, responses=_errors(503))
-def server_ready(registry: RegistryDep) -> schemas.ServerReady:
+@router.get("/health/ready", response_model=None, responses=_ok(schemas.ServerReady, 503))
+def server_ready(registry: RegistryDep) -> Response:
     """The model store is reachable (models load on their first request)."""
     registry.store.check()
-    return schemas.ServerReady(ready=True)
+    return _json(schemas.ServerReady(ready=True))
 
 
 @router.get(
-    "/models/{name}", response_model=schemas.ModelMetadata, responses=_errors(400, 403, 404, 503)
+    "/models/{name}",
+    response_model=None,
+    responses=_ok(schemas.ModelMetadata, 400, 403, 404, 503),
 )
-async def model_metadata(request: Request, name: str) -> schemas.ModelMetadata:
+async def model_metadata(request: Request, name: str) -> Response:
     """The live model's inputs and outputs (loads it if needed)."""
-    return await _metadata(request, validate_name(name), None)
+    return _json(await _metadata(request, validate_name(name), None))
 
 
 @router.get(
     "/models/{name}/versions/{version}",
-    response_model=schemas.ModelMetadata,
-    responses=_errors(400, 403, 404, 503),
+    response_model=None,
+    responses=_ok(schemas.ModelMetadata, 400, 403, 404, 503),
 )
-async def model_version_metadata(
-    request: Request, name: str, version: str
-) -> schemas.ModelMetadata:
+async def model_version_metadata(request: Request, name: str, version: str) -> Response:
     """One version's inputs and outputs (loads it if needed)."""
-    return await _metadata(request, validate_name(name), version)
+    return _json(await _metadata(request, validate_name(name), version))
 
 
 @router.get(
-    "/models/{name}/ready", response_model=schemas.ModelReady, responses=_errors(400, 404, 503)
+    "/models/{name}/ready", response_model=None, responses=_ok(schemas.ModelReady, 400, 404, 503)
 )
-async def model_ready(request: Request, name: str) -> schemas.ModelReady:
+async def model_ready(request: Request, name: str) -> Response:
     """The model can serve: it is loaded, or loads now."""
     await find_model(request, validate_name(name), None)
-    return schemas.ModelReady(name=name, ready=True)
+    return _json(schemas.ModelReady(name=name, ready=True))
 
 
 @router.get(
     "/models/{name}/versions/{version}/ready",
-    response_model=schemas.ModelReady,
-    responses=_errors(400, 404, 503),
+    response_model=None,
+    responses=_ok(schemas.ModelReady, 400, 404, 503),
 )
-async def model_version_ready(request: Request, name: str, version: str) -> schemas.ModelReady:
+async def model_version_ready(request: Request, name: str, version: str) -> Response:
     """That version can serve: it is loaded, or loads now."""
     await find_model(request, validate_name(name), version)
-    return schemas.ModelReady(name=name, ready=True)
+    return _json(schemas.ModelReady(name=name, ready=True))
 
 
 async def _metadata(request: Request, name: str, version: str | None) -> schemas.ModelMetadata:
