@@ -172,6 +172,21 @@ def test_encode_request_builds_what_the_server_answers(
     )
 
 
+@pytest.mark.parametrize("content_type", ["application/octet-stream", "text/plain", None])
+def test_binary_requests_are_read_whatever_the_content_type(
+    client: TestClient, iris: Published, iris_rows: np.ndarray, content_type: str | None
+) -> None:
+    body, headers = encode_request(iris_rows, binary=True)
+    if content_type is not None:
+        headers["Content-Type"] = content_type
+
+    response = client.post(PATH, content=body, headers=headers)
+
+    np.testing.assert_array_equal(
+        outputs_of(response)["value"], iris.booster.inplace_predict(iris_rows)
+    )
+
+
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
 def test_compressed_requests_as_tritonclient_sends_them(
     client: TestClient, iris: Published, iris_rows: np.ndarray, encoding: str
