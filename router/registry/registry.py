@@ -327,6 +327,9 @@ class ModelRegistry:
             if live is not None and live.version == version:
                 return live
             if entry is None:
+                with self._lock:  # it left the history: free its memory too
+                    self._cache.pop(_pinned_key(name, version), None)
+                    self._checked_at.pop(_pinned_key(name, version), None)
                 raise UnknownVersion(self._unknown_version(name, version))
         return self._get_pinned(entry)
 

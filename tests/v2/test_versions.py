@@ -140,7 +140,11 @@ def test_pinned_versions_count_against_the_same_cache(
 
 
 def test_a_pinned_version_pruned_from_history_is_no_longer_served(
-    client: TestClient, model_root: Path, iris_boosters: list[xgb.Booster], iris_rows: np.ndarray
+    client: TestClient,
+    registry: ModelRegistry,
+    model_root: Path,
+    iris_boosters: list[xgb.Booster],
+    iris_rows: np.ndarray,
 ) -> None:
     first, _ = (publish(model_root, booster) for booster in iris_boosters[:2])
     path = f"/models/iris/versions/{first.version}/predict"
@@ -150,6 +154,7 @@ def test_a_pinned_version_pruned_from_history_is_no_longer_served(
         entry.unlink()
 
     assert client.post(path, json={"instances": iris_rows.tolist()}).status_code == 404
+    assert registry.cache_usage()["models"] == 1  # the live one; the pruned one is unloaded
 
 
 # -- a working version survives eviction and restart (issue 14, item 6) -------------------
