@@ -58,6 +58,14 @@ def train_iris(seed: int) -> xgb.Booster:
     return booster
 
 
+def expected(booster: xgb.Booster, rows: np.ndarray, predict_type: str = "value") -> np.ndarray:
+    """What the training side answers: up to the best round when early stopping recorded
+    one (as XGBClassifier and the router do), else every round."""
+    best = booster.attr("best_iteration")
+    rounds = (0, int(best) + 1) if best is not None else (0, 0)
+    return booster.inplace_predict(rows, predict_type=predict_type, iteration_range=rounds)
+
+
 def publish(root: Path, booster: xgb.Booster, name: str = "iris") -> Published:
     """What `model-router publish` does: validate, embed metadata, swap in with history."""
     metadata = json.dumps({"class_labels": CLASSES}).encode()

@@ -21,7 +21,7 @@ from open_inference.openapi.core.api_error import ApiError
 from tritonclient.utils import InferenceServerException
 
 from tests.live.server import running_server
-from tests.v2.conftest import FEATURES, publish, train_iris
+from tests.v2.conftest import CLASSES, FEATURES, expected, publish, train_iris
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -101,10 +101,8 @@ def test_tritonclient_infer(
     response = result.get_response()
     assert (response["model_name"], response["model_version"]) == ("iris", live(served).version)
     assert response["id"] == "r-7"
-    np.testing.assert_array_equal(result.as_numpy("value"), booster.inplace_predict(ROWS))
-    np.testing.assert_array_equal(
-        result.as_numpy("margin"), booster.inplace_predict(ROWS, predict_type="margin")
-    )
+    np.testing.assert_array_equal(result.as_numpy("value"), expected(booster, ROWS))
+    np.testing.assert_array_equal(result.as_numpy("margin"), expected(booster, ROWS, "margin"))
     assert all(("data" in output) != binary_out for output in response["outputs"])
 
 
@@ -115,9 +113,7 @@ def test_tritonclient_default_outputs_are_the_prediction_in_binary(
 
     (output,) = result.get_response()["outputs"]
     assert output["name"] == "value" and "binary_data_size" in output["parameters"]
-    np.testing.assert_array_equal(
-        result.as_numpy("value"), live(served).booster.inplace_predict(ROWS)
-    )
+    np.testing.assert_array_equal(result.as_numpy("value"), expected(live(served).booster, ROWS))
 
 
 def test_tritonclient_pinned_version(
@@ -128,7 +124,7 @@ def test_tritonclient_pinned_version(
     result = triton.infer("iris", [features(binary=True)], model_version=first.version)
 
     assert result.get_response()["model_version"] == first.version
-    np.testing.assert_array_equal(result.as_numpy("value"), first.booster.inplace_predict(ROWS))
+    np.testing.assert_array_equal(result.as_numpy("value"), expected(first.booster, ROWS))
     assert triton.is_model_ready("iris", first.version)
     assert triton.get_model_metadata("iris", first.version)["parameters"]["version"] == (
         first.version
@@ -190,11 +186,11 @@ def test_open_inference_client_pandas_style_request(
     assert (output.name, output.datatype, output.shape) == ("value", "FP32", [3, 3])
     np.testing.assert_array_equal(
         np.asarray(output.data.__root__, dtype=np.float32).reshape(output.shape),
-        published[-1].booster.inplace_predict(expected_rows),
+        expected(published[-1].booster, expected_rows),
     )
     np.testing.assert_array_equal(
         np.asarray(pinned.outputs[0].data.__root__, dtype=np.float32).reshape(3, 3),
-        published[0].booster.inplace_predict(ROWS),
+        expected(published[0].booster, ROWS),
     )
     client.check_server_readiness()
     assert client.read_model_metadata("iris").platform == "xgboost"
@@ -210,3 +206,25 @@ def test_open_inference_client_sees_unknown_features_as_our_error(
 
     assert refused.value.status_code == 422
     assert "petal" in str(refused.value.body)
+
+
+def test_tritonclient_label_and_probabilities(
+    triton: httpclient.InferenceServerClient, served: tuple[str, list[Published]]
+) -> None:
+    requested = [
+        httpclient.InferRequestedOutput("label", binary_data=True),
+        httpclient.InferRequestedOutput("probabilities", binary_data=False),
+    ]
+
+    result = triton.infer("iris", [features(binary=True)], outputs=requested)
+
+    probabilities = expected(live(served).booster, ROWS)
+    labels = result.as_numpy("label")
+    np.testing.assert_array_equal(result.as_numpy("probabilities"), probabilities)
+    assert [label.decode() for label in labels] == [
+        CLASSES[index] for index in probabilities.argmax(axis=1)
+    ]
+    assert {o["name"]: o["datatype"] for o in result.get_response()["outputs"]} == {
+        "label": "BYTES",
+        "probabilities": "FP32",
+    }

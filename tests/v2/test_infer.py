@@ -17,8 +17,8 @@ from router.api.v2.infer import encode_request
 from router.api.v2.tensors import NUMERIC_DATATYPES
 from router.registry.registry import ModelRegistry
 from router.settings import Settings
-from tests.modelkit import write_model
-from tests.v2.conftest import FEATURES, publish
+from tests.modelkit import train_booster, write_model
+from tests.v2.conftest import CLASSES, FEATURES, expected, publish
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -84,8 +84,8 @@ def test_every_numeric_datatype_as_binary_input(
 
     response = client.post(PATH, content=body, headers=headers)  # no Content-Type at all
 
-    expected = iris.booster.inplace_predict(values.astype(np.float32))
-    np.testing.assert_array_equal(outputs_of(response)["value"], expected)
+    want = expected(iris.booster, values.astype(np.float32))
+    np.testing.assert_array_equal(outputs_of(response)["value"], want)
 
 
 def test_json_data_nested_or_flat_with_null_as_missing(
@@ -100,9 +100,9 @@ def test_json_data_nested_or_flat_with_null_as_missing(
 
     expected_rows = iris_rows.copy()
     expected_rows[1, 2] = np.nan
-    expected = iris.booster.inplace_predict(expected_rows)
-    np.testing.assert_array_equal(outputs_of(nested)["value"], expected)
-    np.testing.assert_array_equal(outputs_of(flattened)["value"], expected)
+    want = expected(iris.booster, expected_rows)
+    np.testing.assert_array_equal(outputs_of(nested)["value"], want)
+    np.testing.assert_array_equal(outputs_of(flattened)["value"], want)
 
 
 def test_one_tensor_per_feature_in_any_order_absent_ones_missing(
@@ -118,7 +118,7 @@ def test_one_tensor_per_feature_in_any_order_absent_ones_missing(
     expected_rows = iris_rows.copy()
     expected_rows[:, 1] = np.nan
     np.testing.assert_array_equal(
-        outputs_of(response)["value"], iris.booster.inplace_predict(expected_rows)
+        outputs_of(response)["value"], expected(iris.booster, expected_rows)
     )
 
 
@@ -147,9 +147,7 @@ def test_requested_outputs_mixed_binary_and_json_in_request_order(
     assert [o["name"] for o in header["outputs"]] == ["contributions", "margin", "value"]
     assert ["data" in o for o in header["outputs"]] == [False, True, False]
     assert header["id"] == "abc" and header["model_version"] == iris.version
-    np.testing.assert_array_equal(
-        arrays["margin"], booster.inplace_predict(iris_rows, predict_type="margin")
-    )
+    np.testing.assert_array_equal(arrays["margin"], expected(booster, iris_rows, "margin"))
     assert arrays["contributions"].shape == (4, 3, 5)
     np.testing.assert_allclose(
         arrays["contributions"].sum(axis=2), arrays["margin"], rtol=1e-5, atol=1e-5
@@ -166,10 +164,30 @@ def test_encode_request_builds_what_the_server_answers(
 
     arrays = outputs_of(response)
     assert ("inference-header-content-length" in response.headers) is binary
-    np.testing.assert_array_equal(arrays["value"], iris.booster.inplace_predict(iris_rows))
+    np.testing.assert_array_equal(arrays["value"], expected(iris.booster, iris_rows))
+    np.testing.assert_array_equal(arrays["margin"], expected(iris.booster, iris_rows, "margin"))
+
+
+def test_rounds_label_and_the_outputs_a_model_has(
+    client: TestClient, model_root: Path, iris: Published, iris_rows: np.ndarray
+) -> None:
+    write_model(model_root, "regressor", train_booster("regression"))
+    every_round = {"inputs": [tensor(iris_rows)], "parameters": {"rounds": "all"}}
+    labels = more(outputs=[{"name": "label"}])
+
+    all_rounds = client.post(PATH, json=every_round)
+    label = client.post(PATH, json=labels)
+    regressor_label = client.post("/v2/models/regressor/infer", json=labels)
+    metadata = client.get("/v2/models/regressor").json()
+
     np.testing.assert_array_equal(
-        arrays["margin"], iris.booster.inplace_predict(iris_rows, predict_type="margin")
+        outputs_of(all_rounds)["value"], iris.booster.inplace_predict(iris_rows)
     )
+    (output,) = label.json()["outputs"]
+    assert output["datatype"] == "BYTES" and output["data"][0] in CLASSES
+    assert regressor_label.status_code == 422 and "for classifiers" in regressor_label.text
+    assert {o["name"] for o in metadata["outputs"]} == {"value", "margin", "contributions"}
+    assert client.post(PATH, json=more(parameters={"rounds": "some"})).status_code == 422
 
 
 @pytest.mark.parametrize("content_type", ["application/octet-stream", "text/plain", None])
@@ -182,9 +200,7 @@ def test_binary_requests_are_read_whatever_the_content_type(
 
     response = client.post(PATH, content=body, headers=headers)
 
-    np.testing.assert_array_equal(
-        outputs_of(response)["value"], iris.booster.inplace_predict(iris_rows)
-    )
+    np.testing.assert_array_equal(outputs_of(response)["value"], expected(iris.booster, iris_rows))
 
 
 @pytest.mark.parametrize("encoding", ["gzip", "deflate"])
@@ -196,9 +212,7 @@ def test_compressed_requests_as_tritonclient_sends_them(
 
     response = client.post(PATH, content=body, headers={"Content-Encoding": encoding})
 
-    np.testing.assert_array_equal(
-        outputs_of(response)["value"], iris.booster.inplace_predict(iris_rows)
-    )
+    np.testing.assert_array_equal(outputs_of(response)["value"], expected(iris.booster, iris_rows))
 
 
 ROW = [[5.1, 3.5, 1.4, 0.2]]

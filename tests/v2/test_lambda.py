@@ -12,7 +12,7 @@ import numpy as np
 import tritonclient.http as httpclient
 
 from tests.events import http_api_event
-from tests.v2.conftest import FEATURES, publish
+from tests.v2.conftest import FEATURES, expected, publish
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -70,9 +70,14 @@ def test_binary_infer_through_the_handler(
         response_bytes(response), header_length=int(headers["inference-header-content-length"])
     )
     booster = published.booster
-    np.testing.assert_array_equal(result.as_numpy("value"), booster.inplace_predict(ROWS))
+    np.testing.assert_array_equal(result.as_numpy("value"), expected(booster, ROWS))
     np.testing.assert_array_equal(
-        result.as_numpy("contributions"), booster.predict(_dmatrix(ROWS), pred_contribs=True)
+        result.as_numpy("contributions"),
+        booster.predict(
+            _dmatrix(ROWS),
+            pred_contribs=True,
+            iteration_range=(0, int(booster.attr("best_iteration") or -1) + 1),
+        ),
     )
     assert result.get_response()["id"] == "lambda-1"
     assert result.get_response()["model_version"] == published.version
@@ -113,7 +118,7 @@ def test_json_infer_metadata_and_errors_through_the_handler(
     (output,) = json.loads(pinned["body"])["outputs"]
     np.testing.assert_array_equal(
         np.asarray(output["data"], dtype=np.float32).reshape(output["shape"]),
-        first.booster.inplace_predict(ROWS),
+        expected(first.booster, ROWS),
     )
     assert json.loads(metadata["body"])["versions"] == [second.version, first.version]
     assert missing["statusCode"] == 404
@@ -152,5 +157,5 @@ def test_a_new_environment_serves_the_newest_working_version_of_a_broken_model(
     body = json.loads(response["body"])
     assert body["version"] == working.version
     np.testing.assert_array_equal(
-        np.asarray(body["predictions"], dtype=np.float32), working.booster.inplace_predict(ROWS)
+        np.asarray(body["predictions"], dtype=np.float32), expected(working.booster, ROWS)
     )

@@ -14,7 +14,7 @@ from router.publish.local import ModelFolder, rollback
 from router.registry.registry import ModelRegistry
 from router.settings import Settings
 from tests.modelkit import train_booster, write_model
-from tests.v2.conftest import publish
+from tests.v2.conftest import expected, publish
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -51,7 +51,7 @@ def test_pinned_versions_never_change_while_live_moves_and_rolls_back(
             pinned_path = f"/models/iris/versions/{earlier.version}/predict"
             version, pinned = predictions(client, pinned_path, iris_rows)
             assert version == earlier.version
-            np.testing.assert_array_equal(pinned, earlier.booster.inplace_predict(iris_rows))
+            np.testing.assert_array_equal(pinned, expected(earlier.booster, iris_rows))
     assert len({p.version for p in published}) == 3
 
     with ModelFolder(model_root, "iris", history_limit=5) as folder:
@@ -62,9 +62,9 @@ def test_pinned_versions_never_change_while_live_moves_and_rolls_back(
     )
 
     assert live_version == published[1].version
-    np.testing.assert_array_equal(live, iris_boosters[1].inplace_predict(iris_rows))
+    np.testing.assert_array_equal(live, expected(iris_boosters[1], iris_rows))
     assert pinned_version == published[2].version
-    np.testing.assert_array_equal(pinned, iris_boosters[2].inplace_predict(iris_rows))
+    np.testing.assert_array_equal(pinned, expected(iris_boosters[2], iris_rows))
 
 
 def test_versions_lists_history_newest_first_with_the_live_one(
@@ -113,7 +113,7 @@ def test_a_hand_made_model_has_one_version_its_live_file(
 
     assert [(v["number"], v["live"]) for v in listed] == [(None, True)]
     assert version == listed[0]["version"]
-    np.testing.assert_array_equal(pinned, booster.inplace_predict(iris_rows))
+    np.testing.assert_array_equal(pinned, expected(booster, iris_rows))
 
 
 def test_pinned_versions_count_against_the_same_cache(
@@ -195,7 +195,7 @@ def test_a_broken_live_file_serves_the_newest_history_version_that_loads(
 
     newest = broken_live[-1]
     assert version == newest.version
-    np.testing.assert_array_equal(served, newest.booster.inplace_predict(iris_rows))
+    np.testing.assert_array_equal(served, expected(newest.booster, iris_rows))
     assert status["version"] == newest.version and status["stale"] is True
     assert "not a valid XGBoost UBJ model" in status["last_error"]
 
@@ -224,4 +224,4 @@ def test_broken_history_versions_are_skipped_for_an_older_one_that_loads(
     version, served = predictions(client, "/models/iris/predict", iris_rows)
 
     assert version == oldest.version
-    np.testing.assert_array_equal(served, oldest.booster.inplace_predict(iris_rows))
+    np.testing.assert_array_equal(served, expected(oldest.booster, iris_rows))

@@ -9,8 +9,10 @@ Inputs take one of two forms, both onto the same feature matrix as ``/models`` r
   missing value, an unknown one is refused.
 
 Outputs are the predictor's outputs by name (``OUTPUT_NAMES``: whatever
-``router.xgb.predictor.Output`` offers, so a new kind of output is served here by its name
-without a change); the default is ``value``, the prediction.
+``router.xgb.outputs`` lists, so a new kind of output is served here by its name without a
+change); the default is ``value``, the prediction. ``label`` is the class label (BYTES) when
+the model's class labels are known, else the class index, as in ``/models``. The request's
+``parameters.rounds`` is the ``rounds`` of ``/models`` (``best`` or ``all``).
 """
 
 from __future__ import annotations
@@ -31,7 +33,8 @@ from router.api.v2.tensors import (
     parameters_of,
 )
 from router.errors import InvalidInstances, MalformedRequest, RequestTooLarge
-from router.xgb.predictor import Output
+from router.xgb.metadata import RoundsChoice
+from router.xgb.outputs import OUTPUTS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -39,7 +42,8 @@ if TYPE_CHECKING:
     from router.xgb.loader import LoadedModel
     from router.xgb.predictor import Predictor, Row
 
-OUTPUT_NAMES: tuple[str, ...] = get_args(Output)
+OUTPUT_NAMES: tuple[str, ...] = OUTPUTS
+ROUNDS: tuple[str, ...] = get_args(RoundsChoice)
 DEFAULT_OUTPUT = "value"
 HEADER_LENGTH = "inference-header-content-length"
 # zlib's window bits: gzip framing, and the zlib framing HTTP calls "deflate".
@@ -57,6 +61,7 @@ class InferRequest:
     id: str | None
     inputs: list[InputTensor]
     outputs: list[RequestedOutput]
+    rounds: RoundsChoice | None = None
 
 
 def encode_request(
@@ -127,7 +132,10 @@ def parse_infer_request(body: bytes, header_length: str | None, *, max_rows: int
     if request_id is not None and not isinstance(request_id, str):
         raise MalformedRequest("id must be a string")
     inputs = decode_inputs(document.get("inputs"), binary, max_rows=max_rows)
-    return InferRequest(request_id, inputs, _requested_outputs(document))
+    rounds = parameters_of(document, "the request").get("rounds")
+    if rounds is not None and rounds not in ROUNDS:
+        raise InvalidInstances(f"parameters.rounds must be one of {', '.join(ROUNDS)}")
+    return InferRequest(request_id, inputs, _requested_outputs(document), rounds)
 
 
 def _requested_outputs(document: dict[str, Any]) -> list[RequestedOutput]:
@@ -222,12 +230,19 @@ def _object_rows(inputs: list[InputTensor]) -> Sequence[Row]:
 
 
 def compute_outputs(
-    model: LoadedModel, matrix: np.ndarray, outputs: list[RequestedOutput]
+    model: LoadedModel, matrix: np.ndarray, request: InferRequest
 ) -> list[np.ndarray]:
-    """Each requested output, computed by the model's predictor."""
+    """Each requested output, computed by the model's predictor from one matrix."""
     predictor = model.predictor
-    # The Output literal is what OUTPUT_NAMES holds; requested names were checked against it.
-    return [predictor.predict(matrix, output.name) for output in outputs]  # type: ignore[arg-type]
+    labels = model.metadata.class_labels
+    results = []
+    for output in request.outputs:
+        # The names were checked against OUTPUT_NAMES, the Output literal's values.
+        result = predictor.predict(matrix, output.name, request.rounds)  # type: ignore[arg-type]
+        if output.name == "label" and labels:  # class indices, as LoadedModel.predict maps them
+            result = np.array([labels[index] for index in result.tolist()], dtype=object)
+        results.append(result)
+    return results
 
 
 def infer_response(

@@ -23,8 +23,8 @@ from router.api.models import INLINE_PREDICT_MAX_ROWS, MODEL_NAME_PARAMETER, fin
 from router.api.v2 import schemas
 from router.api.v2.infer import (
     HEADER_LENGTH,
-    OUTPUT_NAMES,
     InferRequest,
+    RequestedOutput,
     compute_outputs,
     decode_body,
     infer_response,
@@ -33,7 +33,6 @@ from router.api.v2.infer import (
 )
 from router.api.v2.tensors import datatype_of
 from router.api.versions import VERSION_PARAMETER
-from router.errors import InvalidInstances
 from router.store import validate_name
 
 if TYPE_CHECKING:
@@ -143,7 +142,7 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
 
 def _answer(name: str, model: LoadedModel, payload: InferRequest) -> tuple[bytes, int | None]:
     matrix = input_matrix(payload.inputs, model.predictor)
-    return infer_response(name, model, payload, compute_outputs(model, matrix, payload.outputs))
+    return infer_response(name, model, payload, compute_outputs(model, matrix, payload))
 
 
 @router.get("", response_model=None, responses=_ok(schemas.ServerMetadata))
@@ -216,11 +215,10 @@ async def _metadata(request: Request, name: str, version: str | None) -> schemas
     # One row of missing values gives each output's shape and type, for every kind of model.
     probe = np.full((1, predictor.num_features), np.nan, dtype=np.float32)
     outputs = []
-    for output in OUTPUT_NAMES:
-        try:
-            result = predictor.predict(probe, output)  # type: ignore[arg-type]
-        except InvalidInstances:
-            continue  # an output this model cannot give
+    for output in predictor.outputs():
+        result = compute_outputs(
+            model, probe, InferRequest(None, [], [RequestedOutput(output, False)])
+        )[0]
         outputs.append(
             schemas.MetadataTensor(
                 name=output, datatype=datatype_of(result), shape=[-1, *result.shape[1:]]
