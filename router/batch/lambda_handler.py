@@ -52,7 +52,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     """Run the step that ``event`` asks for."""
     _configure_logging()
     if "Items" in event and "BatchInput" in event:
-        return steps.predict_part(event, s3_client(), registry(), nthread=settings().nthread)
+        return steps.predict_part(event, s3_client(), registry())
     step = event.get("step")
     if step == "prepare":
         return steps.prepare(event["input"], event["run"], s3_client(), registry())

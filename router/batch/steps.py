@@ -127,13 +127,13 @@ def prepare(
 
 
 def predict_part(
-    event: Mapping[str, Any], client: S3Client, registry: ModelRegistry, *, nthread: int = 1
+    event: Mapping[str, Any], client: S3Client, registry: ModelRegistry
 ) -> dict[str, Any]:
     """One item batch of the Distributed Map: ``{"Items": [{"index", "row"}], "BatchInput":
     {"job": ...}}``. Writes the part's files; returns its counts (what ResultWriter keeps)."""
     job: Job = event["BatchInput"]["job"]
     rows: list[RawRow] = sorted((item["index"] + 1, item["row"]) for item in event["Items"])
-    model = pinned_model(registry, job["model"], job["version"], nthread=nthread)
+    model = pinned_model(registry, job["model"], job["version"])
     layout = formats.OutputLayout(model, job["outputs"])
     reserved = frozenset(layout.keys | set(layout.csv_columns))
     predictor = PartPredictor(model, job["format"], job["outputs"], reserved=reserved)

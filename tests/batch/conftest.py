@@ -21,7 +21,6 @@ from moto import mock_aws
 from sklearn.preprocessing import LabelEncoder
 
 import router.batch.lambda_handler as batch_handler
-from router.batch import pin
 from router.publish.local import ModelFolder
 from router.publish.validate import validate_model
 from tests.events import load_event
@@ -129,7 +128,6 @@ def new_environment() -> None:
     """What a fresh Lambda execution environment of the batch function starts with."""
     for cached in (batch_handler.settings, batch_handler.registry, batch_handler.s3_client):
         cached.cache_clear()
-    pin._HISTORY_MODELS.clear()
 
 
 # -- the state machine, as far as the batch function sees it ------------------------------
