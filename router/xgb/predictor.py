@@ -19,6 +19,7 @@ import xgboost
 
 from router.errors import InvalidInstances
 from router.xgb.capi import DensePredict
+from router.xgb.categories import CodeColumn, ValueColumn
 from router.xgb.outputs import CLASSIFIER_OUTPUTS, OUTPUTS, Output
 
 if TYPE_CHECKING:
@@ -120,11 +121,27 @@ class Predictor:
             if feature.categories
         }
         self._categorical = {i for i, feature in enumerate(self.features) if feature.categorical}
-        # Numeric categories (a pandas category of ints) arrive as numbers: those columns
-        # always need encoding; string categories may also come as their codes.
-        self._numeric_codes = {
-            i: codes for i, codes in self._codes.items() if not _is_text(self.features[i])
-        }
+        # Numeric categories (a pandas category of numbers) arrive by value and are encoded;
+        # the other categorical columns hold codes once rows are read (a string category
+        # becomes its code), and every code is checked against the model's categories.
+        self._value_columns = [
+            ValueColumn(i, str(feature.name), np.asarray(feature.categories, dtype=np.float64),
+                        _show_categories(feature.categories or ()))
+            for i, feature in enumerate(self.features)
+            if feature.categories and not _is_text(feature)
+        ]  # fmt: skip
+        self._code_columns = [
+            CodeColumn(
+                i,
+                str(feature.name if feature.name is not None else i),
+                len(feature.categories) if feature.categories else None,
+                f" or a category by value in object rows ({_show_categories(feature.categories)})"
+                if feature.categories
+                else "",
+            )
+            for i, feature in enumerate(self.features)
+            if feature.categorical and not (feature.categories and not _is_text(feature))
+        ]
         self._column_of: dict[str, int] | None = None
         # Values and margins go straight to XGBoost's C in-place prediction (see
         # router.xgb.capi); like inplace_predict, it is thread safe. One per round choice.
@@ -191,12 +208,10 @@ class Predictor:
                 f"the model expects {self.num_features} features per row; got rows of "
                 f"{', '.join(map(str, widths[:5]))}"
             )
-        if self._numeric_codes:
-            for column in self._numeric_codes:
-                for row_number in range(matrix.shape[0]):
-                    value = float(matrix[row_number, column])
-                    if value == value:  # not NaN
-                        matrix[row_number, column] = self._code(column, value, row_number)
+        for values in self._value_columns:
+            values.encode(matrix)
+        for codes in self._code_columns:
+            codes.check(matrix)
         return matrix
 
     # -- prediction -------------------------------------------------------------------------
@@ -222,8 +237,8 @@ class Predictor:
                 return self._predict_dmatrix(matrix, output, end)
             result = self._inplace[(output, end)](matrix)
         except xgboost.core.XGBoostError as exc:
-            # Rows that passed validation but that XGBoost still refuses (e.g. a value for a
-            # categorical feature outside its categories): the caller's input, so a 422.
+            # Rows that passed validation but that XGBoost still refuses: the caller's input,
+            # so a 422.
             message = str(exc).strip().splitlines()[0] if str(exc).strip() else "refused"
             raise InvalidInstances(f"XGBoost refused the rows: {message}") from exc
         return result
@@ -310,6 +325,8 @@ class Predictor:
                     )
                 else:
                     matrix[row_number, column] = value
+        for codes in self._code_columns:  # a number sent for a category is its code
+            codes.check(matrix)
         return matrix
 
     def _code(self, column: int, value: Any, row_number: int) -> float:
@@ -333,8 +350,12 @@ class Predictor:
             code = codes.get(float(value))
         if code is not None:
             return float(code)
-        # XGBoost itself refuses a category not in the training set ("Found a category not
-        # in the training set"): the estimator's answer is an error, and so is ours.
+        # XGBoost (3.2) answers a category it never saw without an error, through the
+        # estimator, Booster.predict and inplace_predict alike: at each categorical split it
+        # takes the branch of the categories the split did not choose, which is neither the
+        # missing-value answer nor any known category's. That silent answer hides a data bug
+        # (a typo, a plan added after training), so the router refuses it; null is a missing
+        # value for a caller who means one. tests/fidelity/test_categories.py pins both.
         raise InvalidInstances(
             f"instances.{row_number}.{feature.name}: the model has no category {value!r} for "
             f"feature {feature.name!r}; it knows {_show_categories(feature.categories or ())} "
