@@ -80,14 +80,15 @@ package: $(INSTALLED)
 lock: $(INSTALLED)
 	$(BIN)/python scripts/build_package.py --update-lock
 
+# --region only when REGION is set: else the script asks, or terraform.tfvars/--var-file say.
 deploy: $(INSTALLED)
-	$(BIN)/python scripts/deploy.py deploy --region $(REGION) --architecture $(ARCH)
+	$(BIN)/python scripts/deploy.py deploy $(if $(REGION),--region $(REGION)) --architecture $(ARCH)
 
 outputs: $(INSTALLED)
 	$(BIN)/python scripts/deploy.py outputs
 
 destroy: $(INSTALLED)
-	$(BIN)/python scripts/deploy.py destroy --region $(REGION)
+	$(BIN)/python scripts/deploy.py destroy $(if $(REGION),--region $(REGION))
 
 clean:
 	rm -rf $(VENV) .venv-* .cache .pytest_cache .mypy_cache .ruff_cache dist build

@@ -17,8 +17,10 @@ a model that exists, matching the API's authorization. More variables: ``--var n
 (repeatable; a value starting with ``{`` or ``[`` is read as JSON) and ``--var-file
 file.tfvars``; ``terraform.tfvars`` in terraform/ is read as Terraform reads it.
 
-``destroy`` offers to empty the versioned inbox bucket first (every version and delete
-marker; Terraform cannot delete a bucket that holds any) and says what outlives it.
+``destroy`` makes the same checks but the quota (and ``outputs`` the Terraform one), after
+making sure this checkout has deployed something (a Terraform state); it offers to empty the
+versioned inbox bucket first (every version and delete marker; Terraform cannot delete a
+bucket that holds any) and says what outlives it.
 
 python-terraform's own ``destroy()`` passes ``-force``, which Terraform 0.15 removed, so every
 command here is spelled out with ``Terraform.cmd``.
@@ -40,9 +42,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from python_terraform import IsFlagged, IsNotFlagged, Terraform
+try:
+    from python_terraform import IsFlagged, IsNotFlagged, Terraform
 
-from scripts import build_package
+    from scripts import build_package
+except ModuleNotFoundError as missing:  # run by a Python without the project installed
+    if __name__ != "__main__":
+        raise
+    sys.exit(
+        f"error: {missing.name} is not installed for {sys.executable}: run "
+        "`.venv/bin/python scripts/deploy.py` (after `make install`) or `make deploy`"
+    )
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -95,6 +105,31 @@ def run(tf: Terraform, command: str, **options: Any) -> None:
         raise DeployError(f"terraform {command} failed (exit code {code})")
 
 
+def has_state(directory: Path) -> bool:
+    """Whether anything may be deployed from ``directory``: a local state with resources, or a
+    backend ``terraform init`` recorded (a remote state, which Terraform itself reads)."""
+    if (directory / ".terraform" / "terraform.tfstate").is_file():
+        return True  # a backend is configured: only Terraform can tell
+    for path in [directory / "terraform.tfstate", *directory.glob("terraform.tfstate.d/*/*")]:
+        try:
+            state = json.loads(path.read_text())
+        except FileNotFoundError:
+            continue
+        except (OSError, ValueError):
+            return True  # unreadable here: let Terraform say what it is
+        if state.get("resources") or state.get("outputs"):
+            return True
+    return False
+
+
+def require_state(directory: Path) -> None:
+    if not has_state(directory):
+        raise DeployError(
+            f"nothing deployed from this checkout: no Terraform state in {directory} "
+            "(deploy with `make deploy REGION=...`)"
+        )
+
+
 def read_outputs(tf: Terraform) -> dict[str, Any]:
     """``terraform output -json``: name -> {"value", "type", "sensitive"}."""
     with _python_terraform_quirks():
@@ -129,7 +164,12 @@ def aws_session(region: str | None) -> boto3.Session:
         import boto3
     except ImportError as exc:
         raise DeployError("deploying needs boto3: pip install 'model-router[publish]'") from exc
-    return boto3.Session(region_name=region)
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        return boto3.Session(region_name=region)
+    except BotoCoreError as exc:  # e.g. AWS_PROFILE names no profile
+        raise DeployError(f"cannot use the AWS configuration: {exc}") from exc
 
 
 def check_terraform(directory: Path) -> str:
@@ -157,7 +197,8 @@ def check_terraform(directory: Path) -> str:
 
 def check_credentials(session: boto3.Session) -> str:
     """The ARN of the caller, if the credentials work (STS GetCallerIdentity)."""
-    from botocore.exceptions import BotoCoreError, ClientError
+    from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
+    from botocore.exceptions import ConnectionError as AwsConnectionError
 
     try:
         identity = session.client("sts").get_caller_identity()
@@ -166,7 +207,12 @@ def check_credentials(session: boto3.Session) -> str:
         raise DeployError(
             f"the AWS credentials do not work: {error.get('Code')}: {error.get('Message')}"
         ) from exc
-    except BotoCoreError as exc:  # no credentials, no network
+    except (AwsConnectionError, HTTPClientError) as exc:  # the credentials were never tried
+        raise DeployError(
+            f"cannot reach AWS ({exc}): check the network, a proxy (HTTPS_PROXY) or "
+            "AWS_ENDPOINT_URL"
+        ) from exc
+    except BotoCoreError as exc:  # no credentials, an unknown profile
         raise DeployError(
             f"no usable AWS credentials ({exc}): run `aws configure` or `aws sso login`, "
             "or set AWS_PROFILE"
@@ -254,12 +300,18 @@ def check_concurrency(concurrency: Concurrency, variables: dict[str, Any]) -> No
     )
 
 
-def preflight(args: argparse.Namespace, variables: dict[str, Any]) -> None:
-    """Everything ``deploy`` can check before it builds or applies anything."""
+def preflight_session(args: argparse.Namespace, variables: dict[str, Any]) -> boto3.Session:
+    """What ``deploy`` and ``destroy`` both need: Terraform, and credentials that work."""
     check_terraform(args.terraform_dir)
     region = variables.get("region")
     session = aws_session(str(region) if region else None)
     check_credentials(session)
+    return session
+
+
+def preflight(args: argparse.Namespace, variables: dict[str, Any]) -> None:
+    """Everything ``deploy`` can check before it builds or applies anything."""
+    session = preflight_session(args, variables)
     name = str(variables.get("name", DEFAULT_NAME))
     concurrency = read_concurrency(session, [f"{name}-router", f"{name}-inbox"])
     check_concurrency(concurrency, variables)
@@ -502,6 +554,8 @@ def cmd_deploy(args: argparse.Namespace) -> None:
 
 
 def cmd_outputs(args: argparse.Namespace) -> None:
+    require_state(args.terraform_dir)
+    check_terraform(args.terraform_dir)
     outputs = read_outputs(terraform(args.terraform_dir))
     print_outputs(outputs)
     print_example(outputs, args)
@@ -586,7 +640,9 @@ def prepare_inbox_for_destroy(
 
 
 def cmd_destroy(args: argparse.Namespace) -> None:
+    require_state(args.terraform_dir)
     variables = terraform_variables(args)
+    preflight_session(args, {**tfvars_variables(args), **variables})
     tf = terraform(args.terraform_dir)
     print(DESTROY_NOTES)
     with _python_terraform_quirks():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 import threading
@@ -29,12 +30,19 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 REGION = "eu-west-1"
+REAL_AWS_SESSION = deploy.aws_session  # before the fixtures put moto's in its place
 # As terraform/outputs.tf outputs it: without the $default stage's trailing slash.
 API_URL = f"https://a1b2c3d4e5.execute-api.{REGION}.amazonaws.com"
 OUTPUTS = {
     "api_url": {"sensitive": False, "type": "string", "value": API_URL},
     "router_function_name": {"sensitive": False, "type": "string", "value": "model-router-router"},
     "private_subnet_ids": {"sensitive": False, "type": ["list", "string"], "value": ["subnet-1"]},
+}
+# What the local backend leaves after an apply (version 4), reduced to what is read.
+DEPLOYED_STATE = {
+    "version": 4,
+    "outputs": {"api_url": {"value": API_URL, "type": "string"}},
+    "resources": [{"mode": "managed", "type": "aws_lambda_function", "name": "router"}],
 }
 FAKE_TERRAFORM = """\
 #!{python}
@@ -181,6 +189,8 @@ def fake_terraform(
     outputs.write_text(json.dumps(OUTPUTS))
     working_dir = tmp_path / "terraform"
     working_dir.mkdir()
+    # A checkout that has deployed: destroy and outputs look for the local state first.
+    (working_dir / "terraform.tfstate").write_text(json.dumps(DEPLOYED_STATE))
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_TERRAFORM_LOG", str(tmp_path / "terraform-calls.jsonl"))
     monkeypatch.setenv("FAKE_TERRAFORM_OUTPUTS", str(outputs))
@@ -292,7 +302,11 @@ def test_outputs_reads_terraform_output_json_only(
 ) -> None:
     assert fake_terraform.run("outputs") == 0
     out = capfd.readouterr().out
-    assert [call["argv"] for call in fake_terraform.calls()] == [["output", "-json"]]
+    # The pre-flight asks which Terraform it is, then only `output -json` runs.
+    assert [call["argv"] for call in fake_terraform.calls()] == [
+        ["version", "-json"],
+        ["output", "-json"],
+    ]
     assert "No model is published yet" not in out  # the canned outputs name no bucket
     assert "router_function_name = model-router-router" in out
     assert f"{API_URL}/models/iris/predict" in [line.strip() for line in out.splitlines()]
@@ -384,9 +398,11 @@ def test_preflight_refuses_terraform_older_than_1_9(
     assert no_build == [] and fake_terraform.commands() == []
 
 
+@pytest.mark.parametrize("command", ["deploy", "destroy"])
 def test_preflight_refuses_without_credentials(
     fake_terraform: FakeTerraform,
     no_build: list[build_package.BuildOptions],
+    command: str,
     monkeypatch: pytest.MonkeyPatch,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
@@ -395,21 +411,23 @@ def test_preflight_refuses_without_credentials(
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     for name in ("AWS_CONTAINER_CREDENTIALS_FULL_URI", "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI"):
         monkeypatch.delenv(name, raising=False)
-    assert fake_terraform.run("deploy", f"--region={REGION}") == 1
+    assert fake_terraform.run(command, f"--region={REGION}") == 1
     assert_one_line_error(capfd.readouterr().err, "no usable AWS credentials")
     assert no_build == [] and fake_terraform.commands() == []
 
 
+@pytest.mark.parametrize("command", ["deploy", "destroy"])
 def test_preflight_refuses_credentials_sts_rejects(
     fake_terraform: FakeTerraform,
     no_build: list[build_package.BuildOptions],
+    command: str,
     account: Account,
     capfd: pytest.CaptureFixture[str],
 ) -> None:
     account.sts_error = "ExpiredToken"
-    assert fake_terraform.run("deploy", f"--region={REGION}") == 1
+    assert fake_terraform.run(command, f"--region={REGION}") == 1
     assert_one_line_error(capfd.readouterr().err, "the AWS credentials do not work: ExpiredToken")
-    assert no_build == []
+    assert no_build == [] and fake_terraform.commands() == []
 
 
 def test_a_fresh_account_deploys_without_reserving_concurrency(
@@ -760,3 +778,123 @@ def test_deploy_script_runs_as_a_command(fake_terraform: FakeTerraform) -> None:
     )
     assert completed.returncode == 0, completed.stderr
     assert "api_url" in completed.stdout
+
+
+# ---------------------------------------------------------------------------------------
+# destroy and outputs: the same pre-flight, and a checkout that never deployed
+# ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "state",
+    [None, {"version": 4, "outputs": {}, "resources": []}],
+    ids=["never-deployed", "destroyed-already"],
+)
+@pytest.mark.parametrize("command", ["destroy", "outputs"])
+def test_a_checkout_that_deployed_nothing_says_so_before_terraform_runs(
+    fake_terraform: FakeTerraform,
+    command: str,
+    state: dict[str, Any] | None,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    path = fake_terraform.working_dir / "terraform.tfstate"
+    if state is None:
+        path.unlink()
+    else:
+        path.write_text(json.dumps(state))
+    assert fake_terraform.run(command, f"--region={REGION}") == 1
+    captured = capfd.readouterr()
+    assert_one_line_error(captured.err, "nothing deployed from this checkout")
+    assert fake_terraform.calls() == []
+    assert deploy.DESTROY_NOTES.splitlines()[0] not in captured.out
+
+
+def test_a_backend_recorded_by_init_counts_as_deployed(
+    fake_terraform: FakeTerraform, capfd: pytest.CaptureFixture[str]
+) -> None:
+    (fake_terraform.working_dir / "terraform.tfstate").unlink()
+    (fake_terraform.working_dir / ".terraform").mkdir()
+    (fake_terraform.working_dir / ".terraform" / "terraform.tfstate").write_text(
+        json.dumps({"version": 3, "backend": {"type": "s3", "config": {"bucket": "state"}}})
+    )
+    assert fake_terraform.run("destroy", f"--region={REGION}", "--auto-approve") == 0
+    capfd.readouterr()
+    assert fake_terraform.commands() == ["output", "init", "destroy"]
+
+
+@pytest.mark.parametrize("command", ["deploy", "destroy"])
+def test_an_unknown_aws_profile_is_one_line(
+    fake_terraform: FakeTerraform,
+    no_build: list[build_package.BuildOptions],
+    command: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setattr(deploy, "aws_session", REAL_AWS_SESSION)
+    monkeypatch.setenv("AWS_PROFILE", "nosuch")
+    assert fake_terraform.run(command, f"--region={REGION}") == 1
+    assert_one_line_error(capfd.readouterr().err, "The config profile (nosuch) could not be found")
+    assert no_build == [] and fake_terraform.commands() == []
+
+
+def test_unreachable_aws_is_not_blamed_on_the_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Fake keys and no way to reach STS (a closed loopback port): a network problem."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY")
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
+    monkeypatch.setenv("AWS_ENDPOINT_URL_STS", f"http://127.0.0.1:{port}")
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with pytest.raises(deploy.DeployError, match=r"^cannot reach AWS \(") as refused:
+        deploy.check_credentials(REAL_AWS_SESSION(REGION))
+    assert "credentials" not in str(refused.value)
+
+
+def test_outside_the_project_environment_it_names_the_command_to_use() -> None:
+    """``python3 scripts/deploy.py`` with a Python that lacks the project's packages (-S: no
+    site-packages, so neither python-terraform nor the installed project)."""
+    script = deploy.ROOT / "scripts" / "deploy.py"
+    completed = subprocess.run(
+        [sys.executable, "-S", str(script), "destroy"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=deploy.ROOT,
+    )
+    assert completed.returncode == 1
+    assert_one_line_error(completed.stderr, "python_terraform is not installed")
+    assert "`.venv/bin/python scripts/deploy.py`" in completed.stderr
+    assert "`make deploy`" in completed.stderr
+
+
+@pytest.mark.parametrize("target", ["deploy", "destroy"])
+@pytest.mark.parametrize("region", ["", "eu-west-1"])
+def test_make_passes_region_only_when_it_is_set(target: str, region: str) -> None:
+    environment = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("AWS_REGION", "MAKEFLAGS", "MFLAGS")
+    }
+    completed = subprocess.run(
+        ["make", "-n", "--always-make", target, f"REGION={region}"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+        cwd=deploy.ROOT,
+        env=environment,
+    )
+    (line,) = [line for line in completed.stdout.splitlines() if "scripts/deploy.py" in line]
+    arguments = line.split()
+    assert arguments[arguments.index("scripts/deploy.py") + 1] == target
+    if region:
+        assert arguments[arguments.index("--region") + 1] == region
+    else:
+        assert "--region" not in arguments
