@@ -9,6 +9,8 @@ import os
 import sys
 from pathlib import Path
 
+from pydantic import ValidationError
+
 from router.batch.cli import add_batch_command
 from router.client_cli import add_client_commands
 from router.errors import RouterError
@@ -76,17 +78,14 @@ def demo(args: argparse.Namespace) -> int:
     if args.wait:
         print("error: --wait needs --bucket", file=sys.stderr)
         return 2
-    from router.examples import predict_call
-
     root = _settings(args).model_root
     root.mkdir(parents=True, exist_ok=True)
     print(f"Training demo models into {root.resolve()}")
     written = train_demo_models(root)
     for spec, path, _ in written:
         print(f"  {spec.name:14} {path}")
-    print("\nOnce `model-router serve` runs, for example:")
-    for spec, _, example in written:
-        print(f"  {predict_call('http://127.0.0.1:8000', spec.name, example)}")
+    # No calls here: only `serve` knows its host and port, and it prints them.
+    print(f"\nServe them with: model-router serve --model-root {root}")
     return 0
 
 
@@ -105,14 +104,23 @@ def list_models(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="model-router", description=__doc__)
+    # The docstring is reST; --help shows it as plain text.
+    description = (__doc__ or "").replace("``", "")
+    parser = argparse.ArgumentParser(prog="model-router", description=description)
     commands = parser.add_subparsers(dest="command", required=True)
     root_help = "model folder (default: $ROUTER_MODEL_ROOT, else ./model-store)"
 
     serve_parser = commands.add_parser("serve", help="serve the models in a folder over HTTP")
     serve_parser.add_argument("--model-root", type=Path, help=root_help)
-    serve_parser.add_argument("--host", default="127.0.0.1")
-    serve_parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+    serve_parser.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
+    )
+    serve_parser.add_argument(
+        "--port",
+        type=int,
+        default=int(os.environ.get("PORT", "8000")),
+        help="port to listen on (default: $PORT if set, else 8000; now %(default)s)",
+    )
     serve_parser.set_defaults(run=serve)
 
     demo_parser = commands.add_parser(
@@ -144,6 +152,14 @@ def main(argv: list[str] | None = None) -> int:
     except RouterError as exc:
         print(f"error: {exc.detail}", file=sys.stderr)
         return 1
+    except ValidationError as exc:
+        if exc.title != Settings.__name__:
+            raise
+        prefix = Settings.model_config.get("env_prefix", "")
+        for problem in exc.errors():
+            name = "_".join(str(part) for part in problem["loc"]).upper()
+            print(f"error: {prefix}{name}: {problem['msg']}", file=sys.stderr)
+        return 2
     return code
 
 

@@ -52,7 +52,10 @@ def test_demo_trains_loadable_models_and_prints_calls(
     }
     iris = load_model(store.resolve("iris"), nthread=1)
     assert iris.metadata.class_labels == ["setosa", "versicolor", "virginica"]
-    assert "curl -s -X POST http://127.0.0.1:8000/models/iris/predict" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    # `serve` prints the calls, with its own host and port: none here, to a port not chosen.
+    assert "curl" not in out and "8000" not in out
+    assert f"model-router serve --model-root {root}" in out
 
 
 @pytest.mark.slow
@@ -65,3 +68,34 @@ def test_retraining_the_demo_with_another_seed_gives_new_versions(tmp_path: Path
 
     assert first.save_raw("ubj") == again.save_raw("ubj")
     assert first.save_raw("ubj") != other.save_raw("ubj")
+
+
+def test_a_bad_setting_is_one_line_naming_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ROUTER_MAX_ROWS", "abc")
+
+    assert main(["list", "--model-root", str(tmp_path)]) == 2
+
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    (line,) = err.splitlines()
+    assert line.startswith("error: ROUTER_MAX_ROWS: ")
+    assert "integer" in line
+
+
+def test_help_is_plain_text_and_says_where_serve_listens(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    top = capsys.readouterr().out
+    assert "model-router: serve a folder of models" in top
+    assert "``" not in top
+
+    monkeypatch.setenv("PORT", "8811")
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    serve = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
+    assert "--host HOST address to listen on (default: 127.0.0.1)" in serve
+    assert "--port PORT port to listen on (default: $PORT if set, else 8000; now 8811)" in serve
