@@ -170,7 +170,8 @@ def _validate_file(path: Path, metadata_path: Path | None, *, drop: bool = False
             stream=sys.stderr,
         )
     try:
-        return validate_model(data, metadata=metadata, prefer="given")
+        name = str(metadata_path) if metadata_path and not drop else METADATA_FILE
+        return validate_model(data, metadata=metadata, prefer="given", metadata_name=name)
     except InvalidModelFile as exc:
         raise InvalidModelFile(f"{path} cannot be published: {exc.detail}") from exc
 

@@ -89,7 +89,10 @@ def s3_client() -> S3Client:
         raise PublishError(
             "publishing to a bucket needs boto3: pip install 'model-router[publish]'"
         ) from exc
-    return boto3.client("s3")
+    try:
+        return boto3.client("s3")
+    except BotoCoreError as exc:  # e.g. AWS_PROFILE names no profile
+        raise BucketUnavailable(f"cannot use the AWS configuration: {exc}") from exc
 
 
 @contextlib.contextmanager

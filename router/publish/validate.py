@@ -70,12 +70,14 @@ class ValidatedModel:
             parts[-1] += " (converted from JSON)"
         if self.rounds is not None:
             parts.append(self.describe_rounds())
-        if self.metadata is not None:
+        if self.metadata is not None and self.metadata.model_dump(exclude_none=True):
             parts.append(
                 "with the live version's metadata"
                 if self.metadata_source == "kept"
                 else "with metadata"
             )
+        elif self.metadata is not None:
+            parts.append("without metadata")  # e.g. --drop-metadata: published as {}
         return ", ".join(parts)
 
     def metadata_keys(self) -> str:
@@ -103,6 +105,7 @@ def validate_model(
     prefer: Literal["embedded", "given"] = "given",
     kept: bytes | None = None,
     nthread: int = 1,
+    metadata_name: str = METADATA_FILE,
 ) -> ValidatedModel:
     """Check ``data`` (an XGBoost JSON or UBJ model) and return the file to publish.
 
@@ -111,6 +114,7 @@ def validate_model(
     ``--metadata``, or a metadata upload) or ``"embedded"`` (a model uploaded with its own).
     ``kept`` is the live version's metadata (``kept_metadata``): used when neither exists,
     so that class labels survive a retrain. To publish without any, give ``b"{}"``.
+    ``metadata_name`` is what errors call ``metadata`` (the file the user gave).
     """
     try:
         fmt = sniff_format(data)
@@ -118,13 +122,13 @@ def validate_model(
         raise InvalidModelFile(f"not an XGBoost model: {exc}") from exc
     predictor, config = booster_from_bytes(data, fmt, nthread=nthread)
     embedded = embedded_metadata(predictor)
-    given = parse_metadata(metadata) if metadata is not None else None
+    given = parse_metadata(metadata, metadata_name) if metadata is not None else None
     chosen, source = _choose_metadata(embedded, given, prefer)
     if chosen is None and kept is not None:
         chosen, source = parse_metadata(kept, "the live version's metadata"), "kept"
     where = {
         "embedded": "the model's embedded metadata",
-        "given": "metadata.json",
+        "given": metadata_name,
         "kept": "the live version's metadata (kept because none came with this model; give "
         "new metadata, or publish without: --drop-metadata)",
     }

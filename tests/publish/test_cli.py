@@ -88,19 +88,27 @@ def test_publishing_the_live_model_again_says_so(
     assert code == 0 and "live already (version 1)" in out
 
 
-def test_publish_embeds_metadata(
+def test_publish_embeds_metadata_and_drop_metadata_drops_it(
     model_root: Path, model_file: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from router.xgb.loader import load_model
+
     metadata = tmp_path / "meta.json"
     metadata.write_text(json.dumps({"class_labels": ["stays", "churns"]}))
 
-    run(capsys, "publish", model_file, "--name", "churn", "--model-root", model_root,
-        "--metadata", metadata)  # fmt: skip
-
-    from router.xgb.loader import load_model
+    _, out, _ = run(capsys, "publish", model_file, "--name", "churn", "--model-root", model_root,
+                    "--metadata", metadata)  # fmt: skip
 
     loaded = load_model(ModelStore(model_root).resolve("churn"), nthread=1)
     assert loaded.metadata.class_labels == ["stays", "churns"]
+    assert out.splitlines()[0].endswith(", with metadata")
+
+    _, out, _ = run(capsys, "publish", model_file, "--name", "churn",
+                    "--model-root", model_root, "--drop-metadata")  # fmt: skip
+
+    loaded = load_model(ModelStore(model_root).resolve("churn"), nthread=1)
+    assert loaded.metadata.class_labels is None
+    assert out.splitlines()[0].endswith(", without metadata")  # the published {}, truly
 
 
 def test_a_metadata_json_beside_the_model_is_pointed_out(
@@ -370,3 +378,50 @@ def test_invalid_model_file_error_names_the_file(tmp_path: Path) -> None:
     path.write_bytes(b"{}")
     with pytest.raises(InvalidModelFile, match=r"m\.ubj cannot be published"):
         _validate_file(path, None)
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"class_labels": ["a", "b", "c"]}, "class_labels"),
+        ({"colour": "red"}, "unknown key 'colour'"),
+    ],
+)
+def test_metadata_errors_name_the_file_given(
+    model_root: Path,
+    model_file: Path,
+    tmp_path: Path,
+    document: dict[str, object],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    metadata = tmp_path / "wrong-count.json"
+    metadata.write_text(json.dumps(document))
+
+    code, _, err = run(capsys, "publish", model_file, "--name", "churn",
+                       "--model-root", model_root, "--metadata", metadata)  # fmt: skip
+
+    assert code == 1
+    assert f"{metadata} " in err and message in err
+    assert "metadata.json" not in err
+
+
+@pytest.mark.parametrize("command", ["versions", "publish"])
+def test_an_unknown_aws_profile_is_one_line(
+    aws: None,
+    model_file: Path,
+    command: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("AWS_PROFILE", "nosuch")
+    monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # made afresh, as in a new process
+    argv = ["versions", "x"] if command == "versions" else ["publish", model_file, "--name", "m"]
+
+    code, _, err = run(capsys, *argv, "--bucket", "b")
+
+    assert code == 1
+    assert "Traceback" not in err
+    (line,) = err.splitlines()
+    assert line.startswith("error: cannot use the AWS configuration: ")
+    assert line.endswith("The config profile (nosuch) could not be found")
