@@ -9,6 +9,8 @@ scripts/deploy.py prints.
 from __future__ import annotations
 
 import re
+import shlex
+import subprocess
 
 import pytest
 
@@ -57,3 +59,48 @@ def test_the_call_in_docs_deploy_is_the_one_deploy_prints() -> None:
     printed = deploy.example_calls(API_URL, "eu-west-1").split("\n\n", 1)[0]
     assert shown.strip() == printed.strip()
     assert f"  {API_URL}/models/iris/predict" in shown
+
+
+def documented_awscurl_calls() -> list[tuple[str, str]]:
+    """Each ``awscurl`` command in the documents' code blocks, continuation lines joined."""
+    found = []
+    for path in DOCUMENTS:
+        blocks = path.read_text().split("```")[1::2]  # the insides of the fences
+        for block in blocks:
+            for line in block.replace("\\\n", " ").splitlines():
+                if line.lstrip().startswith("awscurl "):
+                    found.append((path.relative_to(REPO).as_posix(), line.strip()))
+    return found
+
+
+def test_the_documents_show_awscurl_calls_to_check() -> None:
+    assert "terraform/README.md" in {document for document, _ in documented_awscurl_calls()}
+
+
+@pytest.mark.parametrize(("document", "command"), documented_awscurl_calls())
+def test_each_documented_awscurl_call_signs_for_the_apis_region_and_sends_json(
+    document: str, command: str
+) -> None:
+    """awscurl signs for us-east-1 unless given --region, and sends JSON without a content
+    type unless given one: both fail against an API in another Region."""
+    arguments = shlex.split(command)
+    assert "--region" in arguments, f"{document}: {command}"
+    headers = [
+        arguments[i + 1].lower() for i, arg in enumerate(arguments) if arg in ("-H", "--header")
+    ]
+    assert "content-type: application/json" in headers, f"{document}: {command}"
+    region = arguments[arguments.index("--region") + 1]
+    assert region != "us-east-1"
+    if region.startswith("$"):  # a shell variable: the document must say how it is set
+        name = region.strip("${}")
+        text = (REPO / document).read_text()
+        match = re.search(rf"^{name}=(.+?)(?:\s+#.*)?$", text, re.MULTILINE)
+        assert match, f"{document}: {name} is never set"
+        completed = subprocess.run(
+            ["sh", "-c", f'api_url={API_URL}; {name}={match[1]}; printf %s "${name}"'],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        )
+        assert completed.stdout == "eu-west-1", f"{document}: {match[0]}"
