@@ -3,9 +3,26 @@ any of them into one ``application/problem+json`` body, so no other layer knows 
 
 from __future__ import annotations
 
+import re
+
+# XGBoost prefixes its messages with the time and the C++ source location of the build that
+# raised them: "[17:12:40] /workspace/src/objective/objective.cc:27: Unknown objective".
+# That tells a caller about the build machine and nothing about their input.
+_XGBOOST_PREFIX = re.compile(
+    r"\[\d{1,2}:\d{2}:\d{2}\]\s*|(?:[\w.~+-]*/)+[\w.+-]+\.(?:cc|cu|cuh|h|hpp|cpp):\d+:\s*"
+)
+
+
+def scrub_detail(detail: str) -> str:
+    """``detail`` without XGBoost's time stamps and build paths."""
+    return _XGBOOST_PREFIX.sub("", detail)
+
 
 class RouterError(Exception):
-    """Base class: ``status`` is the HTTP status, ``slug`` names the problem type."""
+    """Base class: ``status`` is the HTTP status, ``slug`` names the problem type.
+
+    The detail is shown to callers (problem bodies, ``last_error``), so it is scrubbed of
+    XGBoost's build paths here, once, wherever it was raised."""
 
     status: int = 500
     slug: str = "internal-error"
@@ -15,6 +32,7 @@ class RouterError(Exception):
     retryable: bool = False
 
     def __init__(self, detail: str) -> None:
+        detail = scrub_detail(detail)
         super().__init__(detail)
         self.detail = detail
 
@@ -41,8 +59,16 @@ class UnknownVersion(RouterError):
     status, slug, title = 404, "version-not-found", "Version not found"
 
 
+class RequestTimeout(RouterError):
+    status, slug, title = 408, "request-timeout", "Request body not received in time"
+
+
 class RequestTooLarge(RouterError):
     status, slug, title = 413, "request-too-large", "Request too large"
+
+
+class UnsupportedMediaType(RouterError):
+    status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
 
 
 class InvalidInstances(RouterError):
@@ -67,6 +93,12 @@ class LoadTimeout(RouterError):
 class StoreUnavailable(RouterError):
     status, slug, title = 503, "store-unavailable", "Model store unavailable"
     retryable = True
+
+
+class MalformedEvent(RouterError):
+    """A Lambda event shaped like API Gateway's that Mangum cannot turn into a request."""
+
+    status, slug, title = 400, "malformed-event", "Malformed API Gateway event"
 
 
 class InvalidModelFile(RouterError):

@@ -92,6 +92,19 @@ class Settings(BaseSettings):
     metrics_namespace: str = Field(
         default="ModelRouter", description="CloudWatch namespace for EMF metrics."
     )
+    body_timeout_s: float = Field(
+        # Long enough for the largest body over a slow link; a client that stops sending
+        # half way then frees its connection and buffer (uvicorn has no body timeout).
+        default=30.0,
+        gt=0,
+        description="Longest a request body may take to arrive before a 408.",
+    )
+    docs: bool = Field(
+        # On Lambda every route is behind SigV4 or a token, which a browser's docs page
+        # cannot send; the API Gateway routes for /docs are opt-in as well.
+        default_factory=lambda: not running_on_lambda(),
+        description="Serve /docs and /openapi.json (default: on locally, off on Lambda).",
+    )
     history_limit: int = Field(
         default=5, ge=0, description="Earlier versions kept per model by `publish` to a folder."
     )

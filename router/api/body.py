@@ -3,31 +3,101 @@
 The body is read by hand rather than declared as a FastAPI body parameter so that its size is
 capped while it streams in (a chunked upload cannot grow past the limit), it is parsed with
 orjson (many times faster than the stdlib for rows of floats), and each failure gets its own
-status: 413 too large, 400 not JSON, 422 not a valid request.
+status: 415 not JSON by its type, 413 too large, 400 not JSON or ambiguous JSON, 422 not a
+valid request.
+
+Work per request is bounded by the body's size, whatever the body holds: the row form is
+decided from the first row, each row is checked with C-level iteration (``map(type, row)``)
+and the check stops at the first bad value, so an invalid body never costs more than a valid
+one of the same size. ``PredictRequest`` documents the same rules in the OpenAPI schema;
+validating rows through it tried both row forms and built an error object per bad value.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final, get_args
 
 import orjson
-from pydantic import ValidationError
 
 from router.api.schemas import PredictRequest
-from router.errors import InvalidInstances, MalformedRequest, RequestTooLarge
+from router.errors import (
+    InvalidInstances,
+    MalformedRequest,
+    RequestTimeout,
+    RequestTooLarge,
+    UnsupportedMediaType,
+)
+from router.xgb.metadata import RoundsChoice
+from router.xgb.outputs import OUTPUTS
 
 if TYPE_CHECKING:
     from fastapi import Request
 
+    from router.api.dependencies import RunBlocking
+    from router.settings import Settings
 
-async def read_body(request: Request, max_bytes: int) -> bytes:
+# Bodies up to this size are parsed on the event loop: well under a millisecond, less than
+# the hop to a worker thread. Larger ones are parsed in a thread so the loop keeps serving.
+INLINE_PARSE_MAX_BYTES: Final = 64 * 1024
+FIELDS: Final = tuple(PredictRequest.model_fields)
+ROUNDS: Final = get_args(RoundsChoice)
+# What orjson makes of a JSON number or null; bool is its own type, so true/false are
+# refused. Rows as objects may also carry strings: a categorical feature's category.
+ARRAY_VALUE_TYPES: Final[frozenset[type]] = frozenset({float, int, type(None)})
+OBJECT_VALUE_TYPES: Final[frozenset[type]] = frozenset({float, int, type(None), str})
+
+
+async def read_predict_request(
+    request: Request, settings: Settings, run_blocking: RunBlocking
+) -> PredictRequest:
+    """The checked request: its content type, then its bytes, then its JSON."""
+    check_content_type(request.headers.get("content-type"))
+    body = await read_body(request, settings.max_body_bytes, settings.body_timeout_s)
+    if len(body) <= INLINE_PARSE_MAX_BYTES:
+        return parse_predict_request(body, settings.max_rows)
+    parsed: PredictRequest = await run_blocking(parse_predict_request, body, settings.max_rows)
+    return parsed
+
+
+def check_content_type(content_type: str | None) -> None:
+    """JSON, a ``+json`` type, or no type at all. Anything else is refused: a form or
+    ``text/plain`` is what a browser sends cross-site without a CORS preflight."""
+    if content_type is None:
+        return
+    media_type = content_type.partition(";")[0].strip().lower()
+    if not media_type or media_type == "application/json":
+        return
+    if media_type.startswith("application/") and media_type.endswith("+json"):
+        return
+    raise UnsupportedMediaType(
+        f"the body's content type is {media_type[:100]!r}; send application/json"
+    )
+
+
+async def read_body(request: Request, max_bytes: int, timeout_s: float | None = None) -> bytes:
+    """The whole body, refused as soon as it is over ``max_bytes`` and, with ``timeout_s``,
+    when it has not arrived in that time (a client that stops half way holds a connection
+    and a buffer, and uvicorn has no body timeout of its own)."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > max_bytes:
         raise RequestTooLarge(
             f"the body is {int(declared)} bytes; the limit is {max_bytes} (ROUTER_MAX_BODY_BYTES)"
         )
+    if timeout_s is None:
+        return await _read_chunks(request, max_bytes)
+    try:
+        async with asyncio.timeout(timeout_s):
+            return await _read_chunks(request, max_bytes)
+    except TimeoutError:
+        raise RequestTimeout(
+            f"the body did not arrive within {timeout_s:g} s (ROUTER_BODY_TIMEOUT_S)"
+        ) from None
+
+
+async def _read_chunks(request: Request, max_bytes: int) -> bytes:
     chunks: list[bytes] = []
     received = 0
     async for chunk in request.stream():
@@ -41,23 +111,42 @@ async def read_body(request: Request, max_bytes: int) -> bytes:
 
 
 def parse_predict_request(body: bytes, max_rows: int) -> PredictRequest:
+    document = decode_json(body)
+    if not isinstance(document, dict):
+        raise InvalidInstances('the body must be a JSON object: {"instances": [[...], ...]}')
+    extra = sorted(set(document).difference(FIELDS))
+    if extra:
+        raise InvalidInstances(
+            f"{extra[0][:64]}: unknown field; the fields are {', '.join(FIELDS)}"
+        )
+    output = _choice(document, "output", OUTPUTS, "value")
+    rounds = _choice(document, "rounds", ROUNDS, None)
+    rows, categories = _rows(document, max_rows)
+    _refuse_duplicate_keys(body, document, rows, categories)
+    # Checked above, rule for rule: constructing without validation is what keeps the cost
+    # of a body linear in its size.
+    fields: dict[str, Any] = {"instances": rows, "output": output, "rounds": rounds}
+    return PredictRequest.model_construct(**fields)
+
+
+def _choice(
+    document: dict[str, Any], field: str, words: tuple[str, ...], default: str | None
+) -> str | None:
+    value = document.get(field, default)
+    if value is default or (type(value) is str and value in words):
+        return value
+    raise InvalidInstances(f"{field}: {str(value)[:64]!r} is not one of {', '.join(words)}")
+
+
+def decode_json(body: bytes) -> object:
+    """Strict orjson first; the lenient parse only when it fails, so valid JSON keeps the
+    fast path."""
     if not body:
         raise MalformedRequest('the body is empty: send {"instances": [[...], ...]}')
     try:
-        document = orjson.loads(body)
+        return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        document = _loads_with_nan(body, exc)
-    if not isinstance(document, dict):
-        raise InvalidInstances('the body must be a JSON object: {"instances": [[...], ...]}')
-    rows = document.get("instances")
-    if isinstance(rows, list) and len(rows) > max_rows:
-        raise RequestTooLarge(
-            f"{len(rows)} rows in one request; the limit is {max_rows} (ROUTER_MAX_ROWS)"
-        )
-    try:
-        return PredictRequest.model_validate(document)
-    except ValidationError as exc:
-        raise InvalidInstances(_describe(exc, document)) from exc
+        return _loads_with_nan(body, exc)
 
 
 def _loads_with_nan(body: bytes, error: orjson.JSONDecodeError) -> object:
@@ -86,28 +175,88 @@ def _loads_with_nan(body: bytes, error: orjson.JSONDecodeError) -> object:
         raise MalformedRequest(f"the body is not valid JSON: {error}") from error
 
 
-def _describe(exc: ValidationError, document: dict[str, object]) -> str:
-    """The first few problems, located like ``instances.0.2``.
+def _rows(document: dict[str, Any], max_rows: int) -> tuple[list[Any], int]:
+    """The rows, checked, and how many strings their values hold (categories)."""
+    if "instances" not in document:
+        raise InvalidInstances('instances: field required: send {"instances": [[...], ...]}')
+    rows = document["instances"]
+    if not isinstance(rows, list):
+        raise InvalidInstances("instances: must be a list of rows")
+    if not rows:
+        raise InvalidInstances("instances: must hold at least 1 row")
+    if len(rows) > max_rows:
+        raise RequestTooLarge(
+            f"{len(rows)} rows in one request; the limit is {max_rows} (ROUTER_MAX_ROWS)"
+        )
+    # The first row decides the form; a row of the other form is an error at that row.
+    if type(rows[0]) is list:
+        return rows, _check_array_rows(rows)
+    if type(rows[0]) is dict:
+        return rows, _check_object_rows(rows)
+    raise InvalidInstances(
+        "instances.0: a row is an array of numbers or an object of feature: number"
+    )
 
-    ``instances`` is a union of two row forms and pydantic reports a failure per form; keep
-    only the errors of the form the client used (that of its first row).
+
+def _check_array_rows(rows: list[Any]) -> int:
+    value_types = ARRAY_VALUE_TYPES
+    for number, row in enumerate(rows):
+        if type(row) is not list:
+            raise InvalidInstances(
+                f"instances.{number}: not an array like the first row: use one row form"
+            )
+        if not value_types.issuperset(map(type, row)):
+            raise InvalidInstances(_bad_value(number, row, value_types))
+    return 0
+
+
+def _check_object_rows(rows: list[Any]) -> int:
+    value_types = OBJECT_VALUE_TYPES
+    strings = 0
+    for number, row in enumerate(rows):
+        if type(row) is not dict:
+            raise InvalidInstances(
+                f"instances.{number}: not an object like the first row: use one row form"
+            )
+        types = list(map(type, row.values()))
+        if not value_types.issuperset(types):
+            raise InvalidInstances(_bad_value(number, row, value_types))
+        strings += types.count(str)
+    return strings
+
+
+def _bad_value(number: int, row: list[Any] | dict[str, Any], value_types: frozenset[type]) -> str:
+    """Where the first bad value of a row is (only called once, for the refused row)."""
+    items = enumerate(row) if isinstance(row, list) else row.items()
+    for key, value in items:
+        if type(value) not in value_types:
+            where = key if isinstance(key, int) else key[:64]
+            kind = "a boolean" if isinstance(value, bool) else f"a {type(value).__name__}"
+            return f"instances.{number}.{where}: {kind}, not a valid number; send numbers or null"
+    raise AssertionError("no bad value in a refused row")  # pragma: no cover
+
+
+def _refuse_duplicate_keys(
+    body: bytes, document: dict[str, Any], rows: list[Any], categories: int
+) -> None:
+    """Refuse ``{"output": "margin", "output": "value"}`` and a feature twice in one row:
+    parsers disagree on which one wins, so a gateway may have read another request.
+
+    orjson keeps the last silently, so count strings instead. The strings left after
+    parsing are the top-level keys and choices, the feature names and the categories in
+    rows (other values were checked to be numbers), each from its own string in the text; a
+    repeated key leaves the strings of its overwritten pair in the text only. So the text
+    holds more strings than the parse exactly when a key was repeated. A string is two
+    unescaped quotes: drop escaped backslashes (pairs, as a parser reads them left to
+    right), then every ``\\"`` left is an escaped quote. Counting bytes keeps this a few
+    scans of the body, whatever it holds.
     """
-    first_row = _first_row(document)
-    wanted = "list[dict" if isinstance(first_row, dict) else "list[list"
-    messages: list[str] = []
-    for error in exc.errors():
-        tags = [part for part in error["loc"] if isinstance(part, str) and "[" in part]
-        if tags and not tags[0].startswith(wanted):
-            continue
-        location = ".".join(str(part) for part in error["loc"] if part not in tags)
-        message = f"{location or 'body'}: {error['msg']}"
-        if message not in messages:
-            messages.append(message)
-        if len(messages) == 3:
-            break
-    return "; ".join(messages)
-
-
-def _first_row(document: dict[str, object]) -> object:
-    rows = document.get("instances")
-    return rows[0] if isinstance(rows, list) and rows else None
+    objects = rows if type(rows[0]) is dict else []
+    strings = len(document) + categories + sum(map(len, objects))
+    strings += sum(type(document.get(field)) is str for field in ("output", "rounds"))
+    text = body.replace(b"\\\\", b"") if b"\\\\" in body else body
+    if text.count(b'"') - text.count(b'\\"') != 2 * strings:
+        raise MalformedRequest(
+            "a key appears twice in one object (instances, output or a feature of a row); "
+            "send each key once"
+        )

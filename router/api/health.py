@@ -1,4 +1,6 @@
-"""``GET /health``: is the model store reachable, and how full is the cache."""
+"""``GET /health``: is the model store reachable, and how full is the cache.
+
+It does not say where the store is: callers have no use for the server's paths."""
 
 from __future__ import annotations
 
@@ -19,7 +21,6 @@ def health(registry: RegistryDep) -> Health:
     registry.store.check()
     return Health(
         status="ok",
-        model_root=str(registry.store.root),
         cache=registry.cache_usage(),
         counters=registry.metrics.totals(),
     )

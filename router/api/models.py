@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Request
 from starlette.responses import Response
 
-from router.api.body import parse_predict_request, read_body
+from router.api.body import read_predict_request
 from router.api.dependencies import RegistryDep, app_registry, app_run_blocking, app_settings
 from router.api.problems import PROBLEM_MEDIA_TYPE
 from router.api.request_log import logs_predictions, note_prediction
@@ -85,9 +85,7 @@ async def predict_with(request: Request, name: str, version: str | None) -> Resp
     registry = app_registry(request)
     settings = app_settings(request)
     run_blocking = app_run_blocking(request)
-    payload = parse_predict_request(
-        await read_body(request, settings.max_body_bytes), settings.max_rows
-    )
+    payload = await read_predict_request(request, settings, run_blocking)
     model, cache = await find_model(request, name, version)
     started = time.perf_counter()
     if len(payload.instances) <= INLINE_PREDICT_MAX_ROWS:

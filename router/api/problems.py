@@ -16,7 +16,11 @@ from router.api.v2.errors import is_v2_path, v2_error_response
 from router.errors import RouterError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from fastapi import FastAPI, Request
+
+    from router.settings import Settings
 
 logger = logging.getLogger(__name__)
 PROBLEM_MEDIA_TYPE = "application/problem+json"
@@ -46,10 +50,21 @@ def problem_response(
     )
 
 
+def name_the_root(detail: str, model_root: Path) -> str:
+    """``detail`` with the model root's path replaced by the setting that names it: where
+    models live on the server is no caller's business, and the setting is what to fix."""
+    for spelling in sorted({str(model_root), str(model_root.absolute())}, key=len, reverse=True):
+        if spelling not in (".", ""):
+            detail = detail.replace(spelling, "ROUTER_MODEL_ROOT")
+    return detail
+
+
 async def _router_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RouterError)
+    settings: Settings = request.app.state.settings
+    detail = name_the_root(exc.detail, settings.model_root)
     return problem_response(
-        exc.status, exc.slug, exc.title, exc.detail, request.url.path, retry=exc.retryable
+        exc.status, exc.slug, exc.title, detail, request.url.path, retry=exc.retryable
     )
 
 

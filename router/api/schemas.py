@@ -121,6 +121,5 @@ class ModelDetail(ModelSummary):
 
 class Health(BaseModel):
     status: Literal["ok"]
-    model_root: str
     cache: dict[str, int]
     counters: dict[str, int]

@@ -13,11 +13,12 @@ import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import orjson
 import xgboost
 from pydantic import ValidationError
 
-from router.errors import InvalidModelFile
+from router.errors import InvalidInstances, InvalidModelFile
 from router.store import Fingerprint, ModelFormat, ModelRef
 from router.xgb.formats import MEMORY_BASE_BYTES, ModelFormatError, check_model_bytes
 from router.xgb.formats import MEMORY_PER_UBJ_BYTE as MEMORY_PER_UBJ_BYTE  # the registry's
@@ -35,8 +36,6 @@ from router.xgb.predictor import Category, Predictor, Rounds, Row
 if TYPE_CHECKING:
     from collections.abc import Sequence
     from pathlib import Path
-
-    import numpy as np
 
     from router.xgb.outputs import Output
 
@@ -76,11 +75,30 @@ class LoadedModel:
         """What the training-side API answers for ``instances``; a ``label`` is the class
         label when the metadata names the classes, else the class index (as ``predict``)."""
         predictor = self.predictor
-        result = predictor.predict(predictor.matrix(instances), output, rounds)
+        with np.errstate(over="ignore"):  # a number beyond float32 is refused just below
+            matrix = predictor.matrix(instances)
+        refuse_infinite(matrix)
+        result = predictor.predict(matrix, output, rounds)
         labels = self.metadata.class_labels
         if output == "label" and labels:
             return [labels[index] for index in result.tolist()]
         return result
+
+
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
+def refuse_infinite(matrix: np.ndarray) -> None:
+    """Refuse numbers JSON allows but float32 cannot hold (``1e300``): converted, they are
+    infinities, and each output would treat them differently. Missing values are NaN and
+    stay; a parsed body holds no infinity of its own (the API refuses them)."""
+    infinite = np.isinf(matrix)
+    if infinite.any():
+        row = int(np.flatnonzero(infinite.any(axis=1))[0])
+        raise InvalidInstances(
+            f"instances.{row}: a number beyond float32's range (±{FLOAT32_MAX:.4g}); "
+            "models compute in float32"
+        )
 
 
 def read_stable(path: Path) -> tuple[bytes, Fingerprint]:
