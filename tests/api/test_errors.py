@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -12,7 +13,7 @@ from router.api import create_app
 from router.errors import RouterError
 from router.registry.registry import ModelRegistry
 from router.settings import Settings
-from tests.modelkit import rows, train_booster, write_model
+from tests.modelkit import model_bytes, rows, train_booster, write_model
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -202,3 +203,42 @@ def test_a_bug_is_a_500_problem_without_stack_trace(
 
     body = assert_problem(response, 500, "internal-error")
     assert "secret" not in body["detail"]
+
+
+def test_xgboost_build_paths_never_reach_a_caller(served: TestClient, model_root: Path) -> None:
+    # XGBoost's own message for this is "[hh:mm:ss] /workspace/src/objective/objective.cc:
+    # NN: Unknown objective function: ..." (the path of the machine that built the wheel).
+    document = json.loads(model_bytes(train_booster(), "json"))
+    document["learner"]["objective"]["name"] = "reg:nope"
+    write_model(model_root, "x", json.dumps(document).encode(), layout="file", fmt="json")
+
+    predict = served.post("/models/x/predict", json={"instances": [GOOD_ROW]})
+    listing = served.get("/models").text
+    detail = served.get("/models/x").text
+
+    assert (
+        "Unknown objective function" in assert_problem(predict, 503, "model-unavailable")["detail"]
+    )
+    for text in (predict.text, listing, detail):
+        assert "Unknown objective function" in text
+        assert ".cc:" not in text and "/workspace" not in text and "] " not in text
+
+
+def test_the_model_root_is_named_by_its_setting_not_its_path(tmp_path: Path) -> None:
+    root = tmp_path / "not-mounted"
+    settings = Settings(model_root=root)
+    client = TestClient(create_app(settings, ModelRegistry.from_settings(settings)))
+    write_model(tmp_path, "other", train_booster())  # tmp_path exists; the root does not
+
+    health = client.get("/health")
+    predict = client.post("/models/m/predict", json={"instances": [GOOD_ROW]})
+
+    for response in (health, predict):
+        assert "ROUTER_MODEL_ROOT" in assert_problem(response, 503, "store-unavailable")["detail"]
+        assert str(tmp_path) not in response.text
+
+
+def test_health_does_not_say_where_the_models_are(client: TestClient, model_root: Path) -> None:
+    response = client.get("/health")
+
+    assert response.status_code == 200 and str(model_root) not in response.text
