@@ -62,8 +62,10 @@ def test_the_largest_float32_and_missing_values_still_predict(served: TestClient
         b'{"instances": [{"a": 1}, {"b": 2, "c": 3, "b": 2}]}',
         # The same key spelt with an escape is the same key.
         b'{"instances": [[1, 2, 3, 4]], "\\u0069nstances": [[5, 6, 7, 8]]}',
+        # Escaped quotes and backslashes are not string ends.
+        b'{"instances": [{"a\\"": 1, "b\\\\": 2, "a\\"": 3}]}',
     ],
-    ids=["instances", "output", "feature", "feature-in-second-row", "escaped"],
+    ids=["instances", "output", "feature", "feature-in-second-row", "escaped", "quotes"],
 )
 def test_a_key_twice_in_one_object_is_refused(served: TestClient, raw: bytes) -> None:
     response = served.post("/models/m/predict", content=raw, headers=JSON)
@@ -71,12 +73,13 @@ def test_a_key_twice_in_one_object_is_refused(served: TestClient, raw: bytes) ->
     assert "twice" in assert_problem(response, 400, "malformed-request")["detail"]
 
 
-def test_colons_inside_feature_names_are_not_duplicates(
+def test_quotes_and_backslashes_in_feature_names_are_not_duplicates(
     client: TestClient, model_root: Path
 ) -> None:
-    # Colons in strings are what sends a body to the slow duplicate check: it must accept.
-    write_model(model_root, "t", train_booster(feature_names=["t:a", "t:b", "c", "d"]))
-    raw = b'{"instances": [{"t:a": 1, "t:b": 2, "c": 3}, {"d": 4}], "output": "value"}'
+    # What the duplicate check counts (quotes) may appear, escaped, inside feature names.
+    names = ["t:a", 't"b', "c\\", 'd\\"']
+    write_model(model_root, "t", train_booster(feature_names=names))
+    raw = b'{"instances": [{"t:a": 1, "t\\"b": 2, "c\\\\": 3}, {"d\\\\\\"": 4}], "output": "value"}'
 
     response = client.post("/models/t/predict", content=raw, headers=JSON)
 
