@@ -101,6 +101,12 @@ class MalformedEvent(RouterError):
     status, slug, title = 400, "malformed-event", "Malformed API Gateway event"
 
 
+class NotAnHttpEvent(RouterError):
+    """A Lambda event that is no API Gateway request at all (another trigger, a test)."""
+
+    status, slug, title = 400, "not-an-http-event", "Not an API Gateway request event"
+
+
 class InvalidModelFile(RouterError):
     """A file that is not a loadable XGBoost model. Raised by loaders; the registry turns it
     into ``ModelUnavailable`` for a request, the publisher into a rejection."""

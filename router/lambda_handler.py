@@ -12,9 +12,12 @@ import functools
 from typing import TYPE_CHECKING, Any
 
 from mangum import Mangum
+from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
 from mangum.handlers.api_gateway import HTTPGateway
 
 from router.api.app import create_app
+from router.api.gateway_events import check_event, event_problem
+from router.errors import MalformedEvent, NotAnHttpEvent, RouterError
 from router.observability import EmfMetricsSink, configure_logging
 from router.registry.metrics import RouterMetrics
 from router.registry.registry import ModelRegistry
@@ -41,7 +44,14 @@ metrics_sink = EmfMetricsSink(settings.metrics_namespace)
 registry = ModelRegistry.from_settings(settings, RouterMetrics(metrics_sink))
 app = create_app(settings, registry, one_request_at_a_time=True)
 registry.preload(settings.preload)
-_adapter = Mangum(app, lifespan="off", custom_handlers=[HTTPGatewayOnce])
+# Problem bodies (application/problem+json) as text: Mangum base64-encodes any type it does
+# not know as text.
+_adapter = Mangum(
+    app,
+    lifespan="off",
+    custom_handlers=[HTTPGatewayOnce],
+    text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "+json"],
+)
 _cold_start = True
 
 
@@ -53,7 +63,20 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics_sink.count("ColdStart", 1)
         _cold_start = False
     try:
+        check_event(event)
         response: dict[str, Any] = _adapter(event, context)
+    except NotAnHttpEvent as exc:
+        # A trigger wired to the wrong function, or a hand-made test event: nobody waits on
+        # an HTTP answer, so the log line is what tells the operator.
+        logger.error("event ignored: the router serves API Gateway requests only: %s", exc.detail)
+        response = event_problem(exc, event)
+    except MalformedEvent as exc:
+        logger.warning("malformed API Gateway event: %s", exc.detail)
+        response = event_problem(exc, event)
+    except Exception:
+        # A bug reading an event the checks let through: the trace for us, not the caller.
+        logger.exception("the event could not be served")
+        response = event_problem(RouterError("the router failed; see its logs"), event)
     finally:
         metrics_sink.flush()
     return response

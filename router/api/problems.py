@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from http import HTTPStatus
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from fastapi.exceptions import RequestValidationError
@@ -32,19 +32,23 @@ def problem_type(slug: str) -> str:
     return f"urn:model-router:problem:{slug}"
 
 
-def problem_response(
-    status: int, slug: str, title: str, detail: str, instance: str, *, retry: bool = False
-) -> Response:
-    headers = {"Retry-After": RETRY_AFTER_S} if retry else None
-    if is_v2_path(instance):
-        return v2_error_response(status, detail, headers)
-    body = {
+def problem_body(status: int, slug: str, title: str, detail: str, instance: str) -> dict[str, Any]:
+    return {
         "type": problem_type(slug),
         "title": title,
         "status": status,
         "detail": detail,
         "instance": instance,
     }
+
+
+def problem_response(
+    status: int, slug: str, title: str, detail: str, instance: str, *, retry: bool = False
+) -> Response:
+    headers = {"Retry-After": RETRY_AFTER_S} if retry else None
+    if is_v2_path(instance):
+        return v2_error_response(status, detail, headers)
+    body = problem_body(status, slug, title, detail, instance)
     return Response(
         orjson.dumps(body), status_code=status, media_type=PROBLEM_MEDIA_TYPE, headers=headers
     )
