@@ -10,12 +10,15 @@ from fastapi.concurrency import run_in_threadpool
 import router
 from router.api import health, models, versions
 from router.api.dependencies import run_inline
+from router.api.docs import docs_routes
 from router.api.problems import install_problem_handlers
 from router.api.v2 import routes as v2
 
 if TYPE_CHECKING:
     from router.registry.registry import ModelRegistry
     from router.settings import Settings
+
+OPENAPI_URL = "/openapi.json"
 
 
 def create_app(
@@ -37,8 +40,10 @@ def create_app(
         # FastAPI's OpenTelemetry hooks check for providers on every request (~40 µs CPU
         # here); the router reports through JSON logs and EMF metrics instead.
         telemetry={"tracing": False, "metrics": False, "logs": False},
-        # One docs page (/docs); no ReDoc, and no OAuth2 redirect page: the API has no OAuth
-        # flow. Every route here is a route API Gateway must expose.
+        # One docs page (/docs, router/api/docs.py), when ROUTER_DOCS asks for it; no ReDoc,
+        # and no OAuth2 redirect page: the API has no OAuth flow.
+        openapi_url=OPENAPI_URL if settings.docs else None,
+        docs_url=None,
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
         # The routes go on the app itself, not through include_router: FastAPI now keeps an
@@ -51,6 +56,8 @@ def create_app(
             *v2.router.routes,
         ],
     )
+    if settings.docs:
+        app.router.routes.extend(docs_routes(app.title, OPENAPI_URL))
     app.state.settings = settings
     app.state.registry = registry
     app.state.run_blocking = run_inline if one_request_at_a_time else run_in_threadpool
