@@ -23,6 +23,9 @@ def _settings(args: argparse.Namespace) -> Settings:
     return Settings(**overrides)
 
 
+KEEP_ALIVE_S = 5
+
+
 def serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     # Before XGBoost is imported: OpenMP sizes its thread team once, from OMP_NUM_THREADS or
@@ -57,6 +60,10 @@ def serve(args: argparse.Namespace) -> int:
         # The predict path answers from the event loop; one worker per process keeps the
         # cache in one place. Scale out with processes behind a balancer, or on Lambda.
         workers=None,
+        # Idle connections close after this; a body that stalls gets a 408 after
+        # ROUTER_BODY_TIMEOUT_S. uvicorn has no timeout for headers that never finish:
+        # open to untrusted clients, run behind a proxy (README, "API").
+        timeout_keep_alive=KEEP_ALIVE_S,
     )
     return 0
 

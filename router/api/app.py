@@ -61,5 +61,7 @@ def create_app(
     app.state.settings = settings
     app.state.registry = registry
     app.state.run_blocking = run_inline if one_request_at_a_time else run_in_threadpool
+    # Under Mangum the whole body is in the event: nothing to wait for, no timer to set.
+    app.state.body_timeout_s = None if one_request_at_a_time else settings.body_timeout_s
     install_problem_handlers(app)
     return app

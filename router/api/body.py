@@ -55,7 +55,7 @@ async def read_predict_request(
 ) -> PredictRequest:
     """The checked request: its content type, then its bytes, then its JSON."""
     check_content_type(request.headers.get("content-type"))
-    body = await read_body(request, settings.max_body_bytes, settings.body_timeout_s)
+    body = await read_body(request, settings.max_body_bytes, request.app.state.body_timeout_s)
     if len(body) <= INLINE_PARSE_MAX_BYTES:
         return parse_predict_request(body, settings.max_rows)
     parsed: PredictRequest = await run_blocking(parse_predict_request, body, settings.max_rows)
