@@ -19,11 +19,12 @@ REGION ?= $(AWS_REGION)
 export OMP_NUM_THREADS ?= 1
 export OPENBLAS_NUM_THREADS ?= 1
 
-.PHONY: help install demo run test lint format bench package lock deploy outputs destroy clean
+.PHONY: help install demo run test fuzz lint format bench package lock deploy outputs destroy clean
 
 help:
 	@echo "make run    - install, train the demo models, serve on http://$(HOST):$(PORT)"
 	@echo "make test   - install and run the whole test suite"
+	@echo "make fuzz   - schemathesis, >= 5,000 cases against model-router serve (docs/reliability.md)"
 	@echo "make lint   - ruff and mypy"
 	@echo "make bench  - benchmarks against XGBoost and peers (MLServer); writes docs/benchmarks.md"
 	@echo "make package ARCH=x86_64|arm64 - build dist/model-router-lambda-ARCH.zip (and .json)"
@@ -58,6 +59,14 @@ run: demo
 
 test: $(INSTALLED) $(TOOLS_INSTALLED) $(ASL_VALIDATOR)
 	$(BIN)/pytest
+
+# The suite's fuzz test with the budget reported in docs/reliability.md (make test runs it
+# small); schemathesis' summary lands in .cache/fuzz-report.txt.
+FUZZ_MAX_EXAMPLES ?= 1200
+fuzz: $(INSTALLED)
+	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_MIN_CASES=5000 FUZZ_REPORT=.cache/fuzz-report.txt \
+		$(BIN)/pytest tests/fuzz -q --timeout=3600
+	@sed -n '/SUMMARY/,$$p' .cache/fuzz-report.txt
 
 lint: $(INSTALLED)
 	$(BIN)/ruff check .

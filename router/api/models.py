@@ -59,7 +59,7 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
     response_model=None,
     responses={
         200: {"model": PredictResponse, "description": "Predictions, one per row"},
-        **_problems(400, 403, 404, 413, 422, 503),
+        **_problems(400, 403, 404, 408, 413, 415, 422, 503),
     },
     openapi_extra={
         "parameters": [MODEL_NAME_PARAMETER],
