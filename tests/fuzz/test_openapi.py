@@ -45,8 +45,7 @@ def test_no_generated_request_gets_a_server_error_or_an_undocumented_answer(
     write_model(model_root, "iris", train_booster("multiclass"), layout="file")
     schemathesis = Path(sys.executable).with_name("schemathesis")
 
-    # WARNING: no access log line per request, which would fill the pipe nobody reads.
-    with running_server(model_root, log_level="WARNING") as base_url:
+    with running_server(model_root, log_level="WARNING") as base_url:  # no access log
         operations = sum(
             len(methods)
             for methods in httpx2.get(f"{base_url}/openapi.json").json()["paths"].values()

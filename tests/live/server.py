@@ -7,9 +7,10 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import IO, TYPE_CHECKING
 
 import httpx2
 
@@ -32,16 +33,19 @@ def running_server(model_root: Path, **router_env: str) -> Iterator[str]:
     port = free_port()
     env = {**os.environ, **{f"ROUTER_{k.upper()}": v for k, v in router_env.items()}}
     cli = Path(sys.executable).with_name("model-router")
+    # A file, not a pipe: nobody reads a pipe while tests run, and once its 64 KiB are full
+    # (a log line per request) the server blocks on its next write.
+    output = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (closed in the finally)
     process = subprocess.Popen(
         [str(cli), "serve", "--model-root", str(model_root), "--port", str(port)],
         env=env,
-        stdout=subprocess.PIPE,
+        stdout=output,
         stderr=subprocess.STDOUT,
         text=True,
     )
     base_url = f"http://127.0.0.1:{port}"
     try:
-        _wait_until_healthy(process, base_url)
+        _wait_until_healthy(process, base_url, output)
         yield base_url
     finally:
         process.terminate()
@@ -50,16 +54,15 @@ def running_server(model_root: Path, **router_env: str) -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait(timeout=10)
-        if process.stdout is not None:
-            process.stdout.close()
+        output.close()
 
 
-def _wait_until_healthy(process: subprocess.Popen[str], base_url: str) -> None:
+def _wait_until_healthy(process: subprocess.Popen[str], base_url: str, output: IO[str]) -> None:
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            output = process.stdout.read() if process.stdout else ""
-            raise RuntimeError(f"server exited with {process.returncode}:\n{output}")
+            output.seek(0)
+            raise RuntimeError(f"server exited with {process.returncode}:\n{output.read()}")
         with contextlib.suppress(httpx2.TransportError):
             if httpx2.get(f"{base_url}/health", timeout=1).status_code == 200:
                 return
