@@ -62,7 +62,7 @@ test: $(INSTALLED) $(TOOLS_INSTALLED) $(ASL_VALIDATOR)
 
 # The suite's fuzz test with the budget reported in docs/reliability.md (make test runs it
 # small); schemathesis' summary lands in .cache/fuzz-report.txt.
-FUZZ_MAX_EXAMPLES ?= 600
+FUZZ_MAX_EXAMPLES ?= 700
 fuzz: $(INSTALLED)
 	FUZZ_MAX_EXAMPLES=$(FUZZ_MAX_EXAMPLES) FUZZ_MIN_CASES=5000 FUZZ_REPORT=.cache/fuzz-report.txt \
 		$(BIN)/pytest tests/fuzz -q --timeout=3600
