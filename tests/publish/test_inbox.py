@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import tracemalloc
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -387,3 +388,21 @@ def test_an_event_without_a_size_is_refused_from_the_objects_length_before_readi
     assert outcome["status"] == "rejected"
     assert "ROUTER_INBOX_MAX_BYTES" in outcome["reason"]
     assert live_bytes(efs) is None
+
+
+def test_an_upload_is_held_in_memory_once_not_twice(inbox: InboxRun, efs: Path) -> None:
+    booster = train_booster("binary", seed=1)
+    booster.set_attr(padding="x" * 8 * 2**20)  # an 8 MiB model that trains in no time
+    data = model_bytes(booster)
+    event = inbox.put(KEY, data)
+
+    tracemalloc.start()
+    try:
+        outcome = inbox.deliver(event)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+
+    assert outcome["status"] == "published"
+    # The staged file read back once, and XGBoost's copy of it: not the download as well.
+    assert peak < 2.5 * len(data), f"peak {peak / 2**20:.1f} MiB for {len(data) / 2**20:.1f}"
