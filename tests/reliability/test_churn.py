@@ -1,19 +1,17 @@
-"""Churn: many models of mixed sizes through a small cache. The cache's own accounting
-must hold, and so must the process's memory: resident memory stays within the baseline
-plus the cache budget, and stops growing once every model has been loaded a few times."""
+"""Churn: many models of mixed sizes through a small cache, over HTTP against a real
+``model-router serve``. The cache's own accounting must hold, and so must the server's
+memory: resident memory stays within the baseline plus the cache budget, and stops growing
+once every model has been loaded a few times."""
 
 from __future__ import annotations
 
-import gc
-import resource
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx2
 import numpy as np
 
-from router.registry.registry import ModelRegistry
-from router.store import ModelStore
-from router.xgb.loader import load_model
+from tests.live.server import running_server
 from tests.modelkit import model_bytes, rows, train_booster, write_model
 
 if TYPE_CHECKING:
@@ -22,55 +20,61 @@ if TYPE_CHECKING:
 MIB = 2**20
 CACHE_BYTES = 64 * MIB
 TREES = (5, 20, 60, 150)  # mixed sizes: about 6 KiB to 170 KiB of UBJ each
-# Slack for what is not a model: allocator pages, numpy's and XGBoost's buffers.
+# Slack for what is not a model: allocator pages, numpy's and XGBoost's buffers, threads.
 RSS_SLACK = 24 * MIB
+SAMPLE_EVERY = 50
 
 
-def rss() -> int:
-    """Resident memory of this process now, from /proc (Linux), else the peak so far."""
-    status = Path("/proc/self/status")
-    if status.exists():
-        for line in status.read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+def server_rss() -> int:
+    """Resident memory of the server: the one child process of this one (Linux /proc)."""
+    children = [
+        int(pid)
+        for task in Path("/proc/self/task").iterdir()
+        for pid in (task / "children").read_text().split()
+    ]
+    assert len(children) == 1, f"expected one server process, found {children}"
+    for line in Path(f"/proc/{children[0]}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS in /proc status")
 
 
-def test_churn_through_a_small_cache_keeps_memory_bounded(
+def test_churn_through_a_small_cache_keeps_server_memory_bounded(
     model_root: Path, budget: Budget, report: Any
 ) -> None:
     boosters = {trees: train_booster("binary", trees=trees, seed=trees) for trees in TREES}
     for i in range(budget.churn_models):
-        trees = TREES[i % len(TREES)]
-        write_model(model_root, f"m{i:03d}", model_bytes(boosters[trees]), layout="file")
-    del boosters
-    registry = ModelRegistry(
-        ModelStore(model_root),
-        max_models=budget.churn_cache_models,
-        max_bytes=CACHE_BYTES,
-        reload_interval_s=60,
-        load_wait_s=10,
-        loader=lambda files: load_model(files, nthread=1),
-    )
-    matrix = rows(4)
+        data = model_bytes(boosters[TREES[i % len(TREES)]])
+        write_model(model_root, f"m{i:03d}", data, layout="file")
     order = np.random.default_rng(14).integers(budget.churn_models, size=budget.churn_requests)
-    gc.collect()
-    baseline = rss()
-    peak = after_warm_up = baseline
+    body = {"instances": rows(4).tolist()}
     warm_up = len(order) // 4
-    for i, index in enumerate(order):
-        model = registry.get(f"m{index:03d}")
-        model.predictor.predict(matrix)
-        if i % 50 == 0:
-            peak = max(peak, rss())
-            assert registry.cache_usage()["bytes"] <= CACHE_BYTES
-        if i == warm_up:
-            gc.collect()
-            after_warm_up = rss()
-    gc.collect()
-    end = rss()
-    peak = max(peak, end)
-    loads = registry.metrics.totals()["ModelLoad"]
+    samples: list[int] = []
+
+    with (
+        running_server(
+            model_root,
+            cache_max_models=str(budget.churn_cache_models),
+            cache_max_bytes=str(CACHE_BYTES),
+            reload_interval_s="60",
+            log_level="WARNING",
+        ) as url,
+        httpx2.Client(base_url=url, timeout=30) as http,
+    ):
+        baseline = server_rss()
+        for i, index in enumerate(order):
+            response = http.post(f"/models/m{index:03d}/predict", json=body)
+            assert response.status_code == 200, response.text
+            if i % SAMPLE_EVERY == 0:
+                samples.append(server_rss())
+                cache = http.get("/health").json()["cache"]
+                assert cache["bytes"] <= cache["max_bytes"] == CACHE_BYTES
+            if i == warm_up:
+                after_warm_up = server_rss()
+        end = server_rss()
+        loads = http.get("/health").json()["counters"]["ModelLoad"]
+
+    peak = max([*samples, end])
     report(
         "churn",
         models=budget.churn_models,
