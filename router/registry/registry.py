@@ -336,7 +336,9 @@ class ModelRegistry:
         cached: LoadedModel | None,
         exc: InvalidModelFile | ModelTooLarge,
     ) -> LoadedModel:
-        error: RouterError = exc
+        # Stored as the base classes: a remembered error is raised again by its class and
+        # detail alone (see get), and FileTooLarge needs more to be built.
+        error: RouterError = ModelTooLarge(exc.detail)
         if isinstance(exc, InvalidModelFile):
             error = ModelUnavailable(f"model {ref.name!r} has no loadable version: {exc.detail}")
         with self._lock:

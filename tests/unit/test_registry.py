@@ -518,6 +518,8 @@ def test_a_file_over_the_budget_is_refused_before_it_is_read(model_root: Path, f
     try:
         with pytest.raises(ModelTooLarge, match="ROUTER_CACHE_MAX_BYTES"):
             registry.get("huge")
+        with pytest.raises(ModelTooLarge, match="ROUTER_CACHE_MAX_BYTES"):
+            registry.get("huge")  # remembered: refused again without another look
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
