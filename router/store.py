@@ -301,12 +301,14 @@ def _read_inside(
         raise
     except OSError as exc:
         raise StoreUnavailable(f"cannot open {path.name!r}: {exc.strerror}") from exc
-    with os.fdopen(fd, "rb", buffering=0) as handle:
-        before = Fingerprint.of(os.fstat(fd))
+    # Buffered: its read(n) loops over short reads until n bytes or the end of the file.
+    with os.fdopen(fd, "rb") as handle:
+        opened = os.fstat(fd)
+        before = Fingerprint.of(opened)
         key = _key_with(ref, path, before)
         if not _opened_inside(fd, path, real_root):
             raise ModelOutsideRoot(f"{path.name!r} resolves to a file outside the model root")
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
+        if not stat.S_ISREG(opened.st_mode):
             raise FileRefused(f"{path.name} is not a regular file", key)
         if limit is not None and before.size > limit:
             raise FileTooLarge(
