@@ -390,6 +390,46 @@ def test_in_place_bytes_with_nothing_else_to_serve_are_a_503_until_settled(
     assert registry.get("m").version == _version(b[:1000] + a[1000:])
 
 
+def test_a_file_renamed_into_place_is_served_at_once_without_settling(model_root: Path) -> None:
+    a, b = twin_models()
+    path = write_model(model_root, "m", a, layout="file")
+    registry = make_registry(model_root, clock=FakeClock(), settle_s=5)
+    registry.get("m")
+
+    replace_file(path, b)  # a new inode: a complete file, renamed in
+
+    assert registry.get("m").version == _version(b)
+
+
+def test_a_file_whose_change_time_is_older_than_the_settle_time_is_served_at_once(
+    model_root: Path,
+) -> None:
+    a, b = twin_models()
+    path = write_model(model_root, "m", a, layout="file")
+    write_model(model_root, "other", train_booster(), layout="file")
+    later = [0.0]
+    registry = ModelRegistry(
+        ModelStore(model_root),
+        max_models=1,
+        max_bytes=GiB,
+        reload_interval_s=0,
+        load_wait_s=10,
+        settle_s=5,
+        loader=lambda files: load_model(files, nthread=1),
+        clock=FakeClock(),
+        wall_clock=lambda: time.time() + later[0],
+    )
+    registry.get("m")
+    registry.get("other")  # evicts m
+    path.write_bytes(b)  # in place: the same inode
+    _touch(path, 1)
+
+    with pytest.raises(ModelSettling):
+        registry.get("m")
+    later[0] = 6  # its ctime is now 6 s old: nobody has written it since
+    assert registry.get("m").version == _version(b)
+
+
 def test_a_published_file_with_a_flipped_bit_is_never_served(model_root: Path) -> None:
     data = validate_model(model_bytes(train_booster(trees=20, seed=3))).data
     with ModelFolder(model_root, "m", history_limit=1) as folder:
