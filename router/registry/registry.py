@@ -251,7 +251,8 @@ class ModelRegistry:
             except (FileRefused, FileTooLarge) as exc:
                 # Remembered under what was opened, which need not be what was stat-ed.
                 return self._failed(ref, exc.version_key, cached, exc)
-            if not files.published and not self._settled(files.ref):
+            read_before = self._note_read(files.ref)
+            if not files.published and not self._settled(files.ref, read_before):
                 return self._unsettled(files.ref, cached)
             try:
                 model = self._loader(files)
@@ -297,20 +298,22 @@ class ModelRegistry:
         if seen is None or seen[0] != version_key:
             self._first_seen[name] = (version_key, now)
 
-    def _settled(self, ref: ModelRef) -> bool:
+    def _note_read(self, ref: ModelRef) -> Inodes | None:
+        """Remember which inodes ``ref``'s bytes were read from (published or not); returns
+        the ones read before, if any."""
+        with self._lock:
+            read_before = self._read_inodes.get(ref.name)
+            self._read_inodes[ref.name] = _inodes(ref)
+        return read_before
+
+    def _settled(self, ref: ModelRef, read_before: Inodes | None) -> bool:
         """Whether the bytes just read from ``ref`` (not published ones) may be served."""
         now = self._clock()
         metadata = ref.metadata_fingerprint
-        inodes: Inodes = (
-            (ref.fingerprint.device, ref.fingerprint.inode),
-            (metadata.device, metadata.inode) if metadata is not None else None,
-        )
         with self._lock:
             self._note_seen(ref.name, ref.version_key, now)
             first_seen = self._first_seen[ref.name][1]
-            read_before = self._read_inodes.get(ref.name)
-            self._read_inodes[ref.name] = inodes
-        if read_before != inodes:
+        if read_before != _inodes(ref):
             return True  # a file this process never read: renamed into place, or new
         if now - first_seen >= self.settle_s:
             return True  # unchanged across two checks settle_s apart
@@ -546,3 +549,11 @@ def _pinned_key(name: str, version: str) -> str:
     """The cache key of a pinned version; no model name contains ``@``, so it cannot
     collide with a live model's key."""
     return f"{name}@{version}"
+
+
+def _inodes(ref: ModelRef) -> Inodes:
+    metadata = ref.metadata_fingerprint
+    return (
+        (ref.fingerprint.device, ref.fingerprint.inode),
+        (metadata.device, metadata.inode) if metadata is not None else None,
+    )

@@ -430,6 +430,23 @@ def test_a_file_whose_change_time_is_older_than_the_settle_time_is_served_at_onc
     assert registry.get("m").version == _version(b)
 
 
+def test_an_in_place_write_over_published_bytes_waits_like_any_other(model_root: Path) -> None:
+    a, b = twin_models()
+    with ModelFolder(model_root, "m", history_limit=1) as folder:
+        folder.publish(a)
+    live = model_root / "m" / "model.ubj"
+    replace_file(live, a)  # the published bytes, but a copy: no history entry's inode
+    clock = FakeClock()
+    registry = make_registry(model_root, clock=clock, settle_s=5)
+    assert registry.get("m").version == _version(a)  # trusted by its hash
+
+    with live.open("r+b") as handle:  # a writer midway through B
+        handle.write(b[: len(b) // 2])
+    _touch(live, 1)
+
+    assert registry.get("m").version == _version(a)
+
+
 def test_a_published_file_with_a_flipped_bit_is_never_served(model_root: Path) -> None:
     data = validate_model(model_bytes(train_booster(trees=20, seed=3))).data
     with ModelFolder(model_root, "m", history_limit=1) as folder:
