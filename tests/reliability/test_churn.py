@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx2
 import numpy as np
+import pytest
 
 from tests.live.server import running_server
 from tests.modelkit import model_bytes, rows, train_booster, write_model
@@ -39,6 +40,9 @@ def server_rss() -> int:
     raise AssertionError("no VmRSS in /proc status")
 
 
+@pytest.mark.skipif(
+    not Path("/proc/self/task").is_dir(), reason="reads the server's memory from Linux /proc"
+)
 def test_churn_through_a_small_cache_keeps_server_memory_bounded(
     model_root: Path, budget: Budget, report: Any
 ) -> None:
