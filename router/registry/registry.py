@@ -322,7 +322,6 @@ class ModelRegistry:
         return self._wall_clock() - changed_ns / 1e9 >= self.settle_s
 
     def _unsettled(self, ref: ModelRef, cached: LoadedModel | None) -> LoadedModel:
-        self.metrics.count("Unsettled")
         if cached is not None:
             with self._lock:
                 self._checked_at[ref.name] = self._clock()
