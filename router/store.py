@@ -232,7 +232,10 @@ class ModelStore:
         sha256 = hashlib.sha256(data).hexdigest()
         published = False
         if ref.layout == "directory":
-            published = _check_published(ref.path.parent / HISTORY_DIR, fingerprint, sha256, opened)
+            # A version read from the history itself (a pinned one) is checked against it.
+            folder = ref.path.parent
+            history = folder if folder.name == HISTORY_DIR else folder / HISTORY_DIR
+            published = _check_published(history, fingerprint, sha256, opened)
         return ModelFiles(opened, data, sha256, metadata, published)
 
     def read_named(self, name: str) -> ModelFiles:
