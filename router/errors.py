@@ -90,6 +90,13 @@ class LoadTimeout(RouterError):
     retryable = True
 
 
+class ModelSettling(RouterError):
+    """The model's file changed in place moments ago and nothing else can be served yet:
+    its bytes are served once unchanged for ``ROUTER_SETTLE_S`` (a writer may be midway)."""
+
+    status, slug, title = 503, "model-settling", "Model file still changing"
+
+
 class StoreUnavailable(RouterError):
     status, slug, title = 503, "store-unavailable", "Model store unavailable"
     retryable = True

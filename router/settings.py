@@ -39,6 +39,15 @@ def default_cache_max_bytes() -> int:
     return GIB
 
 
+def default_inbox_max_bytes() -> int:
+    """A quarter of the function's memory on Lambda, else 1 GiB: validating an upload holds
+    it once in memory, XGBoost's copy of it, and the booster parsed from it."""
+    memory_mib = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
+    if memory_mib.isdigit() and int(memory_mib) > 0:
+        return int(memory_mib) * MIB // 4
+    return GIB
+
+
 class Settings(BaseSettings):
     """Router configuration; each field is read from ``ROUTER_<FIELD>``."""
 
@@ -58,6 +67,16 @@ class Settings(BaseSettings):
         default=2.0,
         ge=0,
         description="Seconds between checks of a loaded model's file; 0 checks on every request.",
+    )
+    settle_s: float = Field(
+        # Longer than the pauses of a writer copying in place (rsync --inplace, dd
+        # conv=notrunc), short enough that a hand-copied file is served within seconds.
+        default=5.0,
+        ge=0,
+        description=(
+            "Seconds a model file changed in place must stay unchanged before it is served; "
+            "published and renamed-in files are served at once."
+        ),
     )
     preload: Annotated[tuple[str, ...], NoDecode] = Field(
         default=(), description="Comma-separated models to load at start-up."
@@ -104,6 +123,11 @@ class Settings(BaseSettings):
         # cannot send; the API Gateway routes for /docs are opt-in as well.
         default_factory=lambda: not running_on_lambda(),
         description="Serve /docs and /openapi.json (default: on locally, off on Lambda).",
+    )
+    inbox_max_bytes: int = Field(
+        default_factory=default_inbox_max_bytes,
+        ge=MIB,
+        description="Largest model object the inbox function downloads; larger ones are rejected.",
     )
     history_limit: int = Field(
         default=5, ge=0, description="Earlier versions kept per model by `publish` to a folder."

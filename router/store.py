@@ -1,26 +1,45 @@
-"""What exists on disk: model names, their files, and fingerprints that say when one changed.
+"""What exists on disk: model names, their files, fingerprints that say when one changed,
+and the bytes of one version, read so that no other writer can swap what is read.
 
 Two layouts live side by side under the model root::
 
     <root>/<name>.ubj | <root>/<name>.json                   a flat file
     <root>/<name>/model.ubj | model.json [+ metadata.json]   a directory
+    <root>/<name>/.history/<number>-<time>-<sha256>.ubj      versions a publisher recorded
 
-This module only stats and resolves paths; it never parses a model. Names are checked
-against one pattern before any path is built, and every resolved path must stay inside the
-root, so neither ``..`` nor a symlink can reach files elsewhere.
+``resolve`` and ``list`` only stat; ``read`` opens, and everything it says about a file
+comes from the open descriptor, never from a path looked at earlier: EFS is shared, and
+another writer may swap a file, a FIFO or a symlink in between two calls. Names are checked
+against one pattern before any path is built, and whatever is opened must lie inside the
+root, so neither ``..`` nor a symlink can reach files elsewhere. This module never parses a
+model.
 """
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import hashlib
 import os
 import re
 import stat
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from router.errors import InvalidModelName, ModelNotFound, ModelOutsideRoot, StoreUnavailable
+from router.errors import (
+    InvalidModelFile,
+    InvalidModelName,
+    ModelNotFound,
+    ModelOutsideRoot,
+    ModelTooLarge,
+    RouterError,
+    StoreUnavailable,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 # Re-exported: the store's callers find files by these.
 from router.xgb.formats import SUFFIXES as SUFFIXES
@@ -29,6 +48,18 @@ from router.xgb.formats import ModelFormat as ModelFormat
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 DIR_MODEL_STEM = "model"
 METADATA_FILE = "metadata.json"
+# The publisher's record of every version it wrote: file names carry the SHA-256.
+HISTORY_DIR = ".history"
+HISTORY_NAME = re.compile(r"(?P<number>\d{6,})-(?P<stamp>\d{8}T\d{6}Z)-(?P<sha>[0-9a-f]{64})\.ubj")
+# Non-blocking: opening a FIFO swapped in by another writer must not wait for a writer of
+# its own. No controlling terminal, whatever a symlink points at.
+_OPEN_FLAGS = (
+    os.O_RDONLY
+    | getattr(os, "O_NONBLOCK", 0)
+    | getattr(os, "O_NOCTTY", 0)
+    | getattr(os, "O_CLOEXEC", 0)
+)
+_PROC_FD = Path("/proc/self/fd")
 
 
 def validate_name(name: str) -> str:
@@ -43,16 +74,21 @@ def validate_name(name: str) -> str:
 @dataclass(frozen=True, slots=True)
 class Fingerprint:
     """Identity of one file version. ``os.replace`` gives a new inode, so a swapped-in file is
-    seen as changed even when its size and mtime happen to match the old one."""
+    seen as changed even when its size and mtime happen to match the old one; every write
+    moves the change time, which no tool can set back (``rsync --inplace`` restores mtime)."""
 
     device: int
     inode: int
     size: int
     mtime_ns: int
+    ctime_ns: int
 
     @classmethod
     def of(cls, stat: os.stat_result) -> Fingerprint:
-        return cls(stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns)
+        return cls(stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+
+
+VersionKey = tuple[Fingerprint, Fingerprint | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,13 +104,54 @@ class ModelRef:
     metadata_fingerprint: Fingerprint | None = None
 
     @property
-    def version_key(self) -> tuple[Fingerprint, Fingerprint | None]:
+    def version_key(self) -> VersionKey:
         """Changes whenever the model or its metadata changes."""
         return (self.fingerprint, self.metadata_fingerprint)
 
 
+@dataclass(frozen=True, slots=True)
+class ModelFiles:
+    """The bytes of one version of a model, as read through checked descriptors.
+
+    ``ref`` describes what was opened: its fingerprints come from the descriptors.
+    ``published`` says a publisher recorded exactly these bytes (their SHA-256 is in the
+    model's history), so they passed the publisher's checks already.
+    """
+
+    ref: ModelRef
+    data: bytes
+    sha256: str
+    metadata: bytes | None
+    published: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StoreListing:
+    """Every model in the root: the readable ones, and the error of each one that is not."""
+
+    refs: list[ModelRef]
+    errors: dict[str, RouterError]
+
+
+class FileRefused(InvalidModelFile):
+    """What was opened cannot be a version of the model (not a regular file, changed while
+    read, damaged); ``version_key`` is what was opened, for remembering the failure."""
+
+    def __init__(self, detail: str, version_key: VersionKey) -> None:
+        super().__init__(detail)
+        self.version_key = version_key
+
+
+class FileTooLarge(ModelTooLarge):
+    """Refused from its size before a byte was read."""
+
+    def __init__(self, detail: str, version_key: VersionKey) -> None:
+        super().__init__(detail)
+        self.version_key = version_key
+
+
 class ModelStore:
-    """Resolves model names to files under one root folder."""
+    """Resolves model names to files under one root folder, and reads them."""
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
@@ -99,27 +176,71 @@ class ModelStore:
         return [ref.name for ref in self.list()]
 
     def list(self) -> list[ModelRef]:
+        """Every readable model, sorted by name (see ``scan``)."""
+        return self.scan().refs
+
+    def scan(self) -> StoreListing:
         """Every servable model, sorted by name; one scan of the root and one resolve each.
-        Hidden files (publishers' temp files) never match."""
+        Hidden files (publishers' temp files) never match. A model that cannot be read
+        (a folder without permissions) is listed in ``errors``, not allowed to hide the
+        others."""
         self._real_root()  # a missing or unmounted root is a 503, not an empty list
         try:
             entries = list(os.scandir(self.root))
         except OSError as exc:
             raise StoreUnavailable(f"cannot list the model root: {exc.strerror}") from exc
         refs: dict[str, ModelRef] = {}
+        errors: dict[str, RouterError] = {}
         for entry in entries:
             name = _candidate_name(entry)
-            if name is None or name in refs:
+            if name is None or name in refs or name in errors:
                 continue
             try:
                 refs[name] = self.resolve(name)
             except (ModelNotFound, ModelOutsideRoot):
                 continue  # not a model, removed meanwhile, or leaving the root
-        return [refs[name] for name in sorted(refs)]
+            except StoreUnavailable as exc:
+                errors[name] = exc
+        return StoreListing([refs[name] for name in sorted(refs)], errors)
 
     def check(self) -> None:
         """Raise ``StoreUnavailable`` unless the root is a readable folder (EFS mounted)."""
         self._real_root()
+
+    def read(
+        self, ref: ModelRef, *, size_limit: Callable[[ModelFormat], int] | None = None
+    ) -> ModelFiles:
+        """The bytes of ``ref``'s files now, and their fingerprints as opened.
+
+        Each file is opened first (non-blocking), and then the descriptor is checked: a
+        regular file, inside the root, no larger than ``size_limit(format)`` bytes. Size and
+        fingerprint come from the descriptor, and the read stops at the size it reported:
+        a file swapped, grown or rewritten while it is read is refused. Raises
+        ``FileRefused``, ``FileTooLarge``, ``ModelOutsideRoot`` or ``StoreUnavailable``.
+        """
+        real_root = self._real_root()
+        limit = size_limit(ref.format) if size_limit is not None else None
+        data, fingerprint = _read_inside(ref.path, real_root, limit, ref)
+        metadata: bytes | None = None
+        metadata_fingerprint: Fingerprint | None = None
+        if ref.metadata_path is not None:
+            with contextlib.suppress(FileNotFoundError):
+                metadata, metadata_fingerprint = _read_inside(
+                    ref.metadata_path, real_root, limit, ref
+                )
+        opened = replace(ref, fingerprint=fingerprint, metadata_fingerprint=metadata_fingerprint)
+        sha256 = hashlib.sha256(data).hexdigest()
+        published = False
+        if ref.layout == "directory":
+            # A version read from the history itself (a pinned one) is checked against it.
+            folder = ref.path.parent
+            history = folder if folder.name == HISTORY_DIR else folder / HISTORY_DIR
+            published = _check_published(history, fingerprint, sha256, opened)
+        return ModelFiles(opened, data, sha256, metadata, published)
+
+    def read_named(self, name: str) -> ModelFiles:
+        """The bytes of model ``name`` now: ``read(resolve(name))``, without a size limit."""
+        return self.read(self.resolve(name))
 
     def _real_root(self) -> Path:
         try:
@@ -167,6 +288,115 @@ def _stat_regular(path: Path, real_root: Path) -> os.stat_result | None:
     if not stat.S_ISREG(result.st_mode):
         return None
     return result
+
+
+def _read_inside(
+    path: Path, real_root: Path, limit: int | None, ref: ModelRef
+) -> tuple[bytes, Fingerprint]:
+    """Open ``path``, check the descriptor, and read exactly the size it reports."""
+    try:
+        fd = os.open(path, _OPEN_FLAGS)
+    except FileNotFoundError:
+        if path == ref.path:
+            raise FileRefused(
+                f"{path.name} disappeared before it could be read", ref.version_key
+            ) from None
+        raise
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot open {path.name!r}: {exc.strerror}") from exc
+    # Buffered: its read(n) loops over short reads until n bytes or the end of the file.
+    with os.fdopen(fd, "rb") as handle:
+        opened = os.fstat(fd)
+        before = Fingerprint.of(opened)
+        key = _key_with(ref, path, before)
+        if not _opened_inside(fd, path, real_root):
+            raise ModelOutsideRoot(f"{path.name!r} resolves to a file outside the model root")
+        if not stat.S_ISREG(opened.st_mode):
+            raise FileRefused(f"{path.name} is not a regular file", key)
+        if limit is not None and before.size > limit:
+            raise FileTooLarge(
+                f"model {ref.name!r} is a {before.size / 2**20:.0f} MiB {ref.format.upper()} "
+                f"file; at most {limit / 2**20:.0f} MiB fit the cache budget "
+                "(ROUTER_CACHE_MAX_BYTES)",
+                key,
+            )
+        # One byte more than reported: a file that grew while read shows it.
+        data = handle.read(before.size + 1)
+        after = Fingerprint.of(os.fstat(fd))
+    # The change time is left out: a publisher renaming over the file or pruning its history
+    # moves it (the link count changes) without touching the bytes being read.
+    if _content_identity(before) != _content_identity(after) or len(data) != after.size:
+        raise FileRefused(
+            f"{path.name} changed while it was read; still being written?",
+            _key_with(ref, path, after),
+        )
+    return data, after
+
+
+def _content_identity(fingerprint: Fingerprint) -> tuple[int, int, int, int]:
+    return (fingerprint.device, fingerprint.inode, fingerprint.size, fingerprint.mtime_ns)
+
+
+def _key_with(ref: ModelRef, path: Path, fingerprint: Fingerprint) -> VersionKey:
+    if path == ref.path:
+        return (fingerprint, ref.metadata_fingerprint)
+    return (ref.fingerprint, fingerprint)
+
+
+def _opened_inside(fd: int, path: Path, real_root: Path) -> bool:
+    """Whether the file behind ``fd`` (not whatever ``path`` names now) lies inside the root."""
+    opened: str | None = None
+    if _PROC_FD.is_dir():
+        opened = str((_PROC_FD / str(fd)).readlink())
+    elif sys.platform == "darwin":
+        import fcntl
+
+        raw = fcntl.fcntl(fd, fcntl.F_GETPATH, bytes(1024))
+        opened = os.fsdecode(raw.rstrip(b"\0"))
+    if opened is not None:
+        return Path(opened).is_relative_to(real_root)
+    # Neither: compare the descriptor with the file the path leads to now.
+    try:
+        now = path.resolve(strict=True)
+        same = os.path.samestat(os.fstat(fd), now.stat())
+    except OSError:
+        return False
+    return same and now.is_relative_to(real_root)
+
+
+def _check_published(
+    history: Path, fingerprint: Fingerprint, sha256: str, opened: ModelRef
+) -> bool:
+    """Whether the publisher recorded ``sha256`` in ``history``. The live file a publisher
+    wrote is a hard link of its history entry: when that inode holds bytes no entry names,
+    the file was damaged (bit rot, a write in place), and is refused."""
+    try:
+        entries = [(entry, HISTORY_NAME.fullmatch(entry.name)) for entry in os.scandir(history)]
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise StoreUnavailable(
+            f"cannot list the history of {opened.name!r}: {exc.strerror}"
+        ) from exc
+    recorded = [(entry, match) for entry, match in entries if match is not None]
+    if any(match["sha"] == sha256 for _, match in recorded):
+        return True
+    for entry, match in recorded:
+        if entry.inode() == fingerprint.inode and _same_device(entry, fingerprint):
+            raise FileRefused(
+                f"{opened.path.name} is published version {int(match['number'])} but holds "
+                "other bytes than were published (damaged, or written in place); publish it "
+                "again",
+                opened.version_key,
+            )
+    return False
+
+
+def _same_device(entry: os.DirEntry[str], fingerprint: Fingerprint) -> bool:
+    try:
+        return entry.stat(follow_symlinks=False).st_dev == fingerprint.device
+    except OSError:
+        return False
 
 
 def _candidate_name(entry: os.DirEntry[str]) -> str | None:

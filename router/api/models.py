@@ -188,11 +188,11 @@ def _features(model: LoadedModel) -> list[FeatureDetail]:
 def _summary(status: ModelStatus) -> ModelSummary:
     ref, loaded, failure = status.ref, status.loaded, status.failure
     return ModelSummary(
-        name=ref.name,
-        format=ref.format,
-        layout=ref.layout,
-        file_bytes=ref.fingerprint.size,
-        modified_at=ref.fingerprint.mtime_ns / 1e9,
+        name=status.name,
+        format=ref.format if ref else None,
+        layout=ref.layout if ref else None,
+        file_bytes=ref.fingerprint.size if ref else None,
+        modified_at=ref.fingerprint.mtime_ns / 1e9 if ref else None,
         loaded=loaded is not None,
         version=loaded.version if loaded else None,
         last_error=failure.error.detail if failure else None,

@@ -62,10 +62,11 @@ class PredictResponse(BaseModel):
 
 class ModelSummary(BaseModel):
     name: str
-    format: str
-    layout: str
-    file_bytes: int
-    modified_at: float
+    # None: the model's files cannot be read; last_error says why.
+    format: str | None
+    layout: str | None
+    file_bytes: int | None
+    modified_at: float | None
     loaded: bool
     version: str | None = None
     last_error: str | None = None

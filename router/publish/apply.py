@@ -1,7 +1,9 @@
 """What the inbox does with one S3 event: validate, publish atomically, or unpublish.
 
 - A model upload (``models/<name>/<file>.ubj|.json``) is streamed into a hidden temporary file
-  in the model's folder on EFS, fsynced, validated and renamed over ``model.ubj``. Metadata
+  in the model's folder on EFS (never held in memory on the way), fsynced, read back once,
+  validated and renamed over ``model.ubj``. An upload larger than ``max_object_bytes`` (the
+  event says its size) is rejected before it is downloaded. Metadata
   inside the uploaded file wins; without any, the bucket's current
   ``models/<name>/metadata.json`` is embedded.
 - A ``metadata.json`` upload republishes the newest model object with that metadata
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from router.errors import InvalidModelFile
+from router.publish.errors import ObjectTooLarge
 from router.publish.events import (
     InboxKey,
     NotAnInboxKey,
@@ -38,8 +41,10 @@ from router.publish.s3 import (
     Status,
     bucket_metadata,
     download,
+    download_to,
     newest_model_key,
     set_status,
+    too_large_reason,
 )
 from router.publish.state import InboxState, LiveObject
 from router.publish.validate import kept_metadata, validate_model
@@ -52,7 +57,7 @@ if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
     from router.publish.local import PublishResult
-    from router.publish.s3 import S3Object
+    from router.publish.s3 import S3Object, StagedObject
 
 logger = logging.getLogger(__name__)
 
@@ -98,12 +103,14 @@ class Inbox:
         s3: S3Client,
         *,
         history_limit: int,
+        max_object_bytes: int,
         nthread: int = 1,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.root = root
         self.s3 = s3
         self.history_limit = history_limit
+        self.max_object_bytes = max_object_bytes
         self.nthread = nthread
         self._clock = clock
 
@@ -148,8 +155,23 @@ class Inbox:
         target: InboxKey,
         verdicts: list[_Verdict],
     ) -> Outcome:
+        if record.size is not None and record.size > self.max_object_bytes:
+            reason = too_large_reason(record.size, self.max_object_bytes)
+            verdicts.append(_Verdict(record.key, record.version_id, "rejected", reason))
+            return self._outcome(record, target, "rejected", reason)
         with folder.staging_file() as (staged, handle):
-            obj = download(self.s3, record.bucket, record.key, record.version_id, sink=handle)
+            try:
+                obj = download_to(
+                    self.s3,
+                    record.bucket,
+                    record.key,
+                    record.version_id,
+                    sink=handle,
+                    max_bytes=self.max_object_bytes,
+                )
+            except ObjectTooLarge as exc:
+                verdicts.append(_Verdict(record.key, record.version_id, "rejected", exc.detail))
+                return self._outcome(record, target, "rejected", exc.detail)
             if obj is None:
                 reason = "the object version no longer exists"
                 return self._outcome(record, target, "skipped", reason)
@@ -164,9 +186,10 @@ class Inbox:
                 reason = f"{live.key} was uploaded later and is live"
                 return self._outcome(record, target, "skipped", reason)
             metadata = bucket_metadata(self.s3, record.bucket, target.name)
+            data = staged.read_bytes()  # the only copy in memory, for validation
             try:
                 validated = validate_model(
-                    obj.data,
+                    data,
                     metadata=metadata.data if metadata else None,
                     prefer="embedded",
                     # The same rule as a folder publish: no metadata with the upload and
@@ -178,7 +201,7 @@ class Inbox:
                 verdicts.append(_Verdict(record.key, obj.version_id, "rejected", exc.detail))
                 return self._outcome(record, target, "rejected", exc.detail)
             result = folder.publish(
-                validated.data, staged=staged if validated.data == obj.data else None
+                validated.data, staged=staged if validated.data == data else None
             )
         used = metadata if validated.metadata_source == "given" else None
         return self._published(state, record, target, obj, used, result, verdicts)
@@ -202,21 +225,29 @@ class Inbox:
             verdicts.append(_Verdict(record.key, metadata.version_id, "pending", reason))
             return self._outcome(record, target, "pending", reason)
         with folder.staging_file() as (staged, handle):
-            obj = download(self.s3, record.bucket, key, sink=handle)
+            try:
+                obj = download_to(
+                    self.s3, record.bucket, key, sink=handle, max_bytes=self.max_object_bytes
+                )
+            except ObjectTooLarge as exc:
+                reason = f"does not fit {key}: {exc.detail}"
+                verdicts.append(_Verdict(record.key, metadata.version_id, "rejected", reason))
+                return self._outcome(record, target, "rejected", reason)
             if obj is None:
                 return self._outcome(record, target, "skipped", f"{key} was removed meanwhile")
             handle.flush()
             os.fsync(handle.fileno())
+            data = staged.read_bytes()
             try:
                 validated = validate_model(
-                    obj.data, metadata=metadata.data, prefer="given", nthread=self.nthread
+                    data, metadata=metadata.data, prefer="given", nthread=self.nthread
                 )
             except InvalidModelFile as exc:
                 reason = f"does not fit {key}: {exc.detail}"
                 verdicts.append(_Verdict(record.key, metadata.version_id, "rejected", reason))
                 return self._outcome(record, target, "rejected", reason)
             result = folder.publish(
-                validated.data, staged=staged if validated.data == obj.data else None
+                validated.data, staged=staged if validated.data == data else None
             )
         return self._published(state, record, target, obj, metadata, result, verdicts)
 
@@ -252,7 +283,7 @@ class Inbox:
         state: InboxState,
         record: S3Record,
         target: InboxKey,
-        obj: S3Object,
+        obj: StagedObject,
         metadata: S3Object | None,
         result: PublishResult,
         verdicts: list[_Verdict],

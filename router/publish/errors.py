@@ -27,6 +27,12 @@ class BucketUnavailable(PublishError):
         self.code = code
 
 
+class ObjectTooLarge(PublishError):
+    """An inbox object larger than the inbox function may hold while validating it."""
+
+    status, slug, title = 413, "object-too-large", "Object too large for the inbox"
+
+
 class VersionNotFound(PublishError):
     status, slug, title = 404, "version-not-found", "Version not found"
 

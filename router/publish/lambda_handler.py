@@ -55,6 +55,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         settings.model_root,
         s3_client(),
         history_limit=settings.history_limit,
+        max_object_bytes=settings.inbox_max_bytes,
         nthread=settings.nthread,
     )
     outcomes = []

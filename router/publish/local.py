@@ -8,7 +8,7 @@ A model's folder, as the router and this module see it::
                                             every published version, newest numbers last
     <root>/<name>/.history/replaced/        hand-made files a publish took over
     <root>/<name>/.lock                     flock: one publisher per model at a time
-    <root>/<name>/.tmp-*                    files being written (left behind by a crash)
+    <root>/<name>/.tmp-*                    files being written (or left behind by a crash)
     <root>/<name>/.inbox-state.json         the inbox function's ordering state
 
 Everything but ``model.ubj`` is hidden, and the router reads only the exact names of its
@@ -47,9 +47,6 @@ LIVE_FILE = f"{DIR_MODEL_STEM}.ubj"
 REPLACED_DIR = "replaced"
 LOCK_FILE = ".lock"
 TEMP_PREFIX = ".tmp-"
-# A temporary file this old belongs to a publisher that crashed: longer than any Lambda
-# invocation may run (15 minutes), and than a laptop needs to write one model.
-STALE_TEMP_AGE_S = 15 * 60
 FILE_MODE = 0o644
 
 # The history's layout is the store's (router.history reads it for the router).
@@ -86,8 +83,9 @@ class ModelFolder:
 
     Entering creates the folder if needed, takes an exclusive ``flock`` on its lock file
     (EFS supports NFSv4 locks, so this holds across Lambda instances and hosts) and removes
-    temporary files that crashed publishers left behind. Different models never wait for
-    each other.
+    temporary files that crashed publishers left behind: every publisher writes them under
+    the lock, and a killed process loses its lock, so once we hold it any temporary file
+    there is a dead one's. Different models never wait for each other.
     """
 
     def __init__(
@@ -122,7 +120,7 @@ class ModelFolder:
             os.close(fd)
             raise
         self._lock_fd = fd
-        self.remove_stale_temp_files()
+        self.remove_abandoned_temp_files()
         return self
 
     def __exit__(
@@ -205,10 +203,10 @@ class ModelFolder:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
 
-    def remove_stale_temp_files(self) -> list[Path]:
-        """Remove temporary files older than ``STALE_TEMP_AGE_S``: their writers crashed."""
+    def remove_abandoned_temp_files(self) -> list[Path]:
+        """Remove the temporary files of publishers that died (see the class docstring)."""
+        self._require_lock()
         removed = []
-        cutoff = self._clock() - STALE_TEMP_AGE_S
         for folder in (self.path, self.history_path):
             try:
                 entries = list(os.scandir(folder))
@@ -218,9 +216,8 @@ class ModelFolder:
                 if not entry.name.startswith(TEMP_PREFIX):
                     continue
                 with contextlib.suppress(FileNotFoundError):
-                    if entry.stat(follow_symlinks=False).st_mtime < cutoff:
-                        Path(entry.path).unlink()
-                        removed.append(Path(entry.path))
+                    Path(entry.path).unlink()
+                    removed.append(Path(entry.path))
         return removed
 
     # -- reading -------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from router.publish.errors import (
     InboxRejected,
     NothingToRollBack,
     NoVerdict,
+    ObjectTooLarge,
     PublishError,
     VersionNotFound,
 )
@@ -57,6 +58,16 @@ class S3Object:
     version_id: str | None
     last_modified: datetime
     data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class StagedObject:
+    """An object version streamed into a file: what it was, not its bytes."""
+
+    key: str
+    version_id: str | None
+    last_modified: datetime
+    size: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,16 +130,28 @@ def error_code(exc: ClientError) -> str:
 # -- objects -------------------------------------------------------------------------------
 
 
-def download(
+def download(s3: S3Client, bucket: str, key: str, version_id: str | None = None) -> S3Object | None:
+    """One object version, in memory (small ones: metadata, a model to roll back to);
+    ``None`` when the key or version no longer exists."""
+    buffer = io.BytesIO()
+    staged = download_to(s3, bucket, key, version_id, sink=buffer)
+    if staged is None:
+        return None
+    return S3Object(staged.key, staged.version_id, staged.last_modified, buffer.getvalue())
+
+
+def download_to(
     s3: S3Client,
     bucket: str,
     key: str,
     version_id: str | None = None,
     *,
-    sink: BinaryIO | None = None,
-) -> S3Object | None:
-    """One object version, streamed into ``sink`` as it arrives (if given) and returned;
-    ``None`` when the key or version no longer exists."""
+    sink: BinaryIO,
+    max_bytes: int | None = None,
+) -> StagedObject | None:
+    """Stream one object version into ``sink`` chunk by chunk, keeping none of it in memory;
+    ``None`` when the key or version no longer exists. An object over ``max_bytes`` raises
+    ``ObjectTooLarge`` before a byte is read."""
     try:
         if version_id is None:
             response = s3.get_object(Bucket=bucket, Key=key)
@@ -138,17 +161,24 @@ def download(
         if error_code(exc) in _NOT_FOUND:
             return None
         raise
-    chunks = []
+    size = response["ContentLength"]
+    if max_bytes is not None and size > max_bytes:
+        response["Body"].close()
+        raise ObjectTooLarge(too_large_reason(size, max_bytes))
+    received = 0
     for chunk in response["Body"].iter_chunks(CHUNK_BYTES):
-        chunks.append(chunk)
-        if sink is not None:
-            sink.write(chunk)
-    data = b"".join(chunks)
-    if len(data) != response["ContentLength"]:
-        raise PublishError(
-            f"s3://{bucket}/{key}: read {len(data)} of {response['ContentLength']} bytes"
-        )
-    return S3Object(key, response.get("VersionId"), response["LastModified"], data)
+        received += len(chunk)
+        sink.write(chunk)
+    if received != size:
+        raise PublishError(f"s3://{bucket}/{key}: read {received} of {size} bytes")
+    return StagedObject(key, response.get("VersionId"), response["LastModified"], size)
+
+
+def too_large_reason(size: int, max_bytes: int) -> str:
+    return (
+        f"the object is {size / 2**20:.1f} MiB; the inbox accepts at most "
+        f"{max_bytes / 2**20:.1f} MiB (ROUTER_INBOX_MAX_BYTES)"
+    )
 
 
 def bucket_metadata(s3: S3Client, bucket: str, name: str) -> S3Object | None:

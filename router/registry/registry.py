@@ -6,6 +6,12 @@ model is returned; changed or not cached, the model is loaded. Loads happen outs
 so a slow load never holds up requests for other models, and concurrent requests for the same
 model share one load. While a new version loads, other requests keep getting the old one; a
 version that fails to load is remembered and never replaces a working one.
+
+Only bytes somebody finished writing are served. Bytes a publisher recorded (their SHA-256
+is in the model's history) are served at once. Other bytes are served once settled: they
+arrived under a new inode (an atomic rename, or a file this process never read), or their
+file has not changed for ``settle_s`` seconds. A file rewritten in place (``rsync
+--inplace``, ``dd conv=notrunc``) is mid-write whenever it is read, so its bytes wait.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ from router.errors import (
     InvalidModelFile,
     LoadTimeout,
     ModelNotFound,
+    ModelSettling,
     ModelTooLarge,
     ModelUnavailable,
     RouterError,
@@ -32,7 +39,15 @@ from router.errors import (
 )
 from router.registry.cache import ModelCache
 from router.registry.metrics import RouterMetrics
-from router.store import ModelRef, ModelStore, validate_name
+from router.store import (
+    FileRefused,
+    FileTooLarge,
+    ModelFiles,
+    ModelFormat,
+    ModelRef,
+    ModelStore,
+    validate_name,
+)
 from router.xgb.loader import MEMORY_PER_UBJ_BYTE, LoadedModel, load_model
 
 if TYPE_CHECKING:
@@ -40,9 +55,11 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger(__name__)
 
-Loader = Callable[[ModelRef], LoadedModel]
+Loader = Callable[[ModelFiles], LoadedModel]
 CacheOutcome = Literal["hit", "miss", "reload"]
 VersionKey = object
+# Which files a version was read from: the model's inode, and the metadata file's if any.
+Inodes = tuple[tuple[int, int], tuple[int, int] | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,16 +81,20 @@ class _PendingLoad:
 
 @dataclass(frozen=True, slots=True)
 class ModelStatus:
-    """What ``GET /models/{name}`` shows: the file on disk and the loaded version, if any."""
+    """What ``GET /models/{name}`` shows: the file on disk and the loaded version, if any.
+    ``ref`` is ``None`` when the model's files cannot be read (``failure`` says why)."""
 
-    ref: ModelRef
+    name: str
+    ref: ModelRef | None
     loaded: LoadedModel | None
     failure: LoadFailure | None
 
     @property
     def stale(self) -> bool:
         """A newer file is on disk than the version being served (it failed to load)."""
-        return self.loaded is not None and self.loaded.version_key != self.ref.version_key
+        if self.loaded is None or self.ref is None:
+            return False
+        return self.loaded.version_key != self.ref.version_key
 
 
 class ModelRegistry:
@@ -86,20 +107,28 @@ class ModelRegistry:
         reload_interval_s: float,
         load_wait_s: float,
         loader: Loader,
+        settle_s: float = 0.0,
         metrics: RouterMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
         self.store = store
         self.reload_interval_s = reload_interval_s
         self.load_wait_s = load_wait_s
+        self.settle_s = settle_s
         self.metrics = metrics or RouterMetrics()
         self._loader = loader
         self._clock = clock
+        self._wall_clock = wall_clock
         self._lock = threading.Lock()
         self._cache = ModelCache(max_models, max_bytes, on_evict=self._evicted)
         self._checked_at: dict[str, float] = {}
         self._failures: dict[str, LoadFailure] = {}
         self._pending: dict[str, _PendingLoad] = {}
+        # Settling: when each model's current version key was first seen, and which inodes
+        # its bytes were last read from (kept across evictions, dropped when it is removed).
+        self._first_seen: dict[str, tuple[VersionKey, float]] = {}
+        self._read_inodes: dict[str, Inodes] = {}
 
     @classmethod
     def from_settings(
@@ -113,7 +142,8 @@ class ModelRegistry:
             max_bytes=settings.cache_max_bytes,
             reload_interval_s=settings.reload_interval_s,
             load_wait_s=settings.load_wait_s,
-            loader=lambda ref: load_model(ref, nthread=nthread),
+            settle_s=settings.settle_s,
+            loader=lambda files: load_model(files, nthread=nthread),
             metrics=metrics,
         )
 
@@ -155,6 +185,8 @@ class ModelRegistry:
                 self._checked_at[name] = now
             self.metrics.count("CacheHit")
             return cached, "hit"
+        with self._lock:
+            self._note_seen(name, ref.version_key, now)
         failure = self._failures.get(name)
         if failure is not None and failure.version_key == ref.version_key:
             # This exact file already failed: don't parse it again on every request.
@@ -214,18 +246,29 @@ class ModelRegistry:
         name = ref.name
         started = time.perf_counter()
         try:
-            self._refuse_oversized_file(ref)
-            model = self._loader(ref)
-            with self._lock:
-                self._cache[name] = model
-                self._checked_at[name] = self._clock()
-                self._failures.pop(name, None)
-        except (InvalidModelFile, ModelTooLarge) as exc:
-            return self._failed(ref, cached, exc)
+            try:
+                files = self.store.read(ref, size_limit=self._size_limit)
+            except (FileRefused, FileTooLarge) as exc:
+                # Remembered under what was opened, which need not be what was stat-ed.
+                return self._failed(ref, exc.version_key, cached, exc)
+            read_before = self._note_read(files.ref)
+            if not files.published and not self._settled(files.ref, read_before):
+                return self._unsettled(files.ref, cached)
+            try:
+                model = self._loader(files)
+                with self._lock:
+                    self._cache[name] = model
+                    self._checked_at[name] = self._clock()
+                    self._failures.pop(name, None)
+            except (InvalidModelFile, ModelTooLarge) as exc:
+                return self._failed(ref, files.ref.version_key, cached, exc)
         except OSError as exc:
             # An I/O error (EFS unreachable, permissions) says nothing about the file's
             # content: report it without remembering the version as broken.
             raise StoreUnavailable(f"cannot read model {name!r}: {exc.strerror}") from exc
+        except MemoryError as exc:
+            # Not remembered either: the same file may load once other loads are done.
+            raise ModelTooLarge(f"not enough memory to load model {name!r} now; retry") from exc
         elapsed_ms = (time.perf_counter() - started) * 1000
         self.metrics.count("ModelLoad")
         self.metrics.milliseconds("LoadTime", elapsed_ms)
@@ -241,26 +284,67 @@ class ModelRegistry:
         )
         return model
 
-    def _refuse_oversized_file(self, ref: ModelRef) -> None:
-        """Refuse before parsing a file whose model could not fit the budget anyway."""
-        if ref.format != "ubj":
-            return  # JSON is larger on disk than in memory: only the loaded size tells
-        estimate = ref.fingerprint.size * MEMORY_PER_UBJ_BYTE
-        if estimate > self._cache.maxsize:
-            raise ModelTooLarge(
-                f"model {ref.name!r} needs about {estimate / 2**20:.0f} MiB, more than the "
-                f"whole cache budget of {self._cache.maxsize / 2**20:.0f} MiB "
-                "(ROUTER_CACHE_MAX_BYTES)"
-            )
+    def _size_limit(self, fmt: ModelFormat) -> int:
+        """The largest file worth reading: one whose model could fit the budget. A UBJ model
+        takes about ``MEMORY_PER_UBJ_BYTE`` times its size; JSON is larger on disk than in
+        memory, but reading it takes its whole size."""
+        if fmt == "ubj":
+            return int(self._cache.maxsize / MEMORY_PER_UBJ_BYTE)
+        return int(self._cache.maxsize)
+
+    def _note_seen(self, name: str, version_key: VersionKey, now: float) -> None:
+        """Remember when ``version_key`` was first seen; call with the lock held."""
+        seen = self._first_seen.get(name)
+        if seen is None or seen[0] != version_key:
+            self._first_seen[name] = (version_key, now)
+
+    def _note_read(self, ref: ModelRef) -> Inodes | None:
+        """Remember which inodes ``ref``'s bytes were read from (published or not); returns
+        the ones read before, if any."""
+        with self._lock:
+            read_before = self._read_inodes.get(ref.name)
+            self._read_inodes[ref.name] = _inodes(ref)
+        return read_before
+
+    def _settled(self, ref: ModelRef, read_before: Inodes | None) -> bool:
+        """Whether the bytes just read from ``ref`` (not published ones) may be served."""
+        now = self._clock()
+        metadata = ref.metadata_fingerprint
+        with self._lock:
+            self._note_seen(ref.name, ref.version_key, now)
+            first_seen = self._first_seen[ref.name][1]
+        if read_before != _inodes(ref):
+            return True  # a file this process never read: renamed into place, or new
+        if now - first_seen >= self.settle_s:
+            return True  # unchanged across two checks settle_s apart
+        changed_ns = max(ref.fingerprint.ctime_ns, metadata.ctime_ns if metadata else 0)
+        # Unchanged for settle_s by its own change time (a process that just started).
+        return self._wall_clock() - changed_ns / 1e9 >= self.settle_s
+
+    def _unsettled(self, ref: ModelRef, cached: LoadedModel | None) -> LoadedModel:
+        if cached is not None:
+            with self._lock:
+                self._checked_at[ref.name] = self._clock()
+            return cached
+        raise ModelSettling(
+            f"model {ref.name!r} was changed in place less than {self.settle_s:g} s ago; its "
+            "file is served once unchanged that long (ROUTER_SETTLE_S)"
+        )
 
     def _failed(
-        self, ref: ModelRef, cached: LoadedModel | None, exc: InvalidModelFile | ModelTooLarge
+        self,
+        ref: ModelRef,
+        version_key: VersionKey,
+        cached: LoadedModel | None,
+        exc: InvalidModelFile | ModelTooLarge,
     ) -> LoadedModel:
-        error: RouterError = exc
+        # Stored as the base classes: a remembered error is raised again by its class and
+        # detail alone (see get), and FileTooLarge needs more to be built.
+        error: RouterError = ModelTooLarge(exc.detail)
         if isinstance(exc, InvalidModelFile):
             error = ModelUnavailable(f"model {ref.name!r} has no loadable version: {exc.detail}")
         with self._lock:
-            self._failures[ref.name] = LoadFailure(ref.version_key, error)
+            self._failures[ref.name] = LoadFailure(version_key, error)
             if cached is not None:
                 self._checked_at[ref.name] = self._clock()
         self.metrics.count("LoadFailure")
@@ -283,6 +367,8 @@ class ModelRegistry:
                 logger.info("model removed from the store; unloaded", extra={"model": name})
             self._checked_at.pop(name, None)
             self._failures.pop(name, None)
+            self._first_seen.pop(name, None)
+            self._read_inodes.pop(name, None)
 
     def _evicted(self, name: str, model: LoadedModel) -> None:
         # Called under self._lock, from the cache's popitem.
@@ -427,20 +513,26 @@ class ModelRegistry:
 
     def status(self, name: str) -> ModelStatus:
         """Load the model if possible, then describe it; a load failure is shown, not raised."""
-        with contextlib.suppress(ModelUnavailable, ModelTooLarge, LoadTimeout):
+        with contextlib.suppress(ModelUnavailable, ModelTooLarge, LoadTimeout, ModelSettling):
             self.get(name)
         ref = self.store.resolve(name)
         with self._lock:
-            return ModelStatus(ref, self._cache.peek(name), self._failures.get(name))
+            return ModelStatus(name, ref, self._cache.peek(name), self._failures.get(name))
 
     def statuses(self) -> list[ModelStatus]:
-        """Every model on disk, loaded or not; loads nothing."""
-        refs = self.store.list()
+        """Every model on disk, loaded or not; loads nothing. A model whose files cannot be
+        read is listed with that error, and the others as usual."""
+        listing = self.store.scan()
         with self._lock:
-            return [
-                ModelStatus(ref, self._cache.peek(ref.name), self._failures.get(ref.name))
-                for ref in refs
+            found = [
+                ModelStatus(ref.name, ref, self._cache.peek(ref.name), self._failures.get(ref.name))
+                for ref in listing.refs
             ]
+            found += [
+                ModelStatus(name, None, self._cache.peek(name), LoadFailure(None, error))
+                for name, error in listing.errors.items()
+            ]
+        return sorted(found, key=lambda status: status.name)
 
     def cache_usage(self) -> dict[str, int]:
         with self._lock:
@@ -456,3 +548,11 @@ def _pinned_key(name: str, version: str) -> str:
     """The cache key of a pinned version; no model name contains ``@``, so it cannot
     collide with a live model's key."""
     return f"{name}@{version}"
+
+
+def _inodes(ref: ModelRef) -> Inodes:
+    metadata = ref.metadata_fingerprint
+    return (
+        (ref.fingerprint.device, ref.fingerprint.inode),
+        (metadata.device, metadata.inode) if metadata is not None else None,
+    )

@@ -1,14 +1,13 @@
-"""Turns a model's files into a ready ``LoadedModel``, or an ``InvalidModelFile`` error.
+"""Turns a model's bytes into a ready ``LoadedModel``, or an ``InvalidModelFile`` error.
 
-The file is read once; those same bytes are checked for structure (XGBoost's C++ reader can
-crash the process on a truncated UBJ file), hashed for the version, and handed to XGBoost.
+The store reads the file once (``ModelStore.read``) and hashes it for the version; those same
+bytes are checked for structure here (XGBoost's C++ reader can crash the process on a
+truncated UBJ file) and handed to XGBoost.
 Nothing is unpickled: only XGBoost's own JSON and UBJ formats are accepted.
 """
 
 from __future__ import annotations
 
-import hashlib
-import os
 import time
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,6 @@ import xgboost
 from pydantic import ValidationError
 
 from router.errors import InvalidInstances, InvalidModelFile
-from router.store import Fingerprint, ModelFormat, ModelRef
 from router.xgb.formats import MEMORY_BASE_BYTES, ModelFormatError, check_model_bytes
 from router.xgb.formats import MEMORY_PER_UBJ_BYTE as MEMORY_PER_UBJ_BYTE  # the registry's
 from router.xgb.metadata import (
@@ -35,8 +33,8 @@ from router.xgb.predictor import Category, Predictor, Rounds, Row
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from pathlib import Path
 
+    from router.store import Fingerprint, ModelFiles, ModelFormat
     from router.xgb.outputs import Output
 
 
@@ -101,32 +99,19 @@ def refuse_infinite(matrix: np.ndarray) -> None:
         )
 
 
-def read_stable(path: Path) -> tuple[bytes, Fingerprint]:
-    """Read a whole file and the fingerprint of exactly what was read.
-
-    A writer that rewrites the file in place (instead of an atomic rename) may change it
-    while we read; then the bytes are not a version anyone published, so refuse them and let
-    the next check, which sees a new fingerprint, try again.
-    """
-    with path.open("rb") as handle:
-        before = Fingerprint.of(os.fstat(handle.fileno()))
-        data = handle.read()
-        after = Fingerprint.of(os.fstat(handle.fileno()))
-    if before != after or len(data) != after.size:
-        raise InvalidModelFile(f"{path.name} changed while it was read; still being written?")
-    return data, after
-
-
-def load_model(ref: ModelRef, *, nthread: int) -> LoadedModel:
+def load_model(files: ModelFiles, *, nthread: int) -> LoadedModel:
+    """Parse one version's bytes, as the store read them. Bytes a publisher recorded
+    (``files.published``) passed the same checks when published: they are trusted."""
     started = time.perf_counter()
-    try:
-        data, fingerprint = read_stable(ref.path)
-    except FileNotFoundError as exc:
-        raise InvalidModelFile(f"{ref.path.name} disappeared before it could be read") from exc
-    predictor, config = booster_from_bytes(data, ref.format, nthread=nthread)
+    ref, data = files.ref, files.data
+    predictor, config = booster_from_bytes(
+        data, ref.format, nthread=nthread, trusted=files.published
+    )
     # Metadata inside the file is the publisher's and always matches it; metadata.json is for
     # directories made by hand.
-    metadata, metadata_fingerprint = _read_metadata(ref)
+    metadata = ModelMetadata()
+    if files.metadata is not None:
+        metadata = parse_metadata(files.metadata)
     embedded = embedded_metadata(predictor)
     if embedded is not None:
         metadata = embedded
@@ -139,8 +124,8 @@ def load_model(ref: ModelRef, *, nthread: int) -> LoadedModel:
     ubj_size = len(data) if ref.format == "ubj" else len(predictor.booster.save_raw("ubj"))
     return LoadedModel(
         name=ref.name,
-        version=hashlib.sha256(data).hexdigest()[:12],
-        version_key=(fingerprint, metadata_fingerprint),
+        version=files.sha256[:12],
+        version_key=ref.version_key,
         predictor=predictor,
         metadata=metadata,
         task=metadata.task or task_of_objective(objective),
@@ -154,16 +139,21 @@ def load_model(ref: ModelRef, *, nthread: int) -> LoadedModel:
 
 
 def booster_from_bytes(
-    data: bytes, fmt: ModelFormat, *, nthread: int
+    data: bytes, fmt: ModelFormat, *, nthread: int, trusted: bool = False
 ) -> tuple[Predictor, dict[str, Any]]:
-    """Check the bytes' structure, then let XGBoost parse them. Also used by the publisher."""
+    """Check the bytes' structure, then let XGBoost parse them. Also used by the publisher.
+
+    ``trusted``: these exact bytes (by SHA-256) passed these checks when they were
+    published, so the checks before XGBoost's own parse may be skipped.
+    """
     refusal = pickle_refusal(data)
     if refusal is not None:
         raise InvalidModelFile(refusal)
-    try:
-        check_model_bytes(data, fmt)
-    except ModelFormatError as exc:
-        raise InvalidModelFile(f"not a valid XGBoost {fmt.upper()} model: {exc}") from exc
+    if not trusted:
+        try:
+            check_model_bytes(data, fmt)
+        except ModelFormatError as exc:
+            raise InvalidModelFile(f"not a valid XGBoost {fmt.upper()} model: {exc}") from exc
     try:
         booster = xgboost.Booster(model_file=bytearray(data))
         booster.set_param({"nthread": nthread})
@@ -280,16 +270,6 @@ def parse_metadata(raw: str | bytes, where: str = "metadata.json") -> ModelMetad
                 f"{where} has an unknown key {field_path!r}; the keys are {known}"
             ) from exc
         raise InvalidModelFile(f"{where} is invalid at {field_path}: {problem['msg']}") from exc
-
-
-def _read_metadata(ref: ModelRef) -> tuple[ModelMetadata, Fingerprint | None]:
-    if ref.metadata_path is None:
-        return ModelMetadata(), None
-    try:
-        raw, fingerprint = read_stable(ref.metadata_path)
-    except FileNotFoundError:
-        return ModelMetadata(), None
-    return parse_metadata(raw), fingerprint
 
 
 def check_metadata(predictor: Predictor, metadata: ModelMetadata, *, where: str) -> None:

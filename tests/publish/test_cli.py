@@ -99,14 +99,14 @@ def test_publish_embeds_metadata_and_drop_metadata_drops_it(
     _, out, _ = run(capsys, "publish", model_file, "--name", "churn", "--model-root", model_root,
                     "--metadata", metadata)  # fmt: skip
 
-    loaded = load_model(ModelStore(model_root).resolve("churn"), nthread=1)
+    loaded = load_model(ModelStore(model_root).read_named("churn"), nthread=1)
     assert loaded.metadata.class_labels == ["stays", "churns"]
     assert out.splitlines()[0].endswith(", with metadata")
 
     _, out, _ = run(capsys, "publish", model_file, "--name", "churn",
                     "--model-root", model_root, "--drop-metadata")  # fmt: skip
 
-    loaded = load_model(ModelStore(model_root).resolve("churn"), nthread=1)
+    loaded = load_model(ModelStore(model_root).read_named("churn"), nthread=1)
     assert loaded.metadata.class_labels is None
     assert out.splitlines()[0].endswith(", without metadata")  # the published {}, truly
 

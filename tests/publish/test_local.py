@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -13,7 +15,7 @@ import pytest
 from router.errors import ModelOutsideRoot, StoreUnavailable
 from router.publish.errors import NothingToRollBack, VersionNotFound
 from router.publish.local import (
-    STALE_TEMP_AGE_S,
+    TEMP_PREFIX,
     ModelFolder,
     list_versions,
     rollback,
@@ -46,7 +48,7 @@ def test_publish_writes_model_ubj_and_a_history_entry_sharing_its_inode(model_ro
     assert result.changed and result.version.number == 1 and result.version.live
     assert live.samefile(result.version.path)
     assert ModelStore(model_root).names() == ["churn"]
-    assert load_model(ModelStore(model_root).resolve("churn"), nthread=1).file_bytes == len(data)
+    assert load_model(ModelStore(model_root).read_named("churn"), nthread=1).file_bytes == len(data)
 
 
 def test_republishing_the_live_content_writes_nothing(model_root: Path) -> None:
@@ -168,19 +170,45 @@ def test_publish_takes_over_hand_made_layouts(model_root: Path) -> None:
     assert replaced == ["churn.ubj", "metadata.json", "model.json"]
 
 
-def test_stale_temporary_files_are_removed_fresh_ones_kept(model_root: Path) -> None:
-    model_dir = model_root / "churn"
-    model_dir.mkdir()
-    stale, fresh = model_dir / ".tmp-1-dead", model_dir / ".tmp-2-busy"
-    stale.write_bytes(b"crashed")
-    fresh.write_bytes(b"writing")
-    old = time.time() - STALE_TEMP_AGE_S - 60
-    os.utime(stale, (old, old))
+# A publisher killed midway through writing its temporary file (what SIGKILL, OOM or a
+# Lambda timeout does): it holds the model's lock and has written half of a model.
+_KILLED_PUBLISHER = """
+import os, signal, sys
+from pathlib import Path
+from router.publish.local import ModelFolder
+root, data = Path(sys.argv[1]), Path(sys.argv[2]).read_bytes()
+with ModelFolder(root, "churn", history_limit=5) as folder:
+    with folder.staging_file() as (path, handle):
+        handle.write(data[: len(data) // 2])
+        handle.flush()
+        os.kill(os.getpid(), signal.SIGKILL)
+"""
 
-    with folder(model_root):
-        pass
 
-    assert not stale.exists() and fresh.exists()
+def test_the_next_publish_removes_what_killed_publishers_left(
+    model_root: Path, tmp_path: Path
+) -> None:
+    data = published(1)
+    source = tmp_path / "model.ubj"
+    source.write_bytes(data)
+    for _ in range(2):
+        run = subprocess.run(
+            [sys.executable, "-c", _KILLED_PUBLISHER, str(model_root), str(source)],
+            timeout=60,
+            check=False,
+        )
+        assert run.returncode == -signal.SIGKILL
+    left = [p for p in (model_root / "churn").iterdir() if p.name.startswith(TEMP_PREFIX)]
+    # The second killed publisher removed the first one's file on entering, seconds old.
+    assert len(left) == 1
+    assert ModelStore(model_root).names() == []  # and the router never took them for models
+
+    with folder(model_root) as f:
+        f.publish(data)
+
+    names = {p.name for p in (model_root / "churn").iterdir()}
+    assert names == {"model.ubj", ".history", ".lock"}
+    assert ModelStore(model_root).names() == ["churn"]
 
 
 def test_a_missing_root_is_an_error_not_a_new_folder(tmp_path: Path) -> None:

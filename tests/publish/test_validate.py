@@ -66,7 +66,7 @@ def test_loader_serves_the_published_file_with_its_metadata(tmp_path: Path) -> N
     )
     write_model(tmp_path, "churn", model.data)
 
-    loaded = load_model(ModelStore(tmp_path).resolve("churn"), nthread=1)
+    loaded = load_model(ModelStore(tmp_path).read_named("churn"), nthread=1)
 
     assert loaded.metadata.class_labels == ["no", "yes"]
 

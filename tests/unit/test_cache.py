@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 @pytest.fixture
 def loaded(model_root: Path) -> LoadedModel:
     write_model(model_root, "m", train_booster(), layout="file")
-    return load_model(ModelStore(model_root).resolve("m"), nthread=1)
+    return load_model(ModelStore(model_root).read_named("m"), nthread=1)
 
 
 def sized(model: LoadedModel, name: str, size: int) -> LoadedModel:

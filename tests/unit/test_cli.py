@@ -43,14 +43,14 @@ def test_demo_trains_loadable_models_and_prints_calls(
 
     store = ModelStore(root)
     assert store.names() == ["breast-cancer", "diabetes", "iris", "wine"]
-    tasks = {ref.name: load_model(ref, nthread=1).task for ref in store.list()}
+    tasks = {ref.name: load_model(store.read(ref), nthread=1).task for ref in store.list()}
     assert tasks == {
         "breast-cancer": "binary",
         "diabetes": "regression",
         "iris": "multiclass",
         "wine": "multiclass",
     }
-    iris = load_model(store.resolve("iris"), nthread=1)
+    iris = load_model(store.read_named("iris"), nthread=1)
     assert iris.metadata.class_labels == ["setosa", "versicolor", "virginica"]
     out = capsys.readouterr().out
     # `serve` prints the calls, with its own host and port: none here, to a port not chosen.

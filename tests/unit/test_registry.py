@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import hashlib
+import os
 import threading
 import time
+import tracemalloc
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -10,18 +14,22 @@ import pytest
 from router.errors import (
     LoadTimeout,
     ModelNotFound,
+    ModelOutsideRoot,
+    ModelSettling,
     ModelTooLarge,
     ModelUnavailable,
     StoreUnavailable,
 )
+from router.publish.local import ModelFolder
+from router.publish.validate import validate_model
 from router.registry.registry import ModelRegistry
-from router.store import ModelRef, ModelStore
+from router.store import ModelFiles, ModelRef, ModelStore
 from router.xgb.loader import MEMORY_PER_UBJ_BYTE, LoadedModel, load_model
 from tests.modelkit import model_bytes, replace_file, rows, train_booster, write_model
+from tests.reliability.swap import twin_models
 
 if TYPE_CHECKING:
     from collections.abc import Callable
-    from pathlib import Path
 
 GiB = 2**30
 
@@ -37,12 +45,13 @@ class FakeClock:
 def make_registry(
     root: Path,
     *,
-    loader: Callable[[ModelRef], LoadedModel] | None = None,
+    loader: Callable[[ModelFiles], LoadedModel] | None = None,
     clock: Callable[[], float] = time.monotonic,
     reload_interval_s: float = 0,
     max_models: int = 8,
     max_bytes: int = GiB,
     load_wait_s: float = 10,
+    settle_s: float = 0,
 ) -> ModelRegistry:
     return ModelRegistry(
         ModelStore(root),
@@ -50,7 +59,8 @@ def make_registry(
         max_bytes=max_bytes,
         reload_interval_s=reload_interval_s,
         load_wait_s=load_wait_s,
-        loader=loader or (lambda ref: load_model(ref, nthread=1)),
+        settle_s=settle_s,
+        loader=loader or (lambda files: load_model(files, nthread=1)),
         clock=clock,
     )
 
@@ -77,10 +87,10 @@ def test_concurrent_requests_for_one_model_cause_one_load(model_root: Path) -> N
     write_model(model_root, "m", train_booster(), layout="file")
     calls: list[str] = []
 
-    def slow_loader(ref: ModelRef) -> LoadedModel:
-        calls.append(ref.name)
+    def slow_loader(files: ModelFiles) -> LoadedModel:
+        calls.append(files.ref.name)
         time.sleep(0.3)
-        return load_model(ref, nthread=1)
+        return load_model(files, nthread=1)
 
     registry = make_registry(model_root, loader=slow_loader)
     results: list[LoadedModel] = []
@@ -103,11 +113,11 @@ def test_slow_load_does_not_block_cached_models_and_loads_run_in_parallel(
     release = threading.Event()
     loading: list[str] = []
 
-    def loader(ref: ModelRef) -> LoadedModel:
-        if ref.name.startswith("slow"):
-            loading.append(ref.name)
+    def loader(files: ModelFiles) -> LoadedModel:
+        if files.ref.name.startswith("slow"):
+            loading.append(files.ref.name)
             assert release.wait(10), "the slow load was never released"
-        return load_model(ref, nthread=1)
+        return load_model(files, nthread=1)
 
     registry = make_registry(model_root, loader=loader, reload_interval_s=60)
     registry.get("cached")
@@ -134,9 +144,9 @@ def test_waiter_gives_up_after_load_wait(model_root: Path) -> None:
     write_model(model_root, "m", train_booster(), layout="file")
     release = threading.Event()
 
-    def stuck_loader(ref: ModelRef) -> LoadedModel:
+    def stuck_loader(files: ModelFiles) -> LoadedModel:
         release.wait(10)
-        return load_model(ref, nthread=1)
+        return load_model(files, nthread=1)
 
     registry = make_registry(model_root, loader=stuck_loader, load_wait_s=0.2)
     leader = threading.Thread(target=registry.get, args=("m",))
@@ -161,7 +171,7 @@ def test_evicts_least_recently_used_model(model_root: Path) -> None:
 
     registry.get("c")
 
-    loaded = {status.ref.name for status in registry.statuses() if status.loaded}
+    loaded = {status.name for status in registry.statuses() if status.loaded}
     assert loaded == {"a", "c"}
     assert registry.metrics.totals()["CacheEviction"] == 1
 
@@ -285,7 +295,7 @@ def test_model_over_the_byte_budget_gets_a_clear_error(model_root: Path) -> None
 def test_io_error_is_unavailable_store_not_a_broken_model(model_root: Path) -> None:
     write_model(model_root, "m", train_booster(), layout="file")
 
-    def failing_loader(ref: ModelRef) -> LoadedModel:
+    def failing_loader(files: ModelFiles) -> LoadedModel:
         raise PermissionError(13, "Permission denied")
 
     registry = make_registry(model_root, loader=failing_loader)
@@ -311,9 +321,9 @@ def test_a_miss_that_races_a_finished_load_does_not_load_again(model_root: Path)
     write_model(model_root, "m", train_booster(), layout="file")
     calls: list[str] = []
 
-    def counting_loader(ref: ModelRef) -> LoadedModel:
-        calls.append(ref.name)
-        return load_model(ref, nthread=1)
+    def counting_loader(files: ModelFiles) -> LoadedModel:
+        calls.append(files.ref.name)
+        return load_model(files, nthread=1)
 
     registry = make_registry(model_root, loader=counting_loader)
     first = registry.get("m")
@@ -322,3 +332,295 @@ def test_a_miss_that_races_a_finished_load_does_not_load_again(model_root: Path)
     # As if this request had missed the cache just before the first load finished.
     assert registry._load(ref, cached=None) is first
     assert calls == ["m"]
+
+
+# -- only bytes somebody finished writing are served (issue 14, items 1 and 2) -------------
+
+
+def _version(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:12]
+
+
+def _touch(path: Path, step: int) -> None:
+    """Give the file a new modification time, as the clock would between two writes."""
+    base = 1_700_000_000 * 10**9
+    os.utime(path, ns=(base, base + step * 10**6))
+
+
+def test_a_file_rewritten_in_place_is_never_served_midway_only_once_settled(
+    model_root: Path,
+) -> None:
+    a, b = twin_models()
+    path = write_model(model_root, "m", a, layout="file")
+    clock = FakeClock()
+    registry = make_registry(model_root, clock=clock, settle_s=5)
+    assert registry.get("m").version == _version(a)
+
+    served = []
+    with path.open("r+b") as handle:  # rsync --inplace: B over A, 1 KiB at a time
+        for step, offset in enumerate(range(0, len(b), 1024)):
+            handle.seek(offset)
+            handle.write(b[offset : offset + 1024])
+            handle.flush()
+            _touch(path, step)
+            clock.now += 0.1
+            served.append(registry.get("m").version)
+
+    assert set(served) == {_version(a)}  # never a mix of A and B
+    clock.now += 5  # unchanged for the settle time: B is what was written
+    assert registry.get("m").version == _version(b)
+
+
+def test_in_place_bytes_with_nothing_else_to_serve_are_a_503_until_settled(
+    model_root: Path,
+) -> None:
+    a, b = twin_models()
+    path = write_model(model_root, "m", a, layout="file")
+    write_model(model_root, "other", train_booster(), layout="file")
+    clock = FakeClock()
+    registry = make_registry(model_root, clock=clock, settle_s=5, max_models=1)
+    registry.get("m")
+    registry.get("other")  # evicts m; this process has read m's inode before
+
+    path.write_bytes(b[:1000] + a[1000:])  # a writer midway, same inode
+    _touch(path, 1)
+    with pytest.raises(ModelSettling, match="ROUTER_SETTLE_S"):
+        registry.get("m")
+    clock.now += 5
+    assert registry.get("m").version == _version(b[:1000] + a[1000:])
+
+
+def test_a_file_renamed_into_place_is_served_at_once_without_settling(model_root: Path) -> None:
+    a, b = twin_models()
+    path = write_model(model_root, "m", a, layout="file")
+    registry = make_registry(model_root, clock=FakeClock(), settle_s=5)
+    registry.get("m")
+
+    replace_file(path, b)  # a new inode: a complete file, renamed in
+
+    assert registry.get("m").version == _version(b)
+
+
+def test_a_file_whose_change_time_is_older_than_the_settle_time_is_served_at_once(
+    model_root: Path,
+) -> None:
+    a, b = twin_models()
+    path = write_model(model_root, "m", a, layout="file")
+    write_model(model_root, "other", train_booster(), layout="file")
+    later = [0.0]
+    registry = ModelRegistry(
+        ModelStore(model_root),
+        max_models=1,
+        max_bytes=GiB,
+        reload_interval_s=0,
+        load_wait_s=10,
+        settle_s=5,
+        loader=lambda files: load_model(files, nthread=1),
+        clock=FakeClock(),
+        wall_clock=lambda: time.time() + later[0],
+    )
+    registry.get("m")
+    registry.get("other")  # evicts m
+    path.write_bytes(b)  # in place: the same inode
+    _touch(path, 1)
+
+    with pytest.raises(ModelSettling):
+        registry.get("m")
+    later[0] = 6  # its ctime is now 6 s old: nobody has written it since
+    assert registry.get("m").version == _version(b)
+
+
+def test_an_in_place_write_over_published_bytes_waits_like_any_other(model_root: Path) -> None:
+    a, b = twin_models()
+    with ModelFolder(model_root, "m", history_limit=1) as folder:
+        folder.publish(a)
+    live = model_root / "m" / "model.ubj"
+    replace_file(live, a)  # the published bytes, but a copy: no history entry's inode
+    clock = FakeClock()
+    registry = make_registry(model_root, clock=clock, settle_s=5)
+    assert registry.get("m").version == _version(a)  # trusted by its hash
+
+    with live.open("r+b") as handle:  # a writer midway through B
+        handle.write(b[: len(b) // 2])
+    _touch(live, 1)
+
+    assert registry.get("m").version == _version(a)
+
+
+def test_a_published_file_with_a_flipped_bit_is_never_served(model_root: Path) -> None:
+    data = validate_model(model_bytes(train_booster(trees=20, seed=3))).data
+    with ModelFolder(model_root, "m", history_limit=1) as folder:
+        folder.publish(data)
+    live = model_root / "m" / "model.ubj"
+    rng = np.random.default_rng(14)
+    served = []
+    for position in rng.choice(len(data), size=20, replace=False):
+        flipped = bytearray(data)
+        flipped[position] ^= 1 << int(rng.integers(8))
+        with live.open("r+b") as handle:  # bit rot: the same inode, other bytes
+            handle.write(bytes(flipped))
+        registry = make_registry(model_root)  # a new process: nothing cached
+        try:
+            served.append(registry.get("m").version)
+        except ModelUnavailable as exc:
+            assert "damaged" in exc.detail
+    assert served == []
+
+
+def test_published_bytes_are_trusted_and_skip_the_checks_before_xgboost(
+    model_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = validate_model(model_bytes(train_booster())).data
+    with ModelFolder(model_root, "m", history_limit=1) as folder:
+        folder.publish(data)
+    write_model(model_root, "by-hand", data, layout="file")
+    checked: list[int] = []
+    monkeypatch.setattr(
+        "router.xgb.loader.check_model_bytes", lambda data, fmt: checked.append(len(data))
+    )
+    registry = make_registry(model_root)
+
+    registry.get("m")
+    assert checked == []
+    registry.get("by-hand")
+    assert checked == [len(data)]
+
+
+# -- races with other writers (items 3 and 4) ---------------------------------------------
+
+
+def _after_resolve(monkeypatch: pytest.MonkeyPatch, action: Callable[[], None]) -> None:
+    """Run ``action`` right after the registry stats the files: another writer's move."""
+    original = ModelStore.resolve
+
+    def resolve(self: ModelStore, name: str) -> ModelRef:
+        ref = original(self, name)
+        action()
+        return ref
+
+    monkeypatch.setattr(ModelStore, "resolve", resolve)
+
+
+def test_a_fifo_swapped_in_after_the_stat_neither_hangs_nor_blames_the_good_file(
+    model_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = write_model(model_root, "m", train_booster(), layout="file")
+    good = tmp_path / "good.ubj"
+    os.link(path, good)
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    _after_resolve(monkeypatch, lambda: _linked(fifo).replace(path))
+    registry = make_registry(model_root)
+    errors: list[BaseException] = []
+    worker = threading.Thread(target=lambda: _capture(errors, registry.get, "m"), daemon=True)
+
+    worker.start()
+    worker.join(timeout=10)
+    hung = worker.is_alive()
+    if hung:  # release the old code's blocking open so the thread can end
+        os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        worker.join(timeout=10)
+
+    assert not hung, "a FIFO swapped in hung the loading thread"
+    assert [type(error) for error in errors] == [ModelUnavailable]
+    monkeypatch.undo()
+    _linked(good).replace(path)  # the good file is back: it loads at once
+    assert registry.get("m").name == "m"
+
+
+def test_a_symlink_flipped_after_the_check_never_serves_outside_content(
+    model_root: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    inside = write_model(model_root, "v1", train_booster(seed=1), layout="file")
+    outside = write_model(tmp_path / "elsewhere", "secret", train_booster(seed=2), layout="file")
+    link = model_root / "current.ubj"
+    link.symlink_to(inside)
+    flipped = model_root / ".flipped"
+
+    def flip() -> None:
+        flipped.unlink(missing_ok=True)
+        flipped.symlink_to(outside)
+        flipped.replace(link)
+
+    _after_resolve(monkeypatch, flip)
+    registry = make_registry(model_root)
+
+    with pytest.raises(ModelOutsideRoot):
+        registry.get("current")
+
+
+def _linked(source: Path) -> Path:
+    temp = source.with_name(f".{source.name}.link")
+    temp.unlink(missing_ok=True)
+    os.link(source, temp)
+    return temp
+
+
+def _capture(errors: list[BaseException], call: Callable[[str], object], name: str) -> None:
+    try:
+        call(name)
+    except BaseException as exc:  # what the thread ended with is what the test checks
+        errors.append(exc)
+
+
+# -- bounded work: size from the descriptor, memory (item 5) -------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["json", "ubj"])
+def test_a_file_over_the_budget_is_refused_before_it_is_read(model_root: Path, fmt: str) -> None:
+    with (model_root / f"huge.{fmt}").open("wb") as handle:
+        handle.truncate(512 * 2**20)  # sparse: no disk, but 512 MiB if read
+    registry = make_registry(model_root, max_bytes=64 * 2**20)
+    tracemalloc.start()
+    try:
+        with pytest.raises(ModelTooLarge, match="ROUTER_CACHE_MAX_BYTES"):
+            registry.get("huge")
+        with pytest.raises(ModelTooLarge, match="ROUTER_CACHE_MAX_BYTES"):
+            registry.get("huge")  # remembered: refused again without another look
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * 2**20
+
+
+def test_memory_error_while_loading_is_model_too_large_not_a_crash(model_root: Path) -> None:
+    write_model(model_root, "m", train_booster(), layout="file")
+
+    def exhausted(files: ModelFiles) -> LoadedModel:
+        raise MemoryError
+
+    registry = make_registry(model_root, loader=exhausted)
+    with pytest.raises(ModelTooLarge, match="not enough memory"):
+        registry.get("m")
+
+
+# -- isolation (item 12) ------------------------------------------------------------------
+
+
+def test_one_unreadable_model_folder_is_listed_with_its_error_and_hides_no_other(
+    model_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_model(model_root, "good", train_booster(), layout="file")
+    write_model(model_root, "locked", train_booster(), layout="directory")
+    (model_root / "locked").chmod(0)
+    original = Path.stat
+
+    def stat(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
+        # chmod 000 does not stop root (these tests may run as root): refuse as the kernel
+        # refuses everyone else.
+        if self.parent.name == "locked":
+            raise PermissionError(13, "Permission denied", str(self))
+        return original(self, follow_symlinks=follow_symlinks)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    registry = make_registry(model_root)
+    try:
+        statuses = {status.name: status for status in registry.statuses()}
+    finally:
+        (model_root / "locked").chmod(0o755)
+
+    assert set(statuses) == {"good", "locked"}
+    assert statuses["good"].ref is not None
+    locked = statuses["locked"]
+    assert locked.ref is None and locked.failure is not None
+    assert "Permission denied" in locked.failure.error.detail

@@ -1,16 +1,17 @@
 from __future__ import annotations
 
+import hashlib
 import os
-from typing import TYPE_CHECKING
+import time
+from pathlib import Path
 
 import pytest
 
 from router.errors import InvalidModelName, ModelNotFound, ModelOutsideRoot, StoreUnavailable
-from router.store import ModelStore, validate_name
-from tests.modelkit import replace_file, train_booster, write_model
-
-if TYPE_CHECKING:
-    from pathlib import Path
+from router.publish.local import ModelFolder
+from router.publish.validate import validate_model
+from router.store import FileRefused, FileTooLarge, ModelStore, validate_name
+from tests.modelkit import model_bytes, replace_file, train_booster, write_model
 
 
 @pytest.mark.parametrize("name", ["a", "iris", "breast-cancer", "m.v2", "A_1", "9" * 128])
@@ -116,3 +117,89 @@ def test_fingerprint_changes_on_atomic_replace_even_with_same_size_and_mtime(
     after = store.resolve("m").fingerprint
     assert (after.size, after.mtime_ns) == (before.size, before.mtime_ns)
     assert after != before
+
+
+# -- reading: everything from the open descriptor -----------------------------------------
+
+
+def test_read_describes_what_it_opened_not_what_was_stat_ed(model_root: Path) -> None:
+    path = write_model(model_root, "m", train_booster(seed=1), layout="file")
+    store = ModelStore(model_root)
+    ref = store.resolve("m")
+    newer = model_bytes(train_booster(seed=2))
+    replace_file(path, newer)  # another writer, between the stat and the read
+
+    files = store.read(ref)
+
+    assert files.data == newer
+    assert files.ref.fingerprint == store.resolve("m").fingerprint != ref.fingerprint
+    assert files.sha256 == hashlib.sha256(newer).hexdigest()
+
+
+def test_a_fifo_in_place_of_the_file_is_refused_at_once(model_root: Path) -> None:
+    path = write_model(model_root, "m", train_booster(), layout="file")
+    store = ModelStore(model_root)
+    ref = store.resolve("m")
+    path.unlink()
+    os.mkfifo(path)  # no writer: a blocking open would wait forever
+
+    started = time.monotonic()
+    with pytest.raises(FileRefused, match="not a regular file") as refused:
+        store.read(ref)
+
+    assert time.monotonic() - started < 1
+    assert refused.value.version_key[0] != ref.fingerprint  # the FIFO's, not the file's
+
+
+def test_a_file_over_the_size_limit_is_refused_before_reading(model_root: Path) -> None:
+    write_model(model_root, "m", train_booster(), layout="file")
+    store = ModelStore(model_root)
+
+    with pytest.raises(FileTooLarge, match="ROUTER_CACHE_MAX_BYTES"):
+        store.read(store.resolve("m"), size_limit=lambda fmt: 100)
+
+
+def test_published_bytes_are_known_by_their_hash_hand_placed_ones_are_not(
+    model_root: Path,
+) -> None:
+    data = validate_model(model_bytes(train_booster())).data
+    with ModelFolder(model_root, "published", history_limit=1) as folder:
+        folder.publish(data)
+    write_model(model_root, "by-hand", data, layout="directory")
+    store = ModelStore(model_root)
+
+    assert store.read_named("published").published
+    assert not store.read_named("by-hand").published
+
+
+def test_a_published_inode_with_other_bytes_is_refused_as_damaged(model_root: Path) -> None:
+    data = validate_model(model_bytes(train_booster())).data
+    with ModelFolder(model_root, "m", history_limit=1) as folder:
+        folder.publish(data)
+    live = model_root / "m" / "model.ubj"
+    with live.open("r+b") as handle:
+        handle.seek(len(data) // 2)
+        handle.write(bytes([data[len(data) // 2] ^ 0x10]))
+
+    with pytest.raises(FileRefused, match="damaged"):
+        ModelStore(model_root).read_named("m")
+
+
+def test_scan_lists_an_unreadable_model_as_an_error_beside_the_others(
+    model_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    write_model(model_root, "good", train_booster(), layout="file")
+    write_model(model_root, "locked", train_booster(), layout="directory")
+    original = Path.stat
+
+    def stat(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
+        if self.parent.name == "locked":  # what chmod 000 does to anyone but root
+            raise PermissionError(13, "Permission denied", str(self))
+        return original(self, follow_symlinks=follow_symlinks)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    listing = ModelStore(model_root).scan()
+
+    assert [ref.name for ref in listing.refs] == ["good"]
+    assert list(listing.errors) == ["locked"]
+    assert isinstance(listing.errors["locked"], StoreUnavailable)

@@ -12,14 +12,14 @@ from tests.modelkit import replace_file, train_booster, write_model
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from router.store import ModelRef
+    from router.store import ModelFiles
     from router.xgb.loader import LoadedModel
 
 
 def counting_registry(root: Path, loads: list[str]) -> ModelRegistry:
-    def loader(ref: ModelRef) -> LoadedModel:
-        loads.append(ref.name)
-        return load_model(ref, nthread=1)
+    def loader(files: ModelFiles) -> LoadedModel:
+        loads.append(files.ref.name)
+        return load_model(files, nthread=1)
 
     # reload_interval_s=0: every get() checks the files on disk.
     return ModelRegistry(
