@@ -23,14 +23,13 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from router.errors import ModelNotFound, ModelOutsideRoot, StoreUnavailable
-from router.store import Fingerprint, ModelRef, ModelStore, validate_name
+from router.store import HISTORY_DIR, Fingerprint, ModelRef, ModelStore, validate_name
+from router.store import HISTORY_NAME as ENTRY_NAME
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
 
-HISTORY_DIR = ".history"
-ENTRY_NAME = re.compile(r"(?P<number>\d{6,})-(?P<stamp>\d{8}T\d{6}Z)-(?P<sha>[0-9a-f]{64})\.ubj")
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
 VERSION_LENGTH = 12
 VERSION_PATTERN = re.compile(f"[0-9a-f]{{{VERSION_LENGTH}}}")

@@ -34,10 +34,18 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
 from router.errors import ModelOutsideRoot, StoreUnavailable
-from router.history import ENTRY_NAME, HISTORY_DIR, STAMP_FORMAT
+from router.history import STAMP_FORMAT
 from router.publish.errors import NothingToRollBack, PublishError, VersionNotFound
 from router.publish.validate import validate_model
-from router.store import DIR_MODEL_STEM, METADATA_FILE, SUFFIXES, ModelStore, validate_name
+from router.store import (
+    DIR_MODEL_STEM,
+    HISTORY_DIR,
+    HISTORY_NAME,
+    METADATA_FILE,
+    SUFFIXES,
+    ModelStore,
+    validate_name,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -50,7 +58,6 @@ TEMP_PREFIX = ".tmp-"
 FILE_MODE = 0o644
 
 # The history's layout is the store's (router.history reads it for the router).
-_HISTORY_NAME = ENTRY_NAME
 _STAMP_FORMAT = STAMP_FORMAT
 
 
@@ -305,7 +312,7 @@ def list_versions(root: Path, name: str) -> list[LocalVersion]:
         raise StoreUnavailable(f"cannot list the history of {name!r}: {exc.strerror}") from exc
     found = []
     for entry in entries:
-        match = _HISTORY_NAME.fullmatch(entry.name)
+        match = HISTORY_NAME.fullmatch(entry.name)
         if match is None or not entry.is_file(follow_symlinks=False):
             continue
         found.append((int(match["number"]), match, entry.stat(follow_symlinks=False)))

@@ -149,11 +149,10 @@ def booster_from_bytes(
     refusal = pickle_refusal(data)
     if refusal is not None:
         raise InvalidModelFile(refusal)
-    if not trusted:
-        try:
-            check_model_bytes(data, fmt)
-        except ModelFormatError as exc:
-            raise InvalidModelFile(f"not a valid XGBoost {fmt.upper()} model: {exc}") from exc
+    try:
+        check_model_bytes(data, fmt, trusted=trusted)
+    except ModelFormatError as exc:
+        raise InvalidModelFile(f"not a valid XGBoost {fmt.upper()} model: {exc}") from exc
     try:
         booster = xgboost.Booster(model_file=bytearray(data))
         booster.set_param({"nthread": nthread})
