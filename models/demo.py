@@ -13,16 +13,16 @@ validated as ``model-router publish`` validates, with its metadata embedded, and
 from __future__ import annotations
 
 import json
-import os
 import re
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import xgboost as xgb
+
+from router.atomic import write_atomically
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -84,22 +84,6 @@ def train(spec: DemoModel, *, seed: int = SEED) -> tuple[xgb.Booster, dict[str, 
     if hasattr(data, "target_names"):
         metadata["class_labels"] = [str(label) for label in data.target_names]
     return booster, metadata
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write beside the target under a hidden name, fsync, then rename over it."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(handle, 0o644)  # mkstemp makes 0600; readers may be another user
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        Path(temp).replace(path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
 
 
 def save(spec: DemoModel, booster: xgb.Booster, metadata: dict[str, Any], root: Path) -> Path:

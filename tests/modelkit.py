@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import xgboost as xgb
 
+from router.atomic import write_atomically
+
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
@@ -69,10 +71,8 @@ def write_model(
 
 
 def replace_file(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = path.with_name(f".{path.name}.tmp")
-    temp.write_bytes(data)
-    temp.replace(path)
+    """Replace a file as a publisher does: one rename of a complete, fsynced file."""
+    write_atomically(path, data)
 
 
 def rows(n_rows: int = 3, n_features: int = 4, seed: int = 1) -> np.ndarray:

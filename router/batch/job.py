@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
+from router.atomic import write_atomically
 from router.batch import formats
 from router.batch.errors import BatchError, BatchInputInvalid
 from router.batch.manifest import Manifest
@@ -123,7 +124,7 @@ def run_job(
     except RouterError as exc:
         manifest.fail(exc.detail)
     manifest.finish(time.perf_counter() - started)
-    _write_atomically(paths.manifest, [manifest.to_json()])
+    write_atomically(paths.manifest, manifest.to_json())
     if manifest.status == "failed":
         raise BatchError(f"{manifest.error}; manifest: {paths.manifest}")
     return manifest
@@ -246,12 +247,3 @@ class _Outputs:
 
 def _temp_name(path: Path) -> Path:
     return path.with_name(f".{path.name}.{os.getpid()}.tmp")
-
-
-def _write_atomically(path: Path, chunks: list[bytes]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temp = _temp_name(path)
-    with temp.open("wb") as handle:
-        for chunk in chunks:
-            handle.write(chunk)
-    temp.replace(path)

@@ -26,13 +26,20 @@ import errno
 import fcntl
 import hashlib
 import os
-import secrets
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO
 
+from router.atomic import (
+    FILE_MODE,
+    TEMP_PREFIX,
+    fsync_directory,
+    temp_path,
+    write_atomically,
+    write_temp_file,
+)
 from router.errors import ModelOutsideRoot, StoreUnavailable
 from router.history import STAMP_FORMAT
 from router.publish.errors import NothingToRollBack, PublishError, VersionNotFound
@@ -54,8 +61,6 @@ if TYPE_CHECKING:
 LIVE_FILE = f"{DIR_MODEL_STEM}.ubj"
 REPLACED_DIR = "replaced"
 LOCK_FILE = ".lock"
-TEMP_PREFIX = ".tmp-"
-FILE_MODE = 0o644
 
 # The history's layout is the store's (router.history reads it for the router).
 _STAMP_FORMAT = STAMP_FORMAT
@@ -188,7 +193,7 @@ class ModelFolder:
         """A new hidden temporary file in this folder, open for writing; removed on exit
         unless ``publish`` renamed it into place. The caller writes and fsyncs it."""
         self._require_lock()
-        path = self._temp_path(self.path)
+        path = temp_path(self.path)
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -202,13 +207,7 @@ class ModelFolder:
         self._require_lock()
         if not filename.startswith("."):
             raise ValueError(f"{filename!r} is not hidden: the router could take it for a model")
-        temp = self._write_temp(data)
-        try:
-            temp.replace(self.path / filename)
-            fsync_directory(self.path)
-        finally:
-            with contextlib.suppress(FileNotFoundError):
-                temp.unlink()
+        write_atomically(self.path / filename, data)
 
     def remove_abandoned_temp_files(self) -> list[Path]:
         """Remove the temporary files of publishers that died (see the class docstring)."""
@@ -239,22 +238,8 @@ class ModelFolder:
         if self._lock_fd is None:
             raise RuntimeError("use ModelFolder inside `with`: writes need the model's lock")
 
-    def _temp_path(self, folder: Path) -> Path:
-        return folder / f"{TEMP_PREFIX}{os.getpid()}-{secrets.token_hex(6)}"
-
     def _write_temp(self, data: bytes, folder: Path | None = None) -> Path:
-        path = self._temp_path(folder or self.path)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE)
-        try:
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-                handle.flush()
-                os.fsync(handle.fileno())
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
-            raise
-        return path
+        return write_temp_file(folder or self.path, data, prefix=TEMP_PREFIX)
 
     def _entry_path(self, versions: list[LocalVersion], data: bytes) -> Path:
         """The history name of the next version: its number, UTC time and SHA-256."""
@@ -370,12 +355,3 @@ def rollback(folder: ModelFolder, to: int | None = None, *, nthread: int = 1) ->
     target = rollback_target(folder.versions(), to)
     validated = validate_model(target.path.read_bytes(), nthread=nthread)
     return RollbackResult(target, folder.publish(validated.data))
-
-
-def fsync_directory(path: Path) -> None:
-    """Make a rename or unlink in ``path`` durable."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
