@@ -22,9 +22,13 @@ locals {
   ]
   # A browser cannot sign SigV4 requests, and the schema tells a stranger every route, so
   # the documentation is routed only when var.expose_api_docs asks for it.
+  # Swagger UI's own files come from the router too when it has them (router/api/docs.py).
   api_docs_routes = [
     "GET /openapi.json",
     "GET /docs",
+    "GET /docs/swagger-ui-bundle.js",
+    "GET /docs/swagger-ui.css",
+    "GET /docs/favicon.png",
   ]
 }
 

@@ -99,10 +99,12 @@ def test_router_environment_cannot_override_owned_variables(module: Module) -> N
 
 # Settings that are not the router function's to take from router_environment: how many
 # versions publishers keep, and the largest upload the inbox takes, are the inbox's and the
-# CLI's business, and the batch settings are those of `model-router batch` on a laptop (Step
-# Functions sizes the parts on AWS).
+# CLI's business, the batch settings are those of `model-router batch` on a laptop (Step
+# Functions sizes the parts on AWS), and under Mangum a body arrives whole, so there is no
+# body to time out.
 NOT_ROUTER_ENVIRONMENT = {
     "ROUTER_HISTORY_LIMIT",
+    "ROUTER_BODY_TIMEOUT_S",
     "ROUTER_INBOX_MAX_BYTES",
     "ROUTER_BATCH_ROWS_PER_PART",
     "ROUTER_BATCH_BYTES_PER_PART",
