@@ -128,6 +128,9 @@ class ModelRegistry:
         # Settling: when each model's current version key was first seen, and which inodes
         # its bytes were last read from (kept across evictions, dropped when it is removed).
         self._first_seen: dict[str, tuple[VersionKey, float]] = {}
+        # The version each model last loaded: unchanged since, it has settled, even after an
+        # eviction dropped it from the cache.
+        self._last_loaded: dict[str, VersionKey] = {}
         self._read_inodes: dict[str, Inodes] = {}
 
     @classmethod
@@ -260,6 +263,7 @@ class ModelRegistry:
                     self._cache[name] = model
                     self._checked_at[name] = self._clock()
                     self._failures.pop(name, None)
+                    self._last_loaded[name] = files.ref.version_key
             except (InvalidModelFile, ModelTooLarge) as exc:
                 return self._failed(ref, files.ref.version_key, cached, exc)
         except OSError as exc:
@@ -313,6 +317,8 @@ class ModelRegistry:
         with self._lock:
             self._note_seen(ref.name, ref.version_key, now)
             first_seen = self._first_seen[ref.name][1]
+            if self._last_loaded.get(ref.name) == ref.version_key:
+                return True  # loaded and served before, unchanged since: evicted meanwhile
         if read_before != _inodes(ref):
             return True  # a file this process never read: renamed into place, or new
         if now - first_seen >= self.settle_s:
@@ -369,6 +375,7 @@ class ModelRegistry:
             self._failures.pop(name, None)
             self._first_seen.pop(name, None)
             self._read_inodes.pop(name, None)
+            self._last_loaded.pop(name, None)
 
     def _evicted(self, name: str, model: LoadedModel) -> None:
         # Called under self._lock, from the cache's popitem.

@@ -430,7 +430,7 @@ def zipf_section(config: dict[str, Any]) -> dict[str, Any]:
 
 
 def miss_section(config: dict[str, Any]) -> dict[str, Any]:
-    import functools
+    import dataclasses
 
     import xgboost
 
@@ -438,15 +438,13 @@ def miss_section(config: dict[str, Any]) -> dict[str, Any]:
     from router.xgb import loader as loader_module
     from router.xgb.checks.ubj import walk_ubj
     from router.xgb.checks.ubj_values import check_ubj_values
-    from router.xgb.formats import check_model_bytes
 
     store = ModelStore(Path(config["model_root"]))
     nthread = int(config["nthread"])
-    # A published version's load is the same call with the checks' trusted path, which is
-    # what a content hash recorded by the publisher selects; swapped in around the call.
+    # A miss reads the file through the store (open, check, read, hash) and loads it. A
+    # published version's load is the same with the bytes marked published, which is what a
+    # content hash recorded by the publisher selects: the checks' trusted path.
     loader: Any = loader_module
-    unseen = check_model_bytes
-    published = functools.partial(check_model_bytes, trusted=True)
     results = []
     for name in config["models"]:
         ref = store.resolve(name)
@@ -455,14 +453,11 @@ def miss_section(config: dict[str, Any]) -> dict[str, Any]:
         skeleton = walk_ubj(data)
 
         def load_unseen(ref: Any = ref) -> object:
-            return loader.load_model(ref, nthread=nthread)
+            return loader.load_model(store.read(ref), nthread=nthread)
 
         def load_published(ref: Any = ref) -> object:
-            loader.check_model_bytes = published
-            try:
-                return loader.load_model(ref, nthread=nthread)
-            finally:
-                loader.check_model_bytes = unseen
+            files = dataclasses.replace(store.read(ref), published=True)
+            return loader.load_model(files, nthread=nthread)
 
         def raw(path: str = path) -> object:
             return xgboost.Booster(model_file=path)

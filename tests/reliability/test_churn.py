@@ -26,18 +26,28 @@ RSS_SLACK = 24 * MIB
 SAMPLE_EVERY = 50
 
 
-def server_rss() -> int:
-    """Resident memory of the server: the one child process of this one (Linux /proc)."""
+def server_rss(model_root: Path) -> int:
+    """Resident memory of the server over ``model_root``: the child process of this one that
+    serves it (Linux /proc). Other tests' children may still be here, exited or not."""
     children = [
         int(pid)
         for task in Path("/proc/self/task").iterdir()
         for pid in (task / "children").read_text().split()
     ]
-    assert len(children) == 1, f"expected one server process, found {children}"
-    for line in Path(f"/proc/{children[0]}/status").read_text().splitlines():
+    servers = [pid for pid in children if _serves(pid, model_root)]
+    assert len(servers) == 1, f"expected one server over {model_root}, found {servers}"
+    for line in Path(f"/proc/{servers[0]}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) * 1024
     raise AssertionError("no VmRSS in /proc status")
+
+
+def _serves(pid: int, model_root: Path) -> bool:
+    try:
+        arguments = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+    except FileNotFoundError:  # exited meanwhile
+        return False
+    return b"serve" in arguments and str(model_root).encode() in arguments
 
 
 @pytest.mark.skipif(
@@ -65,17 +75,17 @@ def test_churn_through_a_small_cache_keeps_server_memory_bounded(
         ) as url,
         httpx2.Client(base_url=url, timeout=30) as http,
     ):
-        baseline = server_rss()
+        baseline = server_rss(model_root)
         for i, index in enumerate(order):
             response = http.post(f"/models/m{index:03d}/predict", json=body)
             assert response.status_code == 200, response.text
             if i % SAMPLE_EVERY == 0:
-                samples.append(server_rss())
+                samples.append(server_rss(model_root))
                 cache = http.get("/health").json()["cache"]
                 assert cache["bytes"] <= cache["max_bytes"] == CACHE_BYTES
             if i == warm_up:
-                after_warm_up = server_rss()
-        end = server_rss()
+                after_warm_up = server_rss(model_root)
+        end = server_rss(model_root)
         loads = http.get("/health").json()["counters"]["ModelLoad"]
 
     peak = max([*samples, end])

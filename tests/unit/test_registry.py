@@ -371,6 +371,20 @@ def test_a_file_rewritten_in_place_is_never_served_midway_only_once_settled(
     assert registry.get("m").version == _version(b)
 
 
+def test_an_evicted_model_whose_file_did_not_change_is_served_again_at_once(
+    model_root: Path,
+) -> None:
+    # The file is seconds old and this process read it before, but it loaded it: the
+    # version it served has settled, and an eviction does not unsettle it.
+    write_model(model_root, "m", train_booster(seed=1), layout="file")
+    write_model(model_root, "other", train_booster(seed=2), layout="file")
+    registry = make_registry(model_root, clock=FakeClock(), settle_s=60, max_models=1)
+    first = registry.get("m").version
+    registry.get("other")  # evicts m
+
+    assert registry.get("m").version == first
+
+
 def test_in_place_bytes_with_nothing_else_to_serve_are_a_503_until_settled(
     model_root: Path,
 ) -> None:
@@ -475,6 +489,7 @@ def test_published_bytes_are_trusted_and_skip_the_checks_before_xgboost(
         folder.publish(data)
     write_model(model_root, "by-hand", data, layout="file")
     checked: list[int] = []
+
     def check_model_bytes(data: bytes, fmt: str, *, trusted: bool = False) -> None:
         if not trusted:  # formats.check_model_bytes walks nothing for trusted bytes
             checked.append(len(data))
