@@ -4,6 +4,8 @@ One run measures, on the same synthetic demo-sized models (50, 300 and 1000 tree
 
 1. raw ``Booster.inplace_predict`` and a hand-written handler against the Lambda handler
    in-process (API Gateway v2 event -> response), and where a handler call spends its time;
+   the native predict body against the V2 (Open Inference Protocol) JSON and binary bodies,
+   1 row and 1,000 rows, through the same handler;
 2. a cache miss: the router's load of a file never seen, and of a published one, against
    ``xgboost.Booster(model_file=...)``, and the checks' own time;
 3. a Zipf(1.1) workload over 50 models with a 10-model cache, and the same trace replayed
@@ -57,7 +59,7 @@ from scripts.bench.workload import (
     zipf_probabilities,
 )
 
-SECTIONS = ("handler", "miss", "zipf", "http", "cold")
+SECTIONS = ("handler", "v2", "miss", "zipf", "http", "cold")
 VERSIONS_OF = (
     "xgboost",
     "xgboost-cpu",
@@ -90,6 +92,11 @@ class Preset:
     profile_iterations: int
     profile_max_seconds: float
     profile_top: int
+    v2_rows: tuple[int, ...]
+    v2_iterations: int
+    v2_blocks: int
+    v2_warmup: int
+    v2_max_seconds_per_case: float
     zipf_models: int
     zipf_trees: int
     zipf_cache: int
@@ -125,6 +132,11 @@ FULL = Preset(
     profile_iterations=1000,
     profile_max_seconds=10,
     profile_top=15,
+    v2_rows=(1, 1000),
+    v2_iterations=300,
+    v2_blocks=10,
+    v2_warmup=30,
+    v2_max_seconds_per_case=20,
     zipf_models=50,
     zipf_trees=50,
     zipf_cache=10,
@@ -156,6 +168,11 @@ QUICK = Preset(
     profile_iterations=100,
     profile_max_seconds=3,
     profile_top=5,
+    v2_rows=(1, 1000),
+    v2_iterations=10,
+    v2_blocks=2,
+    v2_warmup=2,
+    v2_max_seconds_per_case=3,
     zipf_models=12,
     zipf_trees=10,
     zipf_cache=4,
@@ -216,6 +233,19 @@ def bench_handler(preset: Preset, root: Path, names: list[str], work: Path) -> A
     result = run_worker("handler", config, {**LAMBDA_ENV, "ROUTER_MODEL_ROOT": str(root)}, work)
     result["row"] = config["row"]
     return result
+
+
+def bench_v2(preset: Preset, root: Path, names: list[str], work: Path) -> Any:
+    """The smallest and the largest model (one when they are the same)."""
+    config = {
+        "models": list(dict.fromkeys([names[0], names[-1]])),
+        "rows": preset.v2_rows,
+        "iterations": preset.v2_iterations,
+        "blocks": preset.v2_blocks,
+        "warmup": preset.v2_warmup,
+        "max_seconds_per_case": preset.v2_max_seconds_per_case,
+    }
+    return run_worker("v2", config, {**LAMBDA_ENV, "ROUTER_MODEL_ROOT": str(root)}, work)
 
 
 def bench_miss(preset: Preset, root: Path, names: list[str], work: Path) -> Any:
@@ -532,6 +562,9 @@ def main(argv: list[str] | None = None) -> int:
     if "handler" in only:
         log("handler in-process vs raw inplace_predict")
         sections["handler"] = bench_handler(preset, size_root, size_names, work)
+    if "v2" in only:
+        log("native predict body vs V2 JSON and binary bodies through the handler")
+        sections["v2"] = bench_v2(preset, size_root, size_names, work)
     if "miss" in only:
         log("cache miss: the router's load against Booster(model_file=...)")
         sections["miss"] = bench_miss(preset, size_root, size_names, work)

@@ -15,6 +15,7 @@ COLD_VS_FASTAPI_MAX = 1.0  # x an idiomatic FastAPI + Mangum app
 HTTP_VS_MLSERVER_MIN = {1: 4.0, 8: 2.5}  # x MLServer's req/s, by concurrency
 # The reference machine: inplace_predict on one row of a 50-tree model.
 REFERENCE_RAW_US = 145
+V2_BODIES = (("native", "native"), ("v2_json", "V2 JSON"), ("v2_binary", "V2 binary"))
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -155,6 +156,8 @@ def render(results: dict[str, Any]) -> str:
     lines += _environments(meta)
     if handler is not None:
         lines += _handler(handler)
+    if results.get("v2") is not None:
+        lines += _v2(results["v2"])
     if results.get("miss") is not None:
         lines += _miss(results["miss"])
     if results["http"] is not None:
@@ -338,6 +341,42 @@ def _handler(section: dict[str, Any]) -> list[str]:
         for item in profile["top_functions"]
     ]
     lines += _table(["function", "calls per request", "share"], rows)
+    return lines
+
+
+def _v2(section: dict[str, Any]) -> list[str]:
+    lines = [
+        "## Native predict body vs V2 JSON and binary bodies, in-process",
+        "",
+        "The same handler and event as above, the same rows (seeded, 30 features) sent three "
+        'ways: `POST /models/{name}/predict` with `{"instances": [...]}`; `POST '
+        "/v2/models/{name}/infer` with a JSON tensor; and the same with the binary tensor "
+        "extension (raw float32 after the JSON header, binary output asked for), "
+        "base64-encoded in the event with `isBase64Encoded` as API Gateway passes a body "
+        "without a text Content-Type. Bodies are built by `router.api.v2.infer."
+        "encode_request`, as tritonclient builds them; all three answered the same "
+        "predictions before timing. Alternating blocks after a warm-up; wall µs per call.",
+        "",
+    ]
+    rows = []
+    for case in section["cases"]:
+        native = Summary.from_json(case["native"])
+        for key, label in V2_BODIES:
+            timed = Summary.from_json(case[key])
+            rows.append(
+                [
+                    case["model"],
+                    f"{case['rows']:,}",
+                    label,
+                    f"{case['body_bytes'][key]:,}",
+                    str(timed.count),
+                    us(timed.p50_ns),
+                    us(timed.p99_ns),
+                    ratio(timed.p50_ns, native.p50_ns),
+                ]
+            )
+    header = ["model", "rows", "body", "body bytes", "calls", "p50 µs", "p99 µs"]
+    lines += _table([*header, "p50 / native p50"], rows)
     return lines
 
 

@@ -11,6 +11,9 @@ Sections:
     raw ``Booster.inplace_predict`` against ``handler(event, context)`` on the same row and
     model file, in alternating blocks; then where a handler call spends its time: the parts
     timed one by one, and a cProfile of many calls summed by package.
+``v2``
+    the native predict body against the Open Inference Protocol's JSON and binary bodies
+    through the handler (``scripts.bench.protocols``).
 ``zipf``
     requests over many models with Zipf popularity through the handler, each classified as
     a cache hit or miss by the registry's own counters.
@@ -31,6 +34,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from scripts.bench.protocols import v2_section
 from scripts.bench.stats import summarize, time_calls
 from scripts.bench.workload import (
     LambdaContext,
@@ -47,7 +51,8 @@ if TYPE_CHECKING:
 def main(argv: list[str]) -> int:
     section, config_json, out = argv
     config: dict[str, Any] = json.loads(config_json)
-    runner = {"handler": handler_section, "zipf": zipf_section, "miss": miss_section}[section]
+    runners = {"handler": handler_section, "v2": v2_section, "zipf": zipf_section}
+    runner = {**runners, "miss": miss_section}[section]
     result = runner(config)
     Path(out).write_text(json.dumps(result, indent=1))
     return 0

@@ -56,6 +56,7 @@ def test_quick_run_writes_a_markdown_report(tmp_path: Path) -> None:
         "## Targets",
         "## Lambda handler in-process vs raw `inplace_predict`",
         "### Where a handler call goes",
+        "## Native predict body vs V2 JSON and binary bodies, in-process",
         "## Cache miss: loading a model",
         "## HTTP through uvicorn",
         "## Zipf(1.1) workload",
