@@ -63,8 +63,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics_sink.count("ColdStart", 1)
         _cold_start = False
     try:
-        check_event(event)
-        response: dict[str, Any] = _adapter(event, context)
+        response: dict[str, Any] = _adapter(check_event(event), context)
     except NotAnHttpEvent as exc:
         # A trigger wired to the wrong function, or a hand-made test event: nobody waits on
         # an HTTP answer, so the log line is what tells the operator.

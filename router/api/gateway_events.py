@@ -20,10 +20,11 @@ from router.api.problems import PROBLEM_MEDIA_TYPE, problem_body
 from router.errors import MalformedEvent, NotAnHttpEvent, RouterError
 
 
-def check_event(event: object) -> None:
-    """Raise ``NotAnHttpEvent`` unless ``event`` is an API Gateway request (HTTP API payload
-    2.0 or 1.0, REST API), and ``MalformedEvent`` for one Mangum could not read. A valid
-    base64 body is decoded in place, so Mangum does not decode it a second time."""
+def check_event(event: object) -> dict[str, Any]:
+    """The event to hand Mangum: raise ``NotAnHttpEvent`` unless ``event`` is an API Gateway
+    request (HTTP API payload 2.0 or 1.0, REST API), and ``MalformedEvent`` for one Mangum
+    could not read. A valid base64 body comes back decoded, in a copy of the event (the
+    caller's stays as it was), so Mangum does not decode it a second time."""
     if not isinstance(event, dict) or not isinstance(event.get("requestContext"), dict):
         raise NotAnHttpEvent(f"not an API Gateway request event (keys: {_keys(event)})")
     if event.get("version") == "2.0":
@@ -32,7 +33,7 @@ def check_event(event: object) -> None:
         _check_v1(event)
     else:
         raise NotAnHttpEvent(f"not an API Gateway request event (keys: {_keys(event)})")
-    _check_body(event)
+    return _with_checked_body(event)
 
 
 def event_problem(error: RouterError, event: object) -> dict[str, Any]:
@@ -102,18 +103,19 @@ def _check_headers(
         raise MalformedEvent("the host or x-forwarded-port header has no valid port")
 
 
-def _check_body(event: dict[str, Any]) -> None:
+def _with_checked_body(event: dict[str, Any]) -> dict[str, Any]:
     body = event.get("body")
     if body is None:
-        return
+        return event
     if not isinstance(body, str):
         raise MalformedEvent("body must be a string or null")
-    if event.get("isBase64Encoded"):
-        try:
-            decoded = base64.b64decode(body, validate=True)
-        except binascii.Error:
-            raise MalformedEvent("the body is marked base64 but is not valid base64") from None
-        event["body"], event["isBase64Encoded"] = decoded, False
+    if not event.get("isBase64Encoded"):
+        return event
+    try:
+        decoded = base64.b64decode(body, validate=True)
+    except binascii.Error:
+        raise MalformedEvent("the body is marked base64 but is not valid base64") from None
+    return {**event, "body": decoded, "isBase64Encoded": False}
 
 
 def _require_string(value: object, where: str) -> None:

@@ -126,6 +126,18 @@ def test_what_api_gateway_really_sends_is_still_served(
         assert len(json.loads(response["body"])["predictions"][0]) == 3
 
 
+def test_the_callers_event_is_left_as_it_was(module: ModuleType, context: LambdaContext) -> None:
+    # Decoding a base64 body must not change the caller's event: the same event sent again
+    # (a retry, a test, a benchmark) is served again.
+    event = _predict_event(body=base64.b64encode(BODY.encode()).decode(), isBase64Encoded=True)
+    sent = json.dumps(event)
+
+    answers = [module.handler(event, context)["statusCode"] for _ in range(2)]
+
+    assert answers == [200, 200]
+    assert json.dumps(event) == sent
+
+
 def test_a_failure_while_serving_an_event_is_a_500_problem_with_the_trace_in_the_log(
     module: ModuleType,
     context: LambdaContext,
