@@ -10,7 +10,7 @@ same rows, each the median of ``--repeats`` runs, one XGBoost thread:
 3. a local job: ``run_job`` over a CSV file, reading, predicting and writing files.
 
 Prints a Markdown section; ``--write-docs`` also puts it into docs/batch.md between its
-``bench_batch`` markers.
+``bench_batch`` markers, and into docs/benchmarks.md (which bench_router.py carries it over in).
 
     .venv/bin/python scripts/bench_batch.py                 # 200,000 rows, about a minute
     .venv/bin/python scripts/bench_batch.py --rows 20000 --repeats 1   # smoke test
@@ -42,10 +42,12 @@ from router.batch.job import JobLimits, run_job
 from router.batch.part import PartPredictor
 from router.registry.registry import ModelRegistry
 from router.settings import Settings
+from scripts.bench.report import BATCH_MARKERS, replace_between
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs" / "batch.md"
-START, END = "<!-- bench_batch:start -->", "<!-- bench_batch:end -->"
+BENCHMARKS = REPO / "docs" / "benchmarks.md"
+START, END = BATCH_MARKERS
 FEATURES = [f"x{i}" for i in range(10)]
 
 
@@ -154,10 +156,8 @@ def main(argv: list[str] | None = None) -> int:
     section = "\n".join(lines)
     print(section)
     if args.write_docs:
-        text = DOCS.read_text()
-        before, _, rest = text.partition(START)
-        _, _, after = rest.partition(END)
-        DOCS.write_text(before + section + after)
+        for document in (DOCS, BENCHMARKS):
+            document.write_text(replace_between(document.read_text(), section))
     return 0
 
 

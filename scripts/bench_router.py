@@ -634,7 +634,8 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown)
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(markdown)
+        batch = report.carried_batch_section(output.read_text()) if output.exists() else None
+        output.write_text(report.replace_between(markdown, batch) if batch else markdown)
         log(f"wrote {output}")
     if args.json is not None:
         args.json.write_text(json.dumps(results, indent=1))

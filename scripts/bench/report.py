@@ -693,3 +693,28 @@ def _method(meta: dict[str, Any]) -> list[str]:
         "and read the load averages above.",
         f"- Presets: {meta['preset']}",
     ]
+
+
+# docs/benchmarks.md is rewritten by every run of bench_router.py, except the batch figures
+# between these markers: scripts/bench_batch.py measures and writes those, and a run here
+# carries them over as they were.
+BATCH_MARKERS = ("<!-- bench_batch:start -->", "<!-- bench_batch:end -->")
+
+
+def replace_between(text: str, section: str, markers: tuple[str, str] = BATCH_MARKERS) -> str:
+    """``text`` with what lies between ``markers`` (markers included) replaced by
+    ``section``; appended under a heading of its own when ``text`` has no markers yet."""
+    start, end = markers
+    before, found, rest = text.partition(start)
+    if not found:
+        return f"{text.rstrip()}\n\n## Batch path\n\n{section}\n"
+    _, _, after = rest.partition(end)
+    return before + section + after
+
+
+def carried_batch_section(previous: str, markers: tuple[str, str] = BATCH_MARKERS) -> str | None:
+    """The batch figures in an earlier report, markers included, if it has them."""
+    start, end = markers
+    _, found, rest = previous.partition(start)
+    body, closed, _ = rest.partition(end)
+    return start + body + end if found and closed else None
