@@ -7,11 +7,11 @@ import argparse
 import logging
 import os
 import sys
-from pathlib import Path
 
 from pydantic import ValidationError
 
 from router.batch.cli import add_batch_command
+from router.cli_options import add_model_root
 from router.client_cli import add_client_commands
 from router.errors import RouterError
 from router.publish.cli import add_publish_commands
@@ -115,10 +115,9 @@ def build_parser() -> argparse.ArgumentParser:
     description = (__doc__ or "").replace("``", "")
     parser = argparse.ArgumentParser(prog="model-router", description=description)
     commands = parser.add_subparsers(dest="command", required=True)
-    root_help = "model folder (default: $ROUTER_MODEL_ROOT, else ./model-store)"
 
     serve_parser = commands.add_parser("serve", help="serve the models in a folder over HTTP")
-    serve_parser.add_argument("--model-root", type=Path, help=root_help)
+    add_model_root(serve_parser)
     serve_parser.add_argument(
         "--host", default="127.0.0.1", help="address to listen on (default: %(default)s)"
     )
@@ -134,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="train the demo models into a folder, or publish them through the inbox"
     )
     demo_target = demo_parser.add_mutually_exclusive_group()
-    demo_target.add_argument("--model-root", type=Path, help=root_help)
+    add_model_root(demo_target)
     demo_target.add_argument("--bucket", help="upload them to this S3 inbox bucket instead")
     demo_parser.add_argument(
         "--wait", type=float, default=0, metavar="SECONDS", help="with --bucket: for verdicts"
@@ -142,7 +141,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo_parser.set_defaults(run=demo)
 
     list_parser = commands.add_parser("list", help="list the models in a folder")
-    list_parser.add_argument("--model-root", type=Path, help=root_help)
+    add_model_root(list_parser)
     list_parser.set_defaults(run=list_models)
 
     add_publish_commands(commands)

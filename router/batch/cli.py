@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from router.batch.errors import BatchError
 from router.batch.outputs import OUTPUT_COLUMNS
+from router.cli_options import add_model_root
 from router.settings import Settings
 from router.store import validate_name
 
@@ -39,7 +40,7 @@ def add_batch_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
     parser.add_argument("input", metavar="INPUT", help="a local file, or s3://bucket/batch/...")
     parser.add_argument("--model", required=True, type=validate_name, help="the model's name")
     parser.add_argument("--output", type=Path, help="the predictions file (local input only)")
-    parser.add_argument("--model-root", type=Path, help="model folder (local input only)")
+    add_model_root(parser, note="local input only")
     parser.add_argument(
         "--outputs",
         default=DEFAULT_OUTPUTS,
