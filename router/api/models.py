@@ -117,7 +117,7 @@ def list_models(registry: RegistryDep) -> ModelList:
 def describe_model(name: str, registry: RegistryDep) -> ModelDetail:
     """A model's file, version, rounds (early stopping), features with their types and
     categories, outputs, and last load error (loads it if needed)."""
-    status = registry.status(name)
+    status = registry.load_and_describe(name)
     loaded = status.loaded
     failure = status.failure
     return ModelDetail(
@@ -147,11 +147,11 @@ async def find_model(
     (a pinned version not fresh in the cache counts as a miss)."""
     registry = app_registry(request)
     if version is None:
-        model = registry.fresh(name)
+        model = registry.cached_if_fresh(name)
         if model is None:  # a file check or a load is due: disk I/O, off the loop (create_app)
             return await app_run_blocking(request)(registry.lookup, name)  # type: ignore[no-any-return]
         return model, "hit"
-    model = registry.fresh_version(name, version)
+    model = registry.cached_version_if_fresh(name, version)
     if model is None:
         return await app_run_blocking(request)(registry.get_version, name, version), "miss"
     return model, "hit"

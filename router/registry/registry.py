@@ -152,7 +152,7 @@ class ModelRegistry:
 
     # -- serving -------------------------------------------------------------------------
 
-    def fresh(self, name: str) -> LoadedModel | None:
+    def cached_if_fresh(self, name: str) -> LoadedModel | None:
         """The cached model if its file needs no check yet; does no I/O, so it is safe to call
         on the event loop. ``None`` means: call ``get`` (from a worker thread)."""
         validate_name(name)
@@ -172,7 +172,7 @@ class ModelRegistry:
         """``get``, and what the cache had: ``hit`` (the file's version, or a broken file's
         working predecessor), ``miss`` (nothing: loaded now) or ``reload`` (an older version:
         the new one loaded now, or the old one served while another request loads it)."""
-        found = self.fresh(name)
+        found = self.cached_if_fresh(name)
         if found is not None:
             return found, "hit"
         now = self._clock()
@@ -253,7 +253,7 @@ class ModelRegistry:
                 files = self.store.read(ref, size_limit=self._size_limit)
             except (FileRefused, FileTooLarge) as exc:
                 # Remembered under what was opened, which need not be what was stat-ed.
-                return self._failed(ref, exc.version_key, cached, exc)
+                return self._remember_failure(ref, exc.version_key, cached, exc)
             read_before = self._note_read(files.ref)
             if not files.published and not self._settled(files.ref, read_before):
                 return self._unsettled(files.ref, cached)
@@ -265,7 +265,7 @@ class ModelRegistry:
                     self._failures.pop(name, None)
                     self._last_loaded[name] = files.ref.version_key
             except (InvalidModelFile, ModelTooLarge) as exc:
-                return self._failed(ref, files.ref.version_key, cached, exc)
+                return self._remember_failure(ref, files.ref.version_key, cached, exc)
         except OSError as exc:
             # An I/O error (EFS unreachable, permissions) says nothing about the file's
             # content: report it without remembering the version as broken.
@@ -337,7 +337,7 @@ class ModelRegistry:
             "file is served once unchanged that long (ROUTER_SETTLE_S)"
         )
 
-    def _failed(
+    def _remember_failure(
         self,
         ref: ModelRef,
         version_key: VersionKey,
@@ -385,8 +385,8 @@ class ModelRegistry:
 
     # -- versions: the model's publish history (router.history) --------------------------
 
-    def fresh_version(self, name: str, version: str) -> LoadedModel | None:
-        """``fresh`` for one pinned version: no I/O, ``None`` means call ``get_version``."""
+    def cached_version_if_fresh(self, name: str, version: str) -> LoadedModel | None:
+        """``cached_if_fresh`` for one pinned version: no I/O; ``None``: call ``get_version``."""
         validate_name(name)
         now = self._clock()
         with self._lock:
@@ -409,7 +409,7 @@ class ModelRegistry:
         model's history, or its live file. Cached, counted and evicted like any model, and
         never reloaded: a version's content cannot change, so it is only looked up again
         (every ``reload_interval_s``) to stop serving it once it leaves the history."""
-        found = self.fresh_version(name, version)
+        found = self.cached_version_if_fresh(name, version)
         if found is not None:
             return found
         entry = history.find(self.store, name, version)
@@ -518,7 +518,7 @@ class ModelRegistry:
 
     # -- status --------------------------------------------------------------------------
 
-    def status(self, name: str) -> ModelStatus:
+    def load_and_describe(self, name: str) -> ModelStatus:
         """Load the model if possible, then describe it; a load failure is shown, not raised."""
         with contextlib.suppress(ModelUnavailable, ModelTooLarge, LoadTimeout, ModelSettling):
             self.get(name)

@@ -72,7 +72,7 @@ def test_a_hand_placed_invalid_metadata_file_shows_in_the_models_status(
     (tmp_path / "churn" / "model.ubj").write_bytes(binary_model)
     (tmp_path / "churn" / "metadata.json").write_text('{"class_lables": ["no", "yes"]}')
     registry = ModelRegistry.from_settings(Settings(model_root=tmp_path))
-    status = registry.status("churn")
+    status = registry.load_and_describe("churn")
     assert status.loaded is None and status.failure is not None
     assert "metadata.json has an unknown key 'class_lables'" in status.failure.error.detail
 

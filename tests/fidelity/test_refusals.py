@@ -65,7 +65,7 @@ def test_a_pickle_named_like_a_model_shows_the_recipe_in_its_status(
 ) -> None:
     (tmp_path / "churn").mkdir()
     (tmp_path / "churn" / "model.ubj").write_bytes(pickle.dumps(churn.model))
-    status = ModelRegistry.from_settings(Settings(model_root=tmp_path)).status("churn")
+    status = ModelRegistry.from_settings(Settings(model_root=tmp_path)).load_and_describe("churn")
     assert status.failure is not None and RECIPE in status.failure.error.detail
 
 

@@ -214,7 +214,7 @@ def test_broken_replacement_keeps_old_version_and_reports_it(
 
     replace_file(path, corrupt(model_bytes(train_booster(seed=2))))
     served = registry.get("m")
-    status = registry.status("m")
+    status = registry.load_and_describe("m")
 
     assert served is old
     assert status.loaded is old and status.stale
@@ -226,7 +226,7 @@ def test_broken_replacement_keeps_old_version_and_reports_it(
     replace_file(path, model_bytes(train_booster(seed=3)))  # fixed: loads and clears the error
     fixed = registry.get("m")
     assert fixed.version != old.version
-    assert registry.status("m").failure is None
+    assert registry.load_and_describe("m").failure is None
 
 
 def test_no_working_version_is_unavailable(model_root: Path) -> None:
