@@ -29,8 +29,8 @@ KEEP_ALIVE_S = 5
 def serve(args: argparse.Namespace) -> int:
     settings = _settings(args)
     # Before XGBoost is imported: OpenMP sizes its thread team once, from OMP_NUM_THREADS or
-    # else all cores, and on 2 cores a 50-tree model then took 8.0 ms to load instead of
-    # 0.7 ms (scripts/bench_router.py). It also caps XGBoost's threads, so follow nthread.
+    # else all cores, and a team wider than nthread makes every model load several times
+    # slower (docs/benchmarks.md). It also caps XGBoost's threads, so follow nthread.
     os.environ.setdefault("OMP_NUM_THREADS", str(settings.nthread))
     import uvicorn
 

@@ -117,8 +117,8 @@ class EmfMetricsSink:
     """Buffers this invocation's metrics; ``flush`` prints them as one EMF document.
 
     The document is the one Powertools' ``Metrics`` writes (a test compares the two), built
-    here with orjson: Powertools took ~55 µs an invocation for it, a third of a one-row
-    prediction, measured by scripts/bench_router.py.
+    here with orjson: Powertools' own serialisation cost a sizeable share of a one-row
+    prediction on every invocation (scripts/bench_router.py).
 
     Model names are deliberately not dimensions: each distinct dimension value is a separate
     CloudWatch metric, billed monthly, and a router may serve thousands of models.

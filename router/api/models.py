@@ -74,9 +74,8 @@ async def predict(request: Request) -> Response:
     """Predict with the model ``name`` on the rows in ``instances``."""
     # The hot path declares nothing for FastAPI to solve: not its collaborators (read from
     # app.state), and not even the model name (read from the matched path). Each declared
-    # parameter costs FastAPI's dependency solving per request: with Depends ~60 µs, with a
-    # `name: str` path parameter ~65 Python calls, against a one-row prediction of ~130 µs
-    # (scripts/bench_router.py).
+    # parameter costs FastAPI's dependency solving on every request, a sizeable share of a
+    # one-row prediction (the breakdown in docs/benchmarks.md).
     return await predict_with(request, validate_name(request.path_params["name"]), None)
 
 

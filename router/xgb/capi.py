@@ -1,7 +1,6 @@
 """XGBoost's in-place prediction on a dense float32 matrix, configured once per booster.
 
-A one-row ``Booster.inplace_predict`` on the benchmark's 50-tree model takes ~340 µs here,
-of which walking the trees takes a few. Two thirds of it go to:
+A one-row ``Booster.inplace_predict`` spends most of its time outside the trees:
 
 - Python: it accepts a dozen input kinds (pandas, arrow, cupy, scipy, lists), so each call
   re-imports its converters, JSON-encodes its arguments and the array's interface with the
@@ -11,10 +10,10 @@ of which walking the trees takes a few. Two thirds of it go to:
 
 The router only ever passes a C-contiguous float32 matrix, so this calls the same C function
 with the arguments ``inplace_predict`` would send, encoded once, and a proxy matrix kept per
-thread: ~110 µs for the same call (``scripts/bench_router.py``). Most of what remains is
+thread (``docs/benchmarks.md`` has the figures). Most of what remains is
 XGBoost's own set-up per call (perf, XGBoost 3.2): the proxy's context compiles a
 ``std::regex`` to parse the device name "cpu", and every tree is walked for its depth.
-Results are bit-identical to ``inplace_predict`` (``tests/unit/test_dense_predict.py`` holds
+Results are bit-identical to ``inplace_predict`` (``tests/unit/test_capi.py`` holds
 that for every model kind).
 
 Thread safety is XGBoost's: the C call writes its output into per-thread buffers of the

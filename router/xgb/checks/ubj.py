@@ -108,7 +108,7 @@ class UbjSkeleton:
     container_parent: list[int]  # the number of the container it is in; -1 for the top level
     key_start: list[int]  # offset of each object key's first byte, after 'L' and the length
     # Which object a key is in changes only where a container opens or closes, so rather than
-    # an owner for every key (an append more per key costs ~10% of the walk) the walk notes,
+    # an owner for every key (an append more per key, a measurable cost) the walk notes,
     # at each of those points, how many keys came before and which container the walk is in.
     owner_from_key: list[int]
     owner: list[int]
