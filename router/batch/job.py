@@ -12,14 +12,13 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import io
-import os
 import time
 from collections import deque
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, BinaryIO
 
-from router.atomic import write_atomically
+from router.atomic import temp_path, write_atomically
 from router.batch import formats
 from router.batch.errors import BatchError, BatchInputInvalid
 from router.batch.manifest import Manifest
@@ -219,7 +218,7 @@ class _Outputs:
 
     def __init__(self, paths: JobPaths) -> None:
         self.paths = paths
-        self._temps = [_temp_name(paths.predictions), _temp_name(paths.rejects)]
+        self._temps = [temp_path(paths.predictions.parent), temp_path(paths.rejects.parent)]
         self._committed = False
 
     def __enter__(self) -> _Outputs:
@@ -243,7 +242,3 @@ class _Outputs:
         for temp in self._temps:
             with contextlib.suppress(FileNotFoundError):
                 temp.unlink()
-
-
-def _temp_name(path: Path) -> Path:
-    return path.with_name(f".{path.name}.{os.getpid()}.tmp")

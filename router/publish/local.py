@@ -62,9 +62,6 @@ LIVE_FILE = f"{DIR_MODEL_STEM}.ubj"
 REPLACED_DIR = "replaced"
 LOCK_FILE = ".lock"
 
-# The history's layout is the store's (router.history reads it for the router).
-_STAMP_FORMAT = STAMP_FORMAT
-
 
 @dataclass(frozen=True, slots=True)
 class LocalVersion:
@@ -244,7 +241,7 @@ class ModelFolder:
     def _entry_path(self, versions: list[LocalVersion], data: bytes) -> Path:
         """The history name of the next version: its number, UTC time and SHA-256."""
         number = max((version.number for version in versions), default=0) + 1
-        stamp = datetime.fromtimestamp(self._clock(), UTC).strftime(_STAMP_FORMAT)
+        stamp = datetime.fromtimestamp(self._clock(), UTC).strftime(STAMP_FORMAT)
         sha256 = hashlib.sha256(data).hexdigest()
         return self.history_path / f"{number:06d}-{stamp}-{sha256}.ubj"
 
@@ -274,7 +271,7 @@ class ModelFolder:
             if not path.is_file():
                 continue
             replaced.mkdir(parents=True, exist_ok=True)
-            path.replace(replaced / f"{stamp.strftime(_STAMP_FORMAT)}-{path.name}")
+            path.replace(replaced / f"{stamp.strftime(STAMP_FORMAT)}-{path.name}")
             fsync_directory(path.parent)
 
     def _prune_history(self) -> None:
@@ -306,7 +303,7 @@ def list_versions(root: Path, name: str) -> list[LocalVersion]:
     return [
         LocalVersion(
             number=number,
-            published_at=datetime.strptime(match["stamp"], _STAMP_FORMAT).replace(tzinfo=UTC),
+            published_at=datetime.strptime(match["stamp"], STAMP_FORMAT).replace(tzinfo=UTC),
             sha256=match["sha"],
             size=stat.st_size,
             path=folder / HISTORY_DIR / match.group(0),
