@@ -164,15 +164,6 @@ resource "aws_s3_bucket_notification" "batch" {
 # The batch function: the router's registry and predictor, EFS mounted read-only
 # ---------------------------------------------------------------------------------------
 
-resource "aws_cloudwatch_log_group" "batch" {
-  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_days (default 30 days, to bound cost); set 365 or more where a year of logs is required.
-  count = local.batch_count
-
-  name              = local.batch_log_group_name
-  retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.this.arn
-}
-
 resource "aws_lambda_function" "batch" {
   #checkov:skip=CKV_AWS_116:Invoked synchronously by the state machine, which retries each part and records failures in its execution history.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile; the package is built and deployed by this project's own scripts.
@@ -182,9 +173,9 @@ resource "aws_lambda_function" "batch" {
 
   function_name = local.batch_function_name
   description   = "Model Router batch: predicts parts of batch jobs with models from EFS"
-  role          = aws_iam_role.batch[0].arn
+  role          = aws_iam_role.function["batch"].arn
   handler       = "router.batch.lambda_handler.handler"
-  runtime       = "python3.12"
+  runtime       = local.lambda_runtime
   architectures = [var.architecture]
   memory_size   = var.batch_memory_mb
   timeout       = var.batch_timeout_s
@@ -213,32 +204,16 @@ resource "aws_lambda_function" "batch" {
 
   logging_config {
     log_format            = "JSON"
-    log_group             = aws_cloudwatch_log_group.batch[0].name
+    log_group             = aws_cloudwatch_log_group.function["batch"].name
     application_log_level = local.lambda_application_log_level
   }
 
-  # No precondition on the package: the router's and the inbox's already stop the plan.
+  # No precondition on the package: the router's stops the plan for every function.
   depends_on = [
     aws_efs_mount_target.this,
-    aws_iam_role_policy.batch,
+    aws_iam_role_policy.function,
     aws_vpc_security_group_ingress_rule.efs_from_inbox,
   ]
-}
-
-resource "aws_iam_role" "batch" {
-  count = local.batch_count
-
-  name               = "${var.name}-batch"
-  description        = "Execution role of ${local.batch_function_name}"
-  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
-}
-
-resource "aws_iam_role_policy" "batch" {
-  count = local.batch_count
-
-  name   = "batch"
-  role   = aws_iam_role.batch[0].id
-  policy = data.aws_iam_policy_document.batch[0].json
 }
 
 data "aws_iam_policy_document" "batch" {
@@ -293,37 +268,6 @@ data "aws_iam_policy_document" "batch" {
       values   = ["s3.${local.region}.amazonaws.com"]
     }
   }
-
-  statement {
-    sid       = "WriteOwnLogs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.batch[0].arn}:*"]
-  }
-
-  statement {
-    sid       = "DescribeNetworkInterfaces"
-    actions   = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
-    resources = ["*"]
-  }
-
-  statement {
-    sid     = "CreateNetworkInterfaces"
-    actions = ["ec2:CreateNetworkInterface"]
-    resources = concat(
-      [local.network_interface_arn, aws_security_group.inbox.arn],
-      local.subnet_arns,
-    )
-  }
-
-  statement {
-    sid = "ManageNetworkInterfaces"
-    actions = [
-      "ec2:DeleteNetworkInterface",
-      "ec2:AssignPrivateIpAddresses",
-      "ec2:UnassignPrivateIpAddresses",
-    ]
-    resources = [local.network_interface_arn]
-  }
 }
 
 # ---------------------------------------------------------------------------------------
@@ -349,32 +293,12 @@ resource "aws_sfn_state_machine" "batch" {
   depends_on = [aws_iam_role_policy.batch_state_machine]
 }
 
-# The state machine's role is assumed by Step Functions, the starter's by EventBridge.
-data "aws_iam_policy_document" "batch_assume" {
-  for_each = var.enable_batch ? { state_machine = "states", events = "events" } : {}
-
-  statement {
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["${each.value}.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 resource "aws_iam_role" "batch_state_machine" {
   count = local.batch_count
 
   name               = "${var.name}-batch-state-machine"
   description        = "Role of the ${local.batch_state_machine_name} state machine"
-  assume_role_policy = data.aws_iam_policy_document.batch_assume["state_machine"].json
+  assume_role_policy = data.aws_iam_policy_document.assume_role["state_machine"].json
 }
 
 resource "aws_iam_role_policy" "batch_state_machine" {
@@ -473,7 +397,7 @@ resource "aws_iam_role" "batch_events" {
 
   name               = "${var.name}-batch-events"
   description        = "Lets EventBridge start ${local.batch_state_machine_name}"
-  assume_role_policy = data.aws_iam_policy_document.batch_assume["events"].json
+  assume_role_policy = data.aws_iam_policy_document.assume_role["events"].json
 }
 
 resource "aws_iam_role_policy" "batch_events" {

@@ -1,14 +1,29 @@
-# Execution roles. The router may mount EFS read-only, write its own logs and manage its
-# network interfaces, nothing more; the inbox may additionally write EFS, read the inbox
-# bucket and send to its dead letter queue.
+# Roles' trust, and what each function's role may do beyond running (functions.tf adds its
+# logs and network interfaces and attaches the whole to its role): the router may mount
+# EFS read-only, nothing more; the inbox may also write EFS, read and tag the inbox bucket
+# and send to its dead letter queue; the batch function's statements are in batch.tf.
+# Below: the optional flow-log role and the policy for uploaders.
 
-data "aws_iam_policy_document" "lambda_assume" {
+# Who may assume each kind of role: its service, and only on behalf of this account (the
+# condition keeps another account's resources from making the service act for them).
+locals {
+  role_services = {
+    lambda        = "lambda.amazonaws.com"
+    flow_logs     = "vpc-flow-logs.amazonaws.com"
+    state_machine = "states.amazonaws.com"
+    events        = "events.amazonaws.com"
+  }
+}
+
+data "aws_iam_policy_document" "assume_role" {
+  for_each = local.role_services
+
   statement {
     actions = ["sts:AssumeRole"]
 
     principals {
       type        = "Service"
-      identifiers = ["lambda.amazonaws.com"]
+      identifiers = [each.value]
     }
 
     condition {
@@ -19,29 +34,9 @@ data "aws_iam_policy_document" "lambda_assume" {
   }
 }
 
-locals {
-  # Lambda creates, describes and deletes the functions' ENIs with the execution role.
-  # Describe* cannot be scoped to resources; the rest is scoped to this account and Region,
-  # and creation to our subnets and security groups.
-  network_interface_arn = "arn:${local.partition}:ec2:${local.region}:${local.account_id}:network-interface/*"
-  subnet_arns           = [for subnet in aws_subnet.private : subnet.arn]
-}
-
 # ---------------------------------------------------------------------------------------
 # Router
 # ---------------------------------------------------------------------------------------
-
-resource "aws_iam_role" "router" {
-  name               = "${var.name}-router"
-  description        = "Execution role of ${local.router_function_name}"
-  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
-}
-
-resource "aws_iam_role_policy" "router" {
-  name   = "router"
-  role   = aws_iam_role.router.id
-  policy = data.aws_iam_policy_document.router.json
-}
 
 data "aws_iam_policy_document" "router" {
   statement {
@@ -55,54 +50,11 @@ data "aws_iam_policy_document" "router" {
       values   = [aws_efs_access_point.this.arn]
     }
   }
-
-  statement {
-    sid       = "WriteOwnLogs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.router.arn}:*"]
-  }
-
-  statement {
-    sid       = "DescribeNetworkInterfaces"
-    actions   = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
-    resources = ["*"]
-  }
-
-  statement {
-    sid     = "CreateNetworkInterfaces"
-    actions = ["ec2:CreateNetworkInterface"]
-    resources = concat(
-      [local.network_interface_arn, aws_security_group.router.arn],
-      local.subnet_arns,
-    )
-  }
-
-  statement {
-    sid = "ManageNetworkInterfaces"
-    actions = [
-      "ec2:DeleteNetworkInterface",
-      "ec2:AssignPrivateIpAddresses",
-      "ec2:UnassignPrivateIpAddresses",
-    ]
-    resources = [local.network_interface_arn]
-  }
 }
 
 # ---------------------------------------------------------------------------------------
 # Inbox
 # ---------------------------------------------------------------------------------------
-
-resource "aws_iam_role" "inbox" {
-  name               = "${var.name}-inbox"
-  description        = "Execution role of ${local.inbox_function_name}"
-  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
-}
-
-resource "aws_iam_role_policy" "inbox" {
-  name   = "inbox"
-  role   = aws_iam_role.inbox.id
-  policy = data.aws_iam_policy_document.inbox.json
-}
 
 data "aws_iam_policy_document" "inbox" {
   statement {
@@ -179,66 +131,18 @@ data "aws_iam_policy_document" "inbox" {
       values   = ["sqs.${local.region}.amazonaws.com"]
     }
   }
-
-  statement {
-    sid       = "WriteOwnLogs"
-    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
-    resources = ["${aws_cloudwatch_log_group.inbox.arn}:*"]
-  }
-
-  statement {
-    sid       = "DescribeNetworkInterfaces"
-    actions   = ["ec2:DescribeNetworkInterfaces", "ec2:DescribeSubnets"]
-    resources = ["*"]
-  }
-
-  statement {
-    sid     = "CreateNetworkInterfaces"
-    actions = ["ec2:CreateNetworkInterface"]
-    resources = concat(
-      [local.network_interface_arn, aws_security_group.inbox.arn],
-      local.subnet_arns,
-    )
-  }
-
-  statement {
-    sid = "ManageNetworkInterfaces"
-    actions = [
-      "ec2:DeleteNetworkInterface",
-      "ec2:AssignPrivateIpAddresses",
-      "ec2:UnassignPrivateIpAddresses",
-    ]
-    resources = [local.network_interface_arn]
-  }
 }
 
 # ---------------------------------------------------------------------------------------
 # VPC flow logs (optional)
 # ---------------------------------------------------------------------------------------
 
-data "aws_iam_policy_document" "flow_logs_assume" {
-  statement {
-    actions = ["sts:AssumeRole"]
-
-    principals {
-      type        = "Service"
-      identifiers = ["vpc-flow-logs.amazonaws.com"]
-    }
-
-    condition {
-      test     = "StringEquals"
-      variable = "aws:SourceAccount"
-      values   = [local.account_id]
-    }
-  }
-}
-
 resource "aws_iam_role" "flow_logs" {
   count = var.enable_flow_logs ? 1 : 0
 
   name               = "${var.name}-flow-logs"
   description        = "Lets VPC flow logs write to ${local.flow_log_group_name}"
-  assume_role_policy = data.aws_iam_policy_document.flow_logs_assume.json
+  assume_role_policy = data.aws_iam_policy_document.assume_role["flow_logs"].json
 }
 
 resource "aws_iam_role_policy" "flow_logs" {

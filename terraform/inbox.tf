@@ -117,13 +117,6 @@ resource "aws_s3_bucket_notification" "inbox" {
 # The inbox function
 # ---------------------------------------------------------------------------------------
 
-resource "aws_cloudwatch_log_group" "inbox" {
-  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_days (default 30 days, to bound cost); set 365 or more where a year of logs is required.
-  name              = local.inbox_log_group_name
-  retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.this.arn
-}
-
 resource "aws_lambda_function" "inbox" {
   #checkov:skip=CKV_AWS_116:Failed events go to the on-failure destination in aws_lambda_function_event_invoke_config.inbox, which records the whole invocation; a dead_letter_config would duplicate them.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile; the package is built and deployed by this project's own scripts.
@@ -131,9 +124,9 @@ resource "aws_lambda_function" "inbox" {
   #checkov:skip=CKV_AWS_50:X-Ray is not enabled: observability is JSON logs, the dead letter queue and alarms.
   function_name = local.inbox_function_name
   description   = "Model Router inbox: writes models uploaded to S3 onto EFS"
-  role          = aws_iam_role.inbox.arn
+  role          = aws_iam_role.function["inbox"].arn
   handler       = "router.publish.lambda_handler.handler"
-  runtime       = "python3.12"
+  runtime       = local.lambda_runtime
   architectures = [var.architecture]
   memory_size   = var.inbox_memory_mb
   timeout       = var.inbox_timeout_s
@@ -159,25 +152,14 @@ resource "aws_lambda_function" "inbox" {
 
   logging_config {
     log_format            = "JSON"
-    log_group             = aws_cloudwatch_log_group.inbox.name
+    log_group             = aws_cloudwatch_log_group.function["inbox"].name
     application_log_level = local.lambda_application_log_level
   }
 
-  lifecycle {
-    precondition {
-      condition     = local.package_exists
-      error_message = "No Lambda package at ${local.package_path}: build it with `make package ARCH=${var.architecture}` first."
-    }
-
-    precondition {
-      condition     = !local.package_exists || local.package_matches_architecture
-      error_message = "${local.package_path} is not a package for ${var.architecture}: ${local.package_problem}. Rebuild it with `make package ARCH=${var.architecture}`, or set architecture to match."
-    }
-  }
-
+  # No precondition on the package: the router's stops the plan for every function.
   depends_on = [
     aws_efs_mount_target.this,
-    aws_iam_role_policy.inbox,
+    aws_iam_role_policy.function,
     aws_vpc_security_group_ingress_rule.efs_from_inbox,
     aws_efs_file_system_policy.this,
   ]

@@ -1,13 +1,6 @@
 # The router: FastAPI behind Mangum, reading models from EFS, published as versions behind
 # a "live" alias that API Gateway invokes (and that carries provisioned concurrency).
 
-resource "aws_cloudwatch_log_group" "router" {
-  #checkov:skip=CKV_AWS_338:Retention is var.log_retention_days (default 30 days, to bound cost); set 365 or more where a year of logs is required.
-  name              = local.router_log_group_name
-  retention_in_days = var.log_retention_days
-  kms_key_id        = aws_kms_key.this.arn
-}
-
 resource "aws_lambda_function" "router" {
   #checkov:skip=CKV_AWS_116:Invoked synchronously by API Gateway; a failed request is answered to the caller, so there is nothing to dead-letter.
   #checkov:skip=CKV_AWS_272:Code signing needs an AWS Signer profile; the package is built and deployed by this project's own scripts.
@@ -15,9 +8,9 @@ resource "aws_lambda_function" "router" {
   #checkov:skip=CKV_AWS_50:X-Ray is not enabled: observability is EMF metrics and JSON logs, and tracing would widen the role beyond EFS, logs and ENIs.
   function_name = local.router_function_name
   description   = "Model Router: serves XGBoost models from EFS"
-  role          = aws_iam_role.router.arn
+  role          = aws_iam_role.function["router"].arn
   handler       = "router.lambda_handler.handler"
-  runtime       = "python3.12"
+  runtime       = local.lambda_runtime
   architectures = [var.architecture]
   memory_size   = var.router_memory_mb
   timeout       = var.router_timeout_s
@@ -44,10 +37,11 @@ resource "aws_lambda_function" "router" {
 
   logging_config {
     log_format            = "JSON"
-    log_group             = aws_cloudwatch_log_group.router.name
+    log_group             = aws_cloudwatch_log_group.function["router"].name
     application_log_level = local.lambda_application_log_level
   }
 
+  # Checked once, here, for the package every function runs.
   lifecycle {
     precondition {
       condition     = local.package_exists
@@ -63,7 +57,7 @@ resource "aws_lambda_function" "router" {
   # The function cannot start until EFS is reachable in every subnet it may run in.
   depends_on = [
     aws_efs_mount_target.this,
-    aws_iam_role_policy.router,
+    aws_iam_role_policy.function,
     aws_vpc_security_group_ingress_rule.efs_from_router,
   ]
 }

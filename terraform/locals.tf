@@ -64,6 +64,9 @@ locals {
   }
   inbox_environment = merge(local.thread_environment, local.inbox_owned_environment)
 
+  # Every function runs the one package, built for this Python (scripts/build_package.py).
+  lambda_runtime = "python3.12"
+
   # Lambda's JSON log filter drops lines without a "level" once it is above INFO, and every
   # EMF metrics document is such a line. So Lambda filters at INFO (DEBUG when asked) and
   # the functions apply ROUTER_LOG_LEVEL themselves.

@@ -247,7 +247,7 @@ locals {
           title  = local.model_queries[key].title
           region = local.region
           view   = "table"
-          query  = "SOURCE '${aws_cloudwatch_log_group.router.name}' | ${local.model_queries[key].query}"
+          query  = "SOURCE '${aws_cloudwatch_log_group.function["router"].name}' | ${local.model_queries[key].query}"
         }
       }
     ],
@@ -263,6 +263,6 @@ resource "aws_cloudwatch_query_definition" "model" {
   for_each = local.model_queries
 
   name            = "${var.name}/${each.value.title}"
-  log_group_names = [aws_cloudwatch_log_group.router.name]
+  log_group_names = [aws_cloudwatch_log_group.function["router"].name]
   query_string    = "fields @timestamp | ${each.value.query}"
 }

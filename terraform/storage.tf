@@ -66,7 +66,7 @@ data "aws_iam_policy_document" "efs" {
 
     principals {
       type        = "AWS"
-      identifiers = [aws_iam_role.router.arn, aws_iam_role.inbox.arn]
+      identifiers = [aws_iam_role.function["router"].arn, aws_iam_role.function["inbox"].arn]
     }
 
     condition {
@@ -83,7 +83,7 @@ data "aws_iam_policy_document" "efs" {
 
     principals {
       type        = "AWS"
-      identifiers = [aws_iam_role.inbox.arn]
+      identifiers = [aws_iam_role.function["inbox"].arn]
     }
 
     condition {
@@ -158,7 +158,7 @@ data "aws_iam_policy_document" "efs" {
     condition {
       test     = "ArnNotEquals"
       variable = "aws:PrincipalArn"
-      values   = [aws_iam_role.inbox.arn]
+      values   = [aws_iam_role.function["inbox"].arn]
     }
   }
 }

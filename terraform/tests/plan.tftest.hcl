@@ -128,6 +128,29 @@ run "defaults" {
   }
 }
 
+# The names the functions' log groups, roles and policies had before they were one for_each
+# (functions.tf): a rename would replace them.
+run "function_resources_keep_their_names" {
+  command = plan
+
+  assert {
+    condition = (
+      [for key in ["router", "inbox", "batch"] : aws_iam_role.function[key].name] == ["model-router-router", "model-router-inbox", "model-router-batch"] &&
+      [for key in ["router", "inbox", "batch"] : aws_iam_role_policy.function[key].name] == ["router", "inbox", "batch"] &&
+      [for key in ["router", "inbox", "batch"] : aws_cloudwatch_log_group.function[key].name] == ["/aws/lambda/model-router-router", "/aws/lambda/model-router-inbox", "/aws/lambda/model-router-batch"]
+    )
+    error_message = "Roles, role policies and log groups keep the names they were deployed with."
+  }
+
+  assert {
+    condition = alltrue([
+      for key, function in { router = aws_lambda_function.router, inbox = aws_lambda_function.inbox, batch = aws_lambda_function.batch[0] } :
+      function.logging_config[0].log_group == aws_cloudwatch_log_group.function[key].name && function.function_name == "model-router-${key}"
+    ])
+    error_message = "Each function logs to its own log group."
+  }
+}
+
 run "api_url_has_no_trailing_slash" {
   command = plan
 
@@ -203,7 +226,8 @@ run "rejects_a_package_for_another_architecture" {
     architecture = "arm64"
   }
 
-  expect_failures = [aws_lambda_function.router, aws_lambda_function.inbox]
+  # The router's precondition checks the package all the functions run.
+  expect_failures = [aws_lambda_function.router]
 }
 
 run "provisioned_concurrency_on_the_alias" {
@@ -416,7 +440,8 @@ run "rejects_provisioned_above_reserved_concurrency" {
 run "rejects_a_missing_package" {
   command = plan
   variables { package_path = "does-not-exist.zip" }
-  expect_failures = [aws_lambda_function.router, aws_lambda_function.inbox]
+  # The router's precondition checks the package all the functions run.
+  expect_failures = [aws_lambda_function.router]
 }
 
 run "batch_can_be_turned_off" {
@@ -427,7 +452,8 @@ run "batch_can_be_turned_off" {
     condition = (
       length(aws_sfn_state_machine.batch) == 0 && length(aws_lambda_function.batch) == 0 &&
       length(aws_s3_bucket.batch) == 0 && length(aws_cloudwatch_event_rule.batch) == 0 &&
-      !contains(keys(aws_cloudwatch_metric_alarm.this), "batch-failed-executions")
+      !contains(keys(aws_cloudwatch_metric_alarm.this), "batch-failed-executions") &&
+      keys(aws_iam_role.function) == ["inbox", "router"] && keys(aws_cloudwatch_log_group.function) == ["inbox", "router"]
     )
     error_message = "enable_batch = false builds no batch resource and no batch alarm."
   }

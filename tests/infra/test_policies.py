@@ -21,6 +21,7 @@ import pytest
 import router.publish.lambda_handler
 from router.publish import s3 as bucket_commands
 from router.publish.validate import validate_model
+from tests.infra.hcl import role_statements
 from tests.infra.policy import Condition, Request, Statement, decide, render
 from tests.modelkit import model_bytes, train_booster
 from tests.publish import conftest as publish_fixtures
@@ -46,8 +47,8 @@ REFERENCES = {
     "aws_kms_key.this.arn": KEY_ARN,
     "local.region": REGION,
     "local.account_id": ACCOUNT,
-    "aws_iam_role.inbox.arn": INBOX_ROLE,
-    "aws_iam_role.router.arn": ROUTER_ROLE,
+    'aws_iam_role.function["inbox"].arn': INBOX_ROLE,
+    'aws_iam_role.function["router"].arn': ROUTER_ROLE,
     "aws_efs_file_system.this.arn": EFS_ARN,
     "aws_efs_access_point.this.arn": ACCESS_POINT,
 }
@@ -187,6 +188,12 @@ def document(module: Module, name: str) -> list[Statement]:
     return render(module.data[f"aws_iam_policy_document.{name}"], REFERENCES)
 
 
+def role(module: Module, function: str) -> list[Statement]:
+    """What the execution role of ``function`` (a key of local.functions) is granted: the
+    function's own statements and those every function shares (terraform/functions.tf)."""
+    return render({"statement": role_statements(module, function)}, REFERENCES)
+
+
 @pytest.fixture
 def recorded_inbox(inbox: InboxRun) -> Iterator[tuple[InboxRun, Recorder]]:
     """The inbox run, recording the calls of the S3 client its handler uses."""
@@ -221,7 +228,7 @@ def test_the_inbox_role_and_endpoint_allow_every_call_of_a_publish(
     assert {"GetObject", "PutObjectTagging"} <= operations
 
     policies = {
-        "inbox role": document(module, "inbox"),
+        "inbox role": role(module, "inbox"),
         "S3 endpoint": document(module, "s3_endpoint"),
         "bucket policy": document(module, "inbox_bucket"),
     }
@@ -327,12 +334,12 @@ def test_the_file_system_is_reachable_only_through_our_access_point(
 
 
 def test_each_role_allows_its_own_mount(module: Module) -> None:
-    for name, role, actions in (
+    for name, role_arn, actions in (
         ("router", ROUTER_ROLE, ["elasticfilesystem:ClientMount"]),
         ("inbox", INBOX_ROLE, ["elasticfilesystem:ClientMount", "elasticfilesystem:ClientWrite"]),
     ):
         for action in actions:
-            request = efs_request(action, role, ACCESS_POINT)
-            assert decide(document(module, name), request) == "allowed", (name, action)
-        request = efs_request("elasticfilesystem:ClientMount", role, None)
-        assert decide(document(module, name), request) == "implicitly denied", name
+            request = efs_request(action, role_arn, ACCESS_POINT)
+            assert decide(role(module, name), request) == "allowed", (name, action)
+        request = efs_request("elasticfilesystem:ClientMount", role_arn, None)
+        assert decide(role(module, name), request) == "implicitly denied", name

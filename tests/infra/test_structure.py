@@ -7,7 +7,16 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.infra.hcl import MODULE, REPO, block, reference, statements
+from tests.infra.hcl import (
+    MODULE,
+    REPO,
+    block,
+    document_statements,
+    reference,
+    role_statements,
+    statements,
+    unwrap,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -190,20 +199,93 @@ def test_default_security_group_has_no_rules(module: Module) -> None:
     assert "ingress" not in default and "egress" not in default
 
 
-def test_router_role_can_only_read_efs_log_and_manage_enis(module: Module) -> None:
+def test_each_function_role_has_one_policy_of_its_own(module: Module) -> None:
+    roles = module.resources_of("aws_iam_role")
+    assert roles["aws_iam_role.function"]["for_each"] == "${local.functions}"
     policies = [
         policy
         for policy in module.resources_of("aws_iam_role_policy").values()
-        if policy["role"] == "${aws_iam_role.router.id}"
+        if "aws_iam_role.function" in policy["role"]
     ]
-    assert [policy["policy"] for policy in policies] == [
-        "${data.aws_iam_policy_document.router.json}"
-    ]
+    assert policies == [module.resources["aws_iam_role_policy.function"]]
+    (policy,) = policies
+    assert policy["for_each"] == "${local.functions}"
+    assert policy["role"] == "${aws_iam_role.function[each.key].id}"
+    assert policy["policy"] == "${data.aws_iam_policy_document.function[each.key].json}"
     for kind in ("aws_iam_role_policy_attachment", "aws_iam_policy_attachment"):
         for attachment in module.resources_of(kind).values():
-            assert "aws_iam_role.router" not in str(attachment)
+            assert "aws_iam_role.function" not in str(attachment)
 
-    router = statements(module.data["aws_iam_policy_document.router"])
+
+def test_each_function_role_writes_its_own_logs_and_enis_in_its_own_group(
+    module: Module,
+) -> None:
+    security_groups = {"router": "router", "inbox": "inbox", "batch": "inbox"}
+    assert set(module.local("all_functions")) == set(security_groups)
+    for key, group in security_groups.items():
+        function = module.resources[f"aws_lambda_function.{key}"]
+        log_group = f'aws_cloudwatch_log_group.function["{key}"]'
+        assert block(function, "logging_config")["log_group"] == f"${{{log_group}.name}}"
+        assert block(function, "vpc_config")["security_group_ids"] == [
+            f"${{aws_security_group.{group}.id}}"
+        ]
+        granted = {s["sid"]: s for s in role_statements(module, key)}
+        assert granted["WriteOwnLogs"]["resources"] == [f"${{{log_group}.arn}}:*"], key
+        assert granted["WriteOwnLogs"]["actions"] == ["logs:CreateLogStream", "logs:PutLogEvents"]
+        assert f"aws_security_group.{group}.arn" in granted["CreateNetworkInterfaces"]["resources"]
+        others = set(security_groups.values()) - {group}
+        assert not [
+            other
+            for other in others
+            if f"aws_security_group.{other}." in granted["CreateNetworkInterfaces"]["resources"]
+        ], key
+
+
+# Which service assumes each role; roles trust nothing else.
+ROLE_SERVICES = {
+    "aws_iam_role.function": "lambda.amazonaws.com",
+    "aws_iam_role.flow_logs": "vpc-flow-logs.amazonaws.com",
+    "aws_iam_role.batch_state_machine": "states.amazonaws.com",
+    "aws_iam_role.batch_events": "events.amazonaws.com",
+}
+
+
+def test_each_role_trusts_only_its_service_on_behalf_of_this_account(module: Module) -> None:
+    assert set(module.resources_of("aws_iam_role")) == set(ROLE_SERVICES)
+    services = module.local("role_services")
+    for address, service in ROLE_SERVICES.items():
+        trust = unwrap(module.resources[address]["assume_role_policy"])
+        match = re.fullmatch(r'data\.aws_iam_policy_document\.assume_role\["(\w+)"\]\.json', trust)
+        assert match, f"{address}: {trust}"
+        assert services[match.group(1)] == service, address
+        (statement,) = document_statements(module, trust)
+        assert statement["actions"] == ["sts:AssumeRole"]
+        assert block(statement, "principals") == {"type": "Service", "identifiers": [service]}
+        assert block(statement, "condition") == {
+            "test": "StringEquals",
+            "variable": "aws:SourceAccount",
+            "values": ["${local.account_id}"],
+        }
+
+
+def test_resources_folded_into_one_per_function_keep_their_state(module: Module) -> None:
+    """Each resource that became an instance of a for_each moves there (a moved block),
+    so that an existing deployment updates nothing instead of replacing it."""
+    keys = set(module.local("all_functions"))
+    for kind in ("aws_cloudwatch_log_group", "aws_iam_role", "aws_iam_role_policy"):
+        assert module.resources[f"{kind}.function"]["for_each"] == "${local.functions}"
+        for key in keys:
+            old = f"{kind}.{key}[0]" if key == "batch" else f"{kind}.{key}"  # batch had count
+            assert module.moved.get(old) == f'{kind}.function["{key}"]', old
+    for old, new in module.moved.items():
+        assert re.sub(r"\[.*\]$", "", old) not in module.resources, f"{old} still exists"
+        resource = re.fullmatch(r'(\w+\.\w+)\["([\w-]+)"\]', new)
+        assert resource, new
+        assert resource.group(1) in module.resources, new
+
+
+def test_router_role_can_only_read_efs_log_and_manage_enis(module: Module) -> None:
+    router = role_statements(module, "router")
     actions = {action for statement in router for action in statement["actions"]}
     assert actions <= ROUTER_ACTIONS
     assert all(statement.get("effect", "Allow") == "Allow" for statement in router)
@@ -216,7 +298,10 @@ def test_router_role_can_only_read_efs_log_and_manage_enis(module: Module) -> No
 
 
 def test_only_the_inbox_may_write_efs(module: Module) -> None:
-    inbox = statements(module.data["aws_iam_policy_document.inbox"])
+    for function in set(module.local("all_functions")) - {"inbox"}:
+        granted = role_statements(module, function)
+        assert not [s for s in granted if "elasticfilesystem:ClientWrite" in s["actions"]]
+    inbox = role_statements(module, "inbox")
     (write,) = [s for s in inbox if "elasticfilesystem:ClientWrite" in s["actions"]]
     assert write["resources"] == [EFS_ARN]
     assert block(write, "condition")["values"] == [ACCESS_POINT_ARN]
@@ -228,7 +313,7 @@ def test_only_the_inbox_may_write_efs(module: Module) -> None:
     assert block(deny_writes, "condition") == {
         "test": "ArnNotEquals",
         "variable": "aws:PrincipalArn",
-        "values": ["${aws_iam_role.inbox.arn}"],
+        "values": ['${aws_iam_role.function["inbox"].arn}'],
     }
     writers = [
         principal
@@ -237,7 +322,7 @@ def test_only_the_inbox_may_write_efs(module: Module) -> None:
         and "elasticfilesystem:ClientWrite" in statement["actions"]
         for principal in block(statement, "principals")["identifiers"]
     ]
-    assert writers == ["${aws_iam_role.inbox.arn}"]
+    assert writers == ['${aws_iam_role.function["inbox"].arn}']
 
 
 # What router.publish needs of the inbox bucket (docs/publishing.md): read the uploaded
@@ -358,13 +443,12 @@ def test_both_functions_run_the_package(module: Module) -> None:
         "aws_lambda_function.router": "router.lambda_handler.handler",
         "aws_lambda_function.inbox": "router.publish.lambda_handler.handler",
     }
-    for address in FUNCTIONS:
+    assert module.locals["lambda_runtime"] == "python3.12"
+    for address in (*FUNCTIONS, "aws_lambda_function.batch"):
         function = module.resources[address]
-        assert function["runtime"] == "python3.12"
+        assert function["runtime"] == "${local.lambda_runtime}"
         assert function["filename"] == "${local.package_path}"
         assert function["source_code_hash"] == "${local.package_hash}"
-        log_group = address.replace("aws_lambda_function", "aws_cloudwatch_log_group")
-        assert block(function, "logging_config")["log_group"] == f"${{{log_group}.name}}"
 
 
 def test_inbox_bucket_is_private_encrypted_versioned_and_tls_only(module: Module) -> None:
@@ -473,7 +557,7 @@ def test_model_queries_read_the_prediction_log_line(module: Module) -> None:
     assert used == PREDICTION_FIELDS
     saved = module.resources["aws_cloudwatch_query_definition.model"]
     assert saved["for_each"] == "${local.model_queries}"
-    assert saved["log_group_names"] == ["${aws_cloudwatch_log_group.router.name}"]
+    assert saved["log_group_names"] == ['${aws_cloudwatch_log_group.function["router"].name}']
 
 
 def test_outputs_give_the_uploader_policy_and_the_authorization(module: Module) -> None:
