@@ -147,111 +147,87 @@ locals {
     }
   }
 
-  lambda_metric = { for name in ["router", "inbox"] : name => {
-    namespace = "AWS/Lambda"
-    function  = name == "router" ? aws_lambda_function.router.function_name : aws_lambda_function.inbox.function_name
-  } }
+  # The dashboard's metric panels, each a title, the statistic its metrics share (null
+  # where each metric names its own) and its metrics in CloudWatch's form: namespace,
+  # name, dimension name and value pairs, then options.
+  metric_panels = [
+    {
+      title   = "Router: invocations, errors, throttles"
+      stat    = "Sum"
+      metrics = [for metric in ["Invocations", "Errors", "Throttles"] : ["AWS/Lambda", metric, "FunctionName", local.router_function_name]]
+    },
+    {
+      title = "Router: duration (ms) and concurrency"
+      stat  = null
+      metrics = [
+        ["AWS/Lambda", "Duration", "FunctionName", local.router_function_name, { stat = "p50" }],
+        ["AWS/Lambda", "Duration", "FunctionName", local.router_function_name, { stat = "p99" }],
+        ["AWS/Lambda", "ConcurrentExecutions", "FunctionName", local.router_function_name, { stat = "Maximum", yAxis = "right" }],
+      ]
+    },
+    {
+      title   = "Router: cache and loads (EMF)"
+      stat    = "Sum"
+      metrics = [for metric in local.emf_metrics : [var.metrics_namespace, metric, "service", local.emf_dimensions.service]]
+    },
+    {
+      title   = "Router: predict and load time (ms, p99, EMF)"
+      stat    = "p99"
+      metrics = [for metric in local.emf_timings : [var.metrics_namespace, metric, "service", local.emf_dimensions.service]]
+    },
+    {
+      title = "API: requests and errors"
+      stat  = "Sum"
+      metrics = [
+        for metric in ["Count", "4xx", "5xx"] :
+        ["AWS/ApiGateway", metric, "ApiId", aws_apigatewayv2_api.this.id, "Stage", aws_apigatewayv2_stage.default.name]
+      ]
+    },
+    {
+      title = "Inbox: runs, errors, lost events"
+      stat  = "Sum"
+      metrics = concat(
+        [for metric in ["Invocations", "Errors", "DestinationDeliveryFailures", "AsyncEventsDropped"] : ["AWS/Lambda", metric, "FunctionName", local.inbox_function_name]],
+        [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.inbox_dead_letters.name, { stat = "Maximum" }]],
+      )
+    },
+  ]
 
-  dashboard_widgets = concat(
+  # Every panel is 12 x 6, two a row: the metric panels, then a table per saved query.
+  dashboard_panels = concat(
     [
-      {
-        type = "metric", x = 0, y = 0, width = 12, height = 6
-        properties = {
-          title  = "Router: invocations, errors, throttles"
-          region = local.region
-          stat   = "Sum"
-          period = 300
-          metrics = [
-            for metric in ["Invocations", "Errors", "Throttles"] :
-            ["AWS/Lambda", metric, "FunctionName", local.lambda_metric.router.function]
-          ]
-        }
-      },
-      {
-        type = "metric", x = 12, y = 0, width = 12, height = 6
-        properties = {
-          title  = "Router: duration (ms) and concurrency"
-          region = local.region
-          period = 300
-          metrics = [
-            ["AWS/Lambda", "Duration", "FunctionName", local.lambda_metric.router.function, { stat = "p50" }],
-            ["AWS/Lambda", "Duration", "FunctionName", local.lambda_metric.router.function, { stat = "p99" }],
-            ["AWS/Lambda", "ConcurrentExecutions", "FunctionName", local.lambda_metric.router.function, { stat = "Maximum", yAxis = "right" }],
-          ]
-        }
-      },
-      {
-        type = "metric", x = 0, y = 6, width = 12, height = 6
-        properties = {
-          title  = "Router: cache and loads (EMF)"
-          region = local.region
-          stat   = "Sum"
-          period = 300
-          metrics = [
-            for metric in local.emf_metrics :
-            [var.metrics_namespace, metric, "service", local.emf_dimensions.service]
-          ]
-        }
-      },
-      {
-        type = "metric", x = 12, y = 6, width = 12, height = 6
-        properties = {
-          title  = "Router: predict and load time (ms, p99, EMF)"
-          region = local.region
-          stat   = "p99"
-          period = 300
-          metrics = [
-            for metric in local.emf_timings :
-            [var.metrics_namespace, metric, "service", local.emf_dimensions.service]
-          ]
-        }
-      },
-      {
-        type = "metric", x = 0, y = 12, width = 12, height = 6
-        properties = {
-          title  = "API: requests and errors"
-          region = local.region
-          stat   = "Sum"
-          period = 300
-          metrics = [
-            for metric in ["Count", "4xx", "5xx"] :
-            ["AWS/ApiGateway", metric, "ApiId", aws_apigatewayv2_api.this.id, "Stage", aws_apigatewayv2_stage.default.name]
-          ]
-        }
-      },
-      {
-        type = "metric", x = 12, y = 12, width = 12, height = 6
-        properties = {
-          title  = "Inbox: runs, errors, lost events"
-          region = local.region
-          stat   = "Sum"
-          period = 300
-          metrics = concat(
-            [
-              for metric in ["Invocations", "Errors", "DestinationDeliveryFailures", "AsyncEventsDropped"] :
-              ["AWS/Lambda", metric, "FunctionName", local.lambda_metric.inbox.function]
-            ],
-            [["AWS/SQS", "ApproximateNumberOfMessagesVisible", "QueueName", aws_sqs_queue.inbox_dead_letters.name, { stat = "Maximum" }]],
-          )
-        }
-      },
+      for panel in local.metric_panels : {
+        type = "metric"
+        # A null stat is left out, so that each metric's own applies.
+        properties = { for name, value in {
+          title   = panel.title
+          region  = local.region
+          stat    = panel.stat
+          period  = 300
+          metrics = panel.metrics
+        } : name => value if value != null }
+      }
     ],
     [
-      for index, key in keys(local.model_queries) : {
-        type   = "log"
-        x      = 12 * (index % 2)
-        y      = 18 + 6 * floor(index / 2)
-        width  = 12
-        height = 6
+      for query in values(local.model_queries) : {
+        type = "log"
         properties = {
-          title  = local.model_queries[key].title
+          title  = query.title
           region = local.region
           view   = "table"
-          query  = "SOURCE '${aws_cloudwatch_log_group.function["router"].name}' | ${local.model_queries[key].query}"
+          query  = "SOURCE '${aws_cloudwatch_log_group.function["router"].name}' | ${query.query}"
         }
       }
     ],
   )
+  dashboard_widgets = [
+    for index, panel in local.dashboard_panels : merge(panel, {
+      x      = 12 * (index % 2)
+      y      = 6 * floor(index / 2)
+      width  = 12
+      height = 6
+    })
+  ]
 }
 
 resource "aws_cloudwatch_dashboard" "this" {

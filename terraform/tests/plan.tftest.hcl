@@ -467,3 +467,38 @@ run "batch_alarms_watch_the_state_machine" {
     error_message = "A failed batch execution raises an alarm."
   }
 }
+
+run "dashboard_panels_tile_two_a_row" {
+  command = plan
+
+  # The API's id is known only after apply; the dashboard's body names it.
+  override_resource {
+    target          = aws_apigatewayv2_api.this
+    override_during = plan
+    values          = { id = "a1b2c3d4e5" }
+  }
+
+  assert {
+    condition = (
+      [for widget in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets : [widget.x, widget.y, widget.width, widget.height]] ==
+      [for index in range(10) : [12 * (index % 2), 6 * floor(index / 2), 12, 6]]
+    )
+    error_message = "Six metric panels, then the four saved queries' tables, 12 x 6 each, two a row."
+  }
+
+  assert {
+    condition = alltrue([
+      for widget in jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets :
+      widget.type == "log" ? !contains(keys(widget.properties), "period") : widget.properties.period == 300 && widget.properties.region == "eu-west-1"
+    ])
+    error_message = "Every metric panel plots 5-minute periods in the deployment's Region; log panels take no period."
+  }
+
+  assert {
+    condition = (
+      !contains(keys(jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets[1].properties), "stat") &&
+      jsondecode(aws_cloudwatch_dashboard.this.dashboard_body).widgets[0].properties.stat == "Sum"
+    )
+    error_message = "A panel without a shared statistic leaves stat out, so each metric's own applies."
+  }
+}
