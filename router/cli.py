@@ -15,7 +15,7 @@ from router.cli_options import add_model_root
 from router.client_cli import add_client_commands
 from router.errors import RouterError
 from router.publish.cli import add_publish_commands
-from router.settings import Settings
+from router.settings import ENV_PREFIX, Settings
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     except ValidationError as exc:
         if exc.title != Settings.__name__:
             raise
-        prefix = Settings.model_config.get("env_prefix", "")
+        prefix = ENV_PREFIX
         for problem in exc.errors():
             name = "_".join(str(part) for part in problem["loc"]).upper()
             print(f"error: {prefix}{name}: {problem['msg']}", file=sys.stderr)

@@ -2,6 +2,11 @@
 
 Every budget is explicit: a memory budget for the model cache and time budgets for reload
 checks and for waiting on a load. Defaults follow the environment the process runs in.
+
+A plain pydantic model that reads the environment itself, as pydantic-settings would with
+this configuration (prefix, names in any case, arguments over the environment): every value
+is one string, which pydantic's lax mode converts. pydantic-settings and python-dotenv
+would be imported on every cold start for that alone (docs/benchmarks.md).
 """
 
 from __future__ import annotations
@@ -9,10 +14,9 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Any
 
-from pydantic import Field, field_validator, model_validator
-from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
@@ -21,6 +25,7 @@ GIB = 1024 * MIB
 LAMBDA_CACHE_FRACTION = 0.5
 LAMBDA_MOUNT_PATH = Path("/mnt/models")
 LOCAL_MODEL_ROOT = Path("model-store")
+ENV_PREFIX = "ROUTER_"
 
 
 def running_on_lambda() -> bool:
@@ -48,10 +53,21 @@ def default_inbox_max_bytes() -> int:
     return GIB
 
 
-class Settings(BaseSettings):
-    """Router configuration; each field is read from ``ROUTER_<FIELD>``."""
+def environment_values(fields: set[str]) -> dict[str, str]:
+    """The ``ROUTER_<FIELD>`` variables that name one of ``fields``, by field; the name's
+    case does not matter."""
+    found: dict[str, str] = {}
+    for key, value in os.environ.items():
+        name = key.lower()
+        if name.startswith(ENV_PREFIX.lower()) and name[len(ENV_PREFIX) :] in fields:
+            found[name[len(ENV_PREFIX) :]] = value
+    return found
 
-    model_config = SettingsConfigDict(env_prefix="ROUTER_", extra="ignore", frozen=True)
+
+class Settings(BaseModel):
+    """Router configuration; each field is read from ``ROUTER_<FIELD>``, unless given."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
     model_root: Path = Field(
         default_factory=default_model_root,
@@ -78,7 +94,7 @@ class Settings(BaseSettings):
             "published and renamed-in files are served at once."
         ),
     )
-    preload: Annotated[tuple[str, ...], NoDecode] = Field(
+    preload: tuple[str, ...] = Field(
         default=(), description="Comma-separated models to load at start-up."
     )
     max_rows: int = Field(default=10_000, ge=1, description="Most rows in one request.")
@@ -145,6 +161,13 @@ class Settings(BaseSettings):
         default=None,
         description="State machine that `model-router batch s3://...` starts (Terraform output).",
     )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _read_environment(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            return {**environment_values(set(cls.model_fields)), **data}
+        return data
 
     @field_validator("preload", mode="before")
     @classmethod

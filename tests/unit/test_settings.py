@@ -89,3 +89,24 @@ def test_an_unusable_lambda_memory_size_falls_back_to_the_local_budget(
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory)
 
     assert Settings().cache_max_bytes == GIB
+
+
+def test_arguments_win_over_the_environment_and_unknown_variables_are_ignored(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ROUTER_MAX_ROWS", "7")
+    monkeypatch.setenv("router_nthread", "2")  # any case, as pydantic-settings reads it
+    monkeypatch.setenv("ROUTER_NO_SUCH_SETTING", "x")
+
+    settings = Settings(max_rows=9)
+
+    assert (settings.max_rows, settings.nthread) == (9, 2)
+
+
+def test_an_invalid_environment_value_is_refused_with_the_fields_name(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ROUTER_CACHE_MAX_MODELS", "many")
+
+    with pytest.raises(ValidationError, match="cache_max_models"):
+        Settings()
