@@ -121,7 +121,9 @@ class ModelRegistry:
         self._clock = clock
         self._wall_clock = wall_clock
         self._lock = threading.Lock()
-        self._cache = ModelCache(max_models, max_bytes, on_evict=self._evicted)
+        self._cache: ModelCache[LoadedModel] = ModelCache(
+            max_models, max_bytes, on_evict=self._evicted
+        )
         self._checked_at: dict[str, float] = {}
         self._failures: dict[str, LoadFailure] = {}
         self._pending: dict[str, _PendingLoad] = {}
