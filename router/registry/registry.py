@@ -48,7 +48,8 @@ from router.store import (
     ModelStore,
     validate_name,
 )
-from router.xgb.loader import MEMORY_PER_UBJ_BYTE, LoadedModel, load_model
+from router.xgb.formats import FORMATS
+from router.xgb.loader import LoadedModel, load_model
 
 if TYPE_CHECKING:
     from router.settings import Settings
@@ -291,12 +292,10 @@ class ModelRegistry:
         return model
 
     def _size_limit(self, fmt: ModelFormat) -> int:
-        """The largest file worth reading: one whose model could fit the budget. A UBJ model
-        takes about ``MEMORY_PER_UBJ_BYTE`` times its size; JSON is larger on disk than in
-        memory, but reading it takes its whole size."""
-        if fmt == "ubj":
-            return int(self._cache.maxsize / MEMORY_PER_UBJ_BYTE)
-        return int(self._cache.maxsize)
+        """The largest file worth reading: one whose model could fit the budget, by the
+        format's estimate of memory from file size. Where the file size bounds nothing,
+        reading the file still takes its whole size."""
+        return _largest_file(FORMATS[fmt].memory_before_parse, int(self._cache.maxsize))
 
     def _note_seen(self, name: str, version_key: VersionKey, now: float) -> None:
         """Remember when ``version_key`` was first seen; call with the lock held."""
@@ -551,6 +550,21 @@ class ModelRegistry:
                 "bytes": int(self._cache.currsize),
                 "max_bytes": int(self._cache.maxsize),
             }
+
+
+def _largest_file(memory_of: Callable[[int], float | None], budget: int) -> int:
+    """The largest file size whose memory estimate (``memory_of``, increasing with the size;
+    ``None`` when the size bounds nothing) fits ``budget``; at most ``budget``."""
+    if (memory_of(budget) or 0) <= budget:
+        return budget
+    low, high = 0, budget  # high does not fit; low is 0 or fits
+    while high - low > 1:
+        middle = (low + high) // 2
+        if (memory_of(middle) or 0) <= budget:
+            low = middle
+        else:
+            high = middle
+    return low
 
 
 def _pinned_key(name: str, version: str) -> str:

@@ -3,6 +3,7 @@ must: the cache knows no model, the registry no file format, the API no store.""
 
 from __future__ import annotations
 
+import ast
 import json
 import subprocess
 import sys
@@ -26,3 +27,22 @@ def test_importing_the_cache_loads_no_xgboost_and_no_model_layer() -> None:
 
     assert "router.registry.cache" in loaded
     assert [m for m in loaded if m.split(".")[0] == "xgboost" or m.startswith("router.xgb")] == []
+
+
+def imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports, at any depth of its code (``TYPE_CHECKING`` too)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module is not None:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def test_the_registry_knows_no_file_format() -> None:
+    for path in sorted((ROUTER / "registry").rglob("*.py")):
+        assert "ubj" not in path.read_text().lower(), path.name
+        checks = {m for m in imported_modules(path) if m.startswith("router.xgb.checks")}
+        assert checks == set(), path.name
