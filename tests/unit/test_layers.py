@@ -46,3 +46,10 @@ def test_the_registry_knows_no_file_format() -> None:
         assert "ubj" not in path.read_text().lower(), path.name
         checks = {m for m in imported_modules(path) if m.startswith("router.xgb.checks")}
         assert checks == set(), path.name
+
+
+def test_the_api_reaches_the_store_only_through_the_registry() -> None:
+    store_modules = ("router.store", "router.history")
+    for path in sorted((ROUTER / "api").rglob("*.py")):
+        reached = {m for m in imported_modules(path) if m.startswith(store_modules)}
+        assert reached == set(), path.relative_to(ROUTER)
