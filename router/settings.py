@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal, TypeAlias
 
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -21,6 +21,8 @@ GIB = 1024 * MIB
 LAMBDA_CACHE_FRACTION = 0.5
 LAMBDA_MOUNT_PATH = Path("/mnt/models")
 LOCAL_MODEL_ROOT = Path("model-store")
+# How the model cache picks what to keep (router.registry.cache).
+CachePolicy: TypeAlias = Literal["tinylfu", "lru"]
 
 
 def running_on_lambda() -> bool:
@@ -62,6 +64,10 @@ class Settings(BaseSettings):
         default_factory=default_cache_max_bytes,
         ge=MIB,
         description="Memory budget of loaded models, in bytes.",
+    )
+    cache_policy: CachePolicy = Field(
+        default="tinylfu",
+        description="Which models the cache keeps: tinylfu (LRU with TinyLFU admission) or lru.",
     )
     reload_interval_s: float = Field(
         default=2.0,

@@ -1,4 +1,5 @@
-"""What is loaded: the LRU cache, single-flight loads, reloads and their metrics.
+"""What is loaded: the model cache (LRU with TinyLFU admission), single-flight loads, reloads
+and their metrics.
 
 It asks the store what exists and the model layer how to load it; it knows no file format.
 ``registry.ModelRegistry`` is the entry point. Nothing is imported here, so that importing
