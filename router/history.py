@@ -16,13 +16,13 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
-import re
 import stat
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from router.errors import ModelNotFound, ModelOutsideRoot, StoreUnavailable
+from router.names import VERSION_LENGTH, VERSION_PATTERN
 from router.store import HISTORY_DIR, Fingerprint, ModelRef, ModelStore, validate_name
 from router.store import HISTORY_NAME as ENTRY_NAME
 
@@ -31,8 +31,6 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
-VERSION_LENGTH = 12
-VERSION_PATTERN = re.compile(f"[0-9a-f]{{{VERSION_LENGTH}}}")
 _READ_CHUNK = 1 << 20
 
 

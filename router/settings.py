@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -26,6 +26,8 @@ LAMBDA_CACHE_FRACTION = 0.5
 LAMBDA_MOUNT_PATH = Path("/mnt/models")
 LOCAL_MODEL_ROOT = Path("model-store")
 ENV_PREFIX = "ROUTER_"
+# How the model cache picks what to keep (router.registry.cache).
+CachePolicy: TypeAlias = Literal["tinylfu", "lru"]
 
 
 def running_on_lambda() -> bool:
@@ -78,6 +80,10 @@ class Settings(BaseModel):
         default_factory=default_cache_max_bytes,
         ge=MIB,
         description="Memory budget of loaded models, in bytes.",
+    )
+    cache_policy: CachePolicy = Field(
+        default="tinylfu",
+        description="Which models the cache keeps: tinylfu (LRU with TinyLFU admission) or lru.",
     )
     reload_interval_s: float = Field(
         default=2.0,

@@ -30,13 +30,14 @@ from typing import TYPE_CHECKING, Literal
 
 from router.errors import (
     InvalidModelFile,
-    InvalidModelName,
     ModelNotFound,
     ModelOutsideRoot,
     ModelTooLarge,
     RouterError,
     StoreUnavailable,
 )
+from router.names import NAME_PATTERN as NAME_PATTERN  # re-exported: the name rules
+from router.names import validate_name as validate_name
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 from router.xgb.formats import SUFFIXES as SUFFIXES
 from router.xgb.formats import ModelFormat as ModelFormat
 
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
 DIR_MODEL_STEM = "model"
 METADATA_FILE = "metadata.json"
 # The publisher's record of every version it wrote: file names carry the SHA-256.
@@ -60,15 +60,6 @@ _OPEN_FLAGS = (
     | getattr(os, "O_CLOEXEC", 0)
 )
 _PROC_FD = Path("/proc/self/fd")
-
-
-def validate_name(name: str) -> str:
-    if not NAME_PATTERN.fullmatch(name):
-        raise InvalidModelName(
-            f"{name[:64]!r} is not a model name: use 1-128 letters, digits, '.', '_' or '-', "
-            "starting with a letter or digit"
-        )
-    return name
 
 
 @dataclass(frozen=True, slots=True)

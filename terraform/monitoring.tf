@@ -120,7 +120,7 @@ locals {
   # router's one "prediction" log line per request, through Logs Insights, at no cost
   # until queried.
   emf_dimensions = { service = "model-router" }
-  emf_metrics    = ["CacheHit", "CacheMiss", "CacheEviction", "ModelLoad", "LoadFailure", "ColdStart"]
+  emf_metrics    = ["CacheHit", "CacheMiss", "CacheEviction", "CacheAdmissionRefused", "ModelLoad", "LoadFailure", "ColdStart"]
   emf_timings    = ["PredictTime", "LoadTime"]
 
   # Logs Insights over the router's "prediction" lines (fields: model, version, rows,

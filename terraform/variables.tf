@@ -236,6 +236,7 @@ variable "router_environment" {
       for key in keys(var.router_environment) : contains([
         "ROUTER_CACHE_MAX_MODELS",
         "ROUTER_CACHE_MAX_BYTES",
+        "ROUTER_CACHE_POLICY",
         "ROUTER_RELOAD_INTERVAL_S",
         "ROUTER_PRELOAD",
         "ROUTER_MAX_ROWS",
@@ -246,7 +247,7 @@ variable "router_environment" {
         "ROUTER_SETTLE_S",
       ], key)
     ])
-    error_message = "router_environment keys must be among ROUTER_CACHE_MAX_MODELS, ROUTER_CACHE_MAX_BYTES, ROUTER_RELOAD_INTERVAL_S, ROUTER_PRELOAD, ROUTER_MAX_ROWS, ROUTER_MAX_BODY_BYTES, ROUTER_LOAD_WAIT_S, ROUTER_NTHREAD, ROUTER_REQUEST_LOG_SAMPLE, ROUTER_SETTLE_S."
+    error_message = "router_environment keys must be among ROUTER_CACHE_MAX_MODELS, ROUTER_CACHE_MAX_BYTES, ROUTER_CACHE_POLICY, ROUTER_RELOAD_INTERVAL_S, ROUTER_PRELOAD, ROUTER_MAX_ROWS, ROUTER_MAX_BODY_BYTES, ROUTER_LOAD_WAIT_S, ROUTER_NTHREAD, ROUTER_REQUEST_LOG_SAMPLE, ROUTER_SETTLE_S."
   }
 }
 

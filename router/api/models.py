@@ -22,7 +22,7 @@ from router.api.schemas import (
     PredictResponse,
     RoundsDetail,
 )
-from router.store import NAME_PATTERN, validate_name
+from router.names import NAME_PATTERN, validate_name
 
 if TYPE_CHECKING:
     import numpy as np

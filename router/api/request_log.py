@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING
 from fastapi import Request  # noqa: TC002
 
 from router.errors import RouterError
+from router.names import NAME_PATTERN
 from router.observability import log_prediction, prediction_level
-from router.store import NAME_PATTERN
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable

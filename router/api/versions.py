@@ -13,8 +13,7 @@ from starlette.responses import Response
 from router.api import models
 from router.api.dependencies import RegistryDep
 from router.api.problems import PROBLEM_MEDIA_TYPE
-from router.history import VERSION_PATTERN
-from router.store import validate_name
+from router.names import VERSION_PATTERN, validate_name
 
 router = APIRouter(prefix="/models", tags=["versions"])
 

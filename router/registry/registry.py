@@ -48,10 +48,11 @@ from router.store import (
     ModelStore,
     validate_name,
 )
-from router.xgb.loader import MEMORY_PER_UBJ_BYTE, LoadedModel, load_model
+from router.xgb.formats import FORMATS
+from router.xgb.loader import LoadedModel, load_model
 
 if TYPE_CHECKING:
-    from router.settings import Settings
+    from router.settings import CachePolicy, Settings
 
 logger = logging.getLogger(__name__)
 
@@ -108,6 +109,7 @@ class ModelRegistry:
         load_wait_s: float,
         loader: Loader,
         settle_s: float = 0.0,
+        cache_policy: CachePolicy = "tinylfu",
         metrics: RouterMetrics | None = None,
         clock: Callable[[], float] = time.monotonic,
         wall_clock: Callable[[], float] = time.time,
@@ -121,7 +123,9 @@ class ModelRegistry:
         self._clock = clock
         self._wall_clock = wall_clock
         self._lock = threading.Lock()
-        self._cache = ModelCache(max_models, max_bytes, on_evict=self._evicted)
+        self._cache: ModelCache[LoadedModel] = ModelCache(
+            max_models, max_bytes, policy=cache_policy, on_evict=self._evicted
+        )
         self._checked_at: dict[str, float] = {}
         self._failures: dict[str, LoadFailure] = {}
         self._pending: dict[str, _PendingLoad] = {}
@@ -146,6 +150,7 @@ class ModelRegistry:
             reload_interval_s=settings.reload_interval_s,
             load_wait_s=settings.load_wait_s,
             settle_s=settings.settle_s,
+            cache_policy=settings.cache_policy,
             loader=lambda files: load_model(files, nthread=nthread),
             metrics=metrics,
         )
@@ -154,13 +159,14 @@ class ModelRegistry:
 
     def cached_if_fresh(self, name: str) -> LoadedModel | None:
         """The cached model if its file needs no check yet; does no I/O, so it is safe to call
-        on the event loop. ``None`` means: call ``get`` (from a worker thread)."""
+        on the event loop. ``None`` means: call ``get`` (from a worker thread), which counts
+        the request for the cache's admission; a hit counts it here."""
         validate_name(name)
         now = self._clock()
         with self._lock:
-            cached = self._cache.get(name)
-            if cached is None or now - self._checked_at[name] >= self.reload_interval_s:
+            if not self._fresh(name, now):
                 return None
+            cached = self._cache.access(name)
         self.metrics.count("CacheHit")
         return cached
 
@@ -172,12 +178,14 @@ class ModelRegistry:
         """``get``, and what the cache had: ``hit`` (the file's version, or a broken file's
         working predecessor), ``miss`` (nothing: loaded now) or ``reload`` (an older version:
         the new one loaded now, or the old one served while another request loads it)."""
-        found = self.cached_if_fresh(name)
-        if found is not None:
-            return found, "hit"
+        validate_name(name)
         now = self._clock()
         with self._lock:
-            cached = self._cache.get(name)
+            fresh = self._fresh(name, now)
+            cached = self._cache.access(name)  # once per request, cached or not
+        if fresh and cached is not None:
+            self.metrics.count("CacheHit")
+            return cached, "hit"
         try:
             ref = self.store.resolve(name)
         except ModelNotFound:
@@ -260,8 +268,7 @@ class ModelRegistry:
             try:
                 model = self._loader(files)
                 with self._lock:
-                    self._cache[name] = model
-                    self._checked_at[name] = self._clock()
+                    cached_now = self._admit(name, model)
                     self._failures.pop(name, None)
                     self._last_loaded[name] = files.ref.version_key
             except (InvalidModelFile, ModelTooLarge) as exc:
@@ -284,17 +291,29 @@ class ModelRegistry:
                 "replaced": cached.version if cached is not None else None,
                 "load_ms": round(elapsed_ms, 1),
                 "size_bytes": model.size_bytes,
+                "cached": cached_now,
             },
         )
         return model
 
+    def _fresh(self, key: str, now: float) -> bool:
+        """Cached and checked less than ``reload_interval_s`` ago; call with the lock held."""
+        return key in self._cache and now - self._checked_at[key] < self.reload_interval_s
+
+    def _admit(self, key: str, model: LoadedModel) -> bool:
+        """Offer ``model`` to the cache; call with the lock held. Not admitted, it is served
+        to the requests that loaded it and not kept (``router.registry.cache``)."""
+        if not self._cache.admit(key, model):
+            self.metrics.count("CacheAdmissionRefused")
+            return False
+        self._checked_at[key] = self._clock()
+        return True
+
     def _size_limit(self, fmt: ModelFormat) -> int:
-        """The largest file worth reading: one whose model could fit the budget. A UBJ model
-        takes about ``MEMORY_PER_UBJ_BYTE`` times its size; JSON is larger on disk than in
-        memory, but reading it takes its whole size."""
-        if fmt == "ubj":
-            return int(self._cache.maxsize / MEMORY_PER_UBJ_BYTE)
-        return int(self._cache.maxsize)
+        """The largest file worth reading: one whose model could fit the budget, by the
+        format's estimate of memory from file size. Where the file size bounds nothing,
+        reading the file still takes its whole size."""
+        return _largest_file(FORMATS[fmt].memory_before_parse, int(self._cache.maxsize))
 
     def _note_seen(self, name: str, version_key: VersionKey, now: float) -> None:
         """Remember when ``version_key`` was first seen; call with the lock held."""
@@ -397,7 +416,7 @@ class ModelRegistry:
                     and cached.version == version
                     and now - self._checked_at[key] < self.reload_interval_s
                 ):
-                    self._cache.get(key)  # mark it recently used
+                    self._cache.access(key)
                     break
             else:
                 return None
@@ -430,7 +449,7 @@ class ModelRegistry:
         name, version = entry.ref.name, entry.version
         key = _pinned_key(name, version)
         with self._lock:
-            cached = self._cache.get(key)
+            cached = self._cache.access(key)
             if cached is not None:
                 self._checked_at[key] = self._clock()
                 return cached
@@ -488,11 +507,15 @@ class ModelRegistry:
                 # recorded, so status shows why (stale) and the broken file is not parsed again.
                 self._cache.pop(_pinned_key(ref.name, model.version), None)
                 self._checked_at.pop(_pinned_key(ref.name, model.version), None)
-                self._cache[ref.name] = model
-                self._checked_at[ref.name] = self._clock()
+                cached_now = self._admit(ref.name, model)
             logger.warning(
                 "live file does not load; serving an earlier version from the history",
-                extra={"model": ref.name, "version": model.version, "error": error.detail},
+                extra={
+                    "model": ref.name,
+                    "version": model.version,
+                    "error": error.detail,
+                    "cached": cached_now,
+                },
             )
             return model
         if tried:
@@ -549,6 +572,21 @@ class ModelRegistry:
                 "bytes": int(self._cache.currsize),
                 "max_bytes": int(self._cache.maxsize),
             }
+
+
+def _largest_file(memory_of: Callable[[int], float | None], budget: int) -> int:
+    """The largest file size whose memory estimate (``memory_of``, increasing with the size;
+    ``None`` when the size bounds nothing) fits ``budget``; at most ``budget``."""
+    if (memory_of(budget) or 0) <= budget:
+        return budget
+    low, high = 0, budget  # high does not fit; low is 0 or fits
+    while high - low > 1:
+        middle = (low + high) // 2
+        if (memory_of(middle) or 0) <= budget:
+            low = middle
+        else:
+            high = middle
+    return low
 
 
 def _pinned_key(name: str, version: str) -> str:

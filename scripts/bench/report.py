@@ -505,7 +505,8 @@ def _policies(section: dict[str, Any]) -> list[str]:
     lines = [
         f"### The same trace through other cache policies ({section['capacity']} models)",
         "",
-        "Hit ratios of a replay of the measured trace (`scripts/bench/policy.py`, after the "
+        "Hit ratios of a replay of the measured trace through the registry's cache class "
+        "(`scripts/bench/policy.py`, after the "
         f"same {section['warmup']} warm-up requests), and of the trace with popularity moving "
         "on part-way. `tinylfu`: LRU with TinyLFU admission (a missed model is cached only if "
         "it was asked for at least as often as LRU's victim, counts halved every 10 x "
@@ -522,11 +523,13 @@ def _policies(section: dict[str, Any]) -> list[str]:
     lines += [
         "Verdict: TinyLFU admission "
         + (
-            "beats LRU on both traces, so it is worth adopting: on a Zipf trace most misses "
+            "beats LRU on both traces, which is why it is the registry's default "
+            "(`ROUTER_CACHE_POLICY=tinylfu`): on a Zipf trace most misses "
             "are one-off requests for unpopular models, which LRU lets evict a popular one and "
             "TinyLFU does not; its halving counts let it follow popularity when it moves."
             if beats
-            else "does not beat LRU on both traces, so the registry keeps LRU."
+            else "does not beat LRU on both traces in this run: the registry's default "
+            "(`ROUTER_CACHE_POLICY=tinylfu`) needs another look."
         ),
         "",
     ]

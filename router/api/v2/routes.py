@@ -33,7 +33,7 @@ from router.api.v2.infer import (
 )
 from router.api.v2.tensors import datatype_of
 from router.api.versions import VERSION_PARAMETER
-from router.store import validate_name
+from router.names import validate_name
 
 if TYPE_CHECKING:
     from router.xgb.loader import LoadedModel
