@@ -5,6 +5,7 @@ once every model has been loaded a few times."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,6 +65,7 @@ def test_churn_through_a_small_cache_keeps_server_memory_bounded(
     body = {"instances": rows(4).tolist()}
     warm_up = len(order) // 4
     samples: list[int] = []
+    by_quarter: list[int] = []  # after the warm-up, half way, three quarters, the end
 
     with (
         running_server(
@@ -85,6 +87,8 @@ def test_churn_through_a_small_cache_keeps_server_memory_bounded(
                 assert cache["bytes"] <= cache["max_bytes"] == CACHE_BYTES
             if i == warm_up:
                 after_warm_up = server_rss(model_root)
+            if (i + 1) % warm_up == 0:
+                by_quarter.append(server_rss(model_root))
         end = server_rss(model_root)
         loads = http.get("/health").json()["counters"]["ModelLoad"]
 
@@ -99,6 +103,8 @@ def test_churn_through_a_small_cache_keeps_server_memory_bounded(
         budget_mib=CACHE_BYTES // MIB,
         peak_mib=round(peak / MIB, 1),
         growth_after_warm_up_mib=round((end - after_warm_up) / MIB, 1),
+        rss_by_quarter_mib=[round(rss / MIB, 1) for rss in by_quarter],
+        malloc_arena_max=os.environ.get("MALLOC_ARENA_MAX"),
     )
     assert loads > budget.churn_requests // 4  # the cache really churned
     assert peak <= baseline + CACHE_BYTES + RSS_SLACK
