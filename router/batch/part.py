@@ -18,7 +18,7 @@ import numpy as np
 from router.errors import InvalidInstances
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from router.xgb.loader import LoadedModel
     from router.xgb.outputs import Output
@@ -82,6 +82,14 @@ def parse_json_value(name: str, value: object) -> float:
     return number
 
 
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
 class PartPredictor:
     """Predicts parts for one loaded model version, for a fixed set of outputs."""
 
@@ -107,6 +115,15 @@ class PartPredictor:
         self._csv = fmt == "csv"
         # JSON Lines keys vary by row: one named like a prediction column is refused.
         self._reserved = reserved
+        # Categorical features whose model stores text categories: a category by value
+        # ("pro") becomes its code, as the API's object rows encode it.
+        self._text_codes: dict[str, dict[str, int]] = {
+            feature.name: {str(c): code for code, c in enumerate(feature.categories)}
+            for feature in model.predictor.features
+            if feature.name is not None
+            and feature.categories
+            and all(isinstance(c, str) for c in feature.categories)
+        }
         names = self.features
         self._texts_of = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
 
@@ -161,7 +178,28 @@ class PartPredictor:
             clash = sorted(name for name in fields if name in self._reserved)[0]
             raise RowRefused(f"key {clash!r} has the name of a prediction column")
         parse = self._parse
-        return [parse(name, fields.get(name)) for name in self.features]
+        if not self._text_codes:
+            return [parse(name, fields.get(name)) for name in self.features]
+        return [self._category_or(parse, name, fields.get(name)) for name in self.features]
+
+    def _category_or(
+        self, parse: Callable[[str, object], float], name: str, value: object
+    ) -> float:
+        """A category of ``name`` by value as its code; anything else as ``parse`` reads it
+        (a number is a code, as in the API)."""
+        codes = self._text_codes.get(name)
+        if codes is None or not isinstance(value, str):
+            return parse(name, value)
+        text = value.strip() if self._csv else value
+        code = codes.get(text)
+        if code is not None:
+            return float(code)
+        if self._csv and (not text or _is_number(text)):
+            return parse(name, value)
+        known = ", ".join(list(codes)[:20])
+        raise RowRefused(
+            f"feature {name!r}: the model has no category {text[:40]!r}; it knows {known}"
+        )
 
     def _predict(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
         predictor = self.model.predictor

@@ -203,6 +203,11 @@ def _float32(values: np.ndarray) -> np.ndarray:
 def _array_rows(tensor: InputTensor, num_features: int) -> Sequence[Row]:
     """A [rows, features] tensor as array rows: float32 views, one a row, which the
     predictor stacks in one copy."""
+    if tensor.datatype == "BYTES":
+        raise InvalidInstances(
+            f"input {tensor.name[:64]!r} is BYTES: category values go in one 1-D tensor per "
+            "feature named by the feature; a [rows, features] tensor holds numbers"
+        )
     if len(tensor.shape) != 2 or tensor.shape[1] != num_features:
         raise InvalidInstances(
             f"input {tensor.name[:64]!r} has shape {list(tensor.shape)}; the model expects "
@@ -225,8 +230,13 @@ def _object_rows(inputs: list[InputTensor]) -> Sequence[Row]:
     if len(set(names)) != len(names):
         twice = next(name for name in names if names.count(name) > 1)
         raise InvalidInstances(f"feature {twice[:64]!r} is sent twice")
-    columns = np.column_stack([_float32(tensor.values) for tensor in inputs])
-    return [dict(zip(names, row, strict=True)) for row in columns.tolist()]
+    # BYTES columns keep their strings: the predictor encodes category values by name
+    # exactly as for ``/models`` object rows ("plan": "pro").
+    columns = [
+        tensor.values.tolist() if tensor.datatype == "BYTES" else _float32(tensor.values).tolist()
+        for tensor in inputs
+    ]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
 
 
 def compute_outputs(

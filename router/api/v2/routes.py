@@ -33,9 +33,11 @@ from router.api.v2.infer import (
 )
 from router.api.v2.tensors import datatype_of
 from router.api.versions import VERSION_PARAMETER
+from router.errors import UnknownVersion
 from router.names import validate_name
 
 if TYPE_CHECKING:
+    from router.registry.registry import CacheOutcome
     from router.xgb.loader import LoadedModel
 
 router = APIRouter(prefix="/v2", tags=["open inference protocol (v2)"])
@@ -123,7 +125,7 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     payload = parse_infer_request(
         body, request.headers.get(HEADER_LENGTH), max_rows=settings.max_rows
     )
-    model, _ = await find_model(request, name, version)
+    model, _ = await _find_model(request, name, version)
     started = time.perf_counter()
     rows = payload.inputs[0].shape[0]
     if rows <= INLINE_PREDICT_MAX_ROWS:
@@ -203,13 +205,28 @@ async def model_ready(request: Request, name: str) -> Response:
 )
 async def model_version_ready(request: Request, name: str, version: str) -> Response:
     """That version can serve: it is loaded, or loads now."""
-    await find_model(request, validate_name(name), version)
+    await _find_model(request, validate_name(name), version)
     return _json(schemas.ModelReady(name=name, ready=True))
+
+
+async def _find_model(
+    request: Request, name: str, version: str | None
+) -> tuple[LoadedModel, CacheOutcome]:
+    """``find_model``, with an unknown version's error saying what a version is here:
+    Triton and KServe clients count versions (``/versions/1``); ours are content hashes."""
+    try:
+        return await find_model(request, name, version)
+    except UnknownVersion as exc:
+        raise UnknownVersion(
+            f"{exc.detail}. A version is the 12 hex digits that responses report as "
+            "model_version, not a counter; list them with GET /v2/models/"
+            f"{name} (versions) or GET /models/{name}/versions"
+        ) from exc
 
 
 async def _metadata(request: Request, name: str, version: str | None) -> schemas.ModelMetadata:
     registry = app_registry(request)
-    model, _ = await find_model(request, name, version)
+    model, _ = await _find_model(request, name, version)
     versions = await app_run_blocking(request)(registry.versions, name)
     predictor = model.predictor
     # One row of missing values gives each output's shape and type, for every kind of model.

@@ -39,7 +39,8 @@ _LENGTH_PREFIX = struct.Struct("<I")
 
 @dataclass(frozen=True, slots=True)
 class InputTensor:
-    """One decoded request input: its numbers, flat, in row-major order."""
+    """One decoded request input: its numbers (or, for BYTES, ``str`` and ``None``), flat,
+    in row-major order."""
 
     name: str
     datatype: str
@@ -78,10 +79,10 @@ def _decode_input(
     where = f"input {name[:64]!r}"
     datatype = document.get("datatype")
     dtype = NUMERIC_DATATYPES.get(datatype) if isinstance(datatype, str) else None
-    if dtype is None or not isinstance(datatype, str):
+    if datatype != "BYTES" and (dtype is None or not isinstance(datatype, str)):
         raise InvalidInstances(
-            f"{where}: datatype {str(datatype)[:32]!r} is not a numeric datatype; features are "
-            f"numbers ({', '.join(NUMERIC_DATATYPES)})"
+            f"{where}: datatype {str(datatype)[:32]!r} is not a feature datatype; features are "
+            f"numbers ({', '.join(NUMERIC_DATATYPES)}) or category values (BYTES)"
         )
     shape = _shape(document.get("shape"), where)
     if shape and shape[0] > max_rows:
@@ -96,8 +97,19 @@ def _decode_input(
     if size is None:
         if "data" not in document:
             raise InvalidInstances(f"{where} has neither data nor binary_data_size")
-        values = _json_values(document["data"], where)
+        data = document["data"]
+        values = _json_texts(data, where) if dtype is None else _json_values(data, where)
         used = 0
+    elif dtype is None:  # BYTES: the size is the elements' with their length prefixes
+        if binary is None:
+            raise MalformedRequest(
+                f"{where} has binary_data_size but the request has no "
+                "Inference-Header-Content-Length header"
+            )
+        if not _is_count(size) or offset + size > len(binary):
+            raise MalformedRequest(f"{where}: the body ends before its {size} bytes of data")
+        values = _binary_texts(binary[offset : offset + size], where)
+        used = size
     else:
         if binary is None:
             raise MalformedRequest(
@@ -117,7 +129,7 @@ def _decode_input(
         raise InvalidInstances(
             f"{where}: shape {list(shape)} holds {count} values but its data has {values.size}"
         )
-    return InputTensor(name, datatype, shape, values), used
+    return InputTensor(name, str(datatype), shape, values), used
 
 
 def parameters_of(document: dict[str, Any], where: str) -> dict[str, Any]:
@@ -153,6 +165,47 @@ def _json_values(data: object, where: str) -> np.ndarray:
         if all(_is_number_or_null(value) for value in flat):
             return np.array([np.nan if v is None else float(v) for v in flat], dtype=np.float64)
     raise InvalidInstances(f"{where}: data must hold numbers (or null for a missing value)")
+
+
+def _json_texts(data: object, where: str) -> np.ndarray:
+    """JSON BYTES data (category values) as a flat object array of ``str``; ``null`` is a
+    missing value (``None``), as in ``/models`` rows."""
+    if not isinstance(data, list):
+        raise InvalidInstances(f"{where}: data must be an array of strings")
+    flat: list[object] = []
+    pending: list[object] = [data]
+    while pending:  # flatten nested (row-major) arrays without recursion
+        item = pending.pop()
+        if isinstance(item, list):
+            pending.extend(reversed(item))
+        elif item is None or isinstance(item, str):
+            flat.append(item)
+        else:
+            raise InvalidInstances(f"{where}: BYTES data must hold strings (or null)")
+    array = np.empty(len(flat), dtype=object)
+    array[:] = flat
+    return array
+
+
+def _binary_texts(data: memoryview, where: str) -> np.ndarray:
+    """Binary BYTES data: elements of a 4-byte little-endian length and UTF-8 bytes."""
+    texts: list[str] = []
+    offset = 0
+    while offset < len(data):
+        if offset + _LENGTH_PREFIX.size > len(data):
+            raise MalformedRequest(f"{where}: a BYTES element's length is cut short")
+        (length,) = _LENGTH_PREFIX.unpack_from(data, offset)
+        offset += _LENGTH_PREFIX.size
+        if offset + length > len(data):
+            raise MalformedRequest(f"{where}: a BYTES element runs past its binary_data_size")
+        try:
+            texts.append(bytes(data[offset : offset + length]).decode())
+        except UnicodeDecodeError as exc:
+            raise InvalidInstances(f"{where}: a BYTES element is not UTF-8 text") from exc
+        offset += length
+    array = np.empty(len(texts), dtype=object)
+    array[:] = texts
+    return array
 
 
 def _is_number_or_null(value: object) -> bool:

@@ -1,0 +1,87 @@
+"""Category values by name in batch input, as the API accepts them ("plan": "pro").
+
+The model is trained as data scientists train one: scikit-learn's API on a pandas DataFrame
+with a ``category`` column (``enable_categorical=True``); batch predictions must be the
+estimator's own ``predict_proba`` on the same rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+import xgboost as xgb
+
+from router.cli import main
+from tests.batch.conftest import publish
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+PLANS = ["basic", "plus", "pro"]  # not in the order rows first show them
+
+
+def train() -> xgb.XGBClassifier:
+    rng = np.random.default_rng(3)
+    plan = rng.choice(PLANS, 300)
+    tenure = rng.integers(0, 72, 300).astype(float)
+    churned = (plan == "basic") & (tenure < 24) | (plan == "pro") & (tenure > 48)
+    frame = pd.DataFrame({"tenure_months": tenure, "plan": pd.Categorical(plan, PLANS)})
+    model = xgb.XGBClassifier(
+        n_estimators=15, max_depth=3, enable_categorical=True, tree_method="hist", n_jobs=1
+    )
+    model.fit(frame, churned.astype(int), verbose=False)
+    return model
+
+
+def run(source: Path, output: Path, root: Path) -> int:
+    return main(
+        [
+            "batch",
+            str(source),
+            "--model",
+            "churn",
+            "--output",
+            str(output),
+            "--model-root",
+            str(root),
+            "--outputs",
+            "probabilities",
+            "--no-progress",
+        ]
+    )
+
+
+def test_csv_and_jsonl_category_values_by_name(tmp_path: Path) -> None:
+    model = train()
+    (tmp_path / "models").mkdir()
+    publish(tmp_path / "models", "churn", model, labels=None)
+    rows = pd.DataFrame(
+        {
+            "tenure_months": [3.0, 40.0, 12.0, 60.0, 7.0],
+            "plan": pd.Categorical(["pro", "basic", "plus", "pro", "basic"], PLANS),
+        }
+    )
+    wanted = model.predict_proba(rows)[:, 1]
+    source = tmp_path / "rows.csv"
+    rows.to_csv(source, index=False)
+    with source.open("a") as handle:
+        handle.write("5,gold\n")  # an unknown category: refused with the known ones
+    lines = tmp_path / "rows.jsonl"
+    lines.write_text(
+        "".join(json.dumps(row) + "\n" for row in rows.astype(object).to_dict("records"))
+    )
+
+    assert run(source, tmp_path / "scored.csv", tmp_path / "models") == 0
+    assert run(lines, tmp_path / "scored.jsonl", tmp_path / "models") == 0
+
+    with (tmp_path / "scored.csv").open() as handle:
+        scored = list(csv.DictReader(handle))
+    np.testing.assert_allclose([float(r["probability_1"]) for r in scored], wanted, rtol=1e-6)
+    from_lines = [json.loads(line) for line in (tmp_path / "scored.jsonl").read_text().splitlines()]
+    np.testing.assert_allclose([r["probability"][1] for r in from_lines], wanted, rtol=1e-6)
+    rejects = (tmp_path / "scored.rejects.csv").read_text()
+    assert "no category 'gold'" in rejects and "basic, plus, pro" in rejects
