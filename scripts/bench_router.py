@@ -386,11 +386,12 @@ def _load(
 def bench_cold(
     preset: Preset, python: Path, lean: bool, root: Path, model: str, work: Path
 ) -> dict[str, Any]:
-    from scripts.bench.workload import load_template, predict_event
+    from scripts.bench.workload import predict_event
+    from scripts.lambda_inputs import recorded_http_api_event
 
     event_path = work / "cold-event.json"
     event_path.write_text(
-        json.dumps(predict_event(load_template(), model, predict_body(request_row())))
+        json.dumps(predict_event(recorded_http_api_event(), model, predict_body(request_row())))
     )
     runs = cold.measure(
         python,

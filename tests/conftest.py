@@ -10,6 +10,8 @@ from router.settings import Settings
 if TYPE_CHECKING:
     from pathlib import Path
 
+    import xgboost as xgb
+
 
 @pytest.fixture
 def model_root(tmp_path: Path) -> Path:
@@ -27,3 +29,12 @@ def settings(model_root: Path) -> Settings:
 @pytest.fixture
 def registry(settings: Settings) -> ModelRegistry:
     return ModelRegistry.from_settings(settings)
+
+
+@pytest.fixture(scope="session")
+def boosters() -> dict[str, xgb.Booster]:
+    """One model of each kind XGBoost can save (``MODEL_KINDS``), trained once a session;
+    tests read them and never change them."""
+    from tests.modelkit import MODEL_KINDS  # imports XGBoost: only where a test asks for it
+
+    return {name: make() for name, make in MODEL_KINDS.items()}

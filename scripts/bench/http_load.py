@@ -10,31 +10,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ctypes
-import http.client
 import os
-import signal
-import socket
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
+from scripts.loopback import HOST, free_port, serving
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
 
-HOST = "127.0.0.1"
 THREAD_ENV = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
-PR_SET_PDEATHSIG = 1  # from <sys/prctl.h>
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 @contextlib.contextmanager
@@ -48,53 +36,16 @@ def serve(
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     env["PYTHONPATH"] = str(repo)  # serve this checkout's router
     env.update(THREAD_ENV)  # as `make run` exports them, whatever the caller's environment
-    server = subprocess.Popen(
+    with serving(
         command,
-        stdout=log,
-        stderr=subprocess.STDOUT,
+        port,
         env=env,
+        log=log,
         cwd=repo,
-        preexec_fn=_die_with_parent if sys.platform == "linux" else None,
-    )
-    try:
-        wait_healthy(server, port, start_timeout_s)
+        start_timeout_s=start_timeout_s,
+        die_with_parent=True,
+    ):
         yield port
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=15)
-
-
-def _die_with_parent() -> None:
-    """In the server's process, before exec: ask Linux for SIGTERM when the benchmark dies,
-    so that no server outlives a benchmark that was killed (its ``finally`` never ran)."""
-    libc = ctypes.CDLL(None, use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
-def wait_healthy(
-    server: subprocess.Popen[bytes], port: int, timeout_s: float, path: str = "/health"
-) -> None:
-    """Wait until ``GET path`` answers 200; raises if the server exits or time runs out."""
-    what = f"the server on port {port}"
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise RuntimeError(f"{what} exited with {server.returncode}")
-        connection = http.client.HTTPConnection(HOST, port, timeout=2)
-        try:
-            connection.request("GET", path)
-            if connection.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        finally:
-            connection.close()
-        time.sleep(0.1)
-    raise RuntimeError(f"{what} did not answer {path} within {timeout_s:g} s")
 
 
 def post_request(port: int, path: str, body: bytes) -> bytes:

@@ -18,7 +18,8 @@ import sys
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING
 
-from scripts.bench.http_load import HOST, THREAD_ENV, free_port, wait_healthy
+from scripts.bench.http_load import THREAD_ENV
+from scripts.loopback import HOST, free_port, serving
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -77,23 +78,19 @@ def mlserver(venv: Path, model_file: Path, name: str, work: Path, log: IO[bytes]
     }
     (folder / name / "model-settings.json").write_text(json.dumps(model_settings))
     env = {"PATH": str(venv / "bin"), "HOME": str(work), **THREAD_ENV}
-    server = subprocess.Popen(
-        [str(venv / "bin" / "mlserver"), "start", str(folder)],
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    command = [str(venv / "bin" / "mlserver"), "start", str(folder)]
+    ready = f"/v2/models/{name}/ready"
+    with serving(
+        command,
+        port,
         env=env,
+        log=log,
         cwd=folder,
-    )
-    try:
-        wait_healthy(server, port, 120, path=f"/v2/models/{name}/ready")
+        health_path=ready,
+        start_timeout_s=120,
+        die_with_parent=True,
+    ):
         yield port
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait(timeout=15)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,7 +12,8 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from scripts.bench.stats import summarize, time_calls
-from scripts.bench.workload import N_FEATURES, LambdaContext, load_template, predict_event
+from scripts.bench.workload import BENCH_CONTEXT, N_FEATURES, predict_event
+from scripts.lambda_inputs import http_api_event, recorded_http_api_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -42,15 +43,17 @@ def path_events(template: dict[str, Any], model: str, matrix: np.ndarray) -> dic
     events = {"native": predict_event(template, model, native)}
     for key, binary in (("v2_json", False), ("v2_binary", True)):
         body, headers = encode_request(matrix.astype(np.float32), binary=binary)
-        event = predict_event(template, model, "")
-        path = f"/v2/models/{model}/infer"
-        event["rawPath"] = event["requestContext"]["http"]["path"] = path
-        event["requestContext"]["routeKey"] = "POST /v2/models/{name}/infer"
-        event["headers"].pop("content-type")
-        event["headers"].update({name.lower(): value for name, value in headers.items()})
-        event["headers"]["content-length"] = str(len(body))
-        event["body"] = base64.b64encode(body).decode() if binary else body.decode()
-        event["isBase64Encoded"] = binary
+        sent = {"content-type": None, **headers}  # the encoder's headers, not the recorded ones
+        event = http_api_event(
+            "POST",
+            f"/v2/models/{model}/infer",
+            body,
+            sent,
+            binary=binary,
+            route="POST /v2/models/{name}/infer",
+            path_parameters={"name": model},
+            template=template,
+        )
         events[key] = event
     return events
 
@@ -98,8 +101,8 @@ def v2_section(config: dict[str, Any]) -> dict[str, Any]:
 
     import router.lambda_handler as entry
 
-    template = load_template()
-    context = LambdaContext()
+    template = recorded_http_api_event()
+    context = BENCH_CONTEXT
     results = []
     for name in config["models"]:
         for rows in config["rows"]:

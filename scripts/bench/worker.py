@@ -37,12 +37,12 @@ from typing import TYPE_CHECKING, Any
 from scripts.bench.protocols import v2_section
 from scripts.bench.stats import summarize, time_calls
 from scripts.bench.workload import (
-    LambdaContext,
-    load_template,
+    BENCH_CONTEXT,
     predict_body,
     predict_event,
     zipf_probabilities,
 )
+from scripts.lambda_inputs import recorded_http_api_event
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -90,8 +90,8 @@ def handler_section(config: dict[str, Any]) -> dict[str, Any]:
     root = Path(config["model_root"])
     row: list[float] = config["row"]
     body = predict_body(row)
-    template = load_template()
-    context = LambdaContext()
+    template = recorded_http_api_event()
+    context = BENCH_CONTEXT
     per_block = max(1, config["iterations"] // config["blocks"])
     results = []
     for name in config["models"]:
@@ -182,9 +182,9 @@ def _breakdown(entry: Any, name: str, row: list[float], config: dict[str, Any]) 
     matrix = predictor.matrix(instances)
     predictions = predictor.predict(matrix, "value")
     response = {"model": name, "version": model.version, "output": "value"}
-    context: Any = LambdaContext()  # duck-typed, as Lambda's own is to Mangum
+    context: Any = BENCH_CONTEXT  # duck-typed, as Lambda's own is to Mangum
 
-    event = predict_event(load_template(), name, body.decode())
+    event = predict_event(recorded_http_api_event(), name, body.decode())
     empty_adapter = Mangum(empty_app(), lifespan="off")
     deps_adapter = Mangum(app_with_dependencies(registry, settings), lifespan="off")
     bare_adapter = Mangum(bare_asgi, lifespan="off")
@@ -340,7 +340,7 @@ def _package_of(filename: str) -> str:
 
 
 def _profile(entry: Any, event: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
-    context = LambdaContext()
+    context = BENCH_CONTEXT
     profiler = cProfile.Profile()
     deadline = time.monotonic() + config["max_seconds_profile"]
     calls = 0
@@ -384,10 +384,10 @@ def zipf_section(config: dict[str, Any]) -> dict[str, Any]:
     rng = np.random.default_rng(config["seed"])
     total_requests = config["warmup"] + config["requests"]
     picks = rng.choice(len(names), size=total_requests, p=probabilities)
-    template = load_template()
+    template = recorded_http_api_event()
     body = predict_body(config["row"])
     events = [predict_event(template, name, body) for name in names]
-    context = LambdaContext()
+    context = BENCH_CONTEXT
     hits: list[int] = []
     checked_hits: list[int] = []
     misses: list[int] = []

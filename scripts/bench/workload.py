@@ -1,5 +1,6 @@
 """What the benchmark serves: seeded synthetic XGBoost models, the request row, API Gateway
-events built from the recorded one in ``tests/events``, and the Zipf model popularity.
+events built from the recorded one in ``tests/events`` (by ``scripts.lambda_inputs``), and
+the Zipf model popularity.
 
 Models are trained here, once per specification, into a work folder that later runs reuse;
 nothing binary is committed. Training needs only XGBoost and numpy.
@@ -7,14 +8,14 @@ nothing binary is committed. Training needs only XGBoost and numpy.
 
 from __future__ import annotations
 
-import copy
 import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from scripts.lambda_inputs import LambdaContext, http_api_event
+
 REPO = Path(__file__).resolve().parents[2]
-EVENT_TEMPLATE = REPO / "tests" / "events" / "apigw_http_v2.json"
 MANIFEST = "bench-manifest.json"
 
 # Demo-sized: as many features as the breast-cancer demo model, a little deeper.
@@ -93,45 +94,28 @@ def predict_body(row: list[float]) -> str:
 
 
 def predict_event(template: dict[str, Any], model: str, body: str) -> dict[str, Any]:
-    """The recorded HTTP API (payload 2.0) event, re-aimed at ``model`` with ``body``."""
-    event = copy.deepcopy(template)
-    path = f"/models/{model}/predict"
-    event["rawPath"] = path
-    event["requestContext"]["http"]["path"] = path
-    event["pathParameters"] = {"name": model}
-    event["body"] = body
-    event["headers"]["content-length"] = str(len(body.encode()))
-    event["isBase64Encoded"] = False
-    return event
+    """The recorded HTTP API (payload 2.0) event, re-aimed at ``model``'s predict with ``body``."""
+    path, route = f"/models/{model}/predict", "POST /models/{name}/predict"
+    return http_api_event(
+        "POST", path, body, route=route, path_parameters={"name": model}, template=template
+    )
 
 
-def load_template() -> dict[str, Any]:
-    event: dict[str, Any] = json.loads(EVENT_TEMPLATE.read_text())
-    return event
-
-
-class LambdaContext:
-    """The attributes of Lambda's context object that Powertools and Mangum read."""
-
-    function_name = "model-router-bench"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:eu-west-1:123456789012:function:model-router-bench"
-    memory_limit_in_mb = 1024
-    log_group_name = "/aws/lambda/model-router-bench"
-    log_stream_name = "2026/11/23/[$LATEST]bench"
-
-    def __init__(self, request_id: str = "bench-0000") -> None:
-        self.aws_request_id = request_id
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
+# The benchmark's function: the context its handlers get, and LAMBDA_ENV's name and memory.
+BENCH_CONTEXT = LambdaContext(
+    function_name="model-router-bench",
+    memory_limit_in_mb=1024,
+    aws_request_id="bench-0000",
+    log_stream_name="2026/11/23/[$LATEST]bench",
+    remaining_ms=30_000,
+)
 
 
 # The Lambda-like environment of every process that imports router.lambda_handler.
 LAMBDA_ENV = {
-    "AWS_LAMBDA_FUNCTION_NAME": LambdaContext.function_name,
-    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(LambdaContext.memory_limit_in_mb),
-    "AWS_LAMBDA_FUNCTION_VERSION": LambdaContext.function_version,
+    "AWS_LAMBDA_FUNCTION_NAME": BENCH_CONTEXT.function_name,
+    "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(BENCH_CONTEXT.memory_limit_in_mb),
+    "AWS_LAMBDA_FUNCTION_VERSION": BENCH_CONTEXT.function_version,
     "AWS_REGION": "eu-west-1",
     "AWS_DEFAULT_REGION": "eu-west-1",
     "POWERTOOLS_SERVICE_NAME": "model-router-bench",

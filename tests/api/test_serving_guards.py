@@ -1,5 +1,6 @@
-"""Behaviours of the serving path that no other test pins down: where large batches run, and
-that a model's metadata is checked against the model on the way to a prediction."""
+"""Behaviours of the serving path that no other test pins down: where large batches run (on
+both prediction routes), and that a model's metadata is checked against the model on the way
+to a prediction."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from router.api import create_app
 from router.api import models as models_api
+from router.api.v2 import routes as v2_routes
 from tests.modelkit import rows, train_booster, write_model
 
 if TYPE_CHECKING:
@@ -22,34 +24,53 @@ if TYPE_CHECKING:
 
 
 def _threads_of_predictions(
-    settings: Settings, registry: ModelRegistry, body: dict[str, Any]
+    settings: Settings,
+    registry: ModelRegistry,
+    path: str,
+    body: dict[str, Any],
+    predict: Callable[..., Any],
 ) -> list[str]:
-    """The names of the threads on which the model predicted, for one request."""
+    """Where ``predict`` (the route's prediction function) ran for one request: on the
+    worker thread, or (offloaded nowhere) the caller's thread."""
     app = create_app(settings, registry)
     offloaded = app.state.run_blocking
     threads: list[str] = []
 
     async def spy(func: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if func is models_api._predict:
+        if func is predict:
             threads.append("worker")
         return await offloaded(func, *args, **kwargs)
 
     app.state.run_blocking = spy
     with TestClient(app, raise_server_exceptions=False) as client:
-        response = client.post("/models/m/predict", json=body)
+        response = client.post(path, json=body)
     assert response.status_code == 200, response.text
     return threads or [threading.current_thread().name]
+
+
+def _native_request(n_rows: int) -> dict[str, Any]:
+    return {"instances": rows(n_rows).tolist()}
+
+
+def _v2_request(n_rows: int) -> dict[str, Any]:
+    matrix = rows(n_rows)
+    tensor = {"name": "input", "shape": list(matrix.shape), "datatype": "FP32"}
+    return {"inputs": [{**tensor, "data": matrix.ravel().tolist()}]}
 
 
 def test_small_batches_predict_on_the_loop_and_large_ones_off_it(
     settings: Settings, registry: ModelRegistry, model_root: Path
 ) -> None:
     write_model(model_root, "m", train_booster(trees=3))
-    small = {"instances": rows(models_api.INLINE_PREDICT_MAX_ROWS).tolist()}
-    large = {"instances": rows(models_api.INLINE_PREDICT_MAX_ROWS + 1).tolist()}
+    limit = models_api.INLINE_PREDICT_MAX_ROWS
+    native = "/models/m/predict", models_api._predict
+    v2 = "/v2/models/m/infer", v2_routes._answer
 
-    assert _threads_of_predictions(settings, registry, small) != ["worker"]
-    assert _threads_of_predictions(settings, registry, large) == ["worker"]
+    for (path, predict), request in [(native, _native_request), (v2, _v2_request)]:
+        small = _threads_of_predictions(settings, registry, path, request(limit), predict)
+        large = _threads_of_predictions(settings, registry, path, request(limit + 1), predict)
+        assert small != ["worker"], path
+        assert large == ["worker"], path
 
 
 def test_the_inline_limit_is_a_small_batch() -> None:

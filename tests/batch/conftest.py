@@ -23,9 +23,9 @@ from sklearn.preprocessing import LabelEncoder
 import router.batch.lambda_handler as batch_handler
 from router.publish.local import ModelFolder
 from router.publish.validate import validate_model
+from scripts.lambda_inputs import LambdaContext
 from tests.events import load_event
 from tests.infra.hcl import MODULE
-from tests.lambda_.conftest import LambdaContext
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
     import pytest
     from mypy_boto3_s3 import S3Client
 
-    from tests.lambda_.conftest import LambdaContext
+    from scripts.lambda_inputs import LambdaContext
     from tests.publish.conftest import InboxRun
 
 # The publishing tests' fixtures: a moto inbox bucket, "EFS", the real handlers.

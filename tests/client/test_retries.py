@@ -9,8 +9,8 @@ from email.utils import formatdate
 import pytest
 
 from router.client import ConnectionFailed, RequestFailed, RetryPolicy, RouterClient
+from scripts.loopback import free_port
 from tests.client.servers import HANG, Reply, ScriptedServer, serving
-from tests.live.server import free_port
 
 PREDICTION = b'{"model":"m","version":"0123456789ab","output":"value","predictions":[1.0]}'
 PROBLEM = (

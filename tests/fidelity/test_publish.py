@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
     import pytest
 
-    from tests.lambda_.conftest import LambdaContext
+    from scripts.lambda_inputs import LambdaContext
     from tests.publish.conftest import InboxRun
 
     from .estimators import Case

@@ -3,7 +3,6 @@ from __future__ import annotations
 import importlib
 import logging
 import sys
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import pytest
@@ -14,22 +13,7 @@ if TYPE_CHECKING:
     from types import ModuleType
 
 from router.settings import get_settings
-
-
-@dataclass
-class LambdaContext:
-    """The attributes of Lambda's context object that the handler and Powertools read."""
-
-    function_name: str = "model-router"
-    function_version: str = "$LATEST"
-    memory_limit_in_mb: int = 2048
-    invoked_function_arn: str = "arn:aws:lambda:eu-west-1:123456789012:function:model-router"
-    aws_request_id: str = "3f1c0b5e-2d9a-4b7c-8e6f-1a2b3c4d5e6f"
-    log_group_name: str = "/aws/lambda/model-router"
-    log_stream_name: str = "2026/11/23/[$LATEST]0123456789abcdef"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 29_000
+from scripts.lambda_inputs import LambdaContext
 
 
 def _reset_router_loggers() -> None:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from types import ModuleType
 
-    from tests.lambda_.conftest import LambdaContext
+    from scripts.lambda_inputs import LambdaContext
 
 
 @pytest.mark.parametrize(("docs", "status"), [(None, 404), ("true", 200)])

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
 
     import pytest
 
-    from tests.lambda_.conftest import LambdaContext
+    from scripts.lambda_inputs import LambdaContext
 
 IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
 

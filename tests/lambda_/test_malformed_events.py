@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from types import ModuleType
 
-    from tests.lambda_.conftest import LambdaContext
+    from scripts.lambda_inputs import LambdaContext
 
 BODY = '{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
 

@@ -13,9 +13,9 @@ import pytest
 from moto import mock_aws
 
 import router.publish.lambda_handler
+from scripts.lambda_inputs import LambdaContext
 from tests.events import load_event
 from tests.lambda_ import conftest as lambda_fixtures
-from tests.lambda_.conftest import LambdaContext
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

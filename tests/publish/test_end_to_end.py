@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     import pytest
     import xgboost as xgb
 
-    from tests.lambda_.conftest import LambdaContext
+    from scripts.lambda_inputs import LambdaContext
 
     from .conftest import InboxRun
 

@@ -7,7 +7,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -233,22 +232,20 @@ def test_writes_outside_with_are_refused(model_root: Path) -> None:
 
 
 def test_one_publisher_per_model_different_models_in_parallel(model_root: Path) -> None:
-    order: list[str] = []
-    holding = threading.Event()
+    """While one publisher holds `churn`: another model's opens at once, `churn`'s waits."""
+    entered = {name: threading.Event() for name in ("other", "churn")}
 
-    def hold_churn() -> None:
-        with folder(model_root, "churn"):
-            holding.set()
-            time.sleep(0.3)
-            order.append("first churn done")
+    def enter(name: str) -> None:
+        with folder(model_root, name):
+            entered[name].set()
 
-    thread = threading.Thread(target=hold_churn)
-    thread.start()
-    holding.wait(5)
-    with folder(model_root, "other"):
-        order.append("other did not wait")
+    threads = [threading.Thread(target=enter, args=(name,), daemon=True) for name in entered]
     with folder(model_root, "churn"):
-        order.append("second churn")
-    thread.join()
-
-    assert order == ["other did not wait", "first churn done", "second churn"]
+        for thread in threads:
+            thread.start()
+        assert entered["other"].wait(10), "`other` waited for the lock on `churn`"
+        # Only a bounded wait can show that something waits: the one timed wait here.
+        assert not entered["churn"].wait(0.3), "a second `churn` publisher did not wait"
+    assert entered["churn"].wait(10)
+    for thread in threads:
+        thread.join(10)

@@ -36,6 +36,7 @@ def test_readers_see_old_or_new_predictions_and_no_error_across_50_republishes(
     # Every request checks the file, as the router on Lambda does within its reload interval.
     registry = ModelRegistry.from_settings(Settings(model_root=model_root, reload_interval_s=0))
     stop = threading.Event()
+    served = threading.Condition()  # notified at every prediction a reader checked
     seen: Counter[int] = Counter()
     failures: list[Exception | str] = []
 
@@ -44,21 +45,33 @@ def test_readers_see_old_or_new_predictions_and_no_error_across_50_republishes(
             try:
                 predictions = registry.get("m").predictor.predict(matrix).tobytes()
             except Exception as exc:  # any error at all is a failure of the publisher
-                failures.append(exc)
+                with served:
+                    failures.append(exc)
+                    served.notify_all()
                 continue
-            if predictions in allowed:
-                seen[allowed[predictions]] += 1
-            else:
-                failures.append("predictions from neither version")
+            with served:
+                if predictions in allowed:
+                    seen[allowed[predictions]] += 1
+                else:
+                    failures.append("predictions from neither version")
+                served.notify_all()
 
     readers = [threading.Thread(target=read) for _ in range(READERS)]
     for reader in readers:
         reader.start()
     started = time.monotonic()
     for i in range(REPUBLISHES):
+        live = (i + 1) % 2
+        with served:
+            before = seen[live]
         with ModelFolder(model_root, "m", history_limit=3) as folder:
-            assert folder.publish(versions[(i + 1) % 2]).changed
-        time.sleep(0.005)  # let the readers load some of the versions
+            assert folder.publish(versions[live]).changed
+
+        def live_served(live: int = live, before: int = before) -> bool:
+            return seen[live] > before or bool(failures)
+
+        with served:  # readers serve each version before the next publish replaces it
+            assert served.wait_for(live_served, timeout=10), f"publish {i} was never served"
     elapsed = time.monotonic() - started
     stop.set()
     for reader in readers:

@@ -16,11 +16,6 @@ from tests.modelkit import MODEL_KINDS, rows, train_booster
 TREE_KINDS = [name for name in MODEL_KINDS if name != "gblinear"]
 
 
-@pytest.fixture(scope="module")
-def boosters() -> dict[str, xgb.Booster]:
-    return {name: make() for name, make in MODEL_KINDS.items()}
-
-
 def _matrices() -> dict[str, np.ndarray]:
     with_gaps = rows(5)
     with_gaps[1, 2] = np.nan

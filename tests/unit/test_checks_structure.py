@@ -18,16 +18,12 @@ import xgboost as xgb
 from router.xgb.checks.json import check_json
 from router.xgb.checks.ubj import MAX_UBJ_DEPTH, check_ubj
 from router.xgb.formats import ModelFormat, ModelFormatError, check_model_bytes, sniff_format
+from tests import ubjson
 from tests.modelkit import MODEL_KINDS, model_bytes, train_booster
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from pathlib import Path
-
-
-@pytest.fixture(scope="module")
-def boosters() -> dict[str, xgb.Booster]:
-    return {name: make() for name, make in MODEL_KINDS.items()}
 
 
 @pytest.fixture(scope="module")
@@ -45,27 +41,11 @@ def bigger_ubj() -> bytes:
     return model_bytes(train_booster("regression", trees=150, n_features=20), "ubj")
 
 
-# Hand-built UBJSON, in XGBoost's dialect.
-def _int64(value: int) -> bytes:
-    return struct.pack(">q", value)
-
-
-def _key(name: bytes) -> bytes:
-    return b"L" + _int64(len(name)) + name
-
-
-def _string(text: bytes) -> bytes:
-    return b"S" + _key(text)
-
-
-def _typed(marker: bytes, payload: bytes, count: int) -> bytes:
-    return b"[$" + marker + b"#L" + _int64(count) + payload
-
-
+# Hand-built UBJSON, in XGBoost's dialect (pieces from tests/ubjson.py).
 def _model(*members: bytes) -> bytes:
     """The smallest document the UBJSON check accepts: a top-level object with a learner
     object, plus ``members``."""
-    return b"{" + _key(b"learner") + b"{}" + b"".join(members) + b"}"
+    return b"{" + ubjson.key(b"learner") + b"{}" + b"".join(members) + b"}"
 
 
 def _patch(data: bytes, offset: int, new: bytes) -> bytes:
@@ -103,16 +83,20 @@ def test_every_marker_xgboost_reads_passes() -> None:
     scalars = b"[ZTFi\x01U\x02Cc" + b"I" + bytes(2) + b"l" + bytes(4) + b"d" + bytes(4)
     scalars += b"L" + bytes(8) + b"D" + bytes(8) + b"]"
     typed = b"".join(
-        _typed(marker, bytes(size * 2), 2)
+        ubjson.typed(marker, bytes(size * 2), 2)
         for marker, size in [(b"i", 1), (b"U", 1), (b"I", 2), (b"l", 4), (b"d", 4)]
     )
-    typed += _typed(b"L", bytes(16), 2) + _typed(b"D", bytes(16), 2) + _typed(b"d", b"", 0)
+    typed += (
+        ubjson.typed(b"L", bytes(16), 2)
+        + ubjson.typed(b"D", bytes(16), 2)
+        + ubjson.typed(b"d", b"", 0)
+    )
     document = _model(
-        _key(b"scalars") + scalars,
-        _key(b"typed") + b"[#L" + _int64(8) + typed,
-        _key(b"empty") + b"[]" + _key(b"none") + b"[#L" + _int64(0),
-        _key(b"") + _string(b"") + _key(b"text") + _string("ünï".encode()),
-        _key(b"nested") + b"{" + _key(b"a") + b"{}" + b"}",
+        ubjson.key(b"scalars") + scalars,
+        ubjson.key(b"typed") + b"[#L" + ubjson.int64(8) + typed,
+        ubjson.key(b"empty") + b"[]" + ubjson.key(b"none") + b"[#L" + ubjson.int64(0),
+        ubjson.key(b"") + ubjson.string(b"") + ubjson.key(b"text") + ubjson.string("ünï".encode()),
+        ubjson.key(b"nested") + b"{" + ubjson.key(b"a") + b"{}" + b"}",
     )
 
     check_ubj(document)
@@ -166,7 +150,7 @@ def test_huge_and_negative_lengths_are_rejected(small_ubj: bytes) -> None:
     for offset in (2, string_at + 2):  # the first key's length, the first string's length
         for length in (2**62, 2**63 - 1, len(small_ubj), -1, -(2**63)):
             with pytest.raises(ModelFormatError, match="length") as caught:
-                check_ubj(_patch(small_ubj, offset, _int64(length)))
+                check_ubj(_patch(small_ubj, offset, ubjson.int64(length)))
             assert caught.value.offset == offset
 
 
@@ -176,7 +160,7 @@ def test_typed_array_counts_beyond_the_file_are_rejected(small_ubj: bytes) -> No
     # 2**62 float32s is 2**64 bytes, which wraps to 0 in 64-bit arithmetic: Python does not.
     for count in (left // 4 + 1, 2**62, 2**63 - 1, -1):
         with pytest.raises(ModelFormatError, match="typed array") as caught:
-            check_ubj(_patch(small_ubj, header + 5, _int64(count)))
+            check_ubj(_patch(small_ubj, header + 5, ubjson.int64(count)))
         assert caught.value.offset == header + 5
 
 
@@ -184,25 +168,25 @@ def test_array_count_beyond_the_file_is_rejected(small_ubj: bytes) -> None:
     header = small_ubj.index(b"[#L")
     for count in (len(small_ubj), 2**63 - 1, -1):
         with pytest.raises(ModelFormatError, match="array count"):
-            check_ubj(_patch(small_ubj, header + 3, _int64(count)))
+            check_ubj(_patch(small_ubj, header + 3, ubjson.int64(count)))
 
 
 @pytest.mark.parametrize(
     ("document", "match"),
     [
-        (_model(_key(b"x") + b"N"), "marker 'N'"),
-        (_model(_key(b"x") + b"H" + _key(b"1")), "marker 'H'"),
-        (_model(_key(b"x") + b"\x00"), "byte 0x00"),
-        (_model(_key(b"x") + b"]"), "marker ']'"),
-        (_model(_key(b"x") + b"[#L" + _int64(1) + b"}"), "marker '}'"),
-        (_model(_key(b"x") + _typed(b"C", b"a", 1)), "element type 'C'"),
-        (_model(_key(b"x") + b"[$d#i\x01" + bytes(4)), "count must use marker 'L'"),
-        (_model(_key(b"x") + b"[$dL" + bytes(12)), "needs a '#' count"),
-        (_model(_key(b"x") + b"[#U\x01Z"), "count must use marker 'L'"),
-        (_model(_key(b"x") + b"SU\x01a"), "string length must use marker 'L'"),
-        (_model(b"SL" + _int64(1) + b"a" + b"Z"), "expected an object key"),
+        (_model(ubjson.key(b"x") + b"N"), "marker 'N'"),
+        (_model(ubjson.key(b"x") + b"H" + ubjson.key(b"1")), "marker 'H'"),
+        (_model(ubjson.key(b"x") + b"\x00"), "byte 0x00"),
+        (_model(ubjson.key(b"x") + b"]"), "marker ']'"),
+        (_model(ubjson.key(b"x") + b"[#L" + ubjson.int64(1) + b"}"), "marker '}'"),
+        (_model(ubjson.key(b"x") + ubjson.typed(b"C", b"a", 1)), "element type 'C'"),
+        (_model(ubjson.key(b"x") + b"[$d#i\x01" + bytes(4)), "count must use marker 'L'"),
+        (_model(ubjson.key(b"x") + b"[$dL" + bytes(12)), "needs a '#' count"),
+        (_model(ubjson.key(b"x") + b"[#U\x01Z"), "count must use marker 'L'"),
+        (_model(ubjson.key(b"x") + b"SU\x01a"), "string length must use marker 'L'"),
+        (_model(b"SL" + ubjson.int64(1) + b"a" + b"Z"), "expected an object key"),
         (_model(b"U\x01aZ"), "expected an object key"),
-        (b"{#L" + _int64(1) + _key(b"learner") + b"{}", "expected an object key"),
+        (b"{#L" + ubjson.int64(1) + ubjson.key(b"learner") + b"{}", "expected an object key"),
     ],
 )
 def test_markers_xgboost_does_not_read_are_rejected(document: bytes, match: str) -> None:
@@ -220,16 +204,16 @@ def test_trailing_data_is_rejected(small_ubj: bytes) -> None:
 def test_nesting_is_bounded() -> None:
     def nested(depth: int, opening: bytes = b"[", closing: bytes = b"]") -> bytes:
         # The top-level object is the first level, containers under its key "x" the rest.
-        return _model(_key(b"x") + opening * (depth - 1) + closing * (depth - 1))
+        return _model(ubjson.key(b"x") + opening * (depth - 1) + closing * (depth - 1))
 
     check_ubj(nested(MAX_UBJ_DEPTH))
     with pytest.raises(ModelFormatError, match="nested"):
         check_ubj(nested(MAX_UBJ_DEPTH + 1))
-    counted = b"[#L" + _int64(1)
+    counted = b"[#L" + ubjson.int64(1)
     with pytest.raises(ModelFormatError, match="nested"):
         check_ubj(nested(100_000, counted, b""))
     with pytest.raises(ModelFormatError, match="nested"):
-        check_ubj(nested(100_000, b"{" + _key(b"k"), b"}"))
+        check_ubj(nested(100_000, b"{" + ubjson.key(b"k"), b"}"))
 
 
 def test_deeply_nested_json_is_rejected_without_recursion_error() -> None:
@@ -250,7 +234,7 @@ def test_empty_file_is_rejected(check: Callable[[bytes], object]) -> None:
 
 @pytest.mark.parametrize(
     "document",
-    [b"[#L" + _int64(0), b"Z", b"i\x01", _string(b"learner"), b"L" + _int64(1)],
+    [b"[#L" + ubjson.int64(0), b"Z", b"i\x01", ubjson.string(b"learner"), b"L" + ubjson.int64(1)],
 )
 def test_ubj_top_level_must_be_an_object(document: bytes) -> None:
     with pytest.raises(ModelFormatError, match="object") as caught:
@@ -262,10 +246,13 @@ def test_ubj_top_level_must_be_an_object(document: bytes) -> None:
     ("document", "match"),
     [
         (b"{}", "no 'learner'"),
-        (b"{" + _key(b"learners") + b"{}}", "no 'learner'"),
-        (b"{" + _key(b"x") + _model() + b"}", "no 'learner'"),  # only nested deeper
-        (b"{" + _key(b"learner") + b"Z}", "'learner' must be an object"),
-        (b"{" + _key(b"learner") + b"[#L" + _int64(0) + b"}", "'learner' must be an object"),
+        (b"{" + ubjson.key(b"learners") + b"{}}", "no 'learner'"),
+        (b"{" + ubjson.key(b"x") + _model() + b"}", "no 'learner'"),  # only nested deeper
+        (b"{" + ubjson.key(b"learner") + b"Z}", "'learner' must be an object"),
+        (
+            b"{" + ubjson.key(b"learner") + b"[#L" + ubjson.int64(0) + b"}",
+            "'learner' must be an object",
+        ),
     ],
 )
 def test_ubj_needs_a_learner_object(document: bytes, match: str) -> None:
@@ -309,7 +296,7 @@ def test_json_error_offsets_count_bytes() -> None:
 
 def test_error_message_says_what_and_where(small_ubj: bytes) -> None:
     with pytest.raises(ModelFormatError) as caught:
-        check_ubj(_patch(small_ubj, 2, _int64(-5)))
+        check_ubj(_patch(small_ubj, 2, ubjson.int64(-5)))
 
     assert caught.value.reason == "negative object key length -5"
     assert str(caught.value) == "negative object key length -5 (at byte offset 2)"

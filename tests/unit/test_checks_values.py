@@ -21,6 +21,7 @@ import xgboost as xgb
 from router.xgb.checks import rules
 from router.xgb.checks.rules import MAX_CATEGORY
 from router.xgb.formats import ModelFormat, ModelFormatError, check_model_bytes
+from tests import ubjson
 from tests.modelkit import MODEL_KINDS, model_bytes, rows, train_booster
 
 if TYPE_CHECKING:
@@ -30,62 +31,8 @@ if TYPE_CHECKING:
 Document = dict[str, Any]
 
 
-# XGBoost's UBJSON writer, as much of it as it takes to write a model back after editing it as
-# JSON: the tree arrays as typed arrays of the types XGBoost uses, other arrays counted,
-# integers in the smallest marker, floats as float32.
-_TYPED = {
-    "l": (
-        "left_children right_children parents split_indices categories_nodes categories "
-        "feature_segments sorted_idx"
-    ),
-    "L": "categories_segments categories_sizes",
-    "U": "split_type default_left",
-    "d": "base_weights leaf_weights loss_changes sum_hessian split_conditions weights",
-}
-_TYPED_MARKER = {key: marker for marker, keys in _TYPED.items() for key in keys.split()}
-_NUMPY_TYPE = {"l": ">i4", "L": ">i8", "U": "u1", "d": ">f4"}
-
-
-def _ubj(value: Any, key: str = "") -> bytes:
-    if isinstance(value, dict):
-        members = b"".join(_ubj_key(k) + _ubj(v, k) for k, v in value.items())
-        return b"{" + members + b"}"
-    if isinstance(value, np.ndarray):  # a typed array of the array's own type
-        marker = {"f": b"d", "i": b"l"}[value.dtype.kind]
-        payload = value.astype(">f4" if marker == b"d" else ">i4").tobytes()
-        return b"[$" + marker + b"#L" + struct.pack(">q", len(value)) + payload
-    if isinstance(value, list) and key in _TYPED_MARKER:
-        marker = _TYPED_MARKER[key]
-        payload = np.asarray(value, dtype=_NUMPY_TYPE[marker]).tobytes()
-        return b"[$" + marker.encode() + b"#L" + struct.pack(">q", len(value)) + payload
-    if isinstance(value, list | tuple):  # a tuple: untyped, whatever the key
-        return b"[#L" + struct.pack(">q", len(value)) + b"".join(_ubj(v) for v in value)
-    if isinstance(value, str):
-        return b"S" + _ubj_key(value)
-    if isinstance(value, bool):
-        return b"T" if value else b"F"
-    if isinstance(value, int):
-        for marker, form in (("i", ">b"), ("I", ">h"), ("l", ">i"), ("L", ">q")):
-            bits = struct.calcsize(form) * 8
-            if -(2 ** (bits - 1)) < value < 2 ** (bits - 1) - 1:
-                return marker.encode() + struct.pack(form, value)
-    if isinstance(value, float):
-        return b"d" + struct.pack(">f", value)
-    raise TypeError(f"cannot write {value!r} as UBJSON")
-
-
-def _ubj_key(text: str) -> bytes:
-    raw = text.encode()
-    return b"L" + struct.pack(">q", len(raw)) + raw
-
-
 def _encode(document: Document, fmt: ModelFormat) -> bytes:
-    return _ubj(document) if fmt == "ubj" else json.dumps(document).encode()
-
-
-@pytest.fixture(scope="module")
-def boosters() -> dict[str, xgb.Booster]:
-    return {name: make() for name, make in MODEL_KINDS.items()}
+    return ubjson.encode(document) if fmt == "ubj" else json.dumps(document).encode()
 
 
 @pytest.fixture
@@ -465,9 +412,9 @@ def test_a_key_twice_in_a_tree_is_refused(
     # Which of two equal keys XGBoost reads is its business; the checks cannot vouch for
     # both, so the file is refused. The first tree's key is renamed to one it already has.
     data = model_bytes(boosters["binary"])
-    key = _ubj_key(renamed.decode())
+    key = ubjson.key(renamed.decode())
     at = data.index(key)
-    doubled = data[:at] + _ubj_key(twice.decode()) + data[at + len(key) :]
+    doubled = data[:at] + ubjson.key(twice.decode()) + data[at + len(key) :]
 
     with pytest.raises(ModelFormatError, match=f"has the key '{twice.decode()}' twice"):
         check_model_bytes(doubled, "ubj")

@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from pathlib import Path
     from types import ModuleType
 
-    from tests.lambda_.conftest import LambdaContext
+    from scripts.lambda_inputs import LambdaContext
 
 # The Lambda tests' fixtures: the real handler, imported afresh, and its context.
 import_handler = lambda_fixtures.import_handler

@@ -22,6 +22,7 @@ from router.errors import (
 )
 from router.publish.local import ModelFolder
 from router.publish.validate import validate_model
+from router.registry.metrics import RouterMetrics
 from router.registry.registry import ModelRegistry
 from router.store import ModelFiles, ModelRef, ModelStore
 from router.xgb.loader import MEMORY_PER_UBJ_BYTE, LoadedModel, load_model
@@ -52,6 +53,7 @@ def make_registry(
     max_bytes: int = GiB,
     load_wait_s: float = 10,
     settle_s: float = 0,
+    metrics: RouterMetrics | None = None,
 ) -> ModelRegistry:
     return ModelRegistry(
         ModelStore(root),
@@ -62,7 +64,28 @@ def make_registry(
         settle_s=settle_s,
         loader=loader or (lambda files: load_model(files, nthread=1)),
         clock=clock,
+        metrics=metrics,
     )
+
+
+class CacheMisses:
+    """A metrics sink whose event ``reached`` is set at the ``expected``-th cache miss."""
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.misses = 0
+        self.reached = threading.Event()
+        self._lock = threading.Lock()
+
+    def count(self, name: str, value: int) -> None:
+        if name == "CacheMiss":
+            with self._lock:
+                self.misses += value
+                if self.misses >= self.expected:
+                    self.reached.set()
+
+    def milliseconds(self, name: str, value: float) -> None:
+        pass
 
 
 def predict(model: LoadedModel) -> np.ndarray:
@@ -86,17 +109,22 @@ def test_loads_lazily_and_counts_hits_and_misses(model_root: Path) -> None:
 def test_concurrent_requests_for_one_model_cause_one_load(model_root: Path) -> None:
     write_model(model_root, "m", train_booster(), layout="file")
     calls: list[str] = []
+    release = threading.Event()
 
-    def slow_loader(files: ModelFiles) -> LoadedModel:
+    def held_loader(files: ModelFiles) -> LoadedModel:
         calls.append(files.ref.name)
-        time.sleep(0.3)
+        assert release.wait(10), "the load was never released"
         return load_model(files, nthread=1)
 
-    registry = make_registry(model_root, loader=slow_loader)
+    misses = CacheMisses(8)
+    registry = make_registry(model_root, loader=held_loader, metrics=RouterMetrics(misses))
     results: list[LoadedModel] = []
     threads = [threading.Thread(target=lambda: results.append(registry.get("m"))) for _ in range(8)]
     for thread in threads:
         thread.start()
+    # The load is released once all eight requests missed the cache: seven came during it.
+    assert misses.reached.wait(10), f"{misses.misses} of 8 requests missed the cache"
+    release.set()
     for thread in threads:
         thread.join(timeout=10)
 
@@ -111,11 +139,11 @@ def test_slow_load_does_not_block_cached_models_and_loads_run_in_parallel(
     for name in ("cached", "slow-a", "slow-b"):
         write_model(model_root, name, train_booster(), layout="file")
     release = threading.Event()
-    loading: list[str] = []
+    loading = {name: threading.Event() for name in ("slow-a", "slow-b")}
 
     def loader(files: ModelFiles) -> LoadedModel:
-        if files.ref.name.startswith("slow"):
-            loading.append(files.ref.name)
+        if files.ref.name in loading:
+            loading[files.ref.name].set()
             assert release.wait(10), "the slow load was never released"
         return load_model(files, nthread=1)
 
@@ -124,12 +152,9 @@ def test_slow_load_does_not_block_cached_models_and_loads_run_in_parallel(
     slow = [threading.Thread(target=registry.get, args=(name,)) for name in ("slow-a", "slow-b")]
     for thread in slow:
         thread.start()
-    deadline = time.monotonic() + 5
-    while len(loading) < 2 and time.monotonic() < deadline:
-        time.sleep(0.01)
 
     try:
-        assert sorted(loading) == ["slow-a", "slow-b"]  # both loads under way at once
+        assert all(started.wait(5) for started in loading.values())  # both under way at once
         started = time.perf_counter()
         assert registry.get("cached").name == "cached"
         assert time.perf_counter() - started < 0.1
@@ -142,16 +167,17 @@ def test_slow_load_does_not_block_cached_models_and_loads_run_in_parallel(
 
 def test_waiter_gives_up_after_load_wait(model_root: Path) -> None:
     write_model(model_root, "m", train_booster(), layout="file")
-    release = threading.Event()
+    release, loading = threading.Event(), threading.Event()
 
     def stuck_loader(files: ModelFiles) -> LoadedModel:
+        loading.set()
         release.wait(10)
         return load_model(files, nthread=1)
 
     registry = make_registry(model_root, loader=stuck_loader, load_wait_s=0.2)
     leader = threading.Thread(target=registry.get, args=("m",))
     leader.start()
-    time.sleep(0.05)
+    assert loading.wait(5)
     try:
         with pytest.raises(LoadTimeout):
             registry.get("m")

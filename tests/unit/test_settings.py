@@ -28,6 +28,7 @@ def test_preload_is_a_comma_separated_list(monkeypatch: pytest.MonkeyPatch) -> N
 def test_preload_of_more_models_than_the_cache_holds_is_refused() -> None:
     with pytest.raises(ValidationError, match="ROUTER_PRELOAD names 3 models but"):
         Settings(preload=("a", "b", "c"), cache_max_models=2)
+    assert Settings(preload=("a", "b"), cache_max_models=2).preload == ("a", "b")  # all fit
 
 
 def test_log_level_is_case_insensitive_and_checked() -> None:
@@ -36,22 +37,35 @@ def test_log_level_is_case_insensitive_and_checked() -> None:
         Settings(log_level="loud")
 
 
-@pytest.mark.parametrize(
-    ("field", "value"),
-    [
-        ("cache_max_models", 0),
-        ("cache_max_bytes", MIB - 1),
-        ("reload_interval_s", -1),
-        ("max_rows", 0),
-        ("max_body_bytes", 1023),
-        ("load_wait_s", 0),
-        ("nthread", 0),
-        ("history_limit", -1),
-    ],
-)
-def test_budgets_out_of_range_are_refused(field: str, value: float) -> None:
+# Each bounded field: a value just outside its range, and the nearest value inside it.
+BOUNDS = [
+    ("cache_max_models", 0, 1),
+    ("cache_max_bytes", MIB - 1, MIB),
+    ("reload_interval_s", -0.001, 0),
+    ("settle_s", -0.001, 0),
+    ("max_rows", 0, 1),
+    ("max_body_bytes", 1023, 1024),
+    ("load_wait_s", 0, 0.001),
+    ("nthread", 0, 1),
+    ("request_log_sample", -0.001, 0),
+    ("request_log_sample", 1.001, 1),
+    ("body_timeout_s", 0, 0.001),
+    ("inbox_max_bytes", MIB - 1, MIB),
+    ("history_limit", -1, 0),
+    ("batch_rows_per_part", 0, 1),
+    ("batch_bytes_per_part", 1023, 1024),
+    ("batch_parallelism", 0, 1),
+    ("batch_parallelism", 65, 64),
+]
+
+
+@pytest.mark.parametrize(("field", "refused", "accepted"), BOUNDS)
+def test_budgets_out_of_range_are_refused_and_the_edge_accepted(
+    field: str, refused: float, accepted: float
+) -> None:
     with pytest.raises(ValidationError, match=field):
-        Settings(**{field: value})
+        Settings(**{field: refused})
+    assert getattr(Settings(**{field: accepted}), field) == accepted
 
 
 def test_environment_variables_use_the_router_prefix(

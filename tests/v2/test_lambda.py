@@ -21,18 +21,14 @@ if TYPE_CHECKING:
 
     import xgboost as xgb
 
-    from tests.lambda_.conftest import LambdaContext
+    from scripts.lambda_inputs import LambdaContext
 
 ROWS = np.array([[5.1, 3.5, 1.4, 0.2], [6.7, 3.1, 4.4, 1.4]], dtype=np.float32)
 
 
 def binary_event(path: str, body: bytes, headers: dict[str, str]) -> dict[str, Any]:
     """What API Gateway makes of a body without a text Content-Type: base64."""
-    event = http_api_event("POST", path, headers=headers)
-    event["body"] = base64.b64encode(body).decode()
-    event["isBase64Encoded"] = True
-    event["headers"]["content-length"] = str(len(body))
-    return event
+    return http_api_event("POST", path, body, {"content-type": None, **headers}, binary=True)
 
 
 def response_bytes(response: dict[str, Any]) -> bytes:
