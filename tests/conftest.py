@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -8,7 +9,7 @@ from router.registry.registry import ModelRegistry
 from router.settings import Settings
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    import os
 
     import xgboost as xgb
 
@@ -38,3 +39,22 @@ def boosters() -> dict[str, xgb.Booster]:
     from tests.modelkit import MODEL_KINDS  # imports XGBoost: only where a test asks for it
 
     return {name: make() for name, make in MODEL_KINDS.items()}
+
+
+@pytest.fixture
+def locked_model_folder(model_root: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A readable model ``good`` and a model folder ``locked`` whose files cannot be stat-ed
+    (what ``chmod 000`` does to anyone but root: the suite may run as root); its name."""
+    from tests.modelkit import train_booster, write_model
+
+    write_model(model_root, "good", train_booster(), layout="file")
+    write_model(model_root, "locked", train_booster(), layout="directory")
+    original = Path.stat
+
+    def stat(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
+        if self.parent.name == "locked":
+            raise PermissionError(13, "Permission denied", str(self))
+        return original(self, follow_symlinks=follow_symlinks)
+
+    monkeypatch.setattr(Path, "stat", stat)
+    return "locked"

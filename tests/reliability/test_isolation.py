@@ -3,7 +3,6 @@ budget is a 503 problem, never a 500."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fastapi.testclient import TestClient
@@ -11,12 +10,10 @@ from fastapi.testclient import TestClient
 from router.api import create_app
 from router.registry.registry import ModelRegistry
 from router.settings import Settings
-from tests.modelkit import rows, train_booster, write_model
+from tests.modelkit import rows
 
 if TYPE_CHECKING:
-    import os
-
-    import pytest
+    from pathlib import Path
 
 
 def _client(settings: Settings) -> TestClient:
@@ -26,18 +23,8 @@ def _client(settings: Settings) -> TestClient:
 
 
 def test_an_unreadable_model_folder_is_listed_with_its_error_beside_the_others(
-    model_root: Path, monkeypatch: pytest.MonkeyPatch
+    model_root: Path, locked_model_folder: str
 ) -> None:
-    write_model(model_root, "good", train_booster(), layout="file")
-    write_model(model_root, "locked", train_booster(), layout="directory")
-    original = Path.stat
-
-    def stat(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
-        if self.parent.name == "locked":  # what chmod 000 does to anyone but root
-            raise PermissionError(13, "Permission denied", str(self))
-        return original(self, follow_symlinks=follow_symlinks)
-
-    monkeypatch.setattr(Path, "stat", stat)
     client = _client(Settings(model_root=model_root, reload_interval_s=0))
 
     response = client.get("/models")

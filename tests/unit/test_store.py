@@ -3,7 +3,7 @@ from __future__ import annotations
 import hashlib
 import os
 import time
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -12,6 +12,9 @@ from router.publish.local import ModelFolder
 from router.publish.validate import validate_model
 from router.store import FileRefused, FileTooLarge, ModelStore, validate_name
 from tests.modelkit import model_bytes, replace_file, train_booster, write_model
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 
 @pytest.mark.parametrize("name", ["a", "iris", "breast-cancer", "m.v2", "A_1", "9" * 128])
@@ -186,18 +189,8 @@ def test_a_published_inode_with_other_bytes_is_refused_as_damaged(model_root: Pa
 
 
 def test_scan_lists_an_unreadable_model_as_an_error_beside_the_others(
-    model_root: Path, monkeypatch: pytest.MonkeyPatch
+    model_root: Path, locked_model_folder: str
 ) -> None:
-    write_model(model_root, "good", train_booster(), layout="file")
-    write_model(model_root, "locked", train_booster(), layout="directory")
-    original = Path.stat
-
-    def stat(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
-        if self.parent.name == "locked":  # what chmod 000 does to anyone but root
-            raise PermissionError(13, "Permission denied", str(self))
-        return original(self, follow_symlinks=follow_symlinks)
-
-    monkeypatch.setattr(Path, "stat", stat)
     listing = ModelStore(model_root).scan()
 
     assert [ref.name for ref in listing.refs] == ["good"]
