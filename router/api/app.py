@@ -12,6 +12,7 @@ from router.api import health, models, versions
 from router.api.dependencies import run_inline
 from router.api.docs import docs_routes
 from router.api.problems import install_problem_handlers
+from router.api.shortcut import EndpointShortcut
 from router.api.v2 import routes as v2
 
 if TYPE_CHECKING:
@@ -64,4 +65,7 @@ def create_app(
     # Under Mangum the whole body is in the event: nothing to wait for, no timer to set.
     app.state.body_timeout_s = None if one_request_at_a_time else settings.body_timeout_s
     install_problem_handlers(app)
+    app.add_middleware(
+        EndpointShortcut, method="POST", path=models.PREDICT_PATH, endpoint=models.predict
+    )
     return app

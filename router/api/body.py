@@ -81,11 +81,7 @@ async def read_body(request: Request, max_bytes: int, timeout_s: float | None = 
     """The whole body, refused as soon as it is over ``max_bytes`` and, with ``timeout_s``,
     when it has not arrived in that time (a client that stops half way holds a connection
     and a buffer, and uvicorn has no body timeout of its own)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > max_bytes:
-        raise RequestTooLarge(
-            f"the body is {int(declared)} bytes; the limit is {max_bytes} (ROUTER_MAX_BODY_BYTES)"
-        )
+    refuse_declared_size(request.headers.get("content-length"), max_bytes)
     if timeout_s is None:
         return await _read_chunks(request, max_bytes)
     try:
@@ -102,12 +98,26 @@ async def _read_chunks(request: Request, max_bytes: int) -> bytes:
     received = 0
     async for chunk in request.stream():
         received += len(chunk)
-        if received > max_bytes:
-            raise RequestTooLarge(
-                f"the body is over the limit of {max_bytes} bytes (ROUTER_MAX_BODY_BYTES)"
-            )
+        refuse_received_size(received, max_bytes)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def refuse_declared_size(content_length: str | None, max_bytes: int) -> None:
+    """A body whose ``content-length`` header says it is over the limit, before reading it."""
+    if content_length is not None and content_length.isdigit() and int(content_length) > max_bytes:
+        raise RequestTooLarge(
+            f"the body is {int(content_length)} bytes; the limit is {max_bytes} "
+            "(ROUTER_MAX_BODY_BYTES)"
+        )
+
+
+def refuse_received_size(received: int, max_bytes: int) -> None:
+    """A body over the limit once ``received`` bytes of it are in (whatever it declared)."""
+    if received > max_bytes:
+        raise RequestTooLarge(
+            f"the body is over the limit of {max_bytes} bytes (ROUTER_MAX_BODY_BYTES)"
+        )
 
 
 def parse_predict_request(body: bytes, max_rows: int) -> PredictRequest:

@@ -27,10 +27,11 @@ from router.names import NAME_PATTERN, validate_name
 if TYPE_CHECKING:
     import numpy as np
 
-    from router.registry.registry import CacheOutcome, ModelStatus
+    from router.registry.registry import CacheOutcome, ModelRegistry, ModelStatus
     from router.xgb.loader import LoadedModel
 
 router = APIRouter(prefix="/models", tags=["models"])
+PREDICT_PATH = "/models/{name}/predict"
 
 # The predict endpoint reads its path parameter itself (see predict); this documents it.
 MODEL_NAME_PARAMETER = {
@@ -55,7 +56,7 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 # Predict first: routes are matched in order, and it is the one on the hot path.
 @router.post(
-    "/{name}/predict",
+    PREDICT_PATH.removeprefix(router.prefix),
     response_model=None,
     responses={
         200: {"model": PredictResponse, "description": "Predictions, one per row"},
@@ -82,17 +83,31 @@ async def predict(request: Request) -> Response:
 async def predict_with(request: Request, name: str, version: str | None) -> Response:
     """Predict with the live ``name``, or with its pinned ``version`` (router.api.versions)."""
     registry = app_registry(request)
-    settings = app_settings(request)
     run_blocking = app_run_blocking(request)
-    payload = await read_predict_request(request, settings, run_blocking)
+    payload = await read_predict_request(request, app_settings(request), run_blocking)
     model, cache = await find_model(request, name, version)
-    started = time.perf_counter()
     if len(payload.instances) <= INLINE_PREDICT_MAX_ROWS:
-        predictions = _predict(model, payload)
+        predictions = predict_now(registry, model, payload)
     else:
-        predictions = await run_blocking(_predict, model, payload)
+        predictions = await run_blocking(predict_now, registry, model, payload)
+    note_prediction(request, (model.version, len(payload.instances), payload.output, cache))
+    return Response(answer_body(name, model, payload, predictions), media_type="application/json")
+
+
+def predict_now(
+    registry: ModelRegistry, model: LoadedModel, payload: PredictRequest
+) -> np.ndarray | list[str]:
+    """The predictions, timed into the ``PredictTime`` metric."""
+    started = time.perf_counter()
+    predictions = model.predict(payload.instances, payload.output, payload.rounds)
     registry.metrics.milliseconds("PredictTime", (time.perf_counter() - started) * 1000)
-    note_prediction(request, model.version, len(payload.instances), payload.output, cache)
+    return predictions
+
+
+def answer_body(
+    name: str, model: LoadedModel, payload: PredictRequest, predictions: np.ndarray | list[str]
+) -> bytes:
+    """The JSON answer to a predict request: what ``PredictResponse`` documents."""
     body: dict[str, object] = {
         "model": name,
         "version": model.version,
@@ -101,9 +116,7 @@ async def predict_with(request: Request, name: str, version: str | None) -> Resp
     }
     if model.metadata.class_labels:
         body["classes"] = model.metadata.class_labels
-    return Response(
-        orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY), media_type="application/json"
-    )
+    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
 
 
 @router.get("", response_model=ModelList, responses=_problems(503))
@@ -154,10 +167,6 @@ async def find_model(
     if model is None:
         return await app_run_blocking(request)(registry.get_version, name, version), "miss"
     return model, "hit"
-
-
-def _predict(model: LoadedModel, payload: PredictRequest) -> np.ndarray | list[str]:
-    return model.predict(payload.instances, payload.output, payload.rounds)
 
 
 def _rounds(model: LoadedModel) -> RoundsDetail:

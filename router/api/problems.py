@@ -63,13 +63,23 @@ def name_the_root(detail: str, model_root: Path) -> str:
     return detail
 
 
+def router_problem(exc: RouterError, path: str, settings: Settings) -> Response:
+    """The problem response for ``exc``, raised serving ``path``."""
+    detail = name_the_root(exc.detail, settings.model_root)
+    return problem_response(exc.status, exc.slug, exc.title, detail, path, retry=exc.retryable)
+
+
+def internal_problem(path: str) -> Response:
+    """The answer to a bug, not bad input: the stack trace for the logs, none for the caller."""
+    logger.exception("unhandled error", extra={"path": path})
+    return problem_response(
+        500, "internal-error", "Internal error", "the router failed; see its logs", path
+    )
+
+
 async def _router_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RouterError)
-    settings: Settings = request.app.state.settings
-    detail = name_the_root(exc.detail, settings.model_root)
-    return problem_response(
-        exc.status, exc.slug, exc.title, detail, request.url.path, retry=exc.retryable
-    )
+    return router_problem(exc, request.url.path, request.app.state.settings)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -93,15 +103,7 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    # A bug, not bad input: log the stack trace for us, show the caller none of it.
-    logger.exception("unhandled error", extra={"path": request.url.path})
-    return problem_response(
-        500,
-        "internal-error",
-        "Internal error",
-        "the router failed; see its logs",
-        request.url.path,
-    )
+    return internal_problem(request.url.path)
 
 
 def install_problem_handlers(app: FastAPI) -> None:

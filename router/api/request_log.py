@@ -23,9 +23,13 @@ from router.observability import log_prediction, prediction_level
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
+    from starlette.datastructures import State
     from starlette.responses import Response
 
     from router.registry.registry import CacheOutcome
+
+    # What only the endpoint knows: the version it served, rows, output, cache outcome.
+    PredictionFacts = tuple[str, int, str, CacheOutcome]
 
 # Where the endpoint leaves its facts for the wrapper, in the request's ASGI scope.
 _FACTS = "router.prediction"
@@ -33,10 +37,8 @@ _SERVED = "served_a_prediction"  # on app.state
 _MAX_REQUEST_ID = 128
 
 
-def note_prediction(
-    request: Request, version: str, rows: int, output: str, cache: CacheOutcome
-) -> None:
-    request.scope[_FACTS] = (version, rows, output, cache)
+def note_prediction(request: Request, facts: PredictionFacts) -> None:
+    request.scope[_FACTS] = facts
 
 
 def logs_predictions(
@@ -60,7 +62,33 @@ def logs_predictions(
 
 
 def _log(request: Request, status: int, latency_ms: float) -> None:
-    state = request.app.state
+    context = request.scope.get("aws.context")  # Mangum's: the Lambda invocation
+    if context is not None:
+        request_id = getattr(context, "aws_request_id", None)
+    else:
+        request_id = request.headers.get("x-request-id")
+        request_id = request_id[:_MAX_REQUEST_ID] if request_id else None
+    write_prediction_line(
+        request.app.state,
+        request.path_params.get("name"),
+        request.scope.get(_FACTS),
+        request_id,
+        status,
+        latency_ms,
+    )
+
+
+def write_prediction_line(
+    state: State,
+    name: object,
+    facts: PredictionFacts | None,
+    request_id: str | None,
+    status: int,
+    latency_ms: float,
+) -> None:
+    """The line about one predict request, however it was served (through the app, or the
+    Lambda entry's direct path, router.api.lambda_predict): ``name`` as the path had it,
+    ``facts`` as the endpoint noted them (``None`` when it failed before knowing them)."""
     # The first prediction this app serves (on Lambda: this execution environment's), the
     # one that meets an empty cache. Noted whether or not its line is sampled.
     cold_start = not getattr(state, _SERVED, False)
@@ -70,16 +98,9 @@ def _log(request: Request, status: int, latency_ms: float) -> None:
     level = prediction_level(sample, status)
     if not level:
         return
-    version, rows, output, cache = request.scope.get(_FACTS) or (None, None, None, None)
-    name = request.path_params.get("name")
+    version, rows, output, cache = facts or (None, None, None, None)
     if not (isinstance(name, str) and NAME_PATTERN.fullmatch(name)):
         name = None  # an invalid name is the caller's text: keep it out of the logs
-    context = request.scope.get("aws.context")  # Mangum's: the Lambda invocation
-    if context is not None:
-        request_id = getattr(context, "aws_request_id", None)
-    else:
-        request_id = request.headers.get("x-request-id")
-        request_id = request_id[:_MAX_REQUEST_ID] if request_id else None
     log_prediction(
         level,
         sample,

@@ -63,7 +63,7 @@ def test_small_batches_predict_on_the_loop_and_large_ones_off_it(
 ) -> None:
     write_model(model_root, "m", train_booster(trees=3))
     limit = models_api.INLINE_PREDICT_MAX_ROWS
-    native = "/models/m/predict", models_api._predict
+    native = "/models/m/predict", models_api.predict_now
     v2 = "/v2/models/m/infer", v2_routes._answer
 
     for (path, predict), request in [(native, _native_request), (v2, _v2_request)]:
