@@ -17,6 +17,7 @@ from mangum.handlers.api_gateway import HTTPGateway
 
 from router.api.app import create_app
 from router.api.gateway_events import check_event, event_problem
+from router.api.lambda_predict import DirectPredict
 from router.errors import MalformedEvent, NotAnHttpEvent, RouterError
 from router.observability import EmfMetricsSink, configure_logging
 from router.registry.metrics import RouterMetrics
@@ -52,6 +53,8 @@ _adapter = Mangum(
     custom_handlers=[HTTPGatewayOnce],
     text_mime_types=[*DEFAULT_TEXT_MIME_TYPES, "+json"],
 )
+# Predict events skip Mangum (router.api.lambda_predict); every other event goes through it.
+_direct_predict = DirectPredict(app)
 _cold_start = True
 
 
@@ -63,7 +66,8 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         metrics_sink.count("ColdStart", 1)
         _cold_start = False
     try:
-        response: dict[str, Any] = _adapter(check_event(event), context)
+        checked = check_event(event)
+        response = _direct_predict(checked, context) or _adapter(checked, context)
     except NotAnHttpEvent as exc:
         # A trigger wired to the wrong function, or a hand-made test event: nobody waits on
         # an HTTP answer, so the log line is what tells the operator.

@@ -180,9 +180,10 @@ def test_each_event_builds_its_scope_once(
         return build_scope(self)
 
     monkeypatch.setattr(HTTPGateway, "scope", property(counting))
-    event = http_api_event("POST", "/models/m/predict", json.dumps({"instances": [[1, 2, 3, 4]]}))
+    # Predict events skip Mangum (tests/lambda_/test_direct_predict.py); other routes do not.
+    event = http_api_event("GET", "/models/m")
 
     response = module.handler(event, context)
 
     assert response["statusCode"] == 200
-    assert builds == ["/models/m/predict"]  # Mangum's own handler builds it twice
+    assert builds == ["/models/m"]  # Mangum's own handler builds it twice

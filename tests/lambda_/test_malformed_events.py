@@ -144,10 +144,12 @@ def test_a_failure_while_serving_an_event_is_a_500_problem_with_the_trace_in_the
     monkeypatch: pytest.MonkeyPatch,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    def failing_adapter(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    def failing(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
         raise KeyError("secret internals")
 
-    monkeypatch.setattr(module, "_adapter", failing_adapter)
+    # Mangum, and the direct path that predict events take (router.api.lambda_predict).
+    monkeypatch.setattr(module, "_adapter", failing)
+    monkeypatch.setattr(module, "_direct_predict", failing)
 
     response = module.handler(load_event("apigw_http_v2"), context)
 
