@@ -29,6 +29,7 @@ Only 127.0.0.1 is ever sent a request.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import json
 import os
@@ -109,6 +110,7 @@ class Preset:
     http_requests: int
     http_warmup: int
     http_max_seconds: float
+    http_rounds: int
     cold_runs: int
     cold_max_seconds: float
     cold_warm_up: bool
@@ -149,12 +151,13 @@ FULL = Preset(
     http_requests=3000,
     http_warmup=200,
     http_max_seconds=10,
+    http_rounds=3,
     cold_runs=10,
     cold_max_seconds=120,
     cold_warm_up=True,
     miss_rounds=30,
     miss_max_seconds_per_model=40,
-    wrk_seconds=8,
+    wrk_seconds=6,
 )
 QUICK = Preset(
     trees=(50,),
@@ -185,6 +188,7 @@ QUICK = Preset(
     http_requests=100,
     http_warmup=10,
     http_max_seconds=5,
+    http_rounds=1,
     cold_runs=1,
     cold_max_seconds=20,
     cold_warm_up=False,
@@ -314,35 +318,43 @@ def bench_zipf(preset: Preset, root: Path, names: list[str], work: Path) -> Any:
 def bench_http(
     preset: Preset, root: Path, names: list[str], work: Path, peer_venv: Path | None
 ) -> dict[str, Any]:
-    """The router over HTTP, by wrk when installed (else the asyncio client); then, with
-    ``peer_venv``, MLServer on the first (smallest) model, by the same client."""
+    """The router over HTTP, by wrk when installed (else the asyncio client); with
+    ``peer_venv``, MLServer on the first (smallest) model too, both servers up at once and
+    measured in alternation, ``http_rounds`` times: one load run swings by tens of percent
+    on a shared machine, so the ratio is taken per round and its median reported."""
     row = request_row()
     body = predict_body(row).encode()
     tool = "wrk" if peers.wrk_available() else "asyncio"
+    first = names[0]
     results = []
-    with (
-        (work / "serve.log").open("wb") as server_log,
-        http_load.serve(REPO, root, server_log) as port,
-    ):
-        for name in names:
+    requests = {"router": (f"/models/{first}/predict", body)}
+    with contextlib.ExitStack() as servers:
+        router_log = servers.enter_context((work / "serve.log").open("wb"))
+        ports = {"router": servers.enter_context(http_load.serve(REPO, root, router_log))}
+        if peer_venv is not None:
+            peer_log = servers.enter_context((work / "mlserver.log").open("wb"))
+            ports["mlserver"] = servers.enter_context(
+                peers.mlserver(peer_venv, root / f"{first}.ubj", first, work, peer_log)
+            )
+            requests["mlserver"] = (f"/v2/models/{first}/infer", peers.v2_body(row))
+        for round_number in range(preset.http_rounds):
             for concurrency in preset.http_concurrency:
-                item = _load(preset, tool, port, f"/models/{name}/predict", body, concurrency, work)
-                results.append({"server": "router", "model": name, **item})
+                for server, port in ports.items():
+                    path, sent = requests[server]
+                    item = _load(preset, tool, port, path, sent, concurrency, work)
+                    results.append(
+                        {"server": server, "model": first, "round": round_number, **item}
+                    )
+                    log(f"  http {server} {first} c={concurrency}: {item['rps']:.0f} req/s")
+        for name in names[1:]:
+            for concurrency in preset.http_concurrency:
+                path = f"/models/{name}/predict"
+                item = _load(preset, tool, ports["router"], path, body, concurrency, work)
+                results.append({"server": "router", "model": name, "round": 0, **item})
                 log(f"  http router {name} c={concurrency}: {item['rps']:.0f} req/s")
-    if peer_venv is not None:
-        name = names[0]
-        with (
-            (work / "mlserver.log").open("wb") as server_log,
-            peers.mlserver(peer_venv, root / f"{name}.ubj", name, work, server_log) as port,
-        ):
-            for concurrency in preset.http_concurrency:
-                path = f"/v2/models/{name}/infer"
-                item = _load(preset, tool, port, path, peers.v2_body(row), concurrency, work)
-                results.append({"server": "mlserver", "model": name, **item})
-                log(f"  http mlserver {name} c={concurrency}: {item['rps']:.0f} req/s")
     if any(item["errors"] for item in results):
         raise RuntimeError(f"HTTP requests failed; see the logs in {work}")
-    return {"tool": tool, "results": results}
+    return {"tool": tool, "rounds": preset.http_rounds, "results": results}
 
 
 def _load(
