@@ -64,6 +64,10 @@ def serve(args: argparse.Namespace) -> int:
         # ROUTER_BODY_TIMEOUT_S. uvicorn has no timeout for headers that never finish:
         # open to untrusted clients, run behind a proxy (README, "API").
         timeout_keep_alive=KEEP_ALIVE_S,
+        # The router writes its own line per prediction (ROUTER_REQUEST_LOG_SAMPLE); uvicorn's
+        # line per request on top cost a sizeable share of a one-row predict's req/s
+        # (docs/benchmarks.md), so it is there only when asked for.
+        access_log=args.access_log,
     )
     return 0
 
@@ -126,6 +130,11 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=int(os.environ.get("PORT", "8000")),
         help="port to listen on (default: $PORT if set, else 8000; now %(default)s)",
+    )
+    serve_parser.add_argument(
+        "--access-log",
+        action="store_true",
+        help="also log every request, as uvicorn does (predictions are logged without it)",
     )
     serve_parser.set_defaults(run=serve)
 

@@ -99,3 +99,23 @@ def test_help_is_plain_text_and_says_where_serve_listens(
     serve = " ".join(capsys.readouterr().out.split())  # argparse wraps lines
     assert "--host HOST address to listen on (default: 127.0.0.1)" in serve
     assert "--port PORT port to listen on (default: $PORT if set, else 8000; now 8811)" in serve
+
+
+@pytest.mark.parametrize(("flags", "access_log"), [([], False), (["--access-log"], True)])
+def test_serve_leaves_uvicorns_access_log_to_a_flag(
+    model_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    flags: list[str],
+    access_log: bool,
+) -> None:
+    import uvicorn
+
+    runs: list[dict[str, object]] = []
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # serve sets it for the process if unset
+    monkeypatch.setattr(uvicorn, "run", lambda app, **options: runs.append(options))
+
+    assert main(["serve", "--model-root", str(model_root), *flags]) == 0
+
+    (options,) = runs
+    assert options["access_log"] is access_log
