@@ -86,8 +86,9 @@ format: $(INSTALLED)
 
 # Makes .venv-bench (lean, for cold start) and .venv-peers (MLServer) on first use; uses wrk
 # for HTTP load when it is installed (Debian: apt-get install wrk).
+# BASELINE=REV also times the handler of the router at that git revision, in the same run.
 bench: $(INSTALLED)
-	$(BIN)/python scripts/bench_router.py --peers
+	$(BIN)/python scripts/bench_router.py --peers $(if $(BASELINE),--baseline $(BASELINE))
 
 package: $(INSTALLED)
 	$(BIN)/python scripts/build_package.py --architecture $(ARCH)

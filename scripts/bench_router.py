@@ -18,6 +18,7 @@ One run measures, on the same synthetic demo-sized models (50, 300 and 1000 tree
 prints the report, with ratios to the raw figures, and writes it as Markdown.
 
     .venv/bin/python scripts/bench_router.py --peers    # full run, about 6 minutes
+    .venv/bin/python scripts/bench_router.py --only handler --baseline 45580b7   # before/after
     .venv/bin/python scripts/bench_router.py --quick --output /tmp/bench.md   # smoke test
 
 The full run measures cold start in a lean environment, ``.venv-bench`` (made on first use
@@ -47,7 +48,7 @@ from typing import Any
 if __package__ in (None, ""):  # run as a file: make `scripts.bench` importable
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.bench import cold, http_load, peers, policy, report
+from scripts.bench import baseline, cold, http_load, peers, policy, report
 from scripts.bench.stats import summarize
 from scripts.bench.workload import (
     LAMBDA_ENV,
@@ -202,24 +203,43 @@ def log(message: str) -> None:
     print(f"[bench {time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 
 
-def run_worker(section: str, config: dict[str, Any], env: dict[str, str], work: Path) -> Any:
-    """Run one in-process section in a child of this interpreter; returns its JSON."""
-    out = work / f"{section}.json"
+def run_worker(
+    section: str,
+    config: dict[str, Any],
+    env: dict[str, str],
+    work: Path,
+    against: baseline.Baseline | None = None,
+) -> Any:
+    """Run one in-process section in a child of this interpreter (or, ``against`` an earlier
+    revision, of that revision's venv, with its router); returns its JSON."""
+    name = section if against is None else f"{section}-{against.commit}"
+    out = work / f"{name}.json"
     out.unlink(missing_ok=True)
-    command = [sys.executable, "-m", "scripts.bench.worker", section, json.dumps(config), str(out)]
-    child_env = {**os.environ, **env, "PYTHONPATH": str(REPO)}
-    with (work / f"{section}.log").open("wb") as stderr:
+    python = sys.executable if against is None else str(against.python)
+    import_path = REPO if against is None else against.import_path
+    command = [python, "-m", "scripts.bench.worker", section, json.dumps(config), str(out)]
+    child_env = {**os.environ, **env, "PYTHONPATH": str(import_path)}
+    with (work / f"{name}.log").open("wb") as stderr:
         code = subprocess.run(
-            command, env=child_env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr, timeout=600
+            command, env=child_env, cwd="/", stdout=subprocess.DEVNULL, stderr=stderr, timeout=600
         ).returncode
     if code != 0:
-        tail = (work / f"{section}.log").read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"the {section} worker exited with {code}:\n{tail}")
+        tail = (work / f"{name}.log").read_text(errors="replace")[-3000:]
+        raise RuntimeError(f"the {name} worker exited with {code}:\n{tail}")
     return json.loads(out.read_text())
 
 
-def bench_handler(preset: Preset, root: Path, names: list[str], work: Path) -> Any:
+def bench_handler(
+    preset: Preset,
+    root: Path,
+    names: list[str],
+    work: Path,
+    against: baseline.Baseline | None = None,
+) -> Any:
+    """The handler against raw ``inplace_predict`` and a hand-written handler; for this
+    checkout also where a call goes, for an earlier revision (``against``) only the timings."""
     config = {
+        "details": against is None,
         "model_root": str(root),
         "models": names,
         "row": request_row(),
@@ -234,8 +254,11 @@ def bench_handler(preset: Preset, root: Path, names: list[str], work: Path) -> A
         "max_seconds_profile": preset.profile_max_seconds,
         "profile_top": preset.profile_top,
     }
-    result = run_worker("handler", config, {**LAMBDA_ENV, "ROUTER_MODEL_ROOT": str(root)}, work)
+    env = {**LAMBDA_ENV, "ROUTER_MODEL_ROOT": str(root)}
+    result = run_worker("handler", config, env, work, against)
     result["row"] = config["row"]
+    if against is not None:
+        result.update(revision=against.revision, commit=against.commit)
     return result
 
 
@@ -500,6 +523,14 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny counts, for the smoke test")
     parser.add_argument(
+        "--baseline",
+        action="append",
+        default=[],
+        metavar="REV",
+        help="also time the handler of the router at this git revision (its own venv, made "
+        "on first use), for before/after figures from one run; repeatable",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         help="Markdown report to write (default: docs/benchmarks.md; none with --only)",
@@ -575,6 +606,12 @@ def main(argv: list[str] | None = None) -> int:
     if "handler" in only:
         log("handler in-process vs raw inplace_predict")
         sections["handler"] = bench_handler(preset, size_root, size_names, work)
+        sections["baselines"] = []
+        for revision in args.baseline:
+            log(f"the same at {revision} (its files and venv made when needed)")
+            against = baseline.prepare(revision, work, work / "baseline-venv.log")
+            measured = bench_handler(preset, size_root, size_names, work, against)
+            sections["baselines"].append(measured)
     if "v2" in only:
         log("native predict body vs V2 JSON and binary bodies through the handler")
         sections["v2"] = bench_v2(preset, size_root, size_names, work)

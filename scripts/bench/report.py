@@ -170,6 +170,8 @@ def render(results: dict[str, Any]) -> str:
     lines += _environments(meta)
     if handler is not None:
         lines += _handler(handler)
+        if results.get("baselines"):
+            lines += _before_after(handler, results["baselines"], meta["commit"])
     if results.get("v2") is not None:
         lines += _v2(results["v2"])
     if results.get("miss") is not None:
@@ -355,6 +357,56 @@ def _handler(section: dict[str, Any]) -> list[str]:
         for item in profile["top_functions"]
     ]
     lines += _table(["function", "calls per request", "share"], rows)
+    return lines
+
+
+def _before_after(
+    handler: dict[str, Any], baselines: list[dict[str, Any]], commit: str
+) -> list[str]:
+    lines = [
+        "### Before and after: the same measurement at earlier revisions",
+        "",
+        "The handler timings above, run in this same run against the router at each earlier "
+        "revision (`--baseline REV`: its files from git, its own dependencies in a venv of "
+        "its own), with the same models, event, row and counts. Each process times raw "
+        "`inplace_predict` too, so compare distances to raw and ratios rather than "
+        "microseconds across rows. p50, µs.",
+        "",
+    ]
+    rows = []
+    for label, section in [
+        *((f"`{b['revision']}` ({b['commit']})", b) for b in baselines),
+        (f"this checkout ({commit})", handler),
+    ]:
+        for item in section["models"]:
+            raw = Summary.from_json(item["raw"]).p50_ns
+            ours = Summary.from_json(item["handler"]).p50_ns
+            peer = Summary.from_json(item["peer"]).p50_ns
+            rows.append(
+                [
+                    label,
+                    item["model"],
+                    us(raw),
+                    us(ours),
+                    f"{(ours - raw) / 1000:+,.1f}",
+                    f"{ours / raw:.2f}x",
+                    us(peer),
+                    f"{ours / peer:.2f}x",
+                ]
+            )
+    lines += _table(
+        [
+            "router at",
+            "model",
+            "raw p50",
+            "handler p50",
+            "handler - raw",
+            "handler / raw",
+            "hand-written p50",
+            "handler / hand-written",
+        ],
+        rows,
+    )
     return lines
 
 

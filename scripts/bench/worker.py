@@ -154,12 +154,15 @@ def handler_section(config: dict[str, Any]) -> dict[str, Any]:
             }
         )
     first = config["models"][0]
+    details = config.get("details", True)
     return {
         "import_seconds": import_s,
         "nthread": nthread,
         "models": results,
-        "breakdown": _breakdown(entry, first, row, config),
-        "profile": _profile(entry, predict_event(template, first, body), config),
+        "breakdown": _breakdown(entry, first, row, config) if details else None,
+        "profile": _profile(entry, predict_event(template, first, body), config)
+        if details
+        else None,
     }
 
 
