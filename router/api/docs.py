@@ -1,4 +1,5 @@
-"""``GET /docs``: Swagger UI, with its script and style served by the router itself.
+"""``GET /docs``: Swagger UI, with its script and style served by the router itself; and
+the bodies that ``/openapi.json`` documents by pydantic model, written when it is built.
 
 FastAPI's own page loads Swagger UI from a public CDN, so it stays blank without internet.
 The assets come from the ``fastapi-offline`` package (the ``server`` extra, for the local
@@ -10,13 +11,17 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+from pydantic import BaseModel
 from starlette.responses import FileResponse, HTMLResponse
 from starlette.routing import Route
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from starlette.requests import Request
+    from starlette.routing import BaseRoute
 
 DOCS_URL = "/docs"
 ASSETS = {  # served name: media type
@@ -68,3 +73,49 @@ def _asset_route(path: Path, media_type: str) -> Route:
         )
 
     return Route(f"{DOCS_URL}/{path.name}", asset, methods=["GET"], include_in_schema=False)
+
+
+def json_schema(model: type[BaseModel]) -> dict[str, Any]:
+    """``model``'s JSON schema with its nested models written in place: the OpenAPI
+    document takes it inline, where a ``#/$defs/...`` reference would not resolve."""
+    document = model.model_json_schema()
+    definitions = document.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        if isinstance(node, dict):
+            reference = node.get("$ref", "")
+            if reference.startswith("#/$defs/"):
+                return inline(definitions[reference.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    inlined: dict[str, Any] = inline(document)
+    return inlined
+
+
+def write_model_schemas(routes: Iterable[BaseRoute]) -> None:
+    """Replace, in the routes' ``openapi_extra`` and ``responses``, each ``"schema"`` given
+    as a pydantic model class by the model's JSON schema (``json_schema``), in place.
+
+    Routes name the model and the schema is written here, when the OpenAPI document is
+    first built: a JSON schema costs about as much as the model class itself, and written
+    at import it would cost every cold start for a document that only ``/openapi.json``
+    serves (off on Lambda by default). Already written schemas are left as they are.
+    """
+    for route in routes:
+        _write_schemas(getattr(route, "openapi_extra", None))
+        _write_schemas(getattr(route, "responses", None))
+
+
+def _write_schemas(node: object) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "schema" and isinstance(value, type) and issubclass(value, BaseModel):
+                node[key] = json_schema(value)
+            else:
+                _write_schemas(value)
+    elif isinstance(node, list):
+        for item in node:
+            _write_schemas(item)

@@ -66,7 +66,8 @@ def _problems(*statuses: int) -> dict[int | str, dict[str, Any]]:
         "parameters": [MODEL_NAME_PARAMETER],
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": PredictRequest.model_json_schema()}},
+            # Written when the OpenAPI document is built (router.api.docs), not at import.
+            "content": {"application/json": {"schema": PredictRequest}},
         },
     },
 )

@@ -3,13 +3,17 @@ answers where it is off (Lambda's default: a browser cannot sign the API's reque
 
 from __future__ import annotations
 
+import json
 import re
 from typing import TYPE_CHECKING
 
 from fastapi.testclient import TestClient
+from pydantic import BaseModel
 
 from router.api import create_app
-from router.api.docs import offline_assets
+from router.api.docs import json_schema, offline_assets
+from router.api.schemas import PredictRequest
+from router.api.v2 import schemas as v2
 from router.registry.registry import ModelRegistry
 from router.settings import Settings
 
@@ -57,3 +61,43 @@ def test_docs_default_on_locally_off_on_lambda(
     assert Settings(model_root=model_root).docs is False
     monkeypatch.setenv("ROUTER_DOCS", "true")
     assert Settings(model_root=model_root).docs is True
+
+
+def as_json(documented: object) -> object:
+    """``documented`` as /openapi.json writes it: a model class as its JSON schema, and no
+    null values (FastAPI encodes the document with ``exclude_none``)."""
+    if isinstance(documented, type) and issubclass(documented, BaseModel):
+        documented = json_schema(documented)
+    if isinstance(documented, dict):
+        return {key: as_json(value) for key, value in documented.items() if value is not None}
+    if isinstance(documented, list):
+        return [as_json(item) for item in documented]
+    return json.loads(json.dumps(documented))
+
+
+def test_bodies_documented_by_model_are_written_as_their_json_schemas(
+    client: TestClient,
+) -> None:
+    # What the routes wrote at import before their schemas were written lazily, as JSON.
+    predict_body = as_json(
+        {"required": True, "content": {"application/json": {"schema": PredictRequest}}}
+    )
+    spec = client.get("/openapi.json").json()
+    paths = spec["paths"]
+
+    for path in ("/models/{name}/predict", "/models/{name}/versions/{version}/predict"):
+        assert paths[path]["post"]["requestBody"] == predict_body, path
+    for path in ("/v2/models/{name}/infer", "/v2/models/{name}/versions/{version}/infer"):
+        content = paths[path]["post"]["requestBody"]["content"]
+        assert content["application/json"]["schema"] == as_json(v2.InferenceRequest)
+    responses = paths["/v2/models/{name}/ready"]["get"]["responses"]
+    assert responses["200"]["content"]["application/json"]["schema"] == as_json(v2.ModelReady)
+    assert responses["404"]["content"]["application/json"]["schema"] == {
+        "properties": {"error": {"title": "Error", "type": "string"}},
+        "required": ["error"],
+        "title": "ErrorResponse",
+        "type": "object",
+    }
+    # Nested models inline: a "#/$defs/..." reference would not resolve in the document.
+    assert "#/$defs/" not in json.dumps(spec)
+    assert client.get("/openapi.json").json() == spec  # written once, then served as built

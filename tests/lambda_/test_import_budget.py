@@ -107,3 +107,32 @@ def test_the_lambda_entry_imports_in_about_the_frameworks_time(
         f"import router.lambda_handler took {ours / 1000:.0f} ms, {ours / floor:.2f}x "
         f"{BASELINE} ({floor / 1000:.0f} ms); the budget is {MAX_RATIO}x"
     )
+
+
+# Counts the JSON schemas pydantic generates (model_json_schema and TypeAdapter.json_schema
+# both go through GenerateJsonSchema.generate) while the Lambda entry is imported.
+COUNT_JSON_SCHEMAS = """\
+import pydantic.json_schema as js
+made = []
+generate = js.GenerateJsonSchema.generate
+def counting(self, *args, **kwargs):
+    made.append(1)
+    return generate(self, *args, **kwargs)
+js.GenerateJsonSchema.generate = counting
+import router.lambda_handler
+print(len(made))
+"""
+
+
+@pytest.mark.slow
+def test_the_lambda_entry_builds_no_json_schema(env: dict[str, str]) -> None:
+    # They only feed /openapi.json, which builds them when it is first asked for.
+    done = subprocess.run(
+        [sys.executable, "-c", COUNT_JSON_SCHEMAS],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert done.stdout.split() == ["0"]

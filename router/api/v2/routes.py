@@ -49,7 +49,9 @@ INPUT_NAME = "input"  # the advertised [rows, features] tensor; infer accepts an
 
 # Responses are documented by schema, not by "model": FastAPI would build a response field
 # for each model of each route at import, which costs cold start and validates nothing here.
-_ERROR = {"content": {"application/json": {"schema": schemas.json_schema(schemas.ErrorResponse)}}}
+# A schema given as a model class is written when the OpenAPI document is built
+# (router.api.docs.write_model_schemas), not at import.
+_ERROR = {"content": {"application/json": {"schema": schemas.ErrorResponse}}}
 
 
 def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -57,7 +59,7 @@ def _errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 def _ok(model: type[BaseModel], *errors: int) -> dict[int | str, dict[str, Any]]:
-    ok = {"content": {"application/json": {"schema": schemas.json_schema(model)}}}
+    ok = {"content": {"application/json": {"schema": model}}}
     return {200: ok, **_errors(*errors)}
 
 
@@ -72,7 +74,7 @@ _INFER_BODY = {
         "Inference-Header-Content-Length bytes followed by the tensors' raw bytes."
     ),
     "content": {
-        "application/json": {"schema": schemas.json_schema(schemas.InferenceRequest)},
+        "application/json": {"schema": schemas.InferenceRequest},
         "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
     },
 }

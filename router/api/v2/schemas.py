@@ -11,26 +11,6 @@ from pydantic import BaseModel, ConfigDict, Field
 Parameters = dict[str, bool | int | float | str]
 
 
-def json_schema(model: type[BaseModel]) -> dict[str, Any]:
-    """``model``'s JSON schema with its nested models written in place: the OpenAPI
-    document takes it inline, where a ``#/$defs/...`` reference would not resolve."""
-    document = model.model_json_schema()
-    definitions = document.pop("$defs", {})
-
-    def inline(node: Any) -> Any:
-        if isinstance(node, dict):
-            reference = node.get("$ref", "")
-            if reference.startswith("#/$defs/"):
-                return inline(definitions[reference.removeprefix("#/$defs/")])
-            return {key: inline(value) for key, value in node.items()}
-        if isinstance(node, list):
-            return [inline(item) for item in node]
-        return node
-
-    inlined: dict[str, Any] = inline(document)
-    return inlined
-
-
 class ErrorResponse(BaseModel):
     error: str
 
