@@ -1,10 +1,14 @@
-"""Structured JSON logs (Powertools), one log line per prediction request, and CloudWatch
-Embedded Metric Format (EMF) metrics.
+"""Structured JSON logs, one log line per prediction request, and CloudWatch Embedded
+Metric Format (EMF) metrics.
 
 Modules log through the standard ``logging`` module with ``extra={...}``; this sets the
-"router" logger tree to print one JSON object a line. On Lambda, metrics recorded during an
-invocation are printed as one EMF document at its end, which CloudWatch turns into metrics
-without any API call from the function.
+"router" logger tree to print one JSON object a line, with the keys Powertools' Logger
+writes (level, location, message, timestamp, service, the logger's name, appended keys and
+extras). The formatter is a few lines of stdlib and orjson: importing Powertools (and
+jmespath with it) cost every cold start more than everything it was used for here
+(docs/benchmarks.md). On Lambda, metrics recorded during an invocation are printed as one
+EMF document at its end, which CloudWatch turns into metrics without any API call from the
+function.
 
 Levels are filtered here, by ``ROUTER_LOG_LEVEL``, and never by Lambda: Lambda's own filter
 gives a line without a ``level`` the level INFO, so a filter above INFO would drop every EMF
@@ -18,14 +22,13 @@ import logging
 import random
 import sys
 import time
-from typing import TYPE_CHECKING
+import traceback
+from typing import TYPE_CHECKING, Any
 
 import orjson
-from aws_lambda_powertools import Logger
-from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, MutableMapping
 
     from router.settings import Settings
 
@@ -34,19 +37,105 @@ SERVICE = "model-router"
 # Terraform sets the function's application_log_level no higher than this.
 LAMBDA_LEVEL_OF_UNLEVELLED_LINES = "INFO"
 PREDICTION_MESSAGE = "prediction"
+# The loggers whose records become JSON lines: the router's modules, and the Lambda entry's.
+JSON_LOGGERS = ("router", SERVICE)
 
 logger = logging.getLogger(__name__)
 # CloudWatch accepts at most 100 values per metric in one EMF document.
 EMF_MAX_VALUES_PER_METRIC = 100
+# What every LogRecord has; anything else on a record came from ``extra={...}``.
+_RECORD_ATTRIBUTES = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+)
 
 
-def configure_logging(settings: Settings) -> Logger:
-    """JSON lines for every ``router.*`` logger; returns the Powertools logger so the Lambda
-    entry can add invocation keys (request id, cold start) to every line."""
-    logging.getLogger("router").setLevel(settings.log_level)
-    logger = Logger(service=SERVICE, level=settings.log_level)
-    copy_config_to_registered_loggers(source_logger=logger, include={"router"})
-    return logger
+def rfc3339(now: float) -> str:
+    """``now`` (seconds since the epoch) as UTC RFC 3339 with milliseconds, the form of
+    timestamp that Lambda's log-level filter reads."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+
+
+class JsonFormatter(logging.Formatter):
+    """A record as one JSON object: level, location, message, timestamp, service, logger
+    name, the appended keys, the record's extras, and its exception if any. Keys whose value
+    is None are left out, as Powertools leaves them out."""
+
+    def __init__(self, service: str = SERVICE) -> None:
+        super().__init__()
+        self.service = service
+        self.keys: dict[str, object] = {}
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, object] = {
+            "level": record.levelname,
+            "location": f"{record.funcName}:{record.lineno}",
+            "message": record.getMessage(),
+            "timestamp": rfc3339(record.created),
+            "service": self.service,
+            "name": record.name,
+            **self.keys,
+        }
+        line.update(
+            (key, value) for key, value in vars(record).items() if key not in _RECORD_ATTRIBUTES
+        )
+        if record.exc_info and record.exc_info[0] is not None:
+            line["exception"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            line["exception_name"] = record.exc_info[0].__name__
+        if record.stack_info:
+            line["stack_info"] = record.stack_info
+        text = orjson.dumps(
+            {key: value for key, value in line.items() if value is not None},
+            default=str,
+            option=orjson.OPT_NON_STR_KEYS,
+        )
+        return text.decode()
+
+
+class StdoutHandler(logging.Handler):
+    """Writes each formatted record as a line to ``sys.stdout``, looked up per record, as the
+    prediction line and the EMF document are, so that redirected stdout is honoured."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stdout.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+
+
+class JsonLogger(logging.LoggerAdapter[logging.Logger]):
+    """The Lambda entry's logger, whose ``append_keys`` adds keys (request id, cold start)
+    to every JSON line of the router's loggers from then on."""
+
+    def __init__(self, logger: logging.Logger, formatter: JsonFormatter) -> None:
+        super().__init__(logger)
+        self.formatter = formatter
+
+    def append_keys(self, **keys: object) -> None:
+        self.formatter.keys.update(keys)
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, Any]:
+        return msg, kwargs  # a LoggerAdapter's own would replace the call's ``extra``
+
+
+def configure_logging(settings: Settings) -> JsonLogger:
+    """JSON lines for every ``router.*`` logger and the Lambda entry's (``SERVICE``); returns
+    the latter, through which the Lambda entry adds invocation keys to every line.
+
+    Called again, it replaces the handler it installed, keys and all. The loggers stop
+    propagating: Lambda's runtime gives the root logger a handler of its own, which would
+    print each record a second time.
+    """
+    formatter = JsonFormatter()
+    handler = StdoutHandler()
+    handler.setFormatter(formatter)
+    for name in JSON_LOGGERS:
+        configured = logging.getLogger(name)
+        for old in [h for h in configured.handlers if isinstance(h, StdoutHandler)]:
+            configured.removeHandler(old)
+        configured.addHandler(handler)
+        configured.setLevel(settings.log_level)
+        configured.propagate = False
+    return JsonLogger(logging.getLogger(SERVICE), formatter)
 
 
 def prediction_level(sample: float, status: int, draw: Callable[[], float] = random.random) -> int:
@@ -87,16 +176,14 @@ def log_prediction(
     ``sample_rate`` is the chance a line like it had to be written (failures: 1), so that
     ``sum(1 / sample_rate)`` estimates request counts from sampled lines. The line is built
     with orjson and written to stdout directly, as the EMF document is, rather than through
-    Powertools' formatter, which took many times the cost of a one-row prediction for it
-    (scripts/bench_router.py times the handler with the line written). Its ``level`` and
-    RFC 3339 ``timestamp`` are what Lambda's log-level filter reads.
+    ``logging`` and a formatter: Powertools' formatter took many times the cost of a one-row
+    prediction for it (scripts/bench_router.py times the handler with the line written).
+    Its ``level`` and RFC 3339 ``timestamp`` are what Lambda's log-level filter reads.
     """
-    now = time.time()
     line: dict[str, object] = {
         "level": logging.getLevelName(level),
         "message": PREDICTION_MESSAGE,
-        "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now))
-        + f".{int(now * 1000) % 1000:03d}Z",
+        "timestamp": rfc3339(time.time()),
         "service": SERVICE,
         "model": model,
         "version": version,

@@ -23,8 +23,9 @@ from router.publish.events import s3_records
 from router.settings import Settings
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools import Logger
     from mypy_boto3_s3 import S3Client
+
+    from router.observability import JsonLogger
 
 logger = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ def s3_client() -> S3Client:
 
 
 @functools.cache
-def _json_logger(level: str) -> Logger:
+def _json_logger(level: str) -> JsonLogger:
     """JSON log lines for the ``router`` loggers, set up once per environment."""
     from router.observability import configure_logging
 

@@ -12,14 +12,15 @@ if TYPE_CHECKING:
     from pathlib import Path
     from types import ModuleType
 
+from router.observability import JSON_LOGGERS
 from router.settings import get_settings
 from scripts.lambda_inputs import LambdaContext
 
 
 def _reset_router_loggers() -> None:
-    # Powertools makes the router's loggers print JSON and stop propagating; undo that so
-    # later tests' caplog sees their records again.
-    for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "router"]:
+    # configure_logging makes the router's loggers print JSON and stop propagating; undo
+    # that so later tests' caplog sees their records again.
+    for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] in JSON_LOGGERS]:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True

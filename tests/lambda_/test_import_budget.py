@@ -20,13 +20,13 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 # Needed by no request: the server, the publisher and its AWS SDK, the CLI and progress
-# bars, data frames, batch jobs, a settings library for reading a few variables. Allowed
-# where the floor imports them too (XGBoost imports scikit-learn, and it pandas, whenever
-# installed, as in this venv). Not listed: botocore, which Powertools' package imports
-# wherever it is installed, as in Lambda's runtime.
+# bars, data frames, batch jobs, a settings library for reading a few variables, a logging
+# library (and its JMESPath) for JSON lines that router.observability writes itself.
+# Allowed where the floor imports them too (XGBoost imports scikit-learn, and it pandas,
+# whenever installed, as in this venv).
 FORBIDDEN = (
-    *("uvicorn", "boto3", "tqdm", "pandas", "sklearn", "httpx"),
-    *("pydantic_settings", "dotenv"),
+    *("uvicorn", "boto3", "botocore", "tqdm", "pandas", "sklearn", "httpx"),
+    *("pydantic_settings", "dotenv", "aws_lambda_powertools", "jmespath"),
     *("router.cli", "router.publish", "router.batch"),
 )
 # The entry builds settings, logging, registry and app beyond the framework's own imports.

@@ -200,7 +200,7 @@ def inbox(
 
 
 def reset_router_logging() -> None:
-    """Undo the handler's JSON logging setup (Powertools stops the router's loggers
+    """Undo the handler's JSON logging setup (configure_logging stops the router's loggers
     propagating), so later tests' caplog sees records again."""
     router.publish.lambda_handler._json_logger.cache_clear()
     for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "router"]:

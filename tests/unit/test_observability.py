@@ -14,10 +14,12 @@ from fastapi.testclient import TestClient
 from router.api import create_app
 from router.observability import (
     EMF_MAX_VALUES_PER_METRIC,
+    JSON_LOGGERS,
     LAMBDA_LEVEL_OF_UNLEVELLED_LINES,
     PREDICTION_MESSAGE,
     SERVICE,
     EmfMetricsSink,
+    configure_logging,
     prediction_level,
 )
 from router.registry.registry import ModelRegistry
@@ -161,7 +163,7 @@ def test_one_line_per_request_tells_the_cache_miss_hit_and_reload(
     assert first["latency_ms"] > 0 and first["sample_rate"] == 1.0
     assert last["request_id"] == "abc-123" and "request_id" not in first
     assert all(line["level"] == "INFO" for line in lines)
-    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", first["timestamp"])
+    assert re.fullmatch(RFC3339_MS, first["timestamp"])
 
 
 def test_failed_requests_are_logged_with_their_status_even_unsampled(
@@ -189,12 +191,72 @@ def test_failed_requests_are_logged_with_their_status_even_unsampled(
 
 
 @pytest.fixture(autouse=True)
-def fresh_powertools_handler() -> Iterator[None]:
-    """Powertools configures its logger once per process and then reuses it, with a handler
-    bound to the ``sys.stdout`` of the test that made it: undo that, as a new process would."""
+def fresh_json_loggers() -> Iterator[None]:
+    """Undo ``configure_logging``, as a new process would: its loggers stop propagating, and
+    its handler would outlive the test (and its captured stdout)."""
     yield
-    logging.getLogger(SERVICE).handlers.clear()
-    logging.root.manager.loggerDict.pop(SERVICE, None)
+    for name in JSON_LOGGERS:
+        configured = logging.getLogger(name)
+        configured.handlers.clear()
+        configured.propagate = True
+        configured.setLevel(logging.NOTSET)
+
+
+RFC3339_MS = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"
+
+
+def test_log_lines_are_json_with_powertools_keys_appended_keys_and_extras(
+    model_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    json_logger = configure_logging(Settings(model_root=model_root, log_level="INFO"))
+    json_logger.append_keys(request_id="req-1", cold_start=True, absent=None)
+
+    logging.getLogger("router.registry.registry").info(
+        "model %s loaded", "m", extra={"model": "m", "load_ms": 1.5, "path": model_root}
+    )
+    logging.getLogger("router.store").debug("below the level")
+    try:
+        raise ZeroDivisionError("division by zero")
+    except ZeroDivisionError:
+        json_logger.exception("the event could not be served")
+
+    first, second = json_lines(capsys.readouterr().out)
+    assert first == {
+        "level": "INFO",
+        "location": first["location"],
+        "message": "model m loaded",
+        "timestamp": first["timestamp"],
+        "service": SERVICE,
+        "name": "router.registry.registry",
+        "request_id": "req-1",
+        "cold_start": True,
+        "model": "m",
+        "load_ms": 1.5,
+        "path": str(model_root),
+    }
+    assert first["location"].startswith(
+        "test_log_lines_are_json_with_powertools_keys_appended_keys_and_extras:"
+    )
+    assert re.fullmatch(RFC3339_MS, first["timestamp"])
+    assert (second["level"], second["name"], second["request_id"]) == ("ERROR", SERVICE, "req-1")
+    assert second["exception_name"] == "ZeroDivisionError"
+    assert second["exception"].startswith("Traceback") and "division by zero" in second["exception"]
+
+
+def test_configuring_again_replaces_the_handler_and_nothing_reaches_the_root_logger(
+    model_root: Path, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    configure_logging(Settings(model_root=model_root)).append_keys(request_id="old")
+    configure_logging(Settings(model_root=model_root, log_level="WARNING"))
+
+    logging.getLogger("router.store").info("filtered out")
+    logging.getLogger("router.store").warning("once")
+
+    assert [
+        (line["message"], "request_id" in line) for line in json_lines(capsys.readouterr().out)
+    ] == [("once", False)]
+    # Lambda's runtime gives the root logger a handler: a propagated record prints twice.
+    assert caplog.records == []
 
 
 def test_on_lambda_the_line_carries_the_invocations_request_id_and_cold_start(
