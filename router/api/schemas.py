@@ -20,7 +20,10 @@ ObjectRow = dict[str, Number | str | None]
 
 
 class PredictRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Deferred: requests are parsed by hand and built with model_construct (router.api.body),
+    # so the validator pydantic would build at import serves nothing but the OpenAPI schema,
+    # which builds it when asked.
+    model_config = ConfigDict(extra="forbid", defer_build=True)
 
     instances: list[ArrayRow] | list[ObjectRow] = Field(
         min_length=1,

@@ -11,36 +11,42 @@ from pydantic import BaseModel, ConfigDict, Field
 Parameters = dict[str, bool | int | float | str]
 
 
-class ErrorResponse(BaseModel):
+class _Body(BaseModel):
+    # Validators and serializers built on first use, not at import: no /models request,
+    # and so no cold start, uses these.
+    model_config = ConfigDict(defer_build=True)
+
+
+class ErrorResponse(_Body):
     error: str
 
 
-class ServerLive(BaseModel):
+class ServerLive(_Body):
     live: bool
 
 
-class ServerReady(BaseModel):
+class ServerReady(_Body):
     ready: bool
 
 
-class ModelReady(BaseModel):
+class ModelReady(_Body):
     name: str
     ready: bool
 
 
-class ServerMetadata(BaseModel):
+class ServerMetadata(_Body):
     name: str
     version: str
     extensions: list[str]
 
 
-class MetadataTensor(BaseModel):
+class MetadataTensor(_Body):
     name: str
     datatype: str
     shape: list[int] = Field(description="-1 stands for any number of rows.")
 
 
-class ModelMetadata(BaseModel):
+class ModelMetadata(_Body):
     name: str
     versions: list[str] = Field(description="Versions that can be pinned, newest first.")
     platform: str
@@ -49,7 +55,7 @@ class ModelMetadata(BaseModel):
     parameters: dict[str, Any] | None = None
 
 
-class RequestInput(BaseModel):
+class RequestInput(_Body):
     name: str = Field(description="Any name for a [rows, features] tensor; else a feature.")
     shape: list[int]
     datatype: str = Field(examples=["FP32"])
@@ -59,14 +65,14 @@ class RequestInput(BaseModel):
     data: list[Any] | None = Field(default=None, description="Row-major, flat or nested.")
 
 
-class RequestOutput(BaseModel):
+class RequestOutput(_Body):
     name: str
     parameters: Parameters | None = Field(
         default=None, description='{"binary_data": true}: returned as raw bytes.'
     )
 
 
-class InferenceRequest(BaseModel):
+class InferenceRequest(_Body):
     id: str | None = None
     parameters: Parameters | None = Field(
         default=None, description='{"binary_data_output": true}: every output as raw bytes.'
@@ -77,7 +83,7 @@ class InferenceRequest(BaseModel):
     )
 
 
-class ResponseOutput(BaseModel):
+class ResponseOutput(_Body):
     name: str
     shape: list[int]
     datatype: str
@@ -85,7 +91,7 @@ class ResponseOutput(BaseModel):
     data: list[Any] | None = None
 
 
-class InferenceResponse(BaseModel):
+class InferenceResponse(_Body):
     model_config = ConfigDict(protected_namespaces=())  # the protocol's own field names
 
     model_name: str
