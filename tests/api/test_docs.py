@@ -7,12 +7,14 @@ import json
 import re
 from typing import TYPE_CHECKING
 
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from router.api import create_app
 from router.api.docs import json_schema, offline_assets
 from router.api.schemas import PredictRequest
+from router.api.v2 import routes as v2_routes
 from router.api.v2 import schemas as v2
 from router.registry.registry import ModelRegistry
 from router.settings import Settings
@@ -101,3 +103,19 @@ def test_bodies_documented_by_model_are_written_as_their_json_schemas(
     # Nested models inline: a "#/$defs/..." reference would not resolve in the document.
     assert "#/$defs/" not in json.dumps(spec)
     assert client.get("/openapi.json").json() == spec  # written once, then served as built
+
+
+def test_every_path_parameter_is_documented(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            documented = [p["name"] for p in operation.get("parameters", []) if p["in"] == "path"]
+            assert documented == re.findall(r"{(\w+)}", path), (method, path)
+
+
+def test_v2_routes_leave_fastapi_no_path_parameter_to_validate() -> None:
+    # Each declared one costs a validator built at import (see router.api.v2.routes).
+    routes = [route for route in v2_routes.router.routes if isinstance(route, APIRoute)]
+
+    assert routes and all(not route.dependant.path_params for route in routes)

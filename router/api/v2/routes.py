@@ -171,32 +171,47 @@ def server_ready(registry: RegistryDep) -> Response:
     return _json(schemas.ServerReady(ready=True))
 
 
+# The routes below read their path parameters themselves, as infer does, and document them
+# in openapi_extra: a parameter declared in the signature costs FastAPI a validator built at
+# import, on every cold start, to check a string that validate_name checks anyway.
+_NAME_ONLY = {"parameters": [MODEL_NAME_PARAMETER]}
+_NAME_AND_VERSION = {"parameters": [MODEL_NAME_PARAMETER, VERSION_PARAMETER]}
+
+
 @router.get(
     "/models/{name}",
     response_model=None,
     responses=_ok(schemas.ModelMetadata, 400, 403, 404, 503),
+    openapi_extra=_NAME_ONLY,
 )
-async def model_metadata(request: Request, name: str) -> Response:
+async def model_metadata(request: Request) -> Response:
     """The live model's inputs and outputs (loads it if needed)."""
-    return _json(await _metadata(request, validate_name(name), None))
+    name = validate_name(request.path_params["name"])
+    return _json(await _metadata(request, name, None))
 
 
 @router.get(
     "/models/{name}/versions/{version}",
     response_model=None,
     responses=_ok(schemas.ModelMetadata, 400, 403, 404, 503),
+    openapi_extra=_NAME_AND_VERSION,
 )
-async def model_version_metadata(request: Request, name: str, version: str) -> Response:
+async def model_version_metadata(request: Request) -> Response:
     """One version's inputs and outputs (loads it if needed)."""
-    return _json(await _metadata(request, validate_name(name), version))
+    name = validate_name(request.path_params["name"])
+    return _json(await _metadata(request, name, request.path_params["version"]))
 
 
 @router.get(
-    "/models/{name}/ready", response_model=None, responses=_ok(schemas.ModelReady, 400, 404, 503)
+    "/models/{name}/ready",
+    response_model=None,
+    responses=_ok(schemas.ModelReady, 400, 404, 503),
+    openapi_extra=_NAME_ONLY,
 )
-async def model_ready(request: Request, name: str) -> Response:
+async def model_ready(request: Request) -> Response:
     """The model can serve: it is loaded, or loads now."""
-    await find_model(request, validate_name(name), None)
+    name = validate_name(request.path_params["name"])
+    await find_model(request, name, None)
     return _json(schemas.ModelReady(name=name, ready=True))
 
 
@@ -204,10 +219,12 @@ async def model_ready(request: Request, name: str) -> Response:
     "/models/{name}/versions/{version}/ready",
     response_model=None,
     responses=_ok(schemas.ModelReady, 400, 404, 503),
+    openapi_extra=_NAME_AND_VERSION,
 )
-async def model_version_ready(request: Request, name: str, version: str) -> Response:
+async def model_version_ready(request: Request) -> Response:
     """That version can serve: it is loaded, or loads now."""
-    await _find_model(request, validate_name(name), version)
+    name = validate_name(request.path_params["name"])
+    await _find_model(request, name, request.path_params["version"])
     return _json(schemas.ModelReady(name=name, ready=True))
 
 
