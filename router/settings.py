@@ -6,15 +6,15 @@ checks and for waiting on a load. Defaults follow the environment the process ru
 A plain pydantic model that reads the environment itself, as pydantic-settings would with
 this configuration (prefix, names in any case, arguments over the environment): every value
 is one string, which pydantic's lax mode converts. pydantic-settings and python-dotenv
-would be imported on every cold start for that alone (docs/benchmarks.md).
+would be imported on every cold start for that alone (docs/benchmarks.md). Annotations are
+real objects, not ``from __future__`` strings, which pydantic would compile and evaluate one
+by one at import.
 """
-
-from __future__ import annotations
 
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal, TypeAlias
+from typing import Any, Literal, Self, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -191,7 +191,7 @@ class Settings(BaseModel):
         return level
 
     @model_validator(mode="after")
-    def _check_preload_fits(self) -> Settings:
+    def _check_preload_fits(self) -> Self:
         if len(self.preload) > self.cache_max_models:
             raise ValueError(
                 f"ROUTER_PRELOAD names {len(self.preload)} models but "

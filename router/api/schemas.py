@@ -1,14 +1,15 @@
-"""Request and response bodies, as pydantic models (they also document the API)."""
+"""Request and response bodies, as pydantic models (they also document the API).
 
-from __future__ import annotations
+Annotations are real objects, not ``from __future__`` strings, which pydantic would compile
+and evaluate one by one at import, on every cold start.
+"""
 
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictFloat
 
-# Real imports: pydantic reads these annotations at run time.
-from router.xgb.metadata import RoundsChoice  # noqa: TC001
-from router.xgb.outputs import Output  # noqa: TC001
+from router.xgb.metadata import RoundsChoice
+from router.xgb.outputs import Output
 
 # Strict: "1.5" and true are refused rather than coerced; a missing value is null (or NaN,
 # see router.api.body), and overflowing literals such as 1e999 are refused instead of

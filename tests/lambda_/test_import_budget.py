@@ -146,3 +146,27 @@ def test_the_lambda_entry_builds_no_json_schema_and_no_unused_validator(
         check=True,
     )
     assert done.stdout.split() == ["0"]
+
+
+def test_the_cold_starts_pydantic_models_have_real_annotations() -> None:
+    # A string annotation (from __future__ import annotations) is compiled and evaluated by
+    # pydantic when the class is made, one by one, on every cold start.
+    from pydantic import BaseModel
+
+    from router import settings
+    from router.api import schemas
+    from router.api.v2 import schemas as v2
+
+    models = [
+        item
+        for module in (settings, schemas, v2)
+        for item in vars(module).values()
+        if isinstance(item, type) and issubclass(item, BaseModel) and item is not BaseModel
+    ]
+    strings = {
+        f"{model.__name__}.{field}"
+        for model in models
+        for field, annotation in vars(model).get("__annotations__", {}).items()
+        if isinstance(annotation, str)
+    }
+    assert len(models) > 20 and not strings

@@ -2,8 +2,6 @@
 the OpenAPI document and shape the metadata responses. Inference requests are parsed by
 hand (``router.api.v2.infer``): their binary form is no JSON document."""
 
-from __future__ import annotations
-
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
