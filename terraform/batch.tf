@@ -21,7 +21,6 @@ locals {
     ROUTER_MODEL_ROOT        = local.model_root
     ROUTER_LOG_LEVEL         = var.log_level
     ROUTER_METRICS_NAMESPACE = var.metrics_namespace
-    POWERTOOLS_SERVICE_NAME  = local.batch_function_name
   })
 }
 

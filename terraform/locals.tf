@@ -32,8 +32,7 @@ locals {
     ROUTER_LOG_LEVEL         = var.log_level
     ROUTER_METRICS_NAMESPACE = var.metrics_namespace
     # The app serves its docs exactly when API Gateway routes them.
-    ROUTER_DOCS             = tostring(var.expose_api_docs)
-    POWERTOOLS_SERVICE_NAME = local.router_function_name
+    ROUTER_DOCS = tostring(var.expose_api_docs)
   }
   router_default_environment = {
     # A request that waits for a model load must give up before the function times out.
@@ -60,7 +59,6 @@ locals {
     ROUTER_MODEL_ROOT        = local.model_root
     ROUTER_LOG_LEVEL         = var.log_level
     ROUTER_METRICS_NAMESPACE = var.metrics_namespace
-    POWERTOOLS_SERVICE_NAME  = local.inbox_function_name
   }
   inbox_environment = merge(local.thread_environment, local.inbox_owned_environment)
 

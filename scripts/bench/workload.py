@@ -118,7 +118,6 @@ LAMBDA_ENV = {
     "AWS_LAMBDA_FUNCTION_VERSION": BENCH_CONTEXT.function_version,
     "AWS_REGION": "eu-west-1",
     "AWS_DEFAULT_REGION": "eu-west-1",
-    "POWERTOOLS_SERVICE_NAME": "model-router-bench",
     # As terraform/locals.tf sets them for the function (thread_environment).
     "OMP_NUM_THREADS": "1",
     "OPENBLAS_NUM_THREADS": "1",

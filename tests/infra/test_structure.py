@@ -148,7 +148,7 @@ def test_environment_names_are_settings_the_router_reads(module: Module) -> None
     ):
         names |= set(module.local(local))
 
-    not_router_settings = {"POWERTOOLS_SERVICE_NAME", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"}
+    not_router_settings = {"OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS"}
     assert names - not_router_settings <= settings
 
 
