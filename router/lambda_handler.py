@@ -8,6 +8,16 @@ would otherwise enter the app's lifespan on every invocation.
 
 from __future__ import annotations
 
+import gc
+
+# Init allocates hundreds of thousands of objects (the imports, the app, preloaded models)
+# that live as long as the execution environment, and the collector scanned them again and
+# again while they were made: a sizeable share of a cold start (docs/benchmarks.md). So it
+# is off until init is done, and then they are frozen out of every later collection. The
+# imports below come after it on purpose.
+# ruff: noqa: E402
+gc.disable()
+
 import functools
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +66,8 @@ _adapter = Mangum(
 # Predict events skip Mangum (router.api.lambda_predict); every other event goes through it.
 _direct_predict = DirectPredict(app)
 _cold_start = True
+gc.freeze()
+gc.enable()
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:

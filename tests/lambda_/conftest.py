@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import importlib
 import logging
 import sys
@@ -46,6 +47,9 @@ def import_handler(
         return importlib.import_module("router.lambda_handler")
 
     yield load
+    # The entry freezes what init made (see its top); in a test process that is other
+    # tests' garbage too, which must stay collectable.
+    gc.unfreeze()
     sys.modules.pop("router.lambda_handler", None)
     get_settings.cache_clear()
     _reset_router_loggers()

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import sys
 import threading
 from typing import TYPE_CHECKING, Any
 
@@ -187,3 +189,32 @@ def test_each_event_builds_its_scope_once(
 
     assert response["statusCode"] == 200
     assert builds == ["/models/m"]  # Mangum's own handler builds it twice
+
+
+def test_init_runs_without_the_collector_and_freezes_what_it_made(
+    import_handler: Callable[..., ModuleType], model_root: Path
+) -> None:
+    write_model(model_root, "m", train_booster())
+    gc.unfreeze()
+    collections: list[str] = []
+
+    def note(phase: str, info: dict[str, int]) -> None:
+        frame = sys._getframe()
+        while frame is not None:  # a collection while the entry module runs its init
+            if frame.f_globals.get("__name__") == "router.lambda_handler":
+                collections.append(phase)
+            frame = frame.f_back
+
+    thresholds = gc.get_threshold()
+    gc.set_threshold(10)  # here most modules are imported already: collect at once if on
+    gc.callbacks.append(note)
+    try:
+        module = import_handler(model_root, preload="m")
+    finally:
+        gc.callbacks.remove(note)
+        gc.set_threshold(*thresholds)
+
+    assert collections == []  # no collection while init ran (and loaded a model)
+    assert gc.isenabled()
+    assert gc.get_freeze_count() > 0
+    assert module.registry.cached_if_fresh("m") is not None
