@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from router.xgb.checks.rules import Field
-    from router.xgb.checks.ubj import UbjSkeleton
+    from router.xgb.checks.ubj import ObjectRun, RunKey, UbjSkeleton
 
     Integers = NDArray[np.signedinteger[Any]]
 
@@ -81,6 +81,7 @@ class _UbjDocument:
         owners = np.array(skeleton.owner, dtype=np.int64)
         keys = np.arange(len(self.key_start))
         self.key_owner = owners[np.searchsorted(owner_from, keys, side="right") - 1]
+        self.runs = {run.container: run for run in skeleton.runs}
 
     def _view(self, dtype: np.dtype[Any]) -> NDArray[Any]:
         """The bytes as overlapping values of ``dtype``: value i is bytes i .. i + size - 1."""
@@ -199,27 +200,34 @@ class _UbjDocument:
 @dataclass(frozen=True, slots=True)
 class _TypedField:
     """A field whose arrays are UBJSON typed arrays: ``length`` elements of type ``marker``
-    from byte ``first``, in the trees where ``present``."""
+    from byte ``first``, in the trees where ``present``. ``every_tree``: the marker of the
+    field in a run, where every tree has it with that marker; -1 otherwise."""
 
     buf: bytes
     present: NDArray[np.bool_]
     length: NDArray[np.int64]
     first: NDArray[np.int64]
     marker: NDArray[np.int64]
+    every_tree: int = -1
 
     def values(self, begin: int, end: int) -> Integers:
         """The elements of trees ``begin`` to ``end``: a slice of the bytes per tree, joined,
         which is much faster than an index array into the bytes."""
-        chosen = self.present[begin:end]
-        first = self.first[begin:end][chosen]
-        length = self.length[begin:end][chosen]
-        markers = self.marker[begin:end][chosen]
+        if self.every_tree >= 0:
+            first, length = self.first[begin:end], self.length[begin:end]
+            markers = None
+        else:
+            chosen = self.present[begin:end]
+            first = self.first[begin:end][chosen]
+            length = self.length[begin:end][chosen]
+            markers = self.marker[begin:end][chosen]
         if not length.any():
             return np.zeros(0, dtype=np.int32)
-        buf = memoryview(self.buf)
-        if np.all(markers == markers[0]):
-            dtype = _INTEGER_TYPES[int(markers[0])]
+        if markers is None or np.all(markers == markers[0]):
+            marker = self.every_tree if markers is None else int(markers[0])
+            dtype = _INTEGER_TYPES[marker]
             stop = first + length * dtype.itemsize
+            buf = self.buf  # slices of bytes: faster than of a memoryview
             joined = b"".join(
                 [buf[a:b] for a, b in zip(first.tolist(), stop.tolist(), strict=True)]
             )
@@ -228,7 +236,7 @@ class _TypedField:
             values: Integers = np.frombuffer(joined, dtype=dtype).astype(native)
             return values
         parts = [
-            np.frombuffer(buf, dtype=_INTEGER_TYPES[m], count=n, offset=a).astype(np.int64)
+            np.frombuffer(self.buf, dtype=_INTEGER_TYPES[m], count=n, offset=a).astype(np.int64)
             for m, a, n in zip(markers.tolist(), first.tolist(), length.tolist(), strict=True)
         ]
         return np.concatenate(parts)
@@ -324,44 +332,54 @@ class _UbjObject:
         where = path_of(self, key)
         if doc.buf[at] != ord("[") or doc.buf[at + 1] == ord("$"):
             raise ModelFormatError(f"{where} must be an array of tree objects", at)
-        # The trees: the containers directly in the array, which must fill it end to end.
+        names = ("id", "tree_param", *DECODED_ARRAYS, *LENGTH_ONLY_ARRAYS)
         array = int(doc.container_at(np.array([at]))[0])
-        trees = np.flatnonzero(doc.parents == array) if array >= 0 else np.zeros(0, np.int64)
-        if array >= 0:
-            counted = doc.buf[at + 1] == ord("#")
-            first = at + (11 if counted else 1)
-            last = int(doc.ends[array]) - (0 if counted else 1)
-            bounds = np.concatenate(([first], doc.ends[trees]))
-            if (
-                np.any(doc.opens[trees] != bounds[:-1])
-                or bounds[-1] != last
-                or np.any(doc.u8[doc.opens[trees]] != ord("{"))
-            ):
-                raise ModelFormatError(f"{where} must hold only tree objects", at)
-        members = _Members(doc, trees, ("id", "tree_param", *DECODED_ARRAYS, *LENGTH_ONLY_ARRAYS))
+        run = doc.runs.get(array)
+        members: _Members | _RunMembers
+        if run is not None:  # trees of one layout, which the walk checked in bulk
+            members = _RunMembers(run, 0, names)
+        else:
+            members = _Members(doc, self._trees(array, at, where), names)
         ids = doc.scalar_integers(members.value_at("id"), "tree {}'s id")
-        params_at = members.value_at("tree_param")
-        params = doc.container_at(params_at)
-        tree = first_true((params < 0) | (doc.byte(params_at) != ord("{")))
-        if tree is not None:
-            raise ModelFormatError(
-                f"tree {tree}: tree_param must be an object", int(params_at[tree])
-            )
-        param_members = _Members(doc, params, TREE_PARAMETERS, "tree {}: tree_param")
+        param_members = members.nested("tree_param", TREE_PARAMETERS, "tree {}: tree_param")
         num_nodes, num_feature, size_leaf_vector = doc.decimal_strings(
             np.array([param_members.value_at(name) for name in TREE_PARAMETERS]),
             [f"tree {{}}: tree_param.{name}" for name in TREE_PARAMETERS],
         )
-        names = (*DECODED_ARRAYS, *LENGTH_ONLY_ARRAYS)
-        present = np.array([members.present(name) for name in names])
+        arrays = (*DECODED_ARRAYS, *LENGTH_ONLY_ARRAYS)
+        # In a run, the arrays' headers are constants of the layout, the same in every tree:
+        # the first tree's stand for all, and the walk has read every count already.
+        trees = slice(0, 1) if run is not None else slice(None)
         fields = doc.typed_fields(
-            np.array([members.value_at(name, required=False) for name in names]),
-            present,
-            [f"tree {{}}: {name}" for name in names],
-            [name in DECODED_ARRAYS for name in names],
+            np.array([members.value_at(name, required=False)[trees] for name in arrays]),
+            np.array([members.present(name)[trees] for name in arrays]),
+            [f"tree {{}}: {name}" for name in arrays],
+            [name in DECODED_ARRAYS for name in arrays],
         )
-        fields_by_name: dict[str, Field] = dict(zip(names, fields, strict=True))
+        if isinstance(members, _RunMembers):
+            pairs = zip(arrays, fields, strict=True)
+            fields = [members.typed_field(name, field) for name, field in pairs]
+        fields_by_name: dict[str, Field] = dict(zip(arrays, fields, strict=True))
         return Forest(ids, num_nodes, num_feature, size_leaf_vector, fields_by_name)
+
+    def _trees(self, array: int, at: int, where: str) -> NDArray[np.int64]:
+        """The trees of the array ``array`` at ``at``, which the walk went through token by
+        token: the containers directly in the array, which must fill it end to end."""
+        doc = self._doc
+        if array < 0:
+            return np.zeros(0, np.int64)
+        trees = np.flatnonzero(doc.parents == array)
+        counted = doc.buf[at + 1] == ord("#")
+        first = at + (11 if counted else 1)
+        last = int(doc.ends[array]) - (0 if counted else 1)
+        bounds = np.concatenate(([first], doc.ends[trees]))
+        if (
+            np.any(doc.opens[trees] != bounds[:-1])
+            or bounds[-1] != last
+            or np.any(doc.u8[doc.opens[trees]] != ord("{"))
+        ):
+            raise ModelFormatError(f"{where} must hold only tree objects", at)
+        return trees
 
 
 class _Members:
@@ -375,6 +393,7 @@ class _Members:
         names: Sequence[str],
         what: str = "tree {}",
     ) -> None:
+        self._doc = doc
         self._count = len(objects)
         self._what = what
         self._row = {name: row for row, name in enumerate(names)}
@@ -407,6 +426,75 @@ class _Members:
             if index is not None:
                 raise ModelFormatError(f"{self._what.format(index)} has no {name!r}")
         return at
+
+    def nested(self, name: str, names: Sequence[str], what: str) -> _Members:
+        """The keys ``names`` of the object that is each object's value of ``name``."""
+        at = self.value_at(name)
+        objects = self._doc.container_at(at)
+        index = first_true((objects < 0) | (self._doc.byte(at) != ord("{")))
+        if index is not None:
+            raise ModelFormatError(
+                f"{self._what.format(index)}: {name} must be an object", int(at[index])
+            )
+        return _Members(self._doc, objects, names, what)
+
+
+class _RunMembers:
+    """:class:`_Members` for the elements of an :class:`~router.xgb.checks.ubj.ObjectRun`:
+    they all have one layout, so what holds for one key of the layout holds in every element,
+    and the first element is the first where it does."""
+
+    def __init__(
+        self, run: ObjectRun, layout_object: int, names: Sequence[str], what: str = "tree {}"
+    ) -> None:
+        self._run = run
+        self._what = what
+        self._count = count = len(run.columns[0])
+        self._all, self._none = np.ones(count, dtype=bool), np.zeros(count, dtype=bool)
+        self._zeros = np.zeros(count, dtype=np.int64)
+        self._markers: dict[int, NDArray[np.int64]] = {}
+        self._keys: dict[str, RunKey] = {}
+        keys = run.objects[layout_object]
+        for name in names:
+            found = [key for key in keys if key.name == name]
+            if len(found) > 1:
+                raise ModelFormatError(f"{what.format(0)} has the key {name!r} twice")
+            if found:
+                self._keys[name] = found[0]
+
+    def present(self, name: str) -> NDArray[np.bool_]:
+        return self._all if name in self._keys else self._none
+
+    def value_at(self, name: str, required: bool = True) -> NDArray[np.int64]:
+        """Where each element's value of ``name`` starts (0 where it has none)."""
+        key = self._keys.get(name)
+        if key is None:
+            if required:
+                raise ModelFormatError(f"{self._what.format(0)} has no {name!r}")
+            return self._zeros
+        return self._run.value_at(key)
+
+    def typed_field(self, name: str, first_tree: _TypedField) -> _TypedField:
+        """The typed arrays ``name`` of every element, from those of the first element alone,
+        which :meth:`_UbjDocument.typed_fields` checked: the header is the same bytes in every
+        element, and its count, the item after it (``back`` = 5), was read by the walk."""
+        key = self._keys.get(name)
+        if key is None:
+            return _TypedField(first_tree.buf, self._none, self._zeros, self._zeros, self._zeros)
+        marker = int(first_tree.marker[0])
+        markers = self._markers.get(marker)
+        if markers is None:
+            markers = self._markers[marker] = np.full(self._count, marker)
+        run = self._run
+        first = run.columns[key.column] + 8
+        return _TypedField(first_tree.buf, self._all, run.sizes[key.column], first, markers, marker)
+
+    def nested(self, name: str, names: Sequence[str], what: str) -> _RunMembers:
+        at = self.value_at(name)
+        child = self._keys[name].child
+        if child < 0:
+            raise ModelFormatError(f"{self._what.format(0)}: {name} must be an object", int(at[0]))
+        return _RunMembers(self._run, child, names, what)
 
 
 def _clamp(at: NDArray[np.int64], highest: int) -> NDArray[np.int64]:
