@@ -578,13 +578,14 @@ def _check_layout(
             at = at + (size + (1 + after))
         sizes.append(size)
     columns.append(at)  # where each object ends
-    if at[-1] > end or not np.array_equal(at[:-1], starts[1:]):
+    if not np.array_equal(at[:-1], starts[1:]):
         return None
     # Each constant ends where the item after it starts (the last, where the object ends).
     begins = np.column_stack(columns) - widths
     words = layout.mask.shape[1]
     wide = 8 * words
-    if begins[-1, -1] + wide > end:  # windows past the end of the file: the token loop
+    # The bound: the last window ends at or after the last object, so within the file.
+    if begins[-1, -1] + wide > end:
         return None
     windows = np.ndarray(shape=(end - wide + 1,), dtype=f"V{wide}", buffer=buf, strides=(1,))
     read = windows[begins].view(np.uint64).reshape(len(starts), -1, words)
