@@ -9,6 +9,8 @@ run of one marker at a time: one to three runs.
 
 from __future__ import annotations
 
+import struct
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -61,6 +63,7 @@ _IS_INTEGER[list(_INTEGER_TYPES)] = True
 _TYPED_MARKS: Final = [0, 1, 3, 4]  # which bytes of a typed array header are always these:
 _TYPED_HEAD: Final = np.frombuffer(b"[$#L", dtype=np.uint8)
 _INT64: Final = np.dtype(">i8")
+_read_int64 = struct.Struct(">q").unpack_from
 
 
 class _UbjDocument:
@@ -82,6 +85,24 @@ class _UbjDocument:
         keys = np.arange(len(self.key_start))
         self.key_owner = owners[np.searchsorted(owner_from, keys, side="right") - 1]
         self.runs = {run.container: run for run in skeleton.runs}
+        # For navigating a few objects, Python lists: no numpy call per key or object.
+        self._opens = skeleton.container_open
+        self._key_starts = skeleton.key_start
+        self._values_at = self.value_at.tolist()
+
+    def container_opening_at(self, at: int) -> int:
+        """The number of the container that opens at ``at``; -1 if none does."""
+        found = bisect_left(self._opens, at)
+        return found if found < len(self._opens) and self._opens[found] == at else -1
+
+    def keys_of(self, container: int) -> list[tuple[int, int]]:
+        """Where each key of object ``container`` starts, and where its value does."""
+        keys = np.flatnonzero(self.key_owner == container).tolist()
+        return [(self._key_starts[key], self._values_at[key]) for key in keys]
+
+    def int64_at(self, at: int) -> int:
+        value: int = _read_int64(self.buf, at)[0]
+        return value
 
     def _view(self, dtype: np.dtype[Any]) -> NDArray[Any]:
         """The bytes as overlapping values of ``dtype``: value i is bytes i .. i + size - 1."""
@@ -252,8 +273,7 @@ class _UbjObject:
         self._doc = doc
         self.path = path
         self._members: dict[str, int] = {}
-        for key in np.flatnonzero(doc.key_owner == container).tolist():
-            start, value = int(doc.key_start[key]), int(doc.value_at[key])
+        for start, value in doc.keys_of(container):
             name = doc.buf[start:value].decode("utf-8", errors="replace")
             if name in self._members:
                 raise ModelFormatError(f"{path} has the key {name!r} twice", start)
@@ -269,7 +289,7 @@ class _UbjObject:
 
     def object(self, key: str) -> _UbjObject:
         at = self._value(key)
-        container = int(self._doc.container_at(np.array([at]))[0])
+        container = self._doc.container_opening_at(at)
         if self._doc.buf[at] != ord("{") or container < 0:
             raise ModelFormatError(f"{path_of(self, key)} must be an object", at)
         return _UbjObject(self._doc, container, path_of(self, key))
@@ -279,7 +299,7 @@ class _UbjObject:
         buf = self._doc.buf
         if buf[at] != ord("S"):
             raise ModelFormatError(f"{path_of(self, key)} must be a string", at)
-        length = int(self._doc.read(_INT64, np.array([at + 2]))[0])
+        length = self._doc.int64_at(at + 2)
         return buf[at + 10 : at + 10 + length].decode("utf-8", errors="replace")
 
     def integers(self, key: str) -> NDArray[np.int64]:
@@ -301,7 +321,7 @@ class _UbjObject:
             field = doc.typed_arrays(np.array([at]), np.array([True]), where, integers)
             values = field.values(0, 1).astype(np.int64) if integers else np.zeros(0, np.int64)
             return values, int(field.length[0])
-        container = int(doc.container_at(np.array([at]))[0])
+        container = doc.container_opening_at(at)
         if container < 0:  # an empty counted array
             return np.zeros(0, dtype=np.int64), 0
         counted = buf[at + 1] == ord("#")
@@ -333,11 +353,11 @@ class _UbjObject:
         if doc.buf[at] != ord("[") or doc.buf[at + 1] == ord("$"):
             raise ModelFormatError(f"{where} must be an array of tree objects", at)
         names = ("id", "tree_param", *DECODED_ARRAYS, *LENGTH_ONLY_ARRAYS)
-        array = int(doc.container_at(np.array([at]))[0])
+        array = doc.container_opening_at(at)
         run = doc.runs.get(array)
         members: _Members | _RunMembers
         if run is not None:  # trees of one layout, which the walk checked in bulk
-            members = _RunMembers(run, 0, names)
+            members = _RunMembers(doc.buf, run, 0, names)
         else:
             members = _Members(doc, self._trees(array, at, where), names)
         ids = doc.scalar_integers(members.value_at("id"), "tree {}'s id")
@@ -347,18 +367,16 @@ class _UbjObject:
             [f"tree {{}}: tree_param.{name}" for name in TREE_PARAMETERS],
         )
         arrays = (*DECODED_ARRAYS, *LENGTH_ONLY_ARRAYS)
-        # In a run, the arrays' headers are constants of the layout, the same in every tree:
-        # the first tree's stand for all, and the walk has read every count already.
-        trees = slice(0, 1) if run is not None else slice(None)
-        fields = doc.typed_fields(
-            np.array([members.value_at(name, required=False)[trees] for name in arrays]),
-            np.array([members.present(name)[trees] for name in arrays]),
-            [f"tree {{}}: {name}" for name in arrays],
-            [name in DECODED_ARRAYS for name in arrays],
-        )
+        fields: list[_TypedField]
         if isinstance(members, _RunMembers):
-            pairs = zip(arrays, fields, strict=True)
-            fields = [members.typed_field(name, field) for name, field in pairs]
+            fields = members.typed_fields(arrays, DECODED_ARRAYS)
+        else:
+            fields = doc.typed_fields(
+                np.array([members.value_at(name, required=False) for name in arrays]),
+                np.array([members.present(name) for name in arrays]),
+                [f"tree {{}}: {name}" for name in arrays],
+                [name in DECODED_ARRAYS for name in arrays],
+            )
         fields_by_name: dict[str, Field] = dict(zip(arrays, fields, strict=True))
         return Forest(ids, num_nodes, num_feature, size_leaf_vector, fields_by_name)
 
@@ -445,8 +463,14 @@ class _RunMembers:
     and the first element is the first where it does."""
 
     def __init__(
-        self, run: ObjectRun, layout_object: int, names: Sequence[str], what: str = "tree {}"
+        self,
+        buf: bytes,
+        run: ObjectRun,
+        layout_object: int,
+        names: Sequence[str],
+        what: str = "tree {}",
     ) -> None:
+        self._buf = buf
         self._run = run
         self._what = what
         self._count = count = len(run.columns[0])
@@ -454,13 +478,15 @@ class _RunMembers:
         self._zeros = np.zeros(count, dtype=np.int64)
         self._markers: dict[int, NDArray[np.int64]] = {}
         self._keys: dict[str, RunKey] = {}
-        keys = run.objects[layout_object]
+        found: dict[str, list[RunKey]] = {}
+        for key in run.objects[layout_object]:
+            found.setdefault(key.name, []).append(key)
         for name in names:
-            found = [key for key in keys if key.name == name]
-            if len(found) > 1:
+            keys = found.get(name, [])
+            if len(keys) > 1:
                 raise ModelFormatError(f"{what.format(0)} has the key {name!r} twice")
-            if found:
-                self._keys[name] = found[0]
+            if keys:
+                self._keys[name] = keys[0]
 
     def present(self, name: str) -> NDArray[np.bool_]:
         return self._all if name in self._keys else self._none
@@ -474,27 +500,47 @@ class _RunMembers:
             return self._zeros
         return self._run.value_at(key)
 
-    def typed_field(self, name: str, first_tree: _TypedField) -> _TypedField:
-        """The typed arrays ``name`` of every element, from those of the first element alone,
-        which :meth:`_UbjDocument.typed_fields` checked: the header is the same bytes in every
-        element, and its count, the item after it (``back`` = 5), was read by the walk."""
-        key = self._keys.get(name)
-        if key is None:
-            return _TypedField(first_tree.buf, self._none, self._zeros, self._zeros, self._zeros)
-        marker = int(first_tree.marker[0])
-        markers = self._markers.get(marker)
-        if markers is None:
-            markers = self._markers[marker] = np.full(self._count, marker)
-        run = self._run
-        first = run.columns[key.column] + 8
-        return _TypedField(first_tree.buf, self._all, run.sizes[key.column], first, markers, marker)
+    def typed_fields(self, names: Sequence[str], integers: Sequence[str]) -> list[_TypedField]:
+        """:meth:`_UbjDocument.typed_fields` for the elements' keys ``names`` (those in
+        ``integers`` of integers): the first element's headers are checked as that checks
+        them, and they stand for all, since a header is a constant of the layout; its count,
+        the item after it, the walk has read in every element."""
+        run, buf, count = self._run, self._buf, self._count
+        found: list[tuple[int, int]] = []  # each present field's column and marker
+        for name in names:
+            key = self._keys.get(name)
+            if key is None:
+                found.append((-1, -1))
+                continue
+            at = int(run.columns[key.column][0]) - key.back
+            header = buf[at : at + 5]
+            marker = header[2] if len(header) == 5 else -1
+            typed = at + 13 <= len(buf) and header[:2] == b"[$" and header[3:] == b"#L"
+            if not (typed and (marker in _INTEGER_TYPES or name not in integers)):
+                kind = "an integer typed array" if name in integers else "a typed array"
+                raise ModelFormatError(f"tree 0: {name} is not {kind}, as XGBoost writes it", at)
+            found.append((key.column, marker))
+        # Where the elements start, past each header and count: one numpy step for all.
+        present = [column for column, _ in found if column >= 0]
+        firsts = iter(np.array([run.columns[column] for column in present]) + 8 if present else [])
+        fields = []
+        for column, marker in found:
+            if column < 0:
+                fields.append(_TypedField(buf, self._none, self._zeros, self._zeros, self._zeros))
+                continue
+            markers = self._markers.get(marker)
+            if markers is None:
+                markers = self._markers[marker] = np.full(count, marker)
+            first = next(firsts)
+            fields.append(_TypedField(buf, self._all, run.sizes[column], first, markers, marker))
+        return fields
 
     def nested(self, name: str, names: Sequence[str], what: str) -> _RunMembers:
         at = self.value_at(name)
         child = self._keys[name].child
         if child < 0:
             raise ModelFormatError(f"{self._what.format(0)}: {name} must be an object", int(at[0]))
-        return _RunMembers(self._run, child, names, what)
+        return _RunMembers(self._buf, self._run, child, names, what)
 
 
 def _clamp(at: NDArray[np.int64], highest: int) -> NDArray[np.int64]:
