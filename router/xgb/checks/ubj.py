@@ -411,14 +411,12 @@ class _Layout:
     def __post_init__(self) -> None:
         widths = [len(constant) for constant in self.constants]
         wide = -(-max(widths) // 8) * 8
-        mask = np.zeros((len(widths), wide), dtype=np.uint8)
-        expected = np.zeros((len(widths), wide), dtype=np.uint8)
-        for row, constant in enumerate(self.constants):
-            mask[row, : len(constant)] = 0xFF
-            expected[row, : len(constant)] = np.frombuffer(constant, dtype=np.uint8)
+        mask = b"".join((b"\xff" * len(c)).ljust(wide, b"\0") for c in self.constants)
+        expected = b"".join(constant.ljust(wide, b"\0") for constant in self.constants)
+        shape = (len(widths), wide // 8)
         object.__setattr__(self, "widths", np.array(widths, dtype=np.int64))
-        object.__setattr__(self, "mask", mask.view(np.uint64))
-        object.__setattr__(self, "expected", expected.view(np.uint64))
+        object.__setattr__(self, "mask", np.frombuffer(mask, np.uint64).reshape(shape))
+        object.__setattr__(self, "expected", np.frombuffer(expected, np.uint64).reshape(shape))
 
 
 def _object_run(buf: bytes, pos: int, count: int, room: int, container: int) -> ObjectRun | None:

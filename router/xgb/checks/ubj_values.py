@@ -64,6 +64,10 @@ _TYPED_MARKS: Final = [0, 1, 3, 4]  # which bytes of a typed array header are al
 _TYPED_HEAD: Final = np.frombuffer(b"[$#L", dtype=np.uint8)
 _INT64: Final = np.dtype(">i8")
 _read_int64 = struct.Struct(">q").unpack_from
+_DIGIT_VALUE: Final = np.full(256, 10, dtype=np.int64)  # a byte's value as a digit; 10: none
+_DIGIT_VALUE[ord("0") : ord("9") + 1] = np.arange(10)
+_PLACE: Final = 10 ** np.arange(9, -1, -1, dtype=np.int64)
+_POWER: Final = 10 ** np.arange(11, dtype=np.int64)
 
 
 class _UbjDocument:
@@ -200,14 +204,18 @@ class _UbjDocument:
         """Parameters: strings of up to 10 decimal digits, parsed together; row p of ``at``
         holds parameter p of every tree, ``what[p].format(tree)`` names one in a message."""
         flat = at.ravel()
-        length = self.read(_INT64, flat + 2)
-        digits = self.byte((flat + 10)[:, None] + np.arange(10)) - ord("0")
-        power = length[:, None] - 1 - np.arange(10)  # of ten, for each digit; < 0: not a digit
-        used = power >= 0
-        valid = (self.byte(flat) == ord("S")) & (length >= 1) & (length <= 10)
-        valid &= np.all(~used | ((digits >= 0) & (digits <= 9)), axis=1)
-        scale = 10 ** np.minimum(np.maximum(power, 0), 9)
-        values: NDArray[np.int64] = (np.where(used, digits, 0) * scale).sum(axis=1)
+        # 'S', 'L', the int64 length and up to 10 digits, in one gather; reads past the end
+        # (clamped) are never of a valid string, whose bytes the walk found in the file.
+        spelt = self.u8[_clamp(flat[:, None] + np.arange(20), self.size - 1)]
+        length = np.ascontiguousarray(spelt[:, 2:10]).view(_INT64)[:, 0]
+        digit = _DIGIT_VALUE[spelt[:, 10:]]
+        used = np.arange(10) < length[:, None]
+        valid = (spelt[:, 0] == ord("S")) & (length >= 1) & (length <= 10)
+        valid &= ~(used & (digit > 9)).any(axis=1)
+        # Digit k of a string of length n is worth 10 ** (n - 1 - k): right-aligned, place k
+        # of 10 is worth 10 ** (9 - k).
+        shift = np.where(used, digit, 0) * _PLACE[None, :]
+        values: NDArray[np.int64] = shift.sum(axis=1) // _POWER[np.clip(10 - length, 0, 10)]
         index = first_true(~valid | (values > MAX_PARAMETER))
         if index is not None:
             parameter, tree = divmod(index, at.shape[1])
