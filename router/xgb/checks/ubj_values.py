@@ -3,8 +3,10 @@ file's bytes, at offsets found with the :class:`~router.xgb.checks.ubj.UbjSkelet
 structural walk recorded, so nothing is walked twice.
 
 Each tree's typed arrays are sliced straight out of the bytes (big-endian ``>i4`` and the
-like). The model's own arrays of scalars, ``tree_info`` and ``iteration_indptr``, are read a
-run of one marker at a time: one to three runs.
+like). Trees that the walk took in bulk (an :class:`~router.xgb.checks.ubj.ObjectRun`) share
+one layout: their keys and array headers are those of the first tree, and the walk has read
+every count already. The model's own arrays of scalars, ``tree_info`` and
+``iteration_indptr``, are read a run of one marker at a time: one to three runs.
 """
 
 from __future__ import annotations
