@@ -249,8 +249,13 @@ def _check_forest(forest: Forest, num_feature: int, groups: int) -> None:
             f"tree {tree}: its leaves have {width[tree]} values (tree_param.size_leaf_vector); "
             f"the model has {groups} outputs"
         )
-    for name in (*_INDEX_ARRAYS, *_NODE_ARRAYS):
-        _expect_lengths(fields[name], name, nodes, everywhere)
+    # Every tree has every per-node array, num_nodes long: checked for all of them at once,
+    # and only if that fails one by one, to say which is the first that is not.
+    node_fields = [fields[name] for name in (*_INDEX_ARRAYS, *_NODE_ARRAYS)]
+    lengths = np.array([field.length for field in node_fields])
+    if not (np.array([field.present for field in node_fields]).all() and (lengths == nodes).all()):
+        for name in (*_INDEX_ARRAYS, *_NODE_ARRAYS):
+            _expect_lengths(fields[name], name, nodes, everywhere)
     weights = fields["base_weights"]
     _expect_present(weights, "base_weights", everywhere)
     per_node = weights.length // np.maximum(nodes, 1)
@@ -274,8 +279,9 @@ def _check_forest(forest: Forest, num_feature: int, groups: int) -> None:
     _expect_present(fields["split_type"], "split_type", vector)
     categorical = fields["split_type"].present
     _expect_lengths(fields["split_type"], "split_type", nodes, categorical)
-    for name in _CATEGORY_ARRAYS:
-        _expect_present(fields[name], name, categorical)
+    if (categorical & ~np.array([fields[name].present for name in _CATEGORY_ARRAYS])).any():
+        for name in _CATEGORY_ARRAYS:
+            _expect_present(fields[name], name, categorical)
 
     limits = np.minimum(num_feature, forest.num_feature)
     rows = leaf_weights.length // np.maximum(width, 1)
@@ -372,9 +378,9 @@ def _check_categories(forest: Forest, at: _Locator, split: NDArray[np.bool_]) ->
         categorical = np.flatnonzero(kind)
     count = np.bincount(at.tree_of(categorical), minlength=end - begin)
     listed, segments, sizes, categories = (fields[name] for name in _CATEGORY_ARRAYS)
-    node, listed_length = _in_trees(listed, begin, end, typed)
-    segment, segments_length = _in_trees(segments, begin, end, typed)
-    size, sizes_length = _in_trees(sizes, begin, end, typed)
+    listed_length, segments_length, sizes_length = (
+        _lengths_in_trees(field, begin, end, typed) for field in (listed, segments, sizes)
+    )
     lengths_bad = (listed_length != count) | (segments_length != count) | (sizes_length != count)
     tree = first_true(lengths_bad)
     if tree is not None:
@@ -385,6 +391,9 @@ def _check_categories(forest: Forest, at: _Locator, split: NDArray[np.bool_]) ->
         )
     if not count.any():
         return
+    node, segment, size = (
+        _in_trees(field, begin, end, typed) for field in (listed, segments, sizes)
+    )
 
     # One entry per categorical split, of all the chunk's trees end to end.
     entries = _Locator(np.cumsum(count) - count, begin)
@@ -398,7 +407,8 @@ def _check_categories(forest: Forest, at: _Locator, split: NDArray[np.bool_]) ->
     entries.raise_first(bad, listed, lambda j: (
         f"is node {node[j]}, whose split_type is not categorical"
     ), what="categorical split")  # fmt: skip
-    code, codes_length = _in_trees(categories, begin, end, typed)
+    code = _in_trees(categories, begin, end, typed)
+    codes_length = _lengths_in_trees(categories, begin, end, typed)
     total = codes_length[owner]
     bad = (segment < 0) | (size < 1) | (segment > total - size)
     entries.raise_first(bad, segments, lambda j: (
@@ -411,16 +421,21 @@ def _check_categories(forest: Forest, at: _Locator, split: NDArray[np.bool_]) ->
     ), what="category")  # fmt: skip
 
 
-def _in_trees(
-    field: Field, begin: int, end: int, keep: NDArray[np.bool_]
-) -> tuple[Integers, NDArray[np.int64]]:
-    """The elements of those of trees ``begin`` to ``end`` that ``keep`` selects, and the
-    lengths of all these trees' arrays, 0 for the others."""
+def _in_trees(field: Field, begin: int, end: int, keep: NDArray[np.bool_]) -> Integers:
+    """The elements of those of trees ``begin`` to ``end`` that ``keep`` selects."""
     values = field.values(begin, end)
-    length = field.length[begin:end]
     if keep.all():
-        return values, length
-    return values[np.repeat(keep, length)], np.where(keep, length, 0)
+        return values
+    return values[np.repeat(keep, field.length[begin:end])]
+
+
+def _lengths_in_trees(
+    field: Field, begin: int, end: int, keep: NDArray[np.bool_]
+) -> NDArray[np.int64]:
+    """The lengths of the arrays of trees ``begin`` to ``end``, 0 for those that ``keep``
+    does not select."""
+    length = field.length[begin:end]
+    return length if keep.all() else np.where(keep, length, 0)
 
 
 # Helpers of the checks.

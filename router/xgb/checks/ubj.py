@@ -25,17 +25,28 @@ float, or in a tree's node indices, passes. That is the limit of a structural ch
 3.x still crashes on a well-formed file whose ``parents`` array points outside the tree, which
 is what :mod:`router.xgb.checks.ubj_values` is for. It finds the trees' arrays through the
 :class:`UbjSkeleton` that the walk records on its way, rather than by walking again.
+
+A model is mostly its trees, objects of one layout, and the token loop costs about a
+microsecond a key; so a counted array of objects that share the first one's layout is
+walked in bulk, by numpy (:class:`ObjectRun`), and so are runs of scalars with one marker.
+The bulk walk applies the same rules; what it cannot vouch for goes to the token loop.
 """
 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
-from typing import Final, TypeAlias
+from bisect import bisect_left
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Final, TypeAlias
+
+import numpy as np
 
 from router.xgb.checks.rules import ModelFormatError, show_byte
 
-__all__ = ["MAX_UBJ_DEPTH", "UbjSkeleton", "check_ubj", "walk_ubj"]
+if TYPE_CHECKING:
+    from numpy.typing import NDArray
+
+__all__ = ["MAX_UBJ_DEPTH", "ObjectRun", "RunKey", "UbjSkeleton", "check_ubj", "walk_ubj"]
 
 Buffer: TypeAlias = bytes | bytearray | memoryview
 
@@ -96,12 +107,50 @@ def check_ubj(data: Buffer) -> None:
 
 
 @dataclass(frozen=True, slots=True)
+class RunKey:
+    """A key of an object in an :class:`ObjectRun`'s layout, and where its value starts in
+    every element: ``back`` bytes before the run's ``columns[column]``. ``child`` is the
+    layout object that the value is, or -1 for a value that is no object."""
+
+    name: str
+    column: int
+    back: int
+    child: int
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectRun:
+    """A counted array of objects that all have one layout, checked in bulk by numpy rather
+    than token by token (XGBoost's trees: the same keys in the same order, values of the
+    same kinds, differing only in lengths, numbers and array contents).
+
+    A layout alternates constant bytes (keys, braces, value headers) with variable items: a
+    scalar (its marker and payload), or the int64 length or count of a string or typed array
+    and its payload. ``columns[j]`` holds, for every element, the offset where item ``j``
+    starts; the last column, where the element ends. ``kinds[j]`` is what item ``j`` is: 0
+    for a scalar, k > 0 for a count of k-byte elements (1 for a string's length), and
+    ``sizes[j]`` its count, or a scalar's payload size. The elements are not among the
+    skeleton's containers and their keys not among its keys."""
+
+    container: int  # the array's number among the skeleton's containers
+    objects: tuple[tuple[RunKey, ...], ...]  # the layout's objects' keys; the element first
+    columns: list[NDArray[np.int64]]
+    kinds: list[int]
+    sizes: list[NDArray[np.int64]]
+
+    def value_at(self, key: RunKey) -> NDArray[np.int64]:
+        """Where ``key``'s value starts in each element."""
+        return self.columns[key.column] - key.back
+
+
+@dataclass(frozen=True, slots=True)
 class UbjSkeleton:
     """Where :func:`check_ubj`'s walk found the containers and the object keys of a document:
     what the value checks (:mod:`router.xgb.checks.ubj_values`) need to find a model's arrays
     without walking it again. Containers are objects and arrays other than typed arrays (and other
     than empty counted arrays, which hold nothing), numbered in the order they open; the
-    top-level object is number 0."""
+    top-level object is number 0. The elements of an :class:`ObjectRun` are in ``runs``
+    instead."""
 
     container_open: list[int]  # offset of each container's '{' or '['
     container_end: list[int]  # offset just past its last byte ('}' or ']', or last value)
@@ -112,6 +161,7 @@ class UbjSkeleton:
     # at each of those points, how many keys came before and which container the walk is in.
     owner_from_key: list[int]
     owner: list[int]
+    runs: list[ObjectRun] = field(default_factory=list)
 
 
 def walk_ubj(buf: bytes) -> UbjSkeleton:
@@ -147,6 +197,7 @@ def walk_ubj(buf: bytes) -> UbjSkeleton:
     )
     key_starts, owner_from_key, owner = skeleton.key_start, skeleton.owner_from_key, skeleton.owner
     add_key_start = key_starts.append
+    runs = skeleton.runs
     current = 0
     enclosing: list[int] = []
     try:
@@ -227,15 +278,24 @@ def walk_ubj(buf: bytes) -> UbjSkeleton:
                     opened_at = pos
                     pos, count = _read_array_header(buf, pos)
                     if count:
-                        stack.append(state)
-                        state = count
-                        enclosing.append(current)
+                        number = len(opens)
                         parents.append(current)
-                        current = len(opens)
                         opens.append(opened_at)
-                        ends.append(0)
-                        owner_from_key.append(len(key_starts))
-                        owner.append(current)
+                        if count >= _MIN_BULK:
+                            # Room for the objects nested in its elements: opening the
+                            # array and then each level of them takes one more stack entry.
+                            room = max_stack - 1 - len(stack)
+                            pos, count = _walk_in_bulk(buf, pos, count, room, number, runs)
+                        if count:
+                            stack.append(state)
+                            state = count
+                            enclosing.append(current)
+                            current = number
+                            ends.append(0)
+                            owner_from_key.append(len(key_starts))
+                            owner.append(current)
+                        else:  # walked in bulk: no key inside to give an owner to
+                            ends.append(pos)
                 continue
             size = scalar_size[marker]
             if size >= 0:
@@ -287,6 +347,254 @@ def walk_ubj(buf: bytes) -> UbjSkeleton:
     if not has_learner:
         raise ModelFormatError("the top-level object has no 'learner' key: not an XGBoost model")
     return skeleton
+
+
+# Counted arrays of at least this many values are walked in bulk where they can be: fewer
+# gain too little over the token loop to pay for numpy's calls.
+_MIN_BULK: Final = 2
+_MIN_SCALARS: Final = 8
+_SCALAR_SIZES: Final = np.array(_SCALAR_SIZE, dtype=np.int64)
+
+
+def _walk_in_bulk(
+    buf: bytes, pos: int, count: int, room: int, container: int, runs: list[ObjectRun]
+) -> tuple[int, int]:
+    """Walk what numpy can of the ``count`` values of a counted array from ``pos``: objects of
+    one layout (an :class:`ObjectRun`, added to ``runs``), or runs of scalars with one marker.
+    Returns where the token loop goes on and how many of the values it has left to walk.
+
+    Bulk or not, the bytes pass the same rules: what the bulk walk does not vouch for, all of
+    it, is left to the token loop, which finds the error, or the document valid after all."""
+    marker = buf[pos]
+    if marker == 0x7B:  # {
+        run = _object_run(buf, pos, count, room, container)
+        if run is None:
+            return pos, count
+        runs.append(run)
+        return int(run.columns[-1][-1]), 0
+    if count >= _MIN_SCALARS and _SCALAR_SIZE[marker] >= 0:
+        return _skip_scalars(buf, pos, count)
+    return pos, count
+
+
+def _skip_scalars(buf: bytes, pos: int, count: int) -> tuple[int, int]:
+    """Skip the scalars at the start of ``count`` values from ``pos``, one run of a marker at
+    a time: those sit at a fixed stride, whose markers numpy compares at once. XGBoost writes
+    ``tree_info`` in one run, ``iteration_indptr`` in two or three (the integers as small as
+    their values allow)."""
+    u8 = np.frombuffer(buf, dtype=np.uint8)
+    end = len(buf)
+    while count and pos < end:
+        marker = buf[pos]
+        step = 1 + _SCALAR_SIZE[marker]
+        if step == 0:  # no scalar: the token loop takes it from here
+            break
+        same = u8[pos : pos + count * step : step] == marker
+        run = len(same) if same.all() else int(same.argmin())
+        count -= run
+        # Past the end where the last payload is cut: the token loop's next read fails.
+        pos += run * step
+    return pos, count
+
+
+@dataclass(frozen=True, slots=True)
+class _Layout:
+    """An object's bytes as a pattern: ``constants[j]``, then variable item ``j`` of kind
+    ``kinds[j]`` (0: a scalar, its marker and payload; k > 0: an int64 count then count x k
+    bytes), ..., then the last constant."""
+
+    constants: list[bytes]
+    kinds: list[int]
+    objects: tuple[tuple[RunKey, ...], ...]
+    least: int  # the fewest bytes an object of the layout takes
+    widths: NDArray[np.int64] = field(init=False)
+    # The constants in windows of 64-bit words, as many as the widest takes: the bits that
+    # must be equal in each window, and those bits (zero elsewhere).
+    mask: NDArray[np.uint64] = field(init=False)
+    expected: NDArray[np.uint64] = field(init=False)
+
+    def __post_init__(self) -> None:
+        widths = [len(constant) for constant in self.constants]
+        wide = -(-max(widths) // 8) * 8
+        mask = b"".join((b"\xff" * len(c)).ljust(wide, b"\0") for c in self.constants)
+        expected = b"".join(constant.ljust(wide, b"\0") for constant in self.constants)
+        shape = (len(widths), wide // 8)
+        object.__setattr__(self, "widths", np.array(widths, dtype=np.int64))
+        object.__setattr__(self, "mask", np.frombuffer(mask, np.uint64).reshape(shape))
+        object.__setattr__(self, "expected", np.frombuffer(expected, np.uint64).reshape(shape))
+
+
+def _object_run(buf: bytes, pos: int, count: int, room: int, container: int) -> ObjectRun | None:
+    """The ``count`` objects from ``pos`` as an :class:`ObjectRun`, if they all have the
+    layout of the first; None if not, or if something in them is not valid, which the token
+    loop then reports.
+
+    The elements' offsets are guessed, by a search for the bytes every element of the layout
+    starts with, and then proved: an element's layout is checked from each guessed offset,
+    and element i + 1 must start where element i ends. Since the first starts at ``pos``,
+    by induction every guess is the offset the token loop would reach, and the bytes in
+    between are what it would accept. A wrong guess (those bytes inside a string, say) only
+    sends the array to the token loop."""
+    layout = _layout(buf, pos, room)
+    if layout is None:
+        return None
+    pattern, least = layout.constants[0], layout.least
+    starts = [pos]
+    at = pos
+    find = buf.find
+    for _ in range(count - 1):
+        at = find(pattern, at + least)
+        if at < 0:
+            return None
+        starts.append(at)
+    # Every item adds at most 9 x (file size + 1) to an offset: far from int64's limit.
+    if len(layout.kinds) * 9 * (len(buf) + 1) >= 1 << 62:
+        return None
+    checked = _check_layout(buf, np.array(starts, dtype=np.int64), layout)
+    if checked is None:
+        return None
+    columns, sizes = checked
+    return ObjectRun(container, layout.objects, columns, layout.kinds, sizes)
+
+
+def _layout(buf: bytes, pos: int, room: int) -> _Layout | None:
+    """The layout of the object at ``pos``; None where it holds what a layout does not (an
+    array other than a typed one, objects nested more than ``room`` deep) or where it is not
+    valid. Only a guess, which :func:`_check_layout` proves or refutes, for this object too:
+    the rules are applied there, in bulk."""
+    if room < 1:
+        return None
+    end = len(buf)
+    constants: list[bytes] = []
+    kinds: list[int] = []
+    items: list[int] = []  # where each variable item starts
+    keys: list[list[tuple[bytes, int, int]]] = [[]]  # each object's: name, value, child
+    open_objects = [0]
+    segment = pos  # where the current constant began
+    pos += 1
+    try:
+        while True:
+            marker = buf[pos]
+            if marker == 0x7D:  # }
+                pos += 1
+                open_objects.pop()
+                if not open_objects:
+                    break
+                continue
+            if marker != 0x4C:  # L: a key
+                return None
+            length: int = _read_int64(buf, pos + 1)[0]
+            if length < 0 or pos + 9 + length > end:
+                return None
+            name = buf[pos + 9 : pos + 9 + length]
+            pos += 9 + length
+            value = pos
+            marker = buf[pos]
+            if marker == 0x7B:  # {
+                if len(open_objects) >= room:
+                    return None
+                keys[open_objects[-1]].append((name, value, len(keys)))
+                open_objects.append(len(keys))
+                keys.append([])
+                pos += 1
+                continue
+            if marker == 0x53:  # S
+                if buf[pos + 1] != 0x4C:
+                    return None
+                kind, item = 1, pos + 2
+            elif marker == 0x5B:  # [
+                kind, item = _TYPED_HEADER_SIZE.get(buf[pos : pos + 5], 0), pos + 5
+                if not kind:
+                    return None
+            elif _SCALAR_SIZE[marker] >= 0:
+                kind, item = 0, pos
+            else:
+                return None
+            keys[open_objects[-1]].append((name, value, -1))
+            constants.append(buf[segment:item])
+            kinds.append(kind)
+            items.append(item)
+            if kind:
+                size: int = _read_int64(buf, item)[0]
+                if size < 0:
+                    return None
+                pos = item + 8 + size * kind
+            else:
+                pos = item + 1 + _SCALAR_SIZE[marker]
+            if pos > end:
+                return None
+            segment = pos
+    except (IndexError, struct.error):
+        return None
+    constants.append(buf[segment:pos])
+    items.append(pos)
+    objects = tuple(
+        tuple(_run_key(name, value, child, items) for name, value, child in object_keys)
+        for object_keys in keys
+    )
+    least = sum(map(len, constants)) + sum(8 if kind else 1 for kind in kinds)
+    return _Layout(constants, kinds, objects, least)
+
+
+def _run_key(name: bytes, value: int, child: int, items: list[int]) -> RunKey:
+    """A key whose value starts at ``value`` in the object whose items start at ``items``:
+    the value is ``back`` bytes before the first item at or after it, in every element."""
+    column = bisect_left(items, value)
+    return RunKey(name.decode("utf-8", errors="replace"), column, items[column] - value, child)
+
+
+def _check_layout(
+    buf: bytes, starts: NDArray[np.int64], layout: _Layout
+) -> tuple[list[NDArray[np.int64]], list[NDArray[np.int64]]] | None:
+    """Check that an object of ``layout`` starts at each of ``starts``, and that each ends
+    where the next starts; returns the run's columns and sizes, or None where one does not
+    hold.
+
+    The rules are the token loop's, for all the objects at once: a scalar's marker has a
+    payload size, a count is not negative, and the payload it sizes ends within the file;
+    and the constants are the same bytes. A negative count, read as unsigned, and a marker
+    that is no scalar's count as larger than the file, and every offset after them is at
+    least the one before: so one bound, on the last end, stands for every read and every
+    count. Reads are clamped to the file (a clamped read means an item past its end, which
+    that bound then refuses), and the sums cannot overflow (see the caller). The constants
+    are compared last, all in one gather of windows as wide as the widest: by then the
+    offsets are known to rise, so none of those windows reaches past the last one."""
+    end = len(buf)
+    if end < 8:
+        return None
+    counts = np.ndarray(shape=(end - 7,), dtype=">u8", buffer=buf, strides=(1,))
+    markers = np.frombuffer(buf, dtype=np.uint8)
+    scalar_sizes = np.where(_SCALAR_SIZES < 0, end + 1, _SCALAR_SIZES)
+    widths = layout.widths
+    # The offsets of the items, each from the one before: `at` is the current item's.
+    at = starts + widths[0]
+    columns: list[NDArray[np.int64]] = []
+    sizes: list[NDArray[np.int64]] = []
+    for index, kind in enumerate(layout.kinds):
+        columns.append(at)
+        after = widths[index + 1]  # the constant after the item, up to the next item
+        if kind:
+            size = np.minimum(counts[np.minimum(at, end - 8)], end).view(np.int64)
+            at = at + ((size * kind if kind > 1 else size) + (8 + after))
+        else:
+            size = scalar_sizes[markers[np.minimum(at, end - 1)]]
+            at = at + (size + (1 + after))
+        sizes.append(size)
+    columns.append(at)  # where each object ends
+    if not np.array_equal(at[:-1], starts[1:]):
+        return None
+    # Each constant ends where the item after it starts (the last, where the object ends).
+    begins = np.column_stack(columns) - widths
+    words = layout.mask.shape[1]
+    wide = 8 * words
+    # The bound: the last window ends at or after the last object, so within the file.
+    if begins[-1, -1] + wide > end:
+        return None
+    windows = np.ndarray(shape=(end - wide + 1,), dtype=f"V{wide}", buffer=buf, strides=(1,))
+    read = windows[begins].view(np.uint64).reshape(len(starts), -1, words)
+    if not (read & layout.mask == layout.expected).all():
+        return None
+    return columns, sizes
 
 
 def _read_array_header(buf: bytes, pos: int) -> tuple[int, int]:

@@ -3,12 +3,16 @@ file's bytes, at offsets found with the :class:`~router.xgb.checks.ubj.UbjSkelet
 structural walk recorded, so nothing is walked twice.
 
 Each tree's typed arrays are sliced straight out of the bytes (big-endian ``>i4`` and the
-like). The model's own arrays of scalars, ``tree_info`` and ``iteration_indptr``, are read a
-run of one marker at a time: one to three runs.
+like). Trees that the walk took in bulk (an :class:`~router.xgb.checks.ubj.ObjectRun`) share
+one layout: their keys and array headers are those of the first tree, and the walk has read
+every count already. The model's own arrays of scalars, ``tree_info`` and
+``iteration_indptr``, are read a run of one marker at a time: one to three runs.
 """
 
 from __future__ import annotations
 
+import struct
+from bisect import bisect_left
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -32,7 +36,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
     from router.xgb.checks.rules import Field
-    from router.xgb.checks.ubj import UbjSkeleton
+    from router.xgb.checks.ubj import ObjectRun, RunKey, UbjSkeleton
 
     Integers = NDArray[np.signedinteger[Any]]
 
@@ -61,6 +65,11 @@ _IS_INTEGER[list(_INTEGER_TYPES)] = True
 _TYPED_MARKS: Final = [0, 1, 3, 4]  # which bytes of a typed array header are always these:
 _TYPED_HEAD: Final = np.frombuffer(b"[$#L", dtype=np.uint8)
 _INT64: Final = np.dtype(">i8")
+_read_int64 = struct.Struct(">q").unpack_from
+_DIGIT_VALUE: Final = np.full(256, 10, dtype=np.int64)  # a byte's value as a digit; 10: none
+_DIGIT_VALUE[ord("0") : ord("9") + 1] = np.arange(10)
+_PLACE: Final = 10 ** np.arange(9, -1, -1, dtype=np.int64)
+_POWER: Final = 10 ** np.arange(11, dtype=np.int64)
 
 
 class _UbjDocument:
@@ -81,6 +90,25 @@ class _UbjDocument:
         owners = np.array(skeleton.owner, dtype=np.int64)
         keys = np.arange(len(self.key_start))
         self.key_owner = owners[np.searchsorted(owner_from, keys, side="right") - 1]
+        self.runs = {run.container: run for run in skeleton.runs}
+        # For navigating a few objects, Python lists: no numpy call per key or object.
+        self._opens = skeleton.container_open
+        self._key_starts = skeleton.key_start
+        self._values_at = self.value_at.tolist()
+
+    def container_opening_at(self, at: int) -> int:
+        """The number of the container that opens at ``at``; -1 if none does."""
+        found = bisect_left(self._opens, at)
+        return found if found < len(self._opens) and self._opens[found] == at else -1
+
+    def keys_of(self, container: int) -> list[tuple[int, int]]:
+        """Where each key of object ``container`` starts, and where its value does."""
+        keys = np.flatnonzero(self.key_owner == container).tolist()
+        return [(self._key_starts[key], self._values_at[key]) for key in keys]
+
+    def int64_at(self, at: int) -> int:
+        value: int = _read_int64(self.buf, at)[0]
+        return value
 
     def _view(self, dtype: np.dtype[Any]) -> NDArray[Any]:
         """The bytes as overlapping values of ``dtype``: value i is bytes i .. i + size - 1."""
@@ -178,14 +206,18 @@ class _UbjDocument:
         """Parameters: strings of up to 10 decimal digits, parsed together; row p of ``at``
         holds parameter p of every tree, ``what[p].format(tree)`` names one in a message."""
         flat = at.ravel()
-        length = self.read(_INT64, flat + 2)
-        digits = self.byte((flat + 10)[:, None] + np.arange(10)) - ord("0")
-        power = length[:, None] - 1 - np.arange(10)  # of ten, for each digit; < 0: not a digit
-        used = power >= 0
-        valid = (self.byte(flat) == ord("S")) & (length >= 1) & (length <= 10)
-        valid &= np.all(~used | ((digits >= 0) & (digits <= 9)), axis=1)
-        scale = 10 ** np.minimum(np.maximum(power, 0), 9)
-        values: NDArray[np.int64] = (np.where(used, digits, 0) * scale).sum(axis=1)
+        # 'S', 'L', the int64 length and up to 10 digits, in one gather; reads past the end
+        # (clamped) are never of a valid string, whose bytes the walk found in the file.
+        spelt = self.u8[_clamp(flat[:, None] + np.arange(20), self.size - 1)]
+        length = np.ascontiguousarray(spelt[:, 2:10]).view(_INT64)[:, 0]
+        digit = _DIGIT_VALUE[spelt[:, 10:]]
+        used = np.arange(10) < length[:, None]
+        valid = (spelt[:, 0] == ord("S")) & (length >= 1) & (length <= 10)
+        valid &= ~(used & (digit > 9)).any(axis=1)
+        # Digit k of a string of length n is worth 10 ** (n - 1 - k): right-aligned, place k
+        # of 10 is worth 10 ** (9 - k).
+        shift = np.where(used, digit, 0) * _PLACE[None, :]
+        values: NDArray[np.int64] = shift.sum(axis=1) // _POWER[np.clip(10 - length, 0, 10)]
         index = first_true(~valid | (values > MAX_PARAMETER))
         if index is not None:
             parameter, tree = divmod(index, at.shape[1])
@@ -199,27 +231,34 @@ class _UbjDocument:
 @dataclass(frozen=True, slots=True)
 class _TypedField:
     """A field whose arrays are UBJSON typed arrays: ``length`` elements of type ``marker``
-    from byte ``first``, in the trees where ``present``."""
+    from byte ``first``, in the trees where ``present``. ``every_tree``: the marker of the
+    field in a run, where every tree has it with that marker; -1 otherwise."""
 
     buf: bytes
     present: NDArray[np.bool_]
     length: NDArray[np.int64]
     first: NDArray[np.int64]
     marker: NDArray[np.int64]
+    every_tree: int = -1
 
     def values(self, begin: int, end: int) -> Integers:
         """The elements of trees ``begin`` to ``end``: a slice of the bytes per tree, joined,
         which is much faster than an index array into the bytes."""
-        chosen = self.present[begin:end]
-        first = self.first[begin:end][chosen]
-        length = self.length[begin:end][chosen]
-        markers = self.marker[begin:end][chosen]
+        if self.every_tree >= 0:
+            first, length = self.first[begin:end], self.length[begin:end]
+            markers = None
+        else:
+            chosen = self.present[begin:end]
+            first = self.first[begin:end][chosen]
+            length = self.length[begin:end][chosen]
+            markers = self.marker[begin:end][chosen]
         if not length.any():
             return np.zeros(0, dtype=np.int32)
-        buf = memoryview(self.buf)
-        if np.all(markers == markers[0]):
-            dtype = _INTEGER_TYPES[int(markers[0])]
+        if markers is None or np.all(markers == markers[0]):
+            marker = self.every_tree if markers is None else int(markers[0])
+            dtype = _INTEGER_TYPES[marker]
             stop = first + length * dtype.itemsize
+            buf = self.buf  # slices of bytes: faster than of a memoryview
             joined = b"".join(
                 [buf[a:b] for a, b in zip(first.tolist(), stop.tolist(), strict=True)]
             )
@@ -228,7 +267,7 @@ class _TypedField:
             values: Integers = np.frombuffer(joined, dtype=dtype).astype(native)
             return values
         parts = [
-            np.frombuffer(buf, dtype=_INTEGER_TYPES[m], count=n, offset=a).astype(np.int64)
+            np.frombuffer(self.buf, dtype=_INTEGER_TYPES[m], count=n, offset=a).astype(np.int64)
             for m, a, n in zip(markers.tolist(), first.tolist(), length.tolist(), strict=True)
         ]
         return np.concatenate(parts)
@@ -244,8 +283,7 @@ class _UbjObject:
         self._doc = doc
         self.path = path
         self._members: dict[str, int] = {}
-        for key in np.flatnonzero(doc.key_owner == container).tolist():
-            start, value = int(doc.key_start[key]), int(doc.value_at[key])
+        for start, value in doc.keys_of(container):
             name = doc.buf[start:value].decode("utf-8", errors="replace")
             if name in self._members:
                 raise ModelFormatError(f"{path} has the key {name!r} twice", start)
@@ -261,7 +299,7 @@ class _UbjObject:
 
     def object(self, key: str) -> _UbjObject:
         at = self._value(key)
-        container = int(self._doc.container_at(np.array([at]))[0])
+        container = self._doc.container_opening_at(at)
         if self._doc.buf[at] != ord("{") or container < 0:
             raise ModelFormatError(f"{path_of(self, key)} must be an object", at)
         return _UbjObject(self._doc, container, path_of(self, key))
@@ -271,7 +309,7 @@ class _UbjObject:
         buf = self._doc.buf
         if buf[at] != ord("S"):
             raise ModelFormatError(f"{path_of(self, key)} must be a string", at)
-        length = int(self._doc.read(_INT64, np.array([at + 2]))[0])
+        length = self._doc.int64_at(at + 2)
         return buf[at + 10 : at + 10 + length].decode("utf-8", errors="replace")
 
     def integers(self, key: str) -> NDArray[np.int64]:
@@ -293,7 +331,7 @@ class _UbjObject:
             field = doc.typed_arrays(np.array([at]), np.array([True]), where, integers)
             values = field.values(0, 1).astype(np.int64) if integers else np.zeros(0, np.int64)
             return values, int(field.length[0])
-        container = int(doc.container_at(np.array([at]))[0])
+        container = doc.container_opening_at(at)
         if container < 0:  # an empty counted array
             return np.zeros(0, dtype=np.int64), 0
         counted = buf[at + 1] == ord("#")
@@ -324,44 +362,52 @@ class _UbjObject:
         where = path_of(self, key)
         if doc.buf[at] != ord("[") or doc.buf[at + 1] == ord("$"):
             raise ModelFormatError(f"{where} must be an array of tree objects", at)
-        # The trees: the containers directly in the array, which must fill it end to end.
-        array = int(doc.container_at(np.array([at]))[0])
-        trees = np.flatnonzero(doc.parents == array) if array >= 0 else np.zeros(0, np.int64)
-        if array >= 0:
-            counted = doc.buf[at + 1] == ord("#")
-            first = at + (11 if counted else 1)
-            last = int(doc.ends[array]) - (0 if counted else 1)
-            bounds = np.concatenate(([first], doc.ends[trees]))
-            if (
-                np.any(doc.opens[trees] != bounds[:-1])
-                or bounds[-1] != last
-                or np.any(doc.u8[doc.opens[trees]] != ord("{"))
-            ):
-                raise ModelFormatError(f"{where} must hold only tree objects", at)
-        members = _Members(doc, trees, ("id", "tree_param", *DECODED_ARRAYS, *LENGTH_ONLY_ARRAYS))
+        names = ("id", "tree_param", *DECODED_ARRAYS, *LENGTH_ONLY_ARRAYS)
+        array = doc.container_opening_at(at)
+        run = doc.runs.get(array)
+        members: _Members | _RunMembers
+        if run is not None:  # trees of one layout, which the walk checked in bulk
+            members = _RunMembers(doc.buf, run, 0, names)
+        else:
+            members = _Members(doc, self._trees(array, at, where), names)
         ids = doc.scalar_integers(members.value_at("id"), "tree {}'s id")
-        params_at = members.value_at("tree_param")
-        params = doc.container_at(params_at)
-        tree = first_true((params < 0) | (doc.byte(params_at) != ord("{")))
-        if tree is not None:
-            raise ModelFormatError(
-                f"tree {tree}: tree_param must be an object", int(params_at[tree])
-            )
-        param_members = _Members(doc, params, TREE_PARAMETERS, "tree {}: tree_param")
+        param_members = members.nested("tree_param", TREE_PARAMETERS, "tree {}: tree_param")
         num_nodes, num_feature, size_leaf_vector = doc.decimal_strings(
             np.array([param_members.value_at(name) for name in TREE_PARAMETERS]),
             [f"tree {{}}: tree_param.{name}" for name in TREE_PARAMETERS],
         )
-        names = (*DECODED_ARRAYS, *LENGTH_ONLY_ARRAYS)
-        present = np.array([members.present(name) for name in names])
-        fields = doc.typed_fields(
-            np.array([members.value_at(name, required=False) for name in names]),
-            present,
-            [f"tree {{}}: {name}" for name in names],
-            [name in DECODED_ARRAYS for name in names],
-        )
-        fields_by_name: dict[str, Field] = dict(zip(names, fields, strict=True))
+        arrays = (*DECODED_ARRAYS, *LENGTH_ONLY_ARRAYS)
+        fields: list[_TypedField]
+        if isinstance(members, _RunMembers):
+            fields = members.typed_fields(arrays, DECODED_ARRAYS)
+        else:
+            fields = doc.typed_fields(
+                np.array([members.value_at(name, required=False) for name in arrays]),
+                np.array([members.present(name) for name in arrays]),
+                [f"tree {{}}: {name}" for name in arrays],
+                [name in DECODED_ARRAYS for name in arrays],
+            )
+        fields_by_name: dict[str, Field] = dict(zip(arrays, fields, strict=True))
         return Forest(ids, num_nodes, num_feature, size_leaf_vector, fields_by_name)
+
+    def _trees(self, array: int, at: int, where: str) -> NDArray[np.int64]:
+        """The trees of the array ``array`` at ``at``, which the walk went through token by
+        token: the containers directly in the array, which must fill it end to end."""
+        doc = self._doc
+        if array < 0:
+            return np.zeros(0, np.int64)
+        trees = np.flatnonzero(doc.parents == array)
+        counted = doc.buf[at + 1] == ord("#")
+        first = at + (11 if counted else 1)
+        last = int(doc.ends[array]) - (0 if counted else 1)
+        bounds = np.concatenate(([first], doc.ends[trees]))
+        if (
+            np.any(doc.opens[trees] != bounds[:-1])
+            or bounds[-1] != last
+            or np.any(doc.u8[doc.opens[trees]] != ord("{"))
+        ):
+            raise ModelFormatError(f"{where} must hold only tree objects", at)
+        return trees
 
 
 class _Members:
@@ -375,6 +421,7 @@ class _Members:
         names: Sequence[str],
         what: str = "tree {}",
     ) -> None:
+        self._doc = doc
         self._count = len(objects)
         self._what = what
         self._row = {name: row for row, name in enumerate(names)}
@@ -407,6 +454,103 @@ class _Members:
             if index is not None:
                 raise ModelFormatError(f"{self._what.format(index)} has no {name!r}")
         return at
+
+    def nested(self, name: str, names: Sequence[str], what: str) -> _Members:
+        """The keys ``names`` of the object that is each object's value of ``name``."""
+        at = self.value_at(name)
+        objects = self._doc.container_at(at)
+        index = first_true((objects < 0) | (self._doc.byte(at) != ord("{")))
+        if index is not None:
+            raise ModelFormatError(
+                f"{self._what.format(index)}: {name} must be an object", int(at[index])
+            )
+        return _Members(self._doc, objects, names, what)
+
+
+class _RunMembers:
+    """:class:`_Members` for the elements of an :class:`~router.xgb.checks.ubj.ObjectRun`:
+    they all have one layout, so what holds for one key of the layout holds in every element,
+    and the first element is the first where it does."""
+
+    def __init__(
+        self,
+        buf: bytes,
+        run: ObjectRun,
+        layout_object: int,
+        names: Sequence[str],
+        what: str = "tree {}",
+    ) -> None:
+        self._buf = buf
+        self._run = run
+        self._what = what
+        self._count = count = len(run.columns[0])
+        self._all, self._none = np.ones(count, dtype=bool), np.zeros(count, dtype=bool)
+        self._zeros = np.zeros(count, dtype=np.int64)
+        self._markers: dict[int, NDArray[np.int64]] = {}
+        self._keys: dict[str, RunKey] = {}
+        found: dict[str, list[RunKey]] = {}
+        for key in run.objects[layout_object]:
+            found.setdefault(key.name, []).append(key)
+        for name in names:
+            keys = found.get(name, [])
+            if len(keys) > 1:
+                raise ModelFormatError(f"{what.format(0)} has the key {name!r} twice")
+            if keys:
+                self._keys[name] = keys[0]
+
+    def present(self, name: str) -> NDArray[np.bool_]:
+        return self._all if name in self._keys else self._none
+
+    def value_at(self, name: str, required: bool = True) -> NDArray[np.int64]:
+        """Where each element's value of ``name`` starts (0 where it has none)."""
+        key = self._keys.get(name)
+        if key is None:
+            if required:
+                raise ModelFormatError(f"{self._what.format(0)} has no {name!r}")
+            return self._zeros
+        return self._run.value_at(key)
+
+    def typed_fields(self, names: Sequence[str], integers: Sequence[str]) -> list[_TypedField]:
+        """:meth:`_UbjDocument.typed_fields` for the elements' keys ``names`` (those in
+        ``integers`` of integers): the first element's headers are checked as that checks
+        them, and they stand for all, since a header is a constant of the layout; its count,
+        the item after it, the walk has read in every element."""
+        run, buf, count = self._run, self._buf, self._count
+        found: list[tuple[int, int]] = []  # each present field's column and marker
+        for name in names:
+            key = self._keys.get(name)
+            if key is None:
+                found.append((-1, -1))
+                continue
+            at = int(run.columns[key.column][0]) - key.back
+            header = buf[at : at + 5]
+            marker = header[2] if len(header) == 5 else -1
+            typed = at + 13 <= len(buf) and header[:2] == b"[$" and header[3:] == b"#L"
+            if not (typed and (marker in _INTEGER_TYPES or name not in integers)):
+                kind = "an integer typed array" if name in integers else "a typed array"
+                raise ModelFormatError(f"tree 0: {name} is not {kind}, as XGBoost writes it", at)
+            found.append((key.column, marker))
+        # Where the elements start, past each header and count: one numpy step for all.
+        present = [column for column, _ in found if column >= 0]
+        firsts = iter(np.array([run.columns[column] for column in present]) + 8 if present else [])
+        fields = []
+        for column, marker in found:
+            if column < 0:
+                fields.append(_TypedField(buf, self._none, self._zeros, self._zeros, self._zeros))
+                continue
+            markers = self._markers.get(marker)
+            if markers is None:
+                markers = self._markers[marker] = np.full(count, marker)
+            first = next(firsts)
+            fields.append(_TypedField(buf, self._all, run.sizes[column], first, markers, marker))
+        return fields
+
+    def nested(self, name: str, names: Sequence[str], what: str) -> _RunMembers:
+        at = self.value_at(name)
+        child = self._keys[name].child
+        if child < 0:
+            raise ModelFormatError(f"{self._what.format(0)}: {name} must be an object", int(at[0]))
+        return _RunMembers(self._buf, self._run, child, names, what)
 
 
 def _clamp(at: NDArray[np.int64], highest: int) -> NDArray[np.int64]:
