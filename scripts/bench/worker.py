@@ -500,7 +500,6 @@ def miss_section(config: dict[str, Any]) -> dict[str, Any]:
             {
                 "model": name,
                 "bytes": len(data),
-                "keys": len(skeleton.key_start),
                 "containers": len(skeleton.container_open),
                 **{key: summarize(values).to_json() for key, values in samples.items()},
             }
