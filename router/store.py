@@ -59,7 +59,7 @@ _OPEN_FLAGS = (
     | getattr(os, "O_NOCTTY", 0)
     | getattr(os, "O_CLOEXEC", 0)
 )
-_PROC_FD = Path("/proc/self/fd")
+_HAS_PROC_FD = Path("/proc/self/fd").is_dir()
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,8 +295,7 @@ def _read_inside(
         raise
     except OSError as exc:
         raise StoreUnavailable(f"cannot open {path.name!r}: {exc.strerror}") from exc
-    # Buffered: its read(n) loops over short reads until n bytes or the end of the file.
-    with os.fdopen(fd, "rb") as handle:
+    try:
         opened = os.fstat(fd)
         before = Fingerprint.of(opened)
         key = _key_with(ref, path, before)
@@ -312,8 +311,10 @@ def _read_inside(
                 key,
             )
         # One byte more than reported: a file that grew while read shows it.
-        data = handle.read(before.size + 1)
+        data = _read_up_to(fd, before.size + 1)
         after = Fingerprint.of(os.fstat(fd))
+    finally:
+        os.close(fd)
     # The change time is left out: a publisher renaming over the file or pruning its history
     # moves it (the link count changes) without touching the bytes being read.
     if _content_identity(before) != _content_identity(after) or len(data) != after.size:
@@ -334,18 +335,38 @@ def _key_with(ref: ModelRef, path: Path, fingerprint: Fingerprint) -> VersionKey
     return (ref.fingerprint, fingerprint)
 
 
+def _read_up_to(fd: int, count: int) -> bytes:
+    """Up to ``count`` bytes from ``fd``, fewer only at the end of the file. One ``os.read``
+    usually returns them all; NFS (EFS) or a signal can cut a read short, so it loops.
+    Unbuffered: a buffered reader copies what it read once more."""
+    data = os.read(fd, count)
+    if not data or len(data) == count:
+        return data
+    parts = [data]
+    missing = count - len(data)
+    while missing > 0:
+        chunk = os.read(fd, missing)
+        if not chunk:
+            break
+        parts.append(chunk)
+        missing -= len(chunk)
+    return b"".join(parts)
+
+
 def _opened_inside(fd: int, path: Path, real_root: Path) -> bool:
     """Whether the file behind ``fd`` (not whatever ``path`` names now) lies inside the root."""
     opened: str | None = None
-    if _PROC_FD.is_dir():
-        opened = str((_PROC_FD / str(fd)).readlink())
+    if _HAS_PROC_FD:
+        # Plain strings, not pathlib: this runs on every read of a model.
+        opened = os.readlink(f"/proc/self/fd/{fd}")  # noqa: PTH115
     elif sys.platform == "darwin":
         import fcntl
 
         raw = fcntl.fcntl(fd, fcntl.F_GETPATH, bytes(1024))
         opened = os.fsdecode(raw.rstrip(b"\0"))
     if opened is not None:
-        return Path(opened).is_relative_to(real_root)
+        root = str(real_root)
+        return opened == root or opened.startswith(root.rstrip(os.sep) + os.sep)
     # Neither: compare the descriptor with the file the path leads to now.
     try:
         now = path.resolve(strict=True)

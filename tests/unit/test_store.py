@@ -139,6 +139,34 @@ def test_read_describes_what_it_opened_not_what_was_stat_ed(model_root: Path) ->
     assert files.sha256 == hashlib.sha256(newer).hexdigest()
 
 
+def test_a_read_cut_short_is_continued_to_the_whole_file(
+    model_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # NFS (EFS) may answer a large read with fewer bytes than asked for.
+    path = write_model(model_root, "m", train_booster(), layout="file")
+    real_read = os.read
+    monkeypatch.setattr("router.store.os.read", lambda fd, n: real_read(fd, min(n, 1000)))
+
+    files = ModelStore(model_root).read(ModelStore(model_root).resolve("m"))
+
+    assert files.data == path.read_bytes()
+
+
+def test_a_sibling_folder_whose_name_starts_like_the_root_is_outside_it(
+    model_root: Path,
+) -> None:
+    path = write_model(model_root, "m", train_booster(seed=1), layout="file")
+    store = ModelStore(model_root)
+    ref = store.resolve("m")
+    sibling = write_model(model_root.with_name("models-evil"), "m", train_booster(seed=2),
+                          layout="file")  # fmt: skip
+    path.unlink()
+    path.symlink_to(sibling)  # swapped in between the resolve and the read
+
+    with pytest.raises(ModelOutsideRoot):
+        store.read(ref)
+
+
 def test_a_fifo_in_place_of_the_file_is_refused_at_once(model_root: Path) -> None:
     path = write_model(model_root, "m", train_booster(), layout="file")
     store = ModelStore(model_root)
