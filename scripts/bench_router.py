@@ -52,6 +52,7 @@ from scripts.bench import baseline, cold, http_load, peers, policy, report
 from scripts.bench.stats import summarize
 from scripts.bench.workload import (
     LAMBDA_ENV,
+    N_FEATURES,
     REPO,
     ensure_models,
     predict_body,
@@ -282,6 +283,8 @@ def bench_miss(preset: Preset, root: Path, names: list[str], work: Path) -> Any:
         "nthread": 1,
         "rounds": preset.miss_rounds,
         "max_seconds_per_model": preset.miss_max_seconds_per_model,
+        "features": N_FEATURES,
+        "work": str(work),
     }
     return run_worker("miss", config, dict(LAMBDA_ENV), work)
 

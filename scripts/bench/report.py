@@ -523,7 +523,11 @@ def _miss(section: dict[str, Any]) -> list[str]:
         "content the process has never seen (every check runs) and for a version the "
         "publisher validated and recorded (its content hash selects the checks' `trusted` "
         "path: nothing is walked again), against `xgboost.Booster(model_file=...)` of the "
-        "same file; and the two checks alone on the same bytes. Round robin in one process "
+        "same file; the first answer, that load and then a one-row prediction, against "
+        "`Booster(model_file=...)` and its first `inplace_predict`; and the two checks alone "
+        "on the same bytes. The published versions are published by `ModelFolder.publish` "
+        "into a root of their own, and the store finds their hashes in the history as in "
+        "production. Round robin in one process "
         f"(nthread {section['nthread']}), p50 in ms.",
         "",
     ]
@@ -532,6 +536,8 @@ def _miss(section: dict[str, Any]) -> list[str]:
         raw = Summary.from_json(item["raw"]).p50_ns
         unseen = Summary.from_json(item["unseen"]).p50_ns
         published = Summary.from_json(item["published"]).p50_ns
+        answer_raw = Summary.from_json(item["first_answer_raw"]).p50_ns
+        answer_published = Summary.from_json(item["first_answer_published"]).p50_ns
         walk = Summary.from_json(item["walk"]).p50_ns
         values = Summary.from_json(item["values"]).p50_ns
         rows.append(
@@ -541,6 +547,8 @@ def _miss(section: dict[str, Any]) -> list[str]:
                 ms(raw),
                 f"{ms(unseen)} ({unseen / raw:.2f}x)",
                 f"{ms(published)} ({published / raw:.2f}x)",
+                ms(answer_raw),
+                f"{ms(answer_published)} ({answer_published / answer_raw:.2f}x)",
                 ms(walk),
                 ms(values),
                 f"{item['bytes'] / walk * 1e3:.0f}",
@@ -554,6 +562,8 @@ def _miss(section: dict[str, Any]) -> list[str]:
             "`Booster(model_file=...)`",
             "miss, never seen",
             "miss, published",
+            "`Booster(...)` + first answer",
+            "published miss + first answer",
             "structure walk",
             "value checks",
             "walk MB/s",
@@ -565,8 +575,11 @@ def _miss(section: dict[str, Any]) -> list[str]:
         "A published version skips the checks safely: the publisher ran both on these bytes "
         "and recorded their SHA-256, and a torn read, a truncation or a flipped bit changes "
         "it, so bytes that match are bytes that passed. What is left of such a miss beyond "
-        "XGBoost's parse is the loader's own work (`Booster.save_config` for the objective, "
-        "the hash, the metadata attribute).",
+        "XGBoost's parse is the loader's own work (the hash, the history lookup, "
+        "`Booster.save_config` for the objective, the metadata attribute) and XGBoost's "
+        "configuration of the learner, which the router's load does and "
+        "`Booster(model_file=...)` defers to the first prediction: the first-answer columns "
+        "compare the two with that cost on both sides.",
         "",
         "The structure walk is Python over the document's keys and containers, typed arrays "
         "skipped by arithmetic; a counted array of objects laid out alike (XGBoost's trees) "
