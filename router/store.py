@@ -234,15 +234,17 @@ class ModelStore:
         return self.read(self.resolve(name))
 
     def _real_root(self) -> Path:
+        # os.path and os.stat rather than Path.resolve and is_dir: this runs on every read.
         try:
-            real_root = self.root.resolve(strict=True)
+            real_root = os.path.realpath(self.root, strict=True)
+            is_dir = stat.S_ISDIR(os.stat(real_root).st_mode)  # noqa: PTH116
         except OSError as exc:
             raise StoreUnavailable(
                 f"model root {str(self.root)!r} is not available: {exc.strerror}"
             ) from exc
-        if not real_root.is_dir():
+        if not is_dir:
             raise StoreUnavailable(f"model root {str(self.root)!r} is not a folder")
-        return real_root
+        return Path(real_root)
 
     def _ref(self, name: str, path: Path, fmt: ModelFormat, real_root: Path) -> ModelRef | None:
         file_stat = _stat_regular(path, real_root)

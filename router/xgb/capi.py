@@ -24,6 +24,7 @@ proxy holds the array of the call in progress, so each thread has its own.
 from __future__ import annotations
 
 import ctypes
+import functools
 import json
 import math
 import threading
@@ -72,6 +73,25 @@ def _thread_proxy(library: Any) -> ctypes.c_void_p:
     return proxy.handle
 
 
+@functools.lru_cache(maxsize=1024)  # a few per distinct round count
+def _predict_arguments(predict_type: PredictType, iteration_end: int) -> bytes:
+    """The same arguments, in the same encoding, as ``Booster.inplace_predict`` sends; a
+    load makes a ``DensePredict`` per round choice, and the stdlib encoder is slow enough to
+    show in a load's time, so each encoding is made once per process."""
+    return json.dumps(
+        {
+            "type": 1 if predict_type == "margin" else 0,
+            "training": False,
+            "iteration_begin": 0,
+            # Boosting rounds [0, end), as iteration_range=(0, end); 0 is every round.
+            "iteration_end": iteration_end,
+            "missing": math.nan,
+            "strict_shape": False,
+            "cache_id": 0,
+        }
+    ).encode()
+
+
 class DensePredict:
     """``booster.inplace_predict(matrix, predict_type=..., iteration_range=(0, end))`` for a
     float32 C-order matrix."""
@@ -82,25 +102,14 @@ class DensePredict:
         predict_type: PredictType = "value",
         *,
         iteration_end: int = 0,
+        num_features: int | None = None,
     ) -> None:
         self._booster = booster  # keeps the handle alive as long as this object
         self._handle = booster.handle
         self._library: Any = xgb_core._LIB
         self._call = self._library.XGBoosterPredictFromDense
-        self.num_features = booster.num_features()
-        # The same arguments, in the same encoding, as Booster.inplace_predict sends.
-        self._arguments = json.dumps(
-            {
-                "type": 1 if predict_type == "margin" else 0,
-                "training": False,
-                "iteration_begin": 0,
-                # Boosting rounds [0, end), as iteration_range=(0, end); 0 is every round.
-                "iteration_end": iteration_end,
-                "missing": math.nan,
-                "strict_shape": False,
-                "cache_id": 0,
-            }
-        ).encode()
+        self.num_features = booster.num_features() if num_features is None else num_features
+        self._arguments = _predict_arguments(predict_type, iteration_end)
 
     def __call__(self, matrix: np.ndarray) -> np.ndarray:
         if matrix.dtype != np.float32 or not matrix.flags.c_contiguous:

@@ -9,7 +9,7 @@ Nothing is unpickled: only XGBoost's own JSON and UBJ formats are accepted.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -286,7 +286,7 @@ def check_metadata(predictor: Predictor, metadata: ModelMetadata, *, where: str)
     if metadata.feature_names is not None and predictor.feature_names is None:
         predictor.feature_names = list(metadata.feature_names)
         predictor.features = [
-            replace(feature, name=name)
+            feature._replace(name=name)
             for feature, name in zip(predictor.features, metadata.feature_names, strict=True)
         ]
     predictor.default_rounds = metadata.rounds or "best"

@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
 import xgboost
@@ -61,11 +61,13 @@ class Rounds:
         return self.best_iteration + 1 if self.best_iteration < self.in_file else 0
 
 
-@dataclass(frozen=True, slots=True)
-class Feature:
+class Feature(NamedTuple):
     """One input column: its name, XGBoost's type (``float``, ``int``, ``c`` categorical,
     ``q``, ``i``) and, for a categorical feature trained from a DataFrame, its categories
-    in the order XGBoost encoded them (a category's code is its position)."""
+    in the order XGBoost encoded them (a category's code is its position).
+
+    A named tuple, not a frozen dataclass: a load builds one per feature, and a frozen
+    dataclass's ``__init__`` costs several times a tuple's."""
 
     name: str | None
     type: str
@@ -104,30 +106,32 @@ class Predictor:
             list(booster.feature_names) if booster.feature_names else None
         )
         types = booster.feature_types or ["float"] * self.num_features
+        names: list[str | None] = (
+            [*self.feature_names] if self.feature_names else [None] * self.num_features
+        )
         categories = categories or {}
-        self.features = [
-            Feature(
-                self.feature_names[i] if self.feature_names else None,
-                types[i],
-                categories.get(i) if types[i] == "c" else None,
-            )
-            for i in range(self.num_features)
-        ]
+        categorical = [i for i, kind in enumerate(types) if kind == "c"]
+        self.features = [Feature(name, kind) for name, kind in zip(names, types, strict=True)]
+        for i in categorical:
+            self.features[i] = Feature(names[i], "c", categories.get(i))
+        # Only categorical features need more: most models have none, and a load should not
+        # pay a step per feature for them.
+        chosen = [self.features[i] for i in categorical]
         # Codes of the categorical columns whose categories the model stores: a row's
         # value is the category as it was in the DataFrame, encoded as XGBoost encoded it.
         self._codes: dict[int, dict[Category, int]] = {
             i: {category: code for code, category in enumerate(feature.categories)}
-            for i, feature in enumerate(self.features)
+            for i, feature in zip(categorical, chosen, strict=True)
             if feature.categories
         }
-        self._categorical = {i for i, feature in enumerate(self.features) if feature.categorical}
+        self._categorical = set(categorical)
         # Numeric categories (a pandas category of numbers) arrive by value and are encoded;
         # the other categorical columns hold codes once rows are read (a string category
         # becomes its code), and every code is checked against the model's categories.
         self._value_columns = [
             ValueColumn(i, str(feature.name), np.asarray(feature.categories, dtype=np.float64),
                         _show_categories(feature.categories or ()))
-            for i, feature in enumerate(self.features)
+            for i, feature in zip(categorical, chosen, strict=True)
             if feature.categories and not _is_text(feature)
         ]  # fmt: skip
         self._code_columns = [
@@ -139,14 +143,16 @@ class Predictor:
                 if feature.categories
                 else "",
             )
-            for i, feature in enumerate(self.features)
-            if feature.categorical and not (feature.categories and not _is_text(feature))
+            for i, feature in zip(categorical, chosen, strict=True)
+            if not (feature.categories and not _is_text(feature))
         ]
         self._column_of: dict[str, int] | None = None
         # Values and margins go straight to XGBoost's C in-place prediction (see
         # router.xgb.capi); like inplace_predict, it is thread safe. One per round choice.
         self._inplace = {
-            (kind, end): DensePredict(booster, kind, iteration_end=end)
+            (kind, end): DensePredict(
+                booster, kind, iteration_end=end, num_features=self.num_features
+            )
             for kind in ("value", "margin")
             for end in {self.rounds.end("best"), self.rounds.end("all")}
         }
