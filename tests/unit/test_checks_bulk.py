@@ -174,6 +174,29 @@ def test_layouts_refused_in_bulk_as_token_by_token(
     assert bulk == tokens
 
 
+def test_a_layout_seen_before_stands_only_for_objects_of_its_very_bytes(
+    boosters: dict[str, xgb.Booster], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Layouts are kept by their constants: trees whose key differs in one byte (the same
+    # lengths, the same kinds of values) have a layout of their own, walked in bulk as well.
+    document = _document(boosters["binary"])
+    first = ubjson.encode(document)
+    for tree in _trees(document):
+        tree["loss_chang3s"] = np.asarray(tree.pop("loss_changes"), dtype=np.float32)
+    renamed = ubjson.encode(document)
+
+    (seen,) = ubj.walk_ubj(first).runs
+    (run,) = ubj.walk_ubj(renamed).runs
+    names = {key.name for key in run.objects[0]}
+
+    assert "loss_chang3s" in names
+    assert "loss_changes" not in names
+    assert "loss_changes" in {key.name for key in seen.objects[0]}
+    bulk, tokens = _verdicts(renamed, monkeypatch)
+    assert "has no loss_changes" in bulk
+    assert bulk == tokens
+
+
 def test_a_wrong_guess_of_where_a_tree_starts_is_not_trusted(
     boosters: dict[str, xgb.Booster], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -135,7 +135,7 @@ class ObjectRun:
     container: int  # the array's number among the skeleton's containers
     objects: tuple[tuple[RunKey, ...], ...]  # the layout's objects' keys; the element first
     columns: list[NDArray[np.int64]]
-    kinds: list[int]
+    kinds: tuple[int, ...]
     sizes: list[NDArray[np.int64]]
 
     def value_at(self, key: RunKey) -> NDArray[np.int64]:
@@ -403,25 +403,40 @@ class _Layout:
     ``kinds[j]`` (0: a scalar, its marker and payload; k > 0: an int64 count then count x k
     bytes), ..., then the last constant."""
 
-    constants: list[bytes]
-    kinds: list[int]
+    constants: tuple[bytes, ...]
+    kinds: tuple[int, ...]
     objects: tuple[tuple[RunKey, ...], ...]
     least: int  # the fewest bytes an object of the layout takes
     widths: NDArray[np.int64] = field(init=False)
-    # The constants in windows of 64-bit words, as many as the widest takes: the bits that
-    # must be equal in each window, and those bits (zero elsewhere).
+    # Where item j starts in an object whose payloads are all empty: the constants and the
+    # items' headers (a marker, or an int64 count) before it. The last, where it ends.
+    fixed: NDArray[np.int64] = field(init=False)
+    # The constants in windows of 64-bit words, as many as the widest takes, end to end: the
+    # bits that must be equal in each window, and those bits (zero elsewhere).
     mask: NDArray[np.uint64] = field(init=False)
     expected: NDArray[np.uint64] = field(init=False)
+    words: int = field(init=False)  # how many words a window takes
 
     def __post_init__(self) -> None:
         widths = [len(constant) for constant in self.constants]
         wide = -(-max(widths) // 8) * 8
         mask = b"".join((b"\xff" * len(c)).ljust(wide, b"\0") for c in self.constants)
         expected = b"".join(constant.ljust(wide, b"\0") for constant in self.constants)
-        shape = (len(widths), wide // 8)
+        fixed = [widths[0]]
+        for kind, width in zip(self.kinds, widths[1:], strict=True):
+            fixed.append(fixed[-1] + (8 if kind else 1) + width)
         object.__setattr__(self, "widths", np.array(widths, dtype=np.int64))
-        object.__setattr__(self, "mask", np.frombuffer(mask, np.uint64).reshape(shape))
-        object.__setattr__(self, "expected", np.frombuffer(expected, np.uint64).reshape(shape))
+        object.__setattr__(self, "fixed", np.array(fixed, dtype=np.int64))
+        object.__setattr__(self, "mask", np.frombuffer(mask, np.uint64))
+        object.__setattr__(self, "expected", np.frombuffer(expected, np.uint64))
+        object.__setattr__(self, "words", wide // 8)
+
+
+# Layouts by their constants and kinds, which determine the rest: XGBoost writes a few
+# (numerical trees, categorical ones, vector leaves), and making one takes longer than
+# checking a small model's trees with it. Bounded, against files made of many layouts.
+_LAYOUTS: dict[tuple[tuple[bytes, ...], tuple[int, ...]], _Layout] = {}
+_MAX_LAYOUTS: Final = 64
 
 
 def _object_run(buf: bytes, pos: int, count: int, room: int, container: int) -> ObjectRun | None:
@@ -527,13 +542,23 @@ def _layout(buf: bytes, pos: int, room: int) -> _Layout | None:
     except (IndexError, struct.error):
         return None
     constants.append(buf[segment:pos])
+    # Where the keys are among the items follows from the constants (the items' payloads are
+    # what is skipped), so a layout seen before is that one.
+    cache_key = (tuple(constants), tuple(kinds))
+    layout = _LAYOUTS.get(cache_key)
+    if layout is not None:
+        return layout
     items.append(pos)
     objects = tuple(
         tuple(_run_key(name, value, child, items) for name, value, child in object_keys)
         for object_keys in keys
     )
     least = sum(map(len, constants)) + sum(8 if kind else 1 for kind in kinds)
-    return _Layout(constants, kinds, objects, least)
+    layout = _Layout(*cache_key, objects, least)
+    if len(_LAYOUTS) >= _MAX_LAYOUTS:
+        _LAYOUTS.clear()
+    _LAYOUTS[cache_key] = layout
+    return layout
 
 
 def _run_key(name: bytes, value: int, child: int, items: list[int]) -> RunKey:
@@ -555,46 +580,60 @@ def _check_layout(
     and the constants are the same bytes. A negative count, read as unsigned, and a marker
     that is no scalar's count as larger than the file, and every offset after them is at
     least the one before: so one bound, on the last end, stands for every read and every
-    count. Reads are clamped to the file (a clamped read means an item past its end, which
-    that bound then refuses), and the sums cannot overflow (see the caller). The constants
-    are compared last, all in one gather of windows as wide as the widest: by then the
-    offsets are known to rise, so none of those windows reaches past the last one."""
+    count. A read past the end of the file (numpy's IndexError; offsets are never negative)
+    means an item past it, as that bound would find; and the sums cannot overflow (see the
+    caller). The constants are compared last, all in one gather of windows as wide as the
+    widest: by then the offsets are known to rise, so none of those windows reaches past
+    the last one.
+
+    Item j of every object starts at its start, plus ``layout.fixed[j]`` (the constants and
+    headers before it), plus the payloads before it: one numpy step for the first two, for
+    all items, and then, item by item, the payloads so far and the item's own count."""
     end = len(buf)
     if end < 8:
         return None
     counts = np.ndarray(shape=(end - 7,), dtype=">u8", buffer=buf, strides=(1,))
     markers = np.frombuffer(buf, dtype=np.uint8)
+    kinds = layout.kinds
     scalar_sizes = np.where(_SCALAR_SIZES < 0, end + 1, _SCALAR_SIZES)
-    widths = layout.widths
-    # The offsets of the items, each from the one before: `at` is the current item's.
-    at = starts + widths[0]
-    columns: list[NDArray[np.int64]] = []
+    # Row j: where item j starts in each object; the last row, where each object ends.
+    grid = starts[None, :] + layout.fixed[:, None]
+    payloads: NDArray[np.int64] | None = None  # each object's payload bytes so far
     sizes: list[NDArray[np.int64]] = []
-    for index, kind in enumerate(layout.kinds):
-        columns.append(at)
-        after = widths[index + 1]  # the constant after the item, up to the next item
-        if kind:
-            size = np.minimum(counts[np.minimum(at, end - 8)], end).view(np.int64)
-            at = at + ((size * kind if kind > 1 else size) + (8 + after))
-        else:
-            size = scalar_sizes[markers[np.minimum(at, end - 1)]]
-            at = at + (size + (1 + after))
-        sizes.append(size)
-    columns.append(at)  # where each object ends
-    if not np.array_equal(at[:-1], starts[1:]):
+    try:
+        for index, kind in enumerate(kinds):
+            at = grid[index]
+            if payloads is not None:
+                at += payloads
+            if kind:
+                size = np.minimum(counts[at], end).view(np.int64)
+                step = size * kind if kind > 1 else size
+            else:
+                size = scalar_sizes[markers[at]]
+                step = size
+            payloads = step if payloads is None else payloads + step
+            sizes.append(size)
+    except IndexError:
+        return None
+    ends = grid[-1]
+    if payloads is not None:
+        ends += payloads
+    if not (ends[:-1] == starts[1:]).all():
         return None
     # Each constant ends where the item after it starts (the last, where the object ends).
-    begins = np.column_stack(columns) - widths
-    words = layout.mask.shape[1]
-    wide = 8 * words
+    begins = grid - layout.widths[:, None]
+    wide = 8 * layout.words
     # The bound: the last window ends at or after the last object, so within the file.
     if begins[-1, -1] + wide > end:
         return None
     windows = np.ndarray(shape=(end - wide + 1,), dtype=f"V{wide}", buffer=buf, strides=(1,))
-    read = windows[begins].view(np.uint64).reshape(len(starts), -1, words)
-    if not (read & layout.mask == layout.expected).all():
+    # One row of words per object against the layout's words: numpy's inner loop then runs
+    # over the whole row, not over the few words of one constant (several times slower).
+    read = windows[np.ascontiguousarray(begins.T)].view(np.uint64).reshape(len(starts), -1)
+    read &= layout.mask
+    if not (read == layout.expected).all():
         return None
-    return columns, sizes
+    return list(grid), sizes
 
 
 def _read_array_header(buf: bytes, pos: int) -> tuple[int, int]:
