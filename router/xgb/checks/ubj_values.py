@@ -202,22 +202,36 @@ class _UbjDocument:
             values[chosen] = self.read(_INTEGER_TYPES[marker], at[chosen] + 1)
         return values
 
-    def decimal_strings(self, at: NDArray[np.int64], what: Sequence[str]) -> NDArray[np.int64]:
+    def decimal_strings(
+        self,
+        at: NDArray[np.int64],
+        what: Sequence[str],
+        lengths: NDArray[np.int64] | None = None,
+    ) -> NDArray[np.int64]:
         """Parameters: strings of up to 10 decimal digits, parsed together; row p of ``at``
-        holds parameter p of every tree, ``what[p].format(tree)`` names one in a message."""
+        holds parameter p of every tree, ``what[p].format(tree)`` names one in a message.
+        ``lengths``: the strings' lengths, where the walk has read them (in a run of trees,
+        whose layout makes every one a string)."""
         flat = at.ravel()
-        # 'S', 'L', the int64 length and up to 10 digits, in one gather; reads past the end
-        # (clamped) are never of a valid string, whose bytes the walk found in the file.
-        spelt = self.u8[_clamp(flat[:, None] + np.arange(20), self.size - 1)]
-        length = np.ascontiguousarray(spelt[:, 2:10]).view(_INT64)[:, 0]
-        digit = _DIGIT_VALUE[spelt[:, 10:]]
-        used = np.arange(10) < length[:, None]
-        valid = (spelt[:, 0] == ord("S")) & (length >= 1) & (length <= 10)
+        if lengths is None:
+            # A value that is no string gets length 0, which no parameter has.
+            is_string = self.byte(flat) == ord("S")
+            length = np.where(is_string, self.read(_INT64, flat + 2), 0)
+        else:
+            length = lengths.ravel()
+        valid = (length >= 1) & (length <= 10)
+        width = int(length[valid].max()) if valid.any() else 0
+        # The digits after 'S', 'L' and the int64 length, in one gather as wide as the
+        # longest (XGBoost's are a few digits); reads past the end (clamped) are never of a
+        # valid string, whose bytes the walk found in the file.
+        spelt = self.u8[_clamp(flat[:, None] + (10 + np.arange(width)), self.size - 1)]
+        digit = _DIGIT_VALUE[spelt]
+        used = np.arange(width) < length[:, None]
         valid &= ~(used & (digit > 9)).any(axis=1)
-        # Digit k of a string of length n is worth 10 ** (n - 1 - k): right-aligned, place k
-        # of 10 is worth 10 ** (9 - k).
-        shift = np.where(used, digit, 0) * _PLACE[None, :]
-        values: NDArray[np.int64] = shift.sum(axis=1) // _POWER[np.clip(10 - length, 0, 10)]
+        # Right-aligned in ``width`` places, digit k is worth 10 ** (width - 1 - k); a string
+        # of length n <= width is that sum over 10 ** (width - n).
+        shift = np.where(used, digit, 0) * _PLACE[10 - width :]
+        values: NDArray[np.int64] = shift.sum(axis=1) // _POWER[np.clip(width - length, 0, 10)]
         index = first_true(~valid | (values > MAX_PARAMETER))
         if index is not None:
             parameter, tree = divmod(index, at.shape[1])
@@ -375,6 +389,7 @@ class _UbjObject:
         num_nodes, num_feature, size_leaf_vector = doc.decimal_strings(
             np.array([param_members.value_at(name) for name in TREE_PARAMETERS]),
             [f"tree {{}}: tree_param.{name}" for name in TREE_PARAMETERS],
+            param_members.string_lengths(TREE_PARAMETERS),
         )
         arrays = (*DECODED_ARRAYS, *LENGTH_ONLY_ARRAYS)
         fields: list[_TypedField]
@@ -454,6 +469,10 @@ class _Members:
             if index is not None:
                 raise ModelFormatError(f"{self._what.format(index)} has no {name!r}")
         return at
+
+    def string_lengths(self, names: Sequence[str]) -> None:
+        """Objects walked token by token: their strings' lengths are read from the bytes."""
+        return None
 
     def nested(self, name: str, names: Sequence[str], what: str) -> _Members:
         """The keys ``names`` of the object that is each object's value of ``name``."""
@@ -544,6 +563,19 @@ class _RunMembers:
             first = next(firsts)
             fields.append(_TypedField(buf, self._all, run.sizes[column], first, markers, marker))
         return fields
+
+    def string_lengths(self, names: Sequence[str]) -> NDArray[np.int64] | None:
+        """The lengths of the elements' strings ``names`` (row n: name n), which the walk
+        read; None unless each is a string (a one-byte count is also a typed array's)."""
+        rows = []
+        for name in names:
+            key = self._keys.get(name)
+            if key is None or self._run.kinds[key.column] != 1 or key.back != 2:
+                return None
+            if self._buf[int(self._run.columns[key.column][0]) - 2] != ord("S"):
+                return None
+            rows.append(self._run.sizes[key.column])
+        return np.array(rows)
 
     def nested(self, name: str, names: Sequence[str], what: str) -> _RunMembers:
         at = self.value_at(name)
