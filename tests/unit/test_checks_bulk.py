@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pytest
 
-from router.xgb.checks import ubj
+from router.xgb.checks import ubj, ubj_values
 from router.xgb.formats import ModelFormatError, check_model_bytes
 from tests import ubjson
 from tests.modelkit import MODEL_KINDS, model_bytes, train_booster
@@ -36,11 +36,14 @@ def _verdict(data: bytes) -> str:
 
 
 def _verdicts(data: bytes, monkeypatch: pytest.MonkeyPatch) -> tuple[str, str]:
-    """The check's verdict with the bulk walk, and with the token loop alone."""
+    """The check's verdict with the bulk walk, and with the token loop alone (which finds
+    each object's keys by grouping them, or by numpy when they are many: the same)."""
     bulk = _verdict(data)
     with monkeypatch.context() as patch:
         patch.setattr(ubj, "_MIN_BULK", 2**62)
         tokens = _verdict(data)
+        patch.setattr(ubj_values, "_FEW_KEYS", 0)
+        assert _verdict(data) == tokens
     return bulk, tokens
 
 

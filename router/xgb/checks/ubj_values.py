@@ -72,6 +72,9 @@ _PLACE: Final = 10 ** np.arange(9, -1, -1, dtype=np.int64)
 _POWER: Final = 10 ** np.arange(11, dtype=np.int64)
 
 
+_FEW_KEYS: Final = 256
+
+
 class _UbjDocument:
     """The bytes, and the skeleton as numpy arrays; keys are numbered in document order."""
 
@@ -95,6 +98,7 @@ class _UbjDocument:
         self._opens = skeleton.container_open
         self._key_starts = skeleton.key_start
         self._values_at = self.value_at.tolist()
+        self._keys_by_owner: dict[int, list[tuple[int, int]]] | None = None
 
     def container_opening_at(self, at: int) -> int:
         """The number of the container that opens at ``at``; -1 if none does."""
@@ -103,8 +107,20 @@ class _UbjDocument:
 
     def keys_of(self, container: int) -> list[tuple[int, int]]:
         """Where each key of object ``container`` starts, and where its value does."""
-        keys = np.flatnonzero(self.key_owner == container).tolist()
-        return [(self._key_starts[key], self._values_at[key]) for key in keys]
+        if len(self._key_starts) > _FEW_KEYS:  # trees walked token by token: use numpy
+            keys = np.flatnonzero(self.key_owner == container).tolist()
+            return [(self._key_starts[key], self._values_at[key]) for key in keys]
+        if self._keys_by_owner is None:
+            # Grouped once, in one pass: the checks open a few objects, and a numpy
+            # comparison over every key each costs more where the keys are few (the trees
+            # walked in bulk have none of their own).
+            grouped: dict[int, list[tuple[int, int]]] = {}
+            for owner, start, value in zip(
+                self.key_owner.tolist(), self._key_starts, self._values_at, strict=True
+            ):
+                grouped.setdefault(owner, []).append((start, value))
+            self._keys_by_owner = grouped
+        return self._keys_by_owner.get(container, [])
 
     def int64_at(self, at: int) -> int:
         value: int = _read_int64(self.buf, at)[0]
