@@ -200,6 +200,24 @@ def test_a_layout_seen_before_stands_only_for_objects_of_its_very_bytes(
     assert bulk == tokens
 
 
+def test_trees_whose_arrays_do_not_follow_the_first_trees_are_still_walked_in_bulk(
+    boosters: dict[str, xgb.Booster], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The search for where each tree starts skips the arrays that, in the first tree, are as
+    # long as its first one (its per-node arrays). Here the first tree's categories are as
+    # long too and the others' are empty: that skip passes over the next tree, the guesses
+    # fail their proof, and the search is made again byte by byte.
+    document = _document(boosters["binary"])
+    trees = _trees(document)
+    trees[0]["categories"] = np.zeros(len(trees[0]["base_weights"]), dtype=np.int32)
+    data = ubjson.encode(document)
+
+    (run,) = ubj.walk_ubj(data).runs
+
+    assert len(run.columns[0]) == len(trees)
+    assert _verdicts(data, monkeypatch) == ("passed", "passed")
+
+
 def test_a_wrong_guess_of_where_a_tree_starts_is_not_trusted(
     boosters: dict[str, xgb.Booster], monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -453,23 +453,78 @@ def _object_run(buf: bytes, pos: int, count: int, room: int, container: int) -> 
     layout = _layout(buf, pos, room)
     if layout is None:
         return None
+    # Every item adds at most 9 x (file size + 1) to an offset: far from int64's limit.
+    if len(layout.kinds) * 9 * (len(buf) + 1) >= 1 << 62:
+        return None
+    # A search that skips most of each element's arrays first; should its guesses fail, one
+    # that searches every byte.
+    per_unit = _per_unit(buf, pos, layout)
+    for skip_per_unit in dict.fromkeys((per_unit, 0)):
+        starts = _guess_starts(buf, pos, count, layout, skip_per_unit)
+        if starts is None:
+            continue
+        checked = _check_layout(buf, np.array(starts, dtype=np.int64), layout)
+        if checked is not None:
+            columns, sizes = checked
+            return ObjectRun(container, layout.objects, columns, layout.kinds, sizes)
+    return None
+
+
+def _guess_starts(
+    buf: bytes, pos: int, count: int, layout: _Layout, per_unit: int
+) -> list[int] | None:
+    """Where the ``count`` elements from ``pos`` seem to start: each at the next occurrence
+    of the bytes every element starts with, searched from the fewest bytes the element
+    before can take, plus ``per_unit`` bytes for each unit of its first item's count (see
+    :func:`_per_unit`). None where a search finds nothing."""
     pattern, least = layout.constants[0], layout.least
+    first_count = int(layout.fixed[0])  # where an element's first count is, from its start
     starts = [pos]
     at = pos
     find = buf.find
     for _ in range(count - 1):
-        at = find(pattern, at + least)
+        skip = least
+        if per_unit:
+            try:
+                units: int = _read_int64(buf, at + first_count)[0]
+            except struct.error:
+                return None
+            skip += max(units, 0) * per_unit
+        at = find(pattern, at + skip)
         if at < 0:
             return None
         starts.append(at)
-    # Every item adds at most 9 x (file size + 1) to an offset: far from int64's limit.
-    if len(layout.kinds) * 9 * (len(buf) + 1) >= 1 << 62:
-        return None
-    checked = _check_layout(buf, np.array(starts, dtype=np.int64), layout)
-    if checked is None:
-        return None
-    columns, sizes = checked
-    return ObjectRun(container, layout.objects, columns, layout.kinds, sizes)
+    return starts
+
+
+def _per_unit(buf: bytes, pos: int, layout: _Layout) -> int:
+    """The bytes the element at ``pos`` spends, per unit of its first item's count, on the
+    arrays that have that count: in a tree, the per-node arrays, nearly all of its bytes.
+    Other elements of a run are likely to spend as much per unit of their own first count,
+    which makes a search skip their arrays; if one does not, the guesses it leads to fail
+    their proof, and the search is made again without skipping. 0 where the layout's first
+    item is no count."""
+    kinds = layout.kinds
+    if not kinds or not kinds[0]:
+        return 0
+    fixed = layout.fixed.tolist()
+    payload = 0
+    first = per_unit = 0
+    try:
+        for index, kind in enumerate(kinds):
+            item = pos + fixed[index] + payload
+            if not kind:
+                payload += _SCALAR_SIZE[buf[item]]
+                continue
+            units: int = _read_int64(buf, item)[0]
+            if index == 0:
+                first = units
+            if units == first:
+                per_unit += kind
+            payload += units * kind
+    except (IndexError, struct.error):
+        return 0
+    return per_unit if first > 0 else 0
 
 
 def _layout(buf: bytes, pos: int, room: int) -> _Layout | None:
