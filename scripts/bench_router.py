@@ -157,7 +157,7 @@ FULL = Preset(
     cold_runs=10,
     cold_max_seconds=120,
     cold_warm_up=True,
-    miss_rounds=30,
+    miss_rounds=100,
     miss_max_seconds_per_model=40,
     wrk_seconds=6,
 )
