@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import re
 import stat
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
+from router.content_hash import ContentHash
 from router.errors import (
     InvalidModelFile,
     ModelNotFound,
@@ -106,14 +106,19 @@ class ModelFiles:
 
     ``ref`` describes what was opened: its fingerprints come from the descriptors.
     ``published`` says a publisher recorded exactly these bytes (their SHA-256 is in the
-    model's history), so they passed the publisher's checks already.
+    model's history), so they passed the publisher's checks already. ``sha256`` waits for
+    the hash where the store left it to a background thread (router.content_hash).
     """
 
     ref: ModelRef
     data: bytes
-    sha256: str
     metadata: bytes | None
     published: bool
+    content_hash: ContentHash = field(repr=False)
+
+    @property
+    def sha256(self) -> str:
+        return self.content_hash.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -220,14 +225,17 @@ class ModelStore:
                     ref.metadata_path, real_root, limit, ref
                 )
         opened = replace(ref, fingerprint=fingerprint, metadata_fingerprint=metadata_fingerprint)
-        sha256 = hashlib.sha256(data).hexdigest()
+        content_hash = ContentHash(data)
         published = False
         if ref.layout == "directory":
             # A version read from the history itself (a pinned one) is checked against it.
             folder = ref.path.parent
             history = folder if folder.name == HISTORY_DIR else folder / HISTORY_DIR
-            published = _check_published(history, fingerprint, sha256, opened)
-        return ModelFiles(opened, data, sha256, metadata, published)
+            published = _check_published(history, fingerprint, content_hash, opened)
+        if not published:
+            # Only the version id needs the hash now, after the checks and the parse.
+            content_hash.start()
+        return ModelFiles(opened, data, metadata, published, content_hash)
 
     def read_named(self, name: str) -> ModelFiles:
         """The bytes of model ``name`` now: ``read(resolve(name))``, without a size limit."""
@@ -379,11 +387,12 @@ def _opened_inside(fd: int, path: Path, real_root: Path) -> bool:
 
 
 def _check_published(
-    history: Path, fingerprint: Fingerprint, sha256: str, opened: ModelRef
+    history: Path, fingerprint: Fingerprint, content_hash: ContentHash, opened: ModelRef
 ) -> bool:
-    """Whether the publisher recorded ``sha256`` in ``history``. The live file a publisher
-    wrote is a hard link of its history entry: when that inode holds bytes no entry names,
-    the file was damaged (bit rot, a write in place), and is refused."""
+    """Whether the publisher recorded the bytes' SHA-256 in ``history``; hashed here only if
+    it recorded any. The live file a publisher wrote is a hard link of its history entry:
+    when that inode holds bytes no entry names, the file was damaged (bit rot, a write in
+    place), and is refused."""
     try:
         entries = [(entry, HISTORY_NAME.fullmatch(entry.name)) for entry in os.scandir(history)]
     except FileNotFoundError:
@@ -393,6 +402,9 @@ def _check_published(
             f"cannot list the history of {opened.name!r}: {exc.strerror}"
         ) from exc
     recorded = [(entry, match) for entry, match in entries if match is not None]
+    if not recorded:
+        return False
+    sha256 = content_hash.hexdigest()
     if any(match["sha"] == sha256 for _, match in recorded):
         return True
     for entry, match in recorded:

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import hashlib
 import os
+import threading
 import time
 from typing import TYPE_CHECKING
 
 import pytest
 
+from router import content_hash
 from router.errors import InvalidModelName, ModelNotFound, ModelOutsideRoot, StoreUnavailable
 from router.publish.local import ModelFolder
 from router.publish.validate import validate_model
@@ -201,6 +203,49 @@ def test_published_bytes_are_known_by_their_hash_hand_placed_ones_are_not(
 
     assert store.read_named("published").published
     assert not store.read_named("by-hand").published
+
+
+def test_bytes_no_publisher_recorded_are_hashed_beside_the_load_published_ones_first(
+    model_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Whether bytes are published takes their hash, in the reader's thread, wherever a
+    # publisher recorded a version; elsewhere only the version id needs it, after the checks
+    # and the parse, so a large file is hashed in a thread beside them.
+    hashed_in: list[str] = []
+    hash_for_real = content_hash._sha256
+
+    def spy(data: bytes) -> str:
+        hashed_in.append(threading.current_thread().name)
+        return hash_for_real(data)
+
+    monkeypatch.setattr(content_hash, "_sha256", spy)
+    data = validate_model(model_bytes(train_booster())).data
+    for name in ("published", "replaced"):
+        with ModelFolder(model_root, name, history_limit=1) as folder:
+            folder.publish(data)
+    replace_file(model_root / "replaced" / "model.ubj", model_bytes(train_booster(seed=1)))
+    write_model(model_root, "by-hand", data, layout="directory")
+    write_model(model_root, "flat", data, layout="file")
+    store = ModelStore(model_root)
+
+    def read(name: str) -> tuple[bool, str, list[str]]:
+        hashed_in.clear()
+        files = store.read_named(name)
+        return files.published, files.sha256, [*hashed_in]
+
+    caller = threading.current_thread().name
+    sha256 = hashlib.sha256(data).hexdigest()
+    # A model of a few trees is hashed where it is read: a thread would cost it more.
+    assert read("flat") == (False, sha256, [caller])
+    monkeypatch.setattr(content_hash, "BACKGROUND_MIN_BYTES", 1)
+    assert read("published") == (True, sha256, [caller])
+    published, _, threads = read("replaced")
+    assert (published, threads) == (False, [caller])
+    for name in ("by-hand", "flat"):
+        published, digest, (thread,) = read(name)
+        assert (published, digest) == (False, sha256)
+        assert thread != caller
+        assert thread.startswith("router-sha256")
 
 
 def test_a_published_inode_with_other_bytes_is_refused_as_damaged(model_root: Path) -> None:
