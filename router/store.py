@@ -60,6 +60,9 @@ _OPEN_FLAGS = (
     | getattr(os, "O_CLOEXEC", 0)
 )
 _HAS_PROC_FD = Path("/proc/self/fd").is_dir()
+# History listings a store keeps (one per model folder read): bounded, against roots of
+# very many models.
+_MAX_HISTORIES = 4096
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +154,10 @@ class ModelStore:
 
     def __init__(self, root: Path) -> None:
         self.root = Path(root)
+        # The root's real path, and the folder it was found for (see _real_root).
+        self._resolved_root: tuple[tuple[int, int, int], Path] | None = None
+        # Per history folder: the folder as listed, and the SHA-256s recorded in it then.
+        self._recorded: dict[Path, tuple[tuple[int, int, int, int], frozenset[str]]] = {}
 
     def resolve(self, name: str) -> ModelRef:
         """The files of ``name`` now; raises ``ModelNotFound`` when it has none."""
@@ -231,7 +238,7 @@ class ModelStore:
             # A version read from the history itself (a pinned one) is checked against it.
             folder = ref.path.parent
             history = folder if folder.name == HISTORY_DIR else folder / HISTORY_DIR
-            published = _check_published(history, fingerprint, content_hash, opened)
+            published = self._published(history, fingerprint, content_hash, opened)
         if not published:
             # Only the version id needs the hash now, after the checks and the parse.
             content_hash.start()
@@ -242,17 +249,65 @@ class ModelStore:
         return self.read(self.resolve(name))
 
     def _real_root(self) -> Path:
-        # os.path and os.stat rather than Path.resolve and is_dir: this runs on every read.
+        """The root's real path; raises ``StoreUnavailable`` unless it is a folder now.
+
+        The root is stat-ed on every call (an unmounted EFS shows here), but its path is
+        resolved again only when the stat shows another folder than the one it was resolved
+        for: a resolve looks at every component of the path, and this runs on every read.
+        The change time is in that identity, so a folder made anew with a reused inode
+        number is resolved again too. A path resolved for this very folder names it still,
+        so the checks against it accept only what lies in the root as it is now."""
         try:
-            real_root = os.path.realpath(self.root, strict=True)
-            is_dir = stat.S_ISDIR(os.stat(real_root).st_mode)  # noqa: PTH116
+            root_stat = os.stat(self.root)  # noqa: PTH116 - os.stat_result, not a Path's
         except OSError as exc:
             raise StoreUnavailable(
                 f"model root {str(self.root)!r} is not available: {exc.strerror}"
             ) from exc
-        if not is_dir:
+        if not stat.S_ISDIR(root_stat.st_mode):
             raise StoreUnavailable(f"model root {str(self.root)!r} is not a folder")
-        return Path(real_root)
+        identity = (root_stat.st_dev, root_stat.st_ino, root_stat.st_ctime_ns)
+        resolved = self._resolved_root
+        if resolved is not None and resolved[0] == identity:
+            return resolved[1]
+        try:
+            real_root = Path(os.path.realpath(self.root, strict=True))
+            real_stat = real_root.stat()
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"model root {str(self.root)!r} is not available: {exc.strerror}"
+            ) from exc
+        # Swapped while it was resolved: this path is not known to be that folder's.
+        if (real_stat.st_dev, real_stat.st_ino, real_stat.st_ctime_ns) == identity:
+            self._resolved_root = (identity, real_root)
+        return real_root
+
+    def _published(
+        self, history: Path, fingerprint: Fingerprint, content_hash: ContentHash, opened: ModelRef
+    ) -> bool:
+        """``_check_published``, without listing ``history`` again while the folder is as it
+        was when listed: a stat instead of a listing on every read of a published version.
+        Adding or pruning an entry changes the folder's times; a hash not among those listed
+        then is looked for in a new listing, which also tells a damaged file."""
+        try:
+            folder = os.stat(history)  # noqa: PTH116 - os.stat_result, not a Path's
+        except FileNotFoundError:
+            return False
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"cannot list the history of {opened.name!r}: {exc.strerror}"
+            ) from exc
+        identity = (folder.st_dev, folder.st_ino, folder.st_mtime_ns, folder.st_ctime_ns)
+        listed = self._recorded.get(history)
+        if listed is not None and listed[0] == identity:
+            if not listed[1]:
+                return False
+            if content_hash.hexdigest() in listed[1]:
+                return True
+        published, recorded = _check_published(history, fingerprint, content_hash, opened)
+        if len(self._recorded) >= _MAX_HISTORIES:
+            self._recorded.clear()
+        self._recorded[history] = (identity, recorded)
+        return published
 
     def _ref(self, name: str, path: Path, fmt: ModelFormat, real_root: Path) -> ModelRef | None:
         file_stat = _stat_regular(path, real_root)
@@ -388,25 +443,25 @@ def _opened_inside(fd: int, path: Path, real_root: Path) -> bool:
 
 def _check_published(
     history: Path, fingerprint: Fingerprint, content_hash: ContentHash, opened: ModelRef
-) -> bool:
-    """Whether the publisher recorded the bytes' SHA-256 in ``history``; hashed here only if
-    it recorded any. The live file a publisher wrote is a hard link of its history entry:
-    when that inode holds bytes no entry names, the file was damaged (bit rot, a write in
-    place), and is refused."""
+) -> tuple[bool, frozenset[str]]:
+    """Whether the publisher recorded the bytes' SHA-256 in ``history``, and every SHA-256
+    it recorded there; hashed here only if it recorded any. The live file a publisher wrote
+    is a hard link of its history entry: when that inode holds bytes no entry names, the
+    file was damaged (bit rot, a write in place), and is refused."""
     try:
         entries = [(entry, HISTORY_NAME.fullmatch(entry.name)) for entry in os.scandir(history)]
     except FileNotFoundError:
-        return False
+        return False, frozenset()
     except OSError as exc:
         raise StoreUnavailable(
             f"cannot list the history of {opened.name!r}: {exc.strerror}"
         ) from exc
     recorded = [(entry, match) for entry, match in entries if match is not None]
+    shas = frozenset(match["sha"] for _, match in recorded)
     if not recorded:
-        return False
-    sha256 = content_hash.hexdigest()
-    if any(match["sha"] == sha256 for _, match in recorded):
-        return True
+        return False, shas
+    if content_hash.hexdigest() in shas:
+        return True, shas
     for entry, match in recorded:
         if entry.inode() == fingerprint.inode and _same_device(entry, fingerprint):
             raise FileRefused(
@@ -415,7 +470,7 @@ def _check_published(
                 "again",
                 opened.version_key,
             )
-    return False
+    return False, shas
 
 
 def _same_device(entry: os.DirEntry[str], fingerprint: Fingerprint) -> bool:

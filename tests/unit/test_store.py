@@ -83,6 +83,39 @@ def test_missing_root_is_unavailable(tmp_path: Path) -> None:
         store.resolve("anything")
 
 
+def test_a_root_swapped_or_gone_is_seen_by_a_store_that_has_read_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The root's real path is kept while the root is the folder it was found for: reads
+    # do not resolve it again, and yet a root repointed, or unmounted, is seen at once.
+    first = write_model(tmp_path / "first", "m", train_booster(), layout="file").parent
+    second = write_model(tmp_path / "second", "m", train_booster(seed=1), layout="file").parent
+    root = tmp_path / "root"
+    root.symlink_to(first)
+    store = ModelStore(root)
+    resolved: list[object] = []
+    resolve_for_real = os.path.realpath
+
+    def counted(path: object, *, strict: bool = False) -> str:
+        if path == root:  # not the model files' own paths, resolved on every resolve
+            resolved.append(path)
+        return resolve_for_real(path, strict=strict)  # type: ignore[call-overload,no-any-return]
+
+    monkeypatch.setattr(os.path, "realpath", counted)
+
+    assert store.read_named("m").data == (first / "m.ubj").read_bytes()
+    assert store.read_named("m").data == (first / "m.ubj").read_bytes()
+    assert resolved == [root]
+    swapped = tmp_path / "swapped"
+    swapped.symlink_to(second)
+    swapped.replace(root)
+    assert store.read_named("m").data == (second / "m.ubj").read_bytes()
+    assert resolved == [root, root]
+    root.unlink()
+    with pytest.raises(StoreUnavailable):
+        store.read_named("m")
+
+
 def test_symlink_inside_root_is_served(model_root: Path) -> None:
     write_model(model_root, "v2", train_booster(), layout="file")
     (model_root / "current.ubj").symlink_to(model_root / "v2.ubj")
@@ -246,6 +279,42 @@ def test_bytes_no_publisher_recorded_are_hashed_beside_the_load_published_ones_f
         assert (published, digest) == (False, sha256)
         assert thread != caller
         assert thread.startswith("router-sha256")
+
+
+def test_a_store_lists_a_history_again_only_once_it_has_changed(
+    model_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A store that has read a published version keeps the history's listing while the
+    # folder is unchanged; a new version published, or the live file damaged in place
+    # (which changes no folder), is still known at once.
+    first, second = (validate_model(model_bytes(train_booster(seed=s))).data for s in (0, 1))
+    listings: list[object] = []
+    list_for_real = os.scandir
+
+    def counted(path: object) -> object:
+        listings.append(path)
+        return list_for_real(path)  # type: ignore[call-overload]
+
+    with ModelFolder(model_root, "m", history_limit=3) as folder:
+        folder.publish(first)
+    store = ModelStore(model_root)
+    monkeypatch.setattr(os, "scandir", counted)
+
+    assert store.read_named("m").published
+    assert store.read_named("m").published
+    assert len(listings) == 1
+    with ModelFolder(model_root, "m", history_limit=3) as folder:
+        folder.publish(second)  # the publisher lists the history too
+    listings.clear()
+    files = store.read_named("m")
+    assert (files.published, files.data) == (True, second)
+    assert len(listings) == 1
+    live = model_root / "m" / "model.ubj"
+    with live.open("r+b") as handle:
+        handle.seek(len(second) // 2)
+        handle.write(bytes([second[len(second) // 2] ^ 0x10]))
+    with pytest.raises(FileRefused, match="damaged"):
+        store.read_named("m")
 
 
 def test_a_published_inode_with_other_bytes_is_refused_as_damaged(model_root: Path) -> None:
