@@ -518,8 +518,11 @@ def _miss(section: dict[str, Any]) -> list[str]:
     lines = [
         "## Cache miss: loading a model",
         "",
-        "What a request that misses the cache pays on top of a hit: `router.xgb.loader."
-        "load_model` (read, checks, hash, XGBoost's parse, configuration and metadata), for "
+        "What a request that misses the cache pays on top of a hit: `ModelRegistry.get` on "
+        "a registry whose cache is empty (the name resolved to its files, the read through "
+        "the store with its checks of the descriptor and its hash, the model checks, "
+        "XGBoost's parse and configuration, the metadata, the admission and the load's log "
+        "line), for "
         "content the process has never seen (every check runs) and for a version the "
         "publisher validated and recorded (its content hash selects the checks' `trusted` "
         "path: nothing is walked again), against `xgboost.Booster(model_file=...)` of the "
