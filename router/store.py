@@ -310,14 +310,14 @@ class ModelStore:
         return published
 
     def _ref(self, name: str, path: Path, fmt: ModelFormat, real_root: Path) -> ModelRef | None:
-        file_stat = _stat_regular(path, real_root)
+        file_stat = _stat_regular(path, self.root, real_root)
         if file_stat is None:
             return None
         layout: Literal["file", "directory"] = "file" if path.parent == self.root else "directory"
         metadata_path = metadata_stat = None
         if layout == "directory":
             candidate = path.parent / METADATA_FILE
-            metadata_stat = _stat_regular(candidate, real_root)
+            metadata_stat = _stat_regular(candidate, self.root, real_root)
             if metadata_stat is not None:
                 metadata_path = candidate
         return ModelRef(
@@ -331,19 +331,35 @@ class ModelStore:
         )
 
 
-def _stat_regular(path: Path, real_root: Path) -> os.stat_result | None:
-    """Stat a regular file that really lies inside ``real_root``; ``None`` if there is none."""
+def _stat_regular(path: Path, root: Path, real_root: Path) -> os.stat_result | None:
+    """Stat a regular file that really lies inside ``real_root``, the real path of ``root``
+    (which ``path`` is below); ``None`` if there is none."""
     try:
-        result = path.stat()
+        result = os.stat(path)  # noqa: PTH116 - os.stat_result, not a Path's
     except OSError as exc:
         if exc.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):
             return None
         raise StoreUnavailable(f"cannot read {path.name!r}: {exc.strerror}") from exc
-    if not path.resolve().is_relative_to(real_root):
+    if not _no_link_below(path, root) and not path.resolve().is_relative_to(real_root):
         raise ModelOutsideRoot(f"{path.name!r} resolves to a file outside the model root")
     if not stat.S_ISREG(result.st_mode):
         return None
     return result
+
+
+def _no_link_below(path: Path, root: Path) -> bool:
+    """Whether neither ``path`` nor a folder between it and ``root`` is a symlink: then it
+    lies inside the root, and resolving every component of its path (a stat each, from the
+    file system's root down) would only say so again. This runs for every file a resolve
+    looks at; what ``read`` opens is checked again from its descriptor."""
+    try:
+        while path != root:
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                return False
+            path = path.parent
+    except OSError:
+        return False
+    return True
 
 
 def _read_inside(

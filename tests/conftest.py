@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -9,8 +10,6 @@ from router.registry.registry import ModelRegistry
 from router.settings import Settings
 
 if TYPE_CHECKING:
-    import os
-
     import xgboost as xgb
 
 
@@ -49,12 +48,13 @@ def locked_model_folder(model_root: Path, monkeypatch: pytest.MonkeyPatch) -> st
 
     write_model(model_root, "good", train_booster(), layout="file")
     write_model(model_root, "locked", train_booster(), layout="directory")
-    original = Path.stat
+    original = os.stat
 
-    def stat(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
-        if self.parent.name == "locked":
-            raise PermissionError(13, "Permission denied", str(self))
-        return original(self, follow_symlinks=follow_symlinks)
+    def stat(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+        if isinstance(path, (str, os.PathLike)) and Path(path).parent.name == "locked":
+            raise PermissionError(13, "Permission denied", str(path))
+        return original(path, *args, **kwargs)
 
-    monkeypatch.setattr(Path, "stat", stat)
+    # Path.stat calls os.stat: both ways of asking are refused.
+    monkeypatch.setattr(os, "stat", stat)
     return "locked"

@@ -5,7 +5,6 @@ import os
 import threading
 import time
 import tracemalloc
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -31,6 +30,7 @@ from tests.reliability.swap import twin_models
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
 GiB = 2**30
 
@@ -641,26 +641,10 @@ def test_memory_error_while_loading_is_model_too_large_not_a_crash(model_root: P
 
 
 def test_one_unreadable_model_folder_is_listed_with_its_error_and_hides_no_other(
-    model_root: Path, monkeypatch: pytest.MonkeyPatch
+    model_root: Path, locked_model_folder: str
 ) -> None:
-    write_model(model_root, "good", train_booster(), layout="file")
-    write_model(model_root, "locked", train_booster(), layout="directory")
-    (model_root / "locked").chmod(0)
-    original = Path.stat
-
-    def stat(self: Path, *, follow_symlinks: bool = True) -> os.stat_result:
-        # chmod 000 does not stop root (these tests may run as root): refuse as the kernel
-        # refuses everyone else.
-        if self.parent.name == "locked":
-            raise PermissionError(13, "Permission denied", str(self))
-        return original(self, follow_symlinks=follow_symlinks)
-
-    monkeypatch.setattr(Path, "stat", stat)
     registry = make_registry(model_root)
-    try:
-        statuses = {status.name: status for status in registry.statuses()}
-    finally:
-        (model_root / "locked").chmod(0o755)
+    statuses = {status.name: status for status in registry.statuses()}
 
     assert set(statuses) == {"good", "locked"}
     assert statuses["good"].ref is not None
