@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from router.errors import InvalidInstances, InvalidModelFile
-from router.store import METADATA_FILE
-from router.xgb.formats import ModelFormat, ModelFormatError, sniff_format
+from router.store import DIR_MODEL_STEM, METADATA_FILE
+from router.xgb.formats import SUFFIXES, ModelFormat, ModelFormatError, sniff_format
 from router.xgb.loader import (
     booster_from_bytes,
     check_metadata,
@@ -165,20 +165,24 @@ def with_kept_metadata(model: ValidatedModel, model_folder: Path) -> ValidatedMo
 
 
 def kept_metadata(model_folder: Path) -> bytes | None:
-    """The live version's metadata in ``<root>/<name>/``: inside a published ``model.ubj``,
-    else a hand-placed ``metadata.json``; ``None`` when there is none (or nothing loads)."""
-    live = model_folder / "model.ubj"
-    try:
-        data = live.read_bytes()
-    except (FileNotFoundError, NotADirectoryError):
-        data = None
-    if data is not None:
+    """The live version's metadata in ``<root>/<name>/``, as the router serves it: embedded
+    in the live model file (a published one), else a hand-placed ``metadata.json`` beside
+    it (how a folder made by hand, like ``make run``'s demo models, gives its labels);
+    ``None`` when there is none. A live file that does not load has no metadata of its own:
+    a ``metadata.json`` beside it is still the folder's."""
+    for suffix, fmt in SUFFIXES:  # the store's order: model.ubj before model.json
         try:
-            predictor, _ = booster_from_bytes(data, "ubj", nthread=1)
+            data = (model_folder / f"{DIR_MODEL_STEM}{suffix}").read_bytes()
+        except (FileNotFoundError, NotADirectoryError):
+            continue
+        try:
+            predictor, _ = booster_from_bytes(data, fmt, nthread=1)
         except InvalidModelFile:
-            return None
+            break
         raw = predictor.booster.attr(EMBEDDED_METADATA_ATTR)
-        return raw.encode() if raw is not None else None
+        if raw is not None:
+            return raw.encode()
+        break
     try:
         return (model_folder / METADATA_FILE).read_bytes()
     except (FileNotFoundError, NotADirectoryError):

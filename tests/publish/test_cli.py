@@ -15,7 +15,7 @@ from router.errors import InvalidModelFile
 from router.publish.errors import InboxRejected, NoVerdict
 from router.publish.s3 import REASON_TAG, STATUS_TAG, UPLOAD_ID_METADATA, wait_for_verdict
 from router.store import ModelStore
-from tests.modelkit import model_bytes, train_booster
+from tests.modelkit import model_bytes, train_booster, write_model
 
 from .conftest import REGION
 
@@ -109,6 +109,31 @@ def test_publish_embeds_metadata_and_drop_metadata_drops_it(
     loaded = load_model(ModelStore(model_root).read_named("churn"), nthread=1)
     assert loaded.metadata.class_labels is None
     assert out.splitlines()[0].endswith(", without metadata")  # the published {}, truly
+
+
+def test_a_retrain_published_over_a_folder_made_by_hand_keeps_its_metadata_json(
+    model_root: Path, other_model_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The layout `make run`'s demo models have: model.ubj, and its labels in metadata.json.
+    from router.xgb.loader import load_model
+
+    labels = {
+        "class_labels": ["stays", "churns"],
+        "feature_names": ["f0", "f1", "f2", "f3"],
+        "description": "churn, by hand",
+    }
+    write_model(model_root, "churn", train_booster("binary"), metadata=labels)
+
+    code, out, _ = run(capsys, "publish", other_model_file, "--name", "churn",
+                       "--model-root", model_root)  # fmt: skip
+
+    assert code == 0
+    assert "kept the live version's metadata (feature_names, class_labels, description)" in out
+    files = ModelStore(model_root).read_named("churn")
+    assert files.published and files.data != model_bytes(train_booster("binary"))
+    loaded = load_model(files, nthread=1)
+    assert loaded.metadata.class_labels == ["stays", "churns"]
+    assert loaded.metadata.description == "churn, by hand"
 
 
 def test_a_metadata_json_beside_the_model_is_pointed_out(
