@@ -148,6 +148,12 @@ def _choice(
     raise InvalidInstances(f"{field}: {str(value)[:64]!r} is not one of {', '.join(words)}")
 
 
+_FLOAT32_MAX: Final = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max
+_SHOWN_LITERAL: Final = 24  # a number's digits quoted in a refusal, at most
+# float32's largest integer has 39 digits: an integer of more is beyond its range.
+_FLOAT32_DIGITS: Final = 39
+
+
 def decode_json(body: bytes) -> object:
     """Strict orjson first; the lenient parse only when it fails, so valid JSON keeps the
     fast path."""
@@ -173,16 +179,31 @@ def _loads_with_nan(body: bytes, error: orjson.JSONDecodeError) -> object:
             "for a missing value"
         )
 
+    # Valid JSON that no double holds (1e999, or an integer of hundreds of digits, which
+    # orjson leaves to this parse too): refused as any number beyond float32's range is,
+    # the range models compute in, before it reaches a matrix.
     def number(literal: str) -> float:
         value = float(literal)
-        if math.isinf(value):  # 1e999: refused as orjson refuses it, as malformed
-            raise MalformedRequest(f"the body is not valid JSON: {error}")
+        if math.isinf(value):
+            raise _beyond_float32(literal)
         return value
 
+    def integer(literal: str) -> int:
+        if len(literal.lstrip("-")) > _FLOAT32_DIGITS:
+            raise _beyond_float32(literal)
+        return int(literal)
+
     try:
-        return json.loads(body, parse_constant=constant, parse_float=number)
+        return json.loads(body, parse_constant=constant, parse_float=number, parse_int=integer)
     except (ValueError, RecursionError):  # not JSON even so (UnicodeDecodeError is one)
         raise MalformedRequest(f"the body is not valid JSON: {error}") from error
+
+
+def _beyond_float32(literal: str) -> InvalidInstances:
+    shown = literal if len(literal) <= _SHOWN_LITERAL else literal[:_SHOWN_LITERAL] + "..."
+    return InvalidInstances(
+        f"{shown} is beyond float32's range (±{_FLOAT32_MAX:.4g}); models compute in float32"
+    )
 
 
 def _rows(document: dict[str, Any], max_rows: int) -> tuple[list[Any], int]:

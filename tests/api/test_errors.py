@@ -73,13 +73,25 @@ def test_invalid_instances(
     assert served.post("/models/m/predict", json={"instances": [GOOD_ROW]}).status_code == 200
 
 
-def test_numbers_beyond_float_range_are_refused(served: TestClient) -> None:
+@pytest.mark.parametrize(
+    ("number", "shown"),
+    [(b"1e39", "instances.0: a number beyond float32's range"),
+     # Valid JSON that no double holds: the same refusal, not a malformed body.
+     (b"1e999", "1e999 is beyond float32's range"),
+     # Integers too: past a double's range (a 500 once), and past Python's digit limit.
+     (b"-" + b"9" * 400, "-99999999999999999999999... is beyond float32's range"),
+     (b"1" * 5000, "111111111111111111111111... is beyond float32's range"),
+     (b"1" + b"0" * 39, "instances.0: a number beyond float32's range")],
+)  # fmt: skip
+def test_numbers_beyond_float_range_are_refused(
+    served: TestClient, number: bytes, shown: str
+) -> None:
     response = served.post(
         "/models/m/predict",
-        content=b'{"instances": [[1e999, 0.2, 0.3, 0.4]]}',
+        content=b'{"instances": [[' + number + b", 0.2, 0.3, 0.4]]}",
         headers={"content-type": "application/json"},
     )
-    assert "infinity" in assert_problem(response, 400, "malformed-request")["detail"]
+    assert shown in assert_problem(response, 422, "invalid-instances")["detail"]
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"", b"\xff\xfe", b'{"instances": [[1,2'])
