@@ -145,11 +145,15 @@ def _choice(
     value = document.get(field, default)
     if value is default or (type(value) is str and value in words):
         return value
-    raise InvalidInstances(f"{field}: {str(value)[:64]!r} is not one of {', '.join(words)}")
+    # Shown as the JSON it was sent as (5, null, "proba"), not as Python's repr of it.
+    shown = orjson.dumps(value).decode()
+    shown = shown if len(shown) <= _SHOWN_VALUE else shown[:_SHOWN_VALUE] + "..."
+    raise InvalidInstances(f"{field}: {shown} is not one of {', '.join(words)}")
 
 
 _FLOAT32_MAX: Final = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max
 _SHOWN_LITERAL: Final = 24  # a number's digits quoted in a refusal, at most
+_SHOWN_VALUE: Final = 64  # a field's value quoted in a refusal, at most
 # float32's largest integer has 39 digits: an integer of more is beyond its range.
 _FLOAT32_DIGITS: Final = 39
 

@@ -59,7 +59,25 @@ GOOD_ROW = [0.1, 0.2, 0.3, 0.4]
         ({"instances": [{"a": 1.0, "typo": 2.0}]}, 422, "invalid-instances", "unknown feature"),
         ({"instances": [{"a": "x"}]}, 422, "invalid-instances", "instances.0.a"),
         ({"instances": [GOOD_ROW, {"a": 1.0}]}, 422, "invalid-instances", "instances.1: not an"),
-        ({"instances": [GOOD_ROW], "output": "proba"}, 422, "invalid-instances", "output"),
+        (
+            {"instances": [GOOD_ROW], "output": "proba"},
+            422,
+            "invalid-instances",
+            'output: "proba" is not one of',
+        ),
+        # The value as it was sent, in JSON: not Python's repr of what it was parsed into.
+        (
+            {"instances": [GOOD_ROW], "rounds": 5},
+            422,
+            "invalid-instances",
+            "rounds: 5 is not one of best, all",
+        ),
+        (
+            {"instances": [GOOD_ROW], "output": None},
+            422,
+            "invalid-instances",
+            "output: null is not one of",
+        ),
         ({"instances": [GOOD_ROW], "extra": 1}, 422, "invalid-instances", "extra: unknown"),
         ([GOOD_ROW], 422, "invalid-instances", "JSON object"),
     ],
