@@ -27,7 +27,7 @@ from router.names import NAME_PATTERN, validate_name
 if TYPE_CHECKING:
     import numpy as np
 
-    from router.registry.registry import CacheOutcome, ModelRegistry, ModelStatus
+    from router.registry.registry import CacheOutcome, LoadFailure, ModelRegistry, ModelStatus
     from router.xgb.loader import LoadedModel
 
 router = APIRouter(prefix="/models", tags=["models"])
@@ -204,5 +204,15 @@ def _summary(status: ModelStatus) -> ModelSummary:
         modified_at=ref.fingerprint.mtime_ns / 1e9 if ref else None,
         loaded=loaded is not None,
         version=loaded.version if loaded else None,
-        last_error=failure.error.detail if failure else None,
+        last_error=_last_error(failure, loaded),
     )
+
+
+def _last_error(failure: LoadFailure | None, loaded: LoadedModel | None) -> str | None:
+    """The last load failure as the model is now: when an older version still answers,
+    say so, rather than that the model has none."""
+    if failure is None:
+        return None
+    if loaded is not None and failure.cause is not None:
+        return f"the model's file does not load ({failure.cause}); version {loaded.version} answers"
+    return failure.error.detail

@@ -65,11 +65,14 @@ Inodes = tuple[tuple[int, int], tuple[int, int] | None]
 
 @dataclass(frozen=True, slots=True)
 class LoadFailure:
-    """The last version of a model that failed to load, and why."""
+    """The last version of a model that failed to load, and why: ``error`` is what a request
+    that has no older version to fall back on gets; ``cause``, what is wrong with the file
+    (the same detail without the model's name), where a load said so."""
 
     version_key: VersionKey
     error: RouterError
     at: float = field(default_factory=time.time)
+    cause: str | None = None
 
 
 @dataclass(slots=True)
@@ -369,7 +372,7 @@ class ModelRegistry:
         if isinstance(exc, InvalidModelFile):
             error = ModelUnavailable(f"model {ref.name!r} has no loadable version: {exc.detail}")
         with self._lock:
-            self._failures[ref.name] = LoadFailure(version_key, error)
+            self._failures[ref.name] = LoadFailure(version_key, error, cause=exc.detail)
             if cached is not None:
                 self._checked_at[ref.name] = self._clock()
         self.metrics.count("LoadFailure")

@@ -57,8 +57,12 @@ def test_describe_shows_a_failed_replacement_while_old_version_serves(
     predict = client.post("/models/m/predict", json={"instances": rows(1).tolist()})
 
     assert detail["version"] == old_version and detail["stale"] is True
-    assert "no loadable version" in detail["last_error"]
+    # Not "no loadable version": the old one answers, and the error says so.
+    assert detail["last_error"].startswith("the model's file does not load (not a valid")
+    assert detail["last_error"].endswith(f"; version {old_version} answers")
     assert predict.status_code == 200 and predict.json()["version"] == old_version
+    listed = {model["name"]: model for model in client.get("/models").json()["models"]}
+    assert listed["m"]["last_error"] == detail["last_error"]
 
 
 def test_health_reports_cache_and_counters(client: TestClient, model_root: Path) -> None:
