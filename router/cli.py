@@ -11,7 +11,7 @@ import sys
 from pydantic import ValidationError
 
 from router.batch.cli import add_batch_command
-from router.cli_options import add_model_root
+from router.cli_options import add_bucket, add_model_root
 from router.client_cli import add_client_commands
 from router.errors import RouterError
 from router.publish.cli import add_publish_commands
@@ -143,7 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo_target = demo_parser.add_mutually_exclusive_group()
     add_model_root(demo_target)
-    demo_target.add_argument("--bucket", help="upload them to this S3 inbox bucket instead")
+    add_bucket(demo_target, "upload them to this S3 inbox bucket instead")
     demo_parser.add_argument(
         "--wait", type=float, default=0, metavar="SECONDS", help="with --bucket: for verdicts"
     )

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from router.cli_options import add_model_root
+from router.cli_options import add_bucket, add_model_root
 from router.errors import InvalidModelFile, InvalidModelName
 from router.publish.errors import ModelFileUnreadable
 from router.publish.targets import BucketTarget, FolderTarget, PublishTarget, VersionArgumentError
@@ -94,7 +94,7 @@ def add_publish_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
 def _add_target(parser: argparse.ArgumentParser) -> None:
     target = parser.add_mutually_exclusive_group()
     add_model_root(target)
-    target.add_argument("--bucket", help="the S3 inbox bucket (credentials as for the AWS CLI)")
+    add_bucket(target, "the S3 inbox bucket (credentials as for the AWS CLI)")
 
 
 def _add_wait(parser: argparse.ArgumentParser) -> None:

@@ -214,7 +214,7 @@ def test_versions_and_rollback_errors(
         (("publish", "m.ubj", "--name", "no spaces"), "'no spaces' is not a model name"),
         (("publish", "m.ubj", "--name", "../etc"), "is not a model name"),
         (("publish", "m.ubj"), "the following arguments are required: --name"),
-        (("publish", "m.ubj", "--name", "a", "--bucket", "b", "--model-root", "r"),
+        (("publish", "m.ubj", "--name", "a", "--bucket", "inbox", "--model-root", "r"),
          "not allowed with argument"),
         (("publish", "m.ubj", "--name", "a", "--wait", "5"), "--wait needs --bucket"),
         (("rollback", "a", "--to", "abc"), "a folder's versions are numbers"),
@@ -443,7 +443,7 @@ def test_an_unknown_aws_profile_is_one_line(
     monkeypatch.setattr(boto3, "DEFAULT_SESSION", None)  # made afresh, as in a new process
     argv = ["versions", "x"] if command == "versions" else ["publish", model_file, "--name", "m"]
 
-    code, _, err = run(capsys, *argv, "--bucket", "b")
+    code, _, err = run(capsys, *argv, "--bucket", "inbox")
 
     assert code == 1
     assert "Traceback" not in err

@@ -119,3 +119,39 @@ def test_serve_leaves_uvicorns_access_log_to_a_flag(
 
     (options,) = runs
     assert options["access_log"] is access_log
+
+
+# What `$(terraform output -raw inbox_bucket)` gives before `terraform apply`: its warning.
+TERRAFORM_WARNING = "\x1b[33m╷\x1b[0m\n\x1b[33m│\x1b[0m \x1b[1m\x1b[33mWarning: No outputs found"
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["demo", "--bucket", TERRAFORM_WARNING],
+        ["publish", "model.ubj", "--name", "m", "--bucket", "My_Bucket"],
+        ["versions", "m", "--bucket", "a..b"],
+        ["rollback", "m", "--bucket", "ab"],
+    ],
+)
+def test_a_bucket_name_s3_would_refuse_is_a_usage_error_before_any_work(
+    argv: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before training, reading files or asking AWS for anything: no credentials are needed
+    # to be told, in one line, that the name cannot be a bucket's.
+    monkeypatch.delenv("AWS_PROFILE", raising=False)
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "is not an S3 bucket name (3 to 63 lowercase letters" in err
+    assert "has the stack been applied?" in err
+    assert "\x1b" not in err  # the terminal's escapes are shown, not sent to it
+
+
+def test_bucket_names_s3_takes_are_taken() -> None:
+    from router.cli_options import bucket_name
+
+    for name in ("abc", "model-router-inbox-123456789012", "a.b-c", "x" * 63):
+        assert bucket_name(name) == name
