@@ -20,11 +20,17 @@ def predict_call(base_url: str, name: str, row: Sequence[float]) -> str:
     )
 
 
+# A store may hold thousands of models: the calls printed at start-up name a few.
+MAX_MODELS_SHOWN = 8
+
+
 def example_calls(store: ModelStore, base_url: str) -> list[str]:
-    """List, describe and predict calls; a predict call for each model whose
-    ``metadata.json`` carries an ``example`` row."""
+    """List and health calls, then for each of the first models a describe call, and a
+    predict call where its ``metadata.json`` carries an ``example`` row (a flat file has
+    none: its description lists the features a row needs)."""
     calls = [f"curl -s {base_url}/models", f"curl -s {base_url}/health"]
-    for ref in store.list():
+    for ref in store.list()[:MAX_MODELS_SHOWN]:
+        calls.append(f"curl -s {base_url}/models/{ref.name}")
         if ref.metadata_path is None:
             continue
         try:
@@ -32,6 +38,5 @@ def example_calls(store: ModelStore, base_url: str) -> list[str]:
         except (OSError, ValueError):
             continue
         if isinstance(example, list) and example:
-            calls.append(f"curl -s {base_url}/models/{ref.name}")
             calls.append(predict_call(base_url, ref.name, example))
     return calls

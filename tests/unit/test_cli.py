@@ -155,3 +155,26 @@ def test_bucket_names_s3_takes_are_taken() -> None:
 
     for name in ("abc", "model-router-inbox-123456789012", "a.b-c", "x" * 63):
         assert bucket_name(name) == name
+
+
+def test_the_calls_printed_at_start_name_every_model_shown_flat_files_too(
+    model_root: Path,
+) -> None:
+    from router.examples import MAX_MODELS_SHOWN, example_calls
+
+    write_model(model_root, "flat", train_booster(), layout="file")  # no metadata: no row
+    write_model(model_root, "iris", train_booster(), metadata={"example": [1, 2, 3, 4]})
+    base = "http://127.0.0.1:8000"
+
+    calls = example_calls(ModelStore(model_root), base)
+
+    assert f"curl -s {base}/models/flat" in calls
+    assert f"curl -s {base}/models/iris" in calls
+    predicts = [call for call in calls if "/predict" in call]
+    assert predicts == [
+        f"curl -s -X POST {base}/models/iris/predict -H 'content-type: application/json' "
+        """-d '{"instances": [[1, 2, 3, 4]]}'"""
+    ]
+    for number in range(MAX_MODELS_SHOWN):
+        write_model(model_root, f"more-{number}", train_booster(), layout="file")
+    assert len(example_calls(ModelStore(model_root), base)) == 2 + MAX_MODELS_SHOWN + 1
