@@ -5,7 +5,7 @@ from __future__ import annotations
 import statistics
 from typing import Any
 
-from scripts.bench.stats import Summary, ms, ratio, us
+from scripts.bench.stats import Summary, ms, ratio, signed_us, us
 
 # The targets of the performance issue, as ratios measured in one run.
 MISS_UNSEEN_MAX = 2.0  # x Booster(model_file=...) for content never seen
@@ -225,7 +225,7 @@ def _handler(section: dict[str, Any]) -> list[str]:
                 us(raw.p99_ns),
                 us(handled.p50_ns),
                 us(handled.p99_ns),
-                f"+{us(handled.p50_ns - raw.p50_ns)}",
+                signed_us(handled.p50_ns - raw.p50_ns),
                 ratio(handled.p50_ns, raw.p50_ns),
                 f"{us(raw_cpu.p50_ns)} / {us(handled_cpu.p50_ns)}",
                 ratio(handled_cpu.p50_ns, raw_cpu.p50_ns),

@@ -97,6 +97,12 @@ def us(value_ns: float) -> str:
     return f"{value:,.0f}" if value >= 1000 else f"{value:.1f}"
 
 
+def signed_us(value_ns: float) -> str:
+    """``us`` with its sign, for a difference: ``+55.6``, ``-37.6``."""
+    value = value_ns / 1000
+    return f"{value:+,.0f}" if abs(value) >= 1000 else f"{value:+.1f}"
+
+
 def ms(value_ns: float) -> str:
     return f"{value_ns / 1e6:,.1f}"
 

@@ -68,3 +68,15 @@ def test_before_and_after_compares_each_revision_to_its_own_raw_call() -> None:
         ["trees-50", "400.0", "550.0", "+150.0", "1.38x", "470.0", "1.17x |"],
         ["trees-50", "300.0", "270.0", "-30.0", "0.90x", "360.0", "0.75x |"],
     ]
+
+
+def test_a_difference_keeps_its_own_sign() -> None:
+    from scripts.bench.stats import signed_us
+
+    # A handler faster than raw inplace_predict: -37.6, not +-37.6.
+    assert [signed_us(ns) for ns in (-37_600, 55_600, -1_234_000, 0)] == [
+        "-37.6",
+        "+55.6",
+        "-1,234",
+        "+0.0",
+    ]
