@@ -212,6 +212,9 @@ def demo_to_bucket(bucket: str, wait_s: float) -> int:
 # -- rows ------------------------------------------------------------------------------------
 
 
+_SHOWN_HEADER = 60  # characters of a header quoted in an error
+
+
 def read_rows(source: str, fmt: str | None) -> object:
     """The rows in ``source`` (a path, or ``-`` for stdin), as ``RouterClient`` takes them."""
     if source == "-":
@@ -249,20 +252,29 @@ def json_rows(text: str, name: str) -> object:
 
 
 def csv_rows(text: str, name: str) -> list[Any]:
-    """Rows of numbers; a first row that is not all numbers is a header of feature names,
-    and its rows become records. An empty cell is a missing value."""
+    """Rows of values; a first row that is not all numbers is a header of feature names,
+    and its rows become records. An empty cell is a missing value; a cell that is no number
+    is sent as its text, which a categorical feature reads as a category's name (as the
+    batch path reads CSV) and the router refuses, naming it, anywhere else."""
     table = [row for row in csv.reader(io.StringIO(text)) if row]
     header: list[str] | None = None
     if table and not all(_is_number(cell) for cell in table[0]):
         header = [cell.strip() for cell in table[0]]
         table = table[1:]
     if not table:
+        if header is not None:
+            shown = ",".join(header)
+            shown = shown if len(shown) <= _SHOWN_HEADER else shown[:_SHOWN_HEADER] + "..."
+            raise InputError(
+                f"{name} has a header ({shown!r}) and no rows: send CSV rows, or a JSON list "
+                "of rows"
+            )
         raise InputError(f"{name} has no rows to predict")
     rows: list[Any] = []
     for line, row in enumerate(table, start=2 if header else 1):
         if header is not None and len(row) != len(header):
             raise InputError(f"{name} line {line}: {len(row)} cells, the header has {len(header)}")
-        values = [_cell(cell, name, line, column) for column, cell in enumerate(row, start=1)]
+        values = [_cell(cell) for cell in row]
         rows.append(dict(zip(header, values, strict=True)) if header else values)
     return rows
 
@@ -275,14 +287,14 @@ def _is_number(cell: str) -> bool:
     return True
 
 
-def _cell(cell: str, name: str, line: int, column: int) -> float | None:
+def _cell(cell: str) -> float | str | None:
     cell = cell.strip()
     if not cell:
         return None
     try:
         value = float(cell)
     except ValueError:
-        raise InputError(f"{name} line {line}, column {column}: {cell!r} is not a number") from None
+        return cell  # a category's name, or an error the router names in its answer
     if math.isnan(value):
         return None
     return value

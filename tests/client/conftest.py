@@ -1,5 +1,6 @@
-"""A real ``model-router serve`` over a model trained as a data scientist would: the sklearn
-API on iris, with feature names and string class labels."""
+"""A real ``model-router serve`` over models trained as a data scientist would: the sklearn
+API on iris, with feature names and string class labels; and on a pandas DataFrame with a
+category column (``plans``)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 import pytest
 import xgboost as xgb
 from sklearn.datasets import load_iris
@@ -27,6 +29,7 @@ class Served:
     booster: xgb.Booster
     classes: list[str]
     rows: np.ndarray  # float32 rows of iris, for predictions to check
+    plans: xgb.Booster  # trained on PLANS_FRAME's columns: a category and a number
 
 
 @pytest.fixture(scope="session")
@@ -43,5 +46,25 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     (root / "iris").mkdir()
     booster.save_model(root / "iris" / "model.ubj")
     (root / "iris" / "metadata.json").write_text(json.dumps({"class_labels": classes}))
+    plans = _plans_model()
+    plans.save_model(root / "plans.ubj")
     with running_server(root) as url:
-        yield Served(url, booster, classes, features[::30])
+        yield Served(url, booster, classes, features[::30], plans)
+
+
+def plans_frame(rows: int = 200, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "plan": pd.Categorical(rng.choice(["basic", "pro", "team"], rows)),
+            "tenure": rng.integers(1, 60, rows).astype(float),
+        }
+    )
+
+
+def _plans_model() -> xgb.Booster:
+    frame = plans_frame()
+    churned = (frame["plan"] == "basic") & (frame["tenure"] < 12)
+    model = xgb.XGBClassifier(n_estimators=5, max_depth=2, enable_categorical=True, n_jobs=1)
+    model.fit(frame, churned.astype(int))
+    return model.get_booster()

@@ -75,6 +75,23 @@ def test_csv_with_a_header_from_stdin_in_any_column_order(
     np.testing.assert_array_equal(predictions_of(capsys.readouterr().out), expected)
 
 
+def test_csv_with_category_names_is_predicted_as_the_batch_path_reads_it(
+    served: Served, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.client.conftest import plans_frame
+
+    frame = plans_frame(rows=3, seed=7)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(frame.to_csv(index=False)))
+
+    code = main(["predict", "plans", "--url", served.url, "--data", "-", "--output", "margin"])
+
+    assert code == 0, capsys.readouterr().err
+    answer = json.loads(capsys.readouterr().out)
+    expected = served.plans.inplace_predict(frame, predict_type="margin")
+    assert answer["model"] == "plans"
+    np.testing.assert_allclose(np.asarray(answer["predictions"]), expected, rtol=1e-6)
+
+
 def test_the_url_comes_from_terraform_and_stdin_through_the_installed_command(
     served: Served, tmp_path: Path
 ) -> None:
@@ -101,7 +118,9 @@ def test_the_url_comes_from_terraform_and_stdin_through_the_installed_command(
     ("argv", "data", "message"),
     [
         (["nope"], "[[1, 2, 3, 4]]", "error: 404 Model not found: "),
-        (["iris"], "a,b\n1,x\n", "error: standard input line 2, column 2: 'x' is not a number"),
+        # A cell that is no number is sent as text: the router names it in its answer.
+        (["iris"], f"{','.join(FEATURES)}\n1,x,3,4\n", "error: 422 "),
+        (["iris"], "not json\n", "standard input has a header ('not json') and no rows"),
         (["iris"], '{"rows": []}', 'a JSON object must be a request, {"instances": [...]}'),
         (["iris", "--auth", "jwt"], "[[1, 2, 3, 4]]", "$MODEL_ROUTER_TOKEN, which is empty"),
     ],
