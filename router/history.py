@@ -106,14 +106,19 @@ def find(store: ModelStore, name: str, version: str) -> HistoryEntry | None:
 
 
 def versions(
-    store: ModelStore, name: str, *, live_version: Callable[[ModelRef], str | None] | None = None
+    store: ModelStore,
+    name: str,
+    *,
+    live_version: Callable[[ModelRef], str | None] | None = None,
+    fails_to_load: Callable[[ModelRef], bool] | None = None,
 ) -> list[ModelVersion]:
     """Every version of ``name`` that can be served, newest first, the live one marked.
 
     The live file is matched to its history entry by inode (a hard link), or else by
     content. ``live_version`` may already know the live file's version (the registry, when
-    it has that exact file loaded); otherwise the file is hashed. Raises ``ModelNotFound``
-    when the model has neither a live file nor a history.
+    it has that exact file loaded); otherwise the file is hashed. A live file no publisher
+    recorded is listed unless ``fails_to_load`` knows it does not load (the registry, when
+    it tried). Raises ``ModelNotFound`` when the model has neither a live file nor a history.
     """
     entries = history(store, name)
     try:
@@ -126,7 +131,9 @@ def versions(
     live_digest: str | None = None
     if live is not None:
         live_entry = next((entry for entry in entries if entry.is_file_of(live)), None)
-        if live_entry is None:
+        if live_entry is None and fails_to_load is not None and fails_to_load(live):
+            live = None  # not a version that can be served: listed as no live file is
+        elif live_entry is None:
             live_digest = (live_version(live) if live_version else None) or _file_version(live)
             live_entry = next((entry for entry in entries if entry.version == live_digest), None)
     listed = [

@@ -483,7 +483,14 @@ class ModelRegistry:
                 cached = self._cache.peek(ref.name)
             return cached.version if cached and cached.version_key == ref.version_key else None
 
-        return history.versions(self.store, name, live_version=loaded_version)
+        def fails_to_load(ref: ModelRef) -> bool:
+            with self._lock:
+                failure = self._failures.get(ref.name)
+            return failure is not None and failure.version_key == ref.version_key
+
+        return history.versions(
+            self.store, name, live_version=loaded_version, fails_to_load=fails_to_load
+        )
 
     def _fall_back(self, ref: ModelRef, error: RouterError) -> LoadedModel:
         """The live file does not load and no working version of it is cached (it was

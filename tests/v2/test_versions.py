@@ -13,7 +13,7 @@ from router.api import create_app
 from router.publish.local import ModelFolder, rollback
 from router.registry.registry import ModelRegistry
 from router.settings import Settings
-from tests.modelkit import train_booster, write_model
+from tests.modelkit import replace_file, train_booster, write_model
 from tests.v2.conftest import expected, publish
 
 if TYPE_CHECKING:
@@ -114,6 +114,27 @@ def test_a_hand_made_model_has_one_version_its_live_file(
     assert [(v["number"], v["live"]) for v in listed] == [(None, True)]
     assert version == listed[0]["version"]
     np.testing.assert_array_equal(pinned, expected(booster, iris_rows))
+
+
+def test_a_live_file_known_not_to_load_is_not_listed_as_a_version(
+    client: TestClient, model_root: Path, iris_boosters: list[xgb.Booster], iris_rows: np.ndarray
+) -> None:
+    # A file dropped by hand that the router tried and could not load: not a version that
+    # can be served, so the listing does not offer it (the published ones stay).
+    published = publish(model_root, iris_boosters[0])
+    replace_file(model_root / "iris" / "model.ubj", b"not a model")
+    assert [v["live"] for v in client.get("/models/iris/versions").json()["versions"]] == [
+        True,  # not tried yet: the live file, unpublished (number null)
+        False,
+    ]
+
+    version, _ = predictions(client, "/models/iris/predict", iris_rows)
+
+    listed = client.get("/models/iris/versions").json()["versions"]
+    assert version == published.version
+    assert [(v["version"], v["number"], v["live"]) for v in listed] == [
+        (published.version, 1, False)
+    ]
 
 
 def test_pinned_versions_count_against_the_same_cache(
