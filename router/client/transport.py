@@ -7,9 +7,11 @@ handshake per call (``urllib.request`` opens a new connection for every request)
 
 Retried: the statuses in ``RetryPolicy.statuses`` (429 Too Many Requests: API Gateway's
 throttling; 503: a model still loading, or the store unreachable) and connections that fail
-before any response. Predictions are pure functions of the request, so a retry is safe. A
-timeout is not retried: the request may still be running, and the router answers a load
-that outlasts ``ROUTER_LOAD_WAIT_S`` with a 503 of its own, which is.
+before any response; but not the router's own 503 without ``Retry-After`` (a model with no
+version that loads, or larger than the cache budget), which waiting does not change.
+Predictions are pure functions of the request, so a retry is safe. A timeout is not
+retried: the request may still be running, and the router answers a load that outlasts
+``ROUTER_LOAD_WAIT_S`` with a 503 of its own, which is.
 """
 
 from __future__ import annotations
@@ -63,6 +65,17 @@ class HttpResponse:
     status: int
     headers: Mapping[str, str]  # lower-case names
     body: bytes
+
+
+# The router's problem bodies; API Gateway's and Lambda's own errors are plain JSON.
+_PROBLEM_MEDIA_TYPE = "application/problem+json"
+
+
+def _final_problem(response: HttpResponse) -> bool:
+    """A problem the router says retrying will not help: it sends ``Retry-After`` with
+    every problem that may pass (a load still running, the store unreachable)."""
+    media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+    return media_type == _PROBLEM_MEDIA_TYPE and "retry-after" not in response.headers
 
 
 def retry_after_s(value: str | None, now: float) -> float | None:
@@ -123,7 +136,11 @@ class Transport:
                     attempt += 1
                     continue
                 raise
-            if response.status not in self.retry.statuses or attempt >= self.retry.retries:
+            if (
+                response.status not in self.retry.statuses
+                or attempt >= self.retry.retries
+                or _final_problem(response)
+            ):
                 return response
             wait = retry_after_s(response.headers.get("retry-after"), self.clock())
             if wait is None:

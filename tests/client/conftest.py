@@ -1,6 +1,6 @@
 """A real ``model-router serve`` over models trained as a data scientist would: the sklearn
 API on iris, with feature names and string class labels; and on a pandas DataFrame with a
-category column (``plans``)."""
+category column (``plans``); and a file that is no model (``broken``)."""
 
 from __future__ import annotations
 
@@ -48,6 +48,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     (root / "iris" / "metadata.json").write_text(json.dumps({"class_labels": classes}))
     plans = _plans_model()
     plans.save_model(root / "plans.ubj")
+    (root / "broken.ubj").write_bytes(b"not a model")  # no version of it loads
     with running_server(root) as url:
         yield Served(url, booster, classes, features[::30], plans)
 

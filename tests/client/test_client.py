@@ -83,14 +83,31 @@ def test_rows_the_router_would_refuse_are_refused_before_sending(served: Served)
         client.predict("iris", [])
 
 
+def test_a_model_no_version_of_which_loads_fails_at_once_without_retries(
+    served: Served,
+) -> None:
+    def must_not_sleep(seconds: float) -> None:
+        pytest.fail(f"the client waited {seconds} s to retry")
+
+    with (
+        RouterClient(served.url, sleep=must_not_sleep) as client,
+        pytest.raises(RequestFailed) as failed,
+    ):
+        client.predict("broken", [[1.0, 2.0, 3.0, 4.0]])
+
+    assert failed.value.status == 503 and failed.value.retry_after_s is None
+    assert "has no loadable version" in failed.value.detail
+
+
 def test_models_lists_the_store(served: Served) -> None:
     with RouterClient(served.url) as client:
         client.predict("iris", served.rows[:1])
         models = client.models()
 
-    # plans is loaded or not by the tests before: the server is the session's.
-    assert [m.name for m in models] == ["iris", "plans"]
-    assert (models[0].loaded, models[0].last_error) == (True, None)
+    # broken and plans are loaded or tried by the tests before, or not: the server is the
+    # session's.
+    assert [m.name for m in models] == ["broken", "iris", "plans"]
+    assert (models[1].loaded, models[1].last_error) == (True, None)
 
 
 def test_labels_and_probabilities_as_the_classifier_answers(served: Served) -> None:

@@ -19,6 +19,12 @@ PROBLEM = (
 )
 
 
+# What the router answers them with (router.api.problems), and what API Gateway answers
+# when the function itself is unavailable: no problem body.
+PROBLEM_TYPE = {"Content-Type": "application/problem+json"}
+GATEWAY_UNAVAILABLE = b'{"message":"Service Unavailable"}'
+
+
 def must_not_sleep(seconds: float) -> None:
     pytest.fail(f"the client waited {seconds} s to retry")
 
@@ -27,7 +33,7 @@ def test_retry_after_seconds_and_dates_are_waited_exactly() -> None:
     in_a_minute = formatdate(time.time() + 60, usegmt=True)
     server = ScriptedServer(
         [
-            Reply(503, PROBLEM, {"Retry-After": "2"}),
+            Reply(503, PROBLEM, {"Retry-After": "2", **PROBLEM_TYPE}),
             Reply(429, b'{"message":"Too Many Requests"}', {"Retry-After": in_a_minute}),
             Reply(200, PREDICTION),
         ]
@@ -45,7 +51,7 @@ def test_retry_after_seconds_and_dates_are_waited_exactly() -> None:
 
 
 def test_without_retry_after_the_backoff_is_jittered_and_bounded() -> None:
-    server = ScriptedServer([Reply(503, PROBLEM)] * 3 + [Reply(200, PREDICTION)])
+    server = ScriptedServer([Reply(503, GATEWAY_UNAVAILABLE)] * 3 + [Reply(200, PREDICTION)])
     waits: list[float] = []
     policy = RetryPolicy(retries=3, backoff_s=0.5, max_backoff_s=1.5)
 
@@ -59,7 +65,9 @@ def test_without_retry_after_the_backoff_is_jittered_and_bounded() -> None:
 
 def test_when_retries_run_out_the_last_problem_is_raised() -> None:
     gateway_id = {"apigw-requestid": "Ab1CdE2fGhI3jKl="}  # as API Gateway answers
-    server = ScriptedServer([Reply(503, PROBLEM, {"Retry-After": "1", **gateway_id})])
+    server = ScriptedServer(
+        [Reply(503, PROBLEM, {"Retry-After": "1", **gateway_id, **PROBLEM_TYPE})]
+    )
     waits: list[float] = []
 
     with (
@@ -94,7 +102,7 @@ def test_a_retry_after_beyond_the_limit_is_not_waited_for() -> None:
 
 
 def test_client_errors_are_not_retried() -> None:
-    server = ScriptedServer([Reply(422, PROBLEM.replace(b"503", b"422"))])
+    server = ScriptedServer([Reply(422, PROBLEM.replace(b"503", b"422"), PROBLEM_TYPE)])
 
     with (
         serving(server),
@@ -104,6 +112,25 @@ def test_client_errors_are_not_retried() -> None:
         client.predict("m", [[1.0]])
 
     assert len(server.received) == 1
+
+
+def test_a_model_the_router_cannot_serve_is_not_retried() -> None:
+    # No version of the model loads: a 503 without Retry-After, which only a new file ends.
+    unavailable = (
+        b'{"type":"urn:model-router:problem:model-unavailable","title":"Model unavailable",'
+        b'"status":503,"detail":"model \'m\' has no loadable version: not a valid model"}'
+    )
+    server = ScriptedServer([Reply(503, unavailable, PROBLEM_TYPE), Reply(200, PREDICTION)])
+
+    with (
+        serving(server),
+        RouterClient(server.url, sleep=must_not_sleep) as client,
+        pytest.raises(RequestFailed) as failed,
+    ):
+        client.predict("m", [[1.0]])
+
+    assert len(server.received) == 1
+    assert failed.value.status == 503 and "no loadable version" in failed.value.detail
 
 
 def test_a_refused_connection_is_retried_then_reported() -> None:
