@@ -135,7 +135,6 @@ def describe_model(name: str, registry: RegistryDep) -> ModelDetail:
     failure = status.failure
     return ModelDetail(
         **_summary(status).model_dump(),
-        stale=status.stale,
         task=loaded.task if loaded else None,
         objective=loaded.objective if loaded else None,
         num_features=loaded.num_features if loaded else None,
@@ -204,6 +203,7 @@ def _summary(status: ModelStatus) -> ModelSummary:
         modified_at=ref.fingerprint.mtime_ns / 1e9 if ref else None,
         loaded=loaded is not None,
         version=loaded.version if loaded else None,
+        stale=status.stale,
         last_error=_last_error(failure, loaded),
     )
 

@@ -73,6 +73,12 @@ class ModelSummary(BaseModel):
     modified_at: float | None
     loaded: bool
     version: str | None = None
+    # The listing does not load: right after a retrain, version is the one loaded before.
+    stale: bool = Field(
+        default=False,
+        description="The file on disk is not the loaded version: it is loaded on the next "
+        "request (or failed to load, and the loaded version serves).",
+    )
     last_error: str | None = None
 
 
@@ -101,9 +107,6 @@ class FeatureDetail(BaseModel):
 
 
 class ModelDetail(ModelSummary):
-    stale: bool = Field(
-        description="A newer file is on disk but failed to load; the loaded version serves."
-    )
     task: str | None = None
     objective: str | None = None
     num_features: int | None = None

@@ -26,6 +26,23 @@ def test_list_shows_every_model_and_whether_it_is_loaded(
     assert models["b"] == models["b"] | {"loaded": False, "format": "json", "layout": "directory"}
 
 
+def test_the_list_says_a_loaded_version_is_older_than_the_file_on_disk(
+    client: TestClient, model_root: Path
+) -> None:
+    # The list does not load: after a retrain it shows the version loaded before, and says
+    # that it is not the file's.
+    path = write_model(model_root, "a", train_booster(seed=1), layout="file")
+    served = client.post("/models/a/predict", json={"instances": rows(1).tolist()}).json()
+    listed = client.get("/models").json()["models"][0]
+    assert (listed["version"], listed["stale"]) == (served["version"], False)
+
+    replace_file(path, model_bytes(train_booster(seed=2)))
+    listed = client.get("/models").json()["models"][0]
+
+    assert (listed["version"], listed["stale"]) == (served["version"], True)
+    assert listed["file_bytes"] == path.stat().st_size
+
+
 def test_describe_loads_and_shows_features_task_and_labels(
     client: TestClient, model_root: Path
 ) -> None:
