@@ -51,6 +51,7 @@ class ModelSummary:
     loaded: bool
     version: str | None
     last_error: str | None
+    stale: bool = False  # the file on disk is not the loaded version (an older router: False)
 
 
 class RouterClient:
@@ -121,7 +122,13 @@ class RouterClient:
         document = self._json(self._transport.request("GET", "/models"))
         try:
             return [
-                ModelSummary(m["name"], m["loaded"], m.get("version"), m.get("last_error"))
+                ModelSummary(
+                    m["name"],
+                    m["loaded"],
+                    m.get("version"),
+                    m.get("last_error"),
+                    bool(m.get("stale", False)),
+                )
                 for m in document["models"]
             ]
         except (KeyError, TypeError) as exc:

@@ -107,7 +107,7 @@ def test_models_lists_the_store(served: Served) -> None:
     # broken and plans are loaded or tried by the tests before, or not: the server is the
     # session's.
     assert [m.name for m in models] == ["broken", "iris", "plans"]
-    assert (models[1].loaded, models[1].last_error) == (True, None)
+    assert (models[1].loaded, models[1].last_error, models[1].stale) == (True, None, False)
 
 
 def test_labels_and_probabilities_as_the_classifier_answers(served: Served) -> None:
