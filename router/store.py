@@ -354,8 +354,8 @@ def _no_link_below(path: Path, root: Path) -> bool:
     looks at; what ``read`` opens is checked again from its descriptor."""
     try:
         while path != root:
-            if stat.S_ISLNK(os.lstat(path).st_mode):
-                return False
+            if path.parent == path or stat.S_ISLNK(os.lstat(path).st_mode):
+                return False  # not below the root after all, or a symlink
             path = path.parent
     except OSError:
         return False

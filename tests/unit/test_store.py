@@ -338,3 +338,13 @@ def test_scan_lists_an_unreadable_model_as_an_error_beside_the_others(
     assert [ref.name for ref in listing.refs] == ["good"]
     assert list(listing.errors) == ["locked"]
     assert isinstance(listing.errors["locked"], StoreUnavailable)
+
+
+def test_a_path_not_below_the_root_is_never_taken_for_one_inside_it(tmp_path: Path) -> None:
+    from router.store import _no_link_below
+
+    inside = write_model(tmp_path / "root", "m", train_booster(), layout="directory")
+
+    assert _no_link_below(inside, tmp_path / "root")
+    # Walking up from elsewhere reaches the file system's root, not this one: no hang.
+    assert not _no_link_below(inside, tmp_path / "other-root")
