@@ -12,6 +12,7 @@ on the spot, in the caller's thread.
 from __future__ import annotations
 
 import hashlib
+import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Final
@@ -32,6 +33,15 @@ def _background() -> ThreadPoolExecutor:
         if _executor is None:
             _executor = ThreadPoolExecutor(_WORKERS, thread_name_prefix="router-sha256")
         return _executor
+
+
+def _forget_executor() -> None:
+    # A forked child has none of the parent's threads: it makes an executor of its own.
+    global _executor
+    _executor = None
+
+
+os.register_at_fork(after_in_child=_forget_executor)
 
 
 def _sha256(data: bytes) -> str:

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import select
 import threading
 import time
 from typing import TYPE_CHECKING
@@ -348,3 +349,29 @@ def test_a_path_not_below_the_root_is_never_taken_for_one_inside_it(tmp_path: Pa
     assert _no_link_below(inside, tmp_path / "root")
     # Walking up from elsewhere reaches the file system's root, not this one: no hang.
     assert not _no_link_below(inside, tmp_path / "other-root")
+
+
+def test_a_forked_child_hashes_in_threads_of_its_own(
+    model_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The parent's hashing threads do not exist in a child: one it inherited would never
+    # answer, and the child's first background hash would wait forever.
+    monkeypatch.setattr(content_hash, "BACKGROUND_MIN_BYTES", 1)
+    data = model_bytes(train_booster())
+    write_model(model_root, "m", data, layout="file")
+    store = ModelStore(model_root)
+    assert store.read_named("m").sha256 == hashlib.sha256(data).hexdigest()  # made here
+
+    reader, writer = os.pipe()
+    child = os.fork()
+    if child == 0:  # pragma: no cover - the child reports through the pipe
+        try:
+            os.write(writer, store.read_named("m").sha256.encode())
+        finally:
+            os._exit(0)
+    os.close(writer)
+    answered, _, _ = select.select([reader], [], [], 10)
+    os.waitpid(child, 0) if answered else os.kill(child, 9)
+    assert answered, "the child's hash never finished"
+    assert os.read(reader, 64).decode() == hashlib.sha256(data).hexdigest()
+    os.close(reader)
