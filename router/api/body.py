@@ -154,8 +154,6 @@ def _choice(
 _FLOAT32_MAX: Final = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max
 _SHOWN_LITERAL: Final = 24  # a number's digits quoted in a refusal, at most
 _SHOWN_VALUE: Final = 64  # a field's value quoted in a refusal, at most
-# float32's largest integer has 39 digits: an integer of more is beyond its range.
-_FLOAT32_DIGITS: Final = 39
 
 
 def decode_json(body: bytes) -> object:
@@ -185,20 +183,17 @@ def _loads_with_nan(body: bytes, error: orjson.JSONDecodeError) -> object:
 
     # Valid JSON that no double holds (1e999, or an integer of hundreds of digits, which
     # orjson leaves to this parse too): refused as any number beyond float32's range is,
-    # the range models compute in, before it reaches a matrix.
+    # the range models compute in. Integers are read as floats (by C, not a Python hook:
+    # bodies with NaN hold thousands), which is what rows become; one beyond a double's
+    # range reads as infinite, and rows refuse it as beyond float32's.
     def number(literal: str) -> float:
         value = float(literal)
         if math.isinf(value):
             raise _beyond_float32(literal)
         return value
 
-    def integer(literal: str) -> int:
-        if len(literal.lstrip("-")) > _FLOAT32_DIGITS:
-            raise _beyond_float32(literal)
-        return int(literal)
-
     try:
-        return json.loads(body, parse_constant=constant, parse_float=number, parse_int=integer)
+        return json.loads(body, parse_constant=constant, parse_float=number, parse_int=float)
     except (ValueError, RecursionError):  # not JSON even so (UnicodeDecodeError is one)
         raise MalformedRequest(f"the body is not valid JSON: {error}") from error
 

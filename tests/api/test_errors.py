@@ -97,8 +97,8 @@ def test_invalid_instances(
      # Valid JSON that no double holds: the same refusal, not a malformed body.
      (b"1e999", "1e999 is beyond float32's range"),
      # Integers too: past a double's range (a 500 once), and past Python's digit limit.
-     (b"-" + b"9" * 400, "-99999999999999999999999... is beyond float32's range"),
-     (b"1" * 5000, "111111111111111111111111... is beyond float32's range"),
+     (b"-" + b"9" * 400, "instances.0: a number beyond float32's range"),
+     (b"1" * 5000, "instances.0: a number beyond float32's range"),
      (b"1" + b"0" * 39, "instances.0: a number beyond float32's range")],
 )  # fmt: skip
 def test_numbers_beyond_float_range_are_refused(
