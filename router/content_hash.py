@@ -14,8 +14,10 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future, ThreadPoolExecutor
 
 # Below this, handing the bytes to another thread costs more than hashing them here.
 BACKGROUND_MIN_BYTES: Final = 256 * 1024
@@ -31,6 +33,9 @@ def _background() -> ThreadPoolExecutor:
     global _executor  # made on first use: most processes never need it
     with _executor_lock:
         if _executor is None:
+            # Imported here: a cold start that never hashes in the background skips it.
+            from concurrent.futures import ThreadPoolExecutor
+
             _executor = ThreadPoolExecutor(_WORKERS, thread_name_prefix="router-sha256")
         return _executor
 
