@@ -9,6 +9,7 @@ Nothing is unpickled: only XGBoost's own JSON and UBJ formats are accepted.
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -75,7 +76,8 @@ class LoadedModel:
         predictor = self.predictor
         with np.errstate(over="ignore"):  # a number beyond float32 is refused just below
             matrix = predictor.matrix(instances)
-        refuse_infinite(matrix)
+        by_name = bool(instances) and isinstance(instances[0], Mapping)
+        refuse_infinite(matrix, predictor.feature_names if by_name else None)
         result = predictor.predict(matrix, output, rounds)
         labels = self.metadata.class_labels
         if output == "label" and labels:
@@ -86,16 +88,18 @@ class LoadedModel:
 FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
-def refuse_infinite(matrix: np.ndarray) -> None:
+def refuse_infinite(matrix: np.ndarray, names: Sequence[str] | None = None) -> None:
     """Refuse numbers JSON allows but float32 cannot hold (``1e300``): converted, they are
     infinities, and each output would treat them differently. Missing values are NaN and
-    stay; a parsed body holds no infinity of its own (the API refuses them)."""
+    stay; a parsed body holds no infinity of its own (the API refuses them). The first one
+    is named by row and column, or by feature where ``names`` says rows were keyed so."""
     infinite = np.isinf(matrix)
     if infinite.any():
-        row = int(np.flatnonzero(infinite.any(axis=1))[0])
+        row, column = (int(index) for index in np.argwhere(infinite)[0])
+        where = names[column] if names is not None else column
         raise InvalidInstances(
-            f"instances.{row}: a number beyond float32's range (±{FLOAT32_MAX:.4g}); "
-            "models compute in float32"
+            f"instances.{row}.{where}: a number beyond float32's range "
+            f"(±{FLOAT32_MAX:.4g}); models compute in float32"
         )
 
 

@@ -44,6 +44,19 @@ GOOD_ROW = [0.1, 0.2, 0.3, 0.4]
     ("body", "status", "slug", "detail"),
     [
         ({"instances": [[0.1, 0.2, 0.3]]}, 422, "invalid-instances", "expects 4 features"),
+        # A number beyond float32's range, named by row and column, or by feature.
+        (
+            {"instances": [GOOD_ROW, [0.1, 0.2, 1e39, 0.4]]},
+            422,
+            "invalid-instances",
+            "instances.1.2: a number beyond float32's range",
+        ),
+        (
+            {"instances": [{"a": 0.1, "b": -1e39, "c": 0.3, "d": 0.4}]},
+            422,
+            "invalid-instances",
+            "instances.0.b: a number beyond float32's range",
+        ),
         ({"instances": [GOOD_ROW, [0.1]]}, 422, "invalid-instances", "expects 4 features"),
         ({"instances": [["0.1", 0.2, 0.3, 0.4]]}, 422, "invalid-instances", "valid number"),
         ({"instances": [[True, 0.2, 0.3, 0.4]]}, 422, "invalid-instances", "valid number"),
@@ -93,13 +106,13 @@ def test_invalid_instances(
 
 @pytest.mark.parametrize(
     ("number", "shown"),
-    [(b"1e39", "instances.0: a number beyond float32's range"),
+    [(b"1e39", "instances.0.0: a number beyond float32's range"),
      # Valid JSON that no double holds: the same refusal, not a malformed body.
      (b"1e999", "1e999 is beyond float32's range"),
      # Integers too: past a double's range (a 500 once), and past Python's digit limit.
-     (b"-" + b"9" * 400, "instances.0: a number beyond float32's range"),
-     (b"1" * 5000, "instances.0: a number beyond float32's range"),
-     (b"1" + b"0" * 39, "instances.0: a number beyond float32's range")],
+     (b"-" + b"9" * 400, "instances.0.0: a number beyond float32's range"),
+     (b"1" * 5000, "instances.0.0: a number beyond float32's range"),
+     (b"1" + b"0" * 39, "instances.0.0: a number beyond float32's range")],
 )  # fmt: skip
 def test_numbers_beyond_float_range_are_refused(
     served: TestClient, number: bytes, shown: str
