@@ -9,6 +9,7 @@ refused one by one, with the reason, and never fail the part.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from operator import itemgetter
 from typing import TYPE_CHECKING, Literal
@@ -24,6 +25,8 @@ if TYPE_CHECKING:
     from router.xgb.outputs import Output
 
 InputFormat = Literal["csv", "jsonl"]
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_ROW_IN_BODY = re.compile(r"^instances\.\d+(?:\.[^:]*)?: ")
 RawRow = tuple[int, "Mapping[str | None, object]"]
 REASON_LIMIT = 200
 
@@ -66,6 +69,8 @@ def parse_csv_value(name: str, value: object) -> float:
         raise RowRefused(f"feature {name!r}: {text[:40]!r} is not a number") from None
     if math.isinf(number):
         raise RowRefused(f"feature {name!r}: {text[:40]!r} is not a finite number")
+    if abs(number) > _FLOAT32_MAX:
+        raise RowRefused(f"feature {name!r}: {text[:40]!r} does not fit a 32-bit float")
     return number
 
 
@@ -77,7 +82,7 @@ def parse_json_value(name: str, value: object) -> float:
         kind = "a string" if isinstance(value, str) else type(value).__name__
         raise RowRefused(f"feature {name!r}: {kind} is not a JSON number")
     number = float(value)
-    if math.isinf(number) or abs(number) > np.finfo(np.float32).max:
+    if math.isinf(number) or abs(number) > _FLOAT32_MAX:
         raise RowRefused(f"feature {name!r}: {value!r} does not fit a 32-bit float")
     return number
 
@@ -155,8 +160,10 @@ class PartPredictor:
     def _csv_matrix(self, rows: Sequence[RawRow]) -> np.ndarray | None:
         """The part's matrix in one numpy conversion, when every row is well formed; None
         sends the part through the row-by-row path, which finds and explains the bad rows.
-        Both paths give the same numbers: text to float64 (as ``float()``), then float32."""
-        if not rows:
+        Both paths give the same numbers: text to float64 (as ``float()``), then float32.
+        Not for a model with text categories: a field that reads as a number there may be a
+        category's name (a zip code), which only the row-by-row path looks up."""
+        if not rows or self._text_codes:
             return None
         texts_of = self._texts_of
         try:
@@ -165,7 +172,8 @@ class PartPredictor:
             matrix = texts.astype(np.float64)
         except (KeyError, ValueError, TypeError):
             return None  # a short row (None), a word, an absent column: explain row by row
-        if np.isinf(matrix).any() or any(None in fields for _, fields in rows):
+        # Beyond float32's range (1e39) as well as infinite: the row path refuses both.
+        if (np.abs(matrix) > _FLOAT32_MAX).any() or any(None in fields for _, fields in rows):
             return None
         return matrix.astype(np.float32)
 
@@ -203,6 +211,12 @@ class PartPredictor:
 
     def _predict(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
         predictor = self.model.predictor
+        if predictor.has_categories:
+            # As the API's rows: numeric categories by value, and only codes the model has
+            # (XGBoost answers any number). On a copy: when a row is refused, the part is
+            # predicted again row by row from the same matrix.
+            matrix = matrix.copy()
+            predictor.encode_categories(matrix)
         results: dict[str, np.ndarray] = {
             output: predictor.predict(matrix, output) for output in self.outputs
         }
@@ -218,7 +232,10 @@ class PartPredictor:
             try:
                 one = self._predict(matrix[index : index + 1])
             except InvalidInstances as exc:
-                result.refused.append(Refused(number, exc.detail[:REASON_LIMIT], fields))
+                # The API's words name the row in the body (always 0 here): the file's row
+                # number is the reject's own column.
+                reason = _ROW_IN_BODY.sub("", exc.detail, count=1)
+                result.refused.append(Refused(number, reason[:REASON_LIMIT], fields))
                 continue
             kept.append((number, fields))
             for output, array in one.items():

@@ -214,11 +214,24 @@ class Predictor:
                 f"the model expects {self.num_features} features per row; got rows of "
                 f"{', '.join(map(str, widths[:5]))}"
             )
+        self.encode_categories(matrix)
+        return matrix
+
+    @property
+    def has_categories(self) -> bool:
+        """Whether a matrix needs ``encode_categories`` before it is predicted."""
+        return bool(self._value_columns or self._code_columns)
+
+    def encode_categories(self, matrix: np.ndarray) -> None:
+        """Make a matrix of rows as numbers ready for XGBoost, in place: numeric categories
+        (sent by value) become their codes, and every categorical column is checked to hold
+        only codes of the model's categories (XGBoost answers any number there). Raises
+        ``InvalidInstances`` for the first row that does not; a column encoded before it
+        stays encoded."""
         for values in self._value_columns:
             values.encode(matrix)
         for codes in self._code_columns:
             codes.check(matrix)
-        return matrix
 
     # -- prediction -------------------------------------------------------------------------
 

@@ -85,3 +85,58 @@ def test_csv_and_jsonl_category_values_by_name(tmp_path: Path) -> None:
     np.testing.assert_allclose([r["probability"][1] for r in from_lines], wanted, rtol=1e-6)
     rejects = (tmp_path / "scored.rejects.csv").read_text()
     assert "no category 'gold'" in rejects and "basic, plus, pro" in rejects
+
+
+def train_numeric_categories() -> tuple[xgb.XGBClassifier, pd.DataFrame]:
+    """Categories that read as numbers: a pandas category of ints (seats) and one of digit
+    strings (zip codes), as they come from real tables."""
+    rng = np.random.default_rng(0)
+    rows = 600
+    frame = pd.DataFrame(
+        {
+            "x": rng.normal(size=rows),
+            "seats": pd.Categorical(rng.choice([1, 5, 10, 50], rows)),
+            "zip": pd.Categorical(rng.choice(["10001", "94105", "60601"], rows)),
+        }
+    )
+    target = (frame.x > 0) ^ (frame.seats.astype(int) > 5) ^ (frame.zip == "94105")
+    model = xgb.XGBClassifier(
+        n_estimators=20, max_depth=4, enable_categorical=True, tree_method="hist", n_jobs=1
+    )
+    model.fit(frame, target.astype(int), verbose=False)
+    return model, frame
+
+
+def test_categories_that_read_as_numbers_are_taken_by_value_and_codes_are_checked(
+    tmp_path: Path,
+) -> None:
+    # Batch once read "5" in seats and "94105" in zip as codes: four predictions of five
+    # silently wrong, and codes past the model's categories predicted, none refused.
+    model, frame = train_numeric_categories()
+    (tmp_path / "models").mkdir()
+    publish(tmp_path / "models", "churn", model, labels=None)
+    rows = frame[:5]
+    source = tmp_path / "rows.csv"
+    rows.to_csv(source, index=False)
+    with source.open("a") as handle:
+        handle.write("0.1,7,10001\n0.1,-1,10001\n0.1,5,99999\n")  # no such seats, no such zip
+    lines = tmp_path / "rows.jsonl"
+    records = rows.astype(object).to_dict("records")
+    lines.write_text("".join(json.dumps(record) + "\n" for record in records))
+
+    assert run(source, tmp_path / "scored.csv", tmp_path / "models") == 0
+    assert run(lines, tmp_path / "scored.jsonl", tmp_path / "models") == 0
+
+    wanted = model.predict_proba(rows)[:, 1]
+    with (tmp_path / "scored.csv").open() as handle:
+        scored = list(csv.DictReader(handle))
+    np.testing.assert_allclose([float(r["probability_1"]) for r in scored], wanted, rtol=1e-6)
+    from_lines = [json.loads(line) for line in (tmp_path / "scored.jsonl").read_text().splitlines()]
+    np.testing.assert_allclose([r["probability"][1] for r in from_lines], wanted, rtol=1e-6)
+    with (tmp_path / "scored.rejects.csv").open() as handle:
+        rejects = list(csv.DictReader(handle))
+    assert [r["row"] for r in rejects] == ["6", "7", "8"]
+    assert "no category 7 for feature 'seats'" in rejects[0]["reason"]
+    assert "no category -1 for feature 'seats'" in rejects[1]["reason"]
+    assert "99999 is not a category of feature 'zip'" in rejects[2]["reason"]
+    assert not rejects[0]["reason"].startswith("instances.")

@@ -93,6 +93,29 @@ def test_local_job_writes_predictions_rejects_and_manifest_beside_the_output(
     assert not [path.name for path in output.parent.iterdir() if path.name.startswith(".")]
 
 
+def test_a_csv_number_beyond_float32_is_refused_as_json_lines_and_the_api_refuse_it(
+    tmp_path: Path, model_root: Path, churn: tuple[xgb.XGBClassifier, str]
+) -> None:
+    # 1e39 is finite as a double and infinite as float32: once predicted as infinity.
+    source = tmp_path / "rows.csv"
+    write_csv(source, 3)
+    with source.open("a") as handle:
+        handle.write("3,1e39,1,1,1\n4,-3.5e38,1,1,1\n")
+    output = tmp_path / "scored.csv"
+
+    argv = ["batch", str(source), "--model", "churn", "--output", str(output)]
+    assert main([*argv, "--model-root", str(model_root), "--no-progress"]) == 0
+
+    assert [row["id"] for row in csv.DictReader(io.StringIO(output.read_text()))] == [
+        "0",
+        "1",
+        "2",
+    ]
+    manifest = json.loads(output.with_suffix(".manifest.json").read_text())
+    assert [refused["row"] for refused in manifest["refused"]] == [4, 5]
+    assert "'1e39' does not fit a 32-bit float" in manifest["refused"][0]["reason"]
+
+
 def test_local_job_of_a_missing_model_fails_with_a_manifest(
     tmp_path: Path, model_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
