@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 from typing import TYPE_CHECKING
 
@@ -96,15 +97,42 @@ UNPARSED_KEY = None
 
 
 def json_row(line: bytes) -> dict[str | None, object]:
+    reason = "the line is not a JSON object"
     try:
         value = orjson.loads(line)
     except orjson.JSONDecodeError as exc:
-        reason = f"not valid JSON ({exc.msg})"
-    else:
-        if isinstance(value, dict):
-            return value
-        reason = "the line is not a JSON object"
+        try:
+            value = _with_nan(line)
+        except _NotANumber as refused:
+            return {UNPARSED_KEY: str(refused), "line": line[:1000].decode(errors="replace")}
+        except ValueError:  # not JSON even so (UnicodeDecodeError is one)
+            reason, value = f"not valid JSON ({exc.msg})", None
+    if isinstance(value, dict):
+        return value
     return {UNPARSED_KEY: reason, "line": line[:1000].decode(errors="replace")}
+
+
+class _NotANumber(ValueError):
+    pass
+
+
+def _with_nan(line: bytes) -> object:
+    """A line orjson refused, read as the API reads such a body: Python's ``json.dumps``
+    writes ``NaN`` for a missing float (``json.dumps(row)`` of a pandas row does), which is
+    a missing value; ``Infinity`` is no number a model can use."""
+
+    def constant(name: str) -> None:
+        if name == "NaN":
+            return None
+        raise _NotANumber(f"{name} is not a number a model can use; null is a missing value")
+
+    def integer(text: str) -> int | float:
+        # orjson writes rows back (rejects echo them) and holds 64 bits: beyond that an
+        # integer is its float, infinite past a double's range, which rows refuse.
+        value = int(text)
+        return value if -(1 << 63) <= value < 1 << 64 else float(text)
+
+    return json.loads(line, parse_constant=constant, parse_int=integer)
 
 
 # -- columns -------------------------------------------------------------------------------

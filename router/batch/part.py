@@ -81,9 +81,12 @@ def parse_json_value(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float):
         kind = "a string" if isinstance(value, str) else type(value).__name__
         raise RowRefused(f"feature {name!r}: {kind} is not a JSON number")
-    number = float(value)
+    try:
+        number = float(value)
+    except OverflowError:  # an integer of hundreds of digits, from a line orjson refused
+        number = math.inf
     if math.isinf(number) or abs(number) > _FLOAT32_MAX:
-        raise RowRefused(f"feature {name!r}: {value!r} does not fit a 32-bit float")
+        raise RowRefused(f"feature {name!r}: {repr(value)[:40]} does not fit a 32-bit float")
     return number
 
 

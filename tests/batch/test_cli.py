@@ -116,6 +116,35 @@ def test_a_csv_number_beyond_float32_is_refused_as_json_lines_and_the_api_refuse
     assert "'1e39' does not fit a 32-bit float" in manifest["refused"][0]["reason"]
 
 
+def test_json_lines_written_by_json_dumps_keep_their_rows_with_missing_values(
+    tmp_path: Path, model_root: Path, churn: tuple[xgb.XGBClassifier, str]
+) -> None:
+    # json.dumps(row) of a pandas row writes NaN for a missing value, as the API accepts.
+    model, _ = churn
+    frame = churn_frame(4, seed=5)
+    frame.loc[1, "support_calls"] = np.nan
+    source = tmp_path / "rows.jsonl"
+    lines = [json.dumps({"id": i, **frame.iloc[i].to_dict()}) for i in range(len(frame))]
+    lines.append('{"id": 4, "tenure_months": Infinity}')
+    lines.append('{"id": 5, "tenure_months": ' + "9" * 400 + "}")
+    source.write_text("\n".join(lines) + "\n")
+    assert "NaN" in lines[1]
+    output = tmp_path / "scored.jsonl"
+
+    argv = ["batch", str(source), "--model", "churn", "--output", str(output)]
+    assert main([*argv, "--model-root", str(model_root), "--no-progress", "--outputs",
+                 "value"]) == 0  # fmt: skip
+
+    scored = [json.loads(line) for line in output.read_text().splitlines()]
+    assert [row["id"] for row in scored] == [0, 1, 2, 3]  # passed through as written
+    expected = model.get_booster().inplace_predict(frame[FEATURES].to_numpy(np.float32))
+    np.testing.assert_allclose([row["value"] for row in scored], expected, rtol=1e-6)
+    manifest = json.loads(output.with_suffix(".manifest.json").read_text())
+    reasons = [refused["reason"] for refused in manifest["refused"]]
+    assert "Infinity is not a number a model can use" in reasons[0]
+    assert "does not fit a 32-bit float" in reasons[1]
+
+
 def test_local_job_of_a_missing_model_fails_with_a_manifest(
     tmp_path: Path, model_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
