@@ -117,6 +117,12 @@ def run_job(
         manifest.input["format"] = fmt
         if formats.format_of(output_path.name) != fmt:
             raise BatchInputInvalid(f"the output must be {fmt} like the input: {output_path.name}")
+        for written in (paths.predictions, paths.rejects):
+            if _same_file(written, input_path):
+                raise BatchInputInvalid(
+                    f"the output {written.name} is the input file: writing it would replace "
+                    "the rows being read; choose another --output"
+                )
         model = pinned_model(registry, model_name)  # the job's one version, held to the end
         manifest.version = model.version
         _predict_file(input_path, fmt, paths, model, limits, outputs, manifest, progress)
@@ -127,6 +133,13 @@ def run_job(
     if manifest.status == "failed":
         raise BatchError(f"{manifest.error}; manifest: {paths.manifest}")
     return manifest
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    try:
+        return path.resolve() == other.resolve() or path.samefile(other)
+    except OSError:  # the output does not exist yet: not the input, which does
+        return False
 
 
 def _predict_file(

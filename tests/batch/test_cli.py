@@ -145,6 +145,26 @@ def test_json_lines_written_by_json_dumps_keep_their_rows_with_missing_values(
     assert "does not fit a 32-bit float" in reasons[1]
 
 
+def test_an_output_that_is_the_input_file_is_refused_before_a_row_is_written(
+    tmp_path: Path,
+    model_root: Path,
+    churn: tuple[xgb.XGBClassifier, str],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    source = tmp_path / "rows.csv"
+    write_csv(source, 3)
+    before = source.read_bytes()
+    (tmp_path / "link.csv").symlink_to(source)
+
+    for output in (source, tmp_path / "link.csv", tmp_path / "sub" / ".." / "rows.csv"):
+        argv = ["batch", str(source), "--model", "churn", "--output", str(output)]
+        code = main([*argv, "--model-root", str(model_root), "--no-progress"])
+
+        assert code == 1, output
+        assert "is the input file" in capsys.readouterr().err
+        assert source.read_bytes() == before
+
+
 def test_local_job_of_a_missing_model_fails_with_a_manifest(
     tmp_path: Path, model_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
