@@ -164,10 +164,12 @@ def decode_json(body: bytes) -> object:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
-        return _loads_with_nan(body, exc)
+        return loads_with_nan(body, exc)
 
 
-def _loads_with_nan(body: bytes, error: orjson.JSONDecodeError) -> object:
+def loads_with_nan(
+    body: bytes, error: orjson.JSONDecodeError, *, integers_as_floats: bool = True
+) -> object:
     """The body once orjson refused it: Python's ``json.dumps`` writes ``NaN`` for a missing
     float, and most clients send that, so ``NaN`` is read as a missing value (``null``).
     ``Infinity`` is refused: it is no missing value, and XGBoost would compare with it.
@@ -193,7 +195,13 @@ def _loads_with_nan(body: bytes, error: orjson.JSONDecodeError) -> object:
         return value
 
     try:
-        return json.loads(body, parse_constant=constant, parse_float=number, parse_int=float)
+        return json.loads(
+            body,
+            parse_constant=constant,
+            parse_float=number,
+            # A V2 request's shapes must stay integers; its tensors check their own values.
+            parse_int=float if integers_as_floats else int,
+        )
     except (ValueError, RecursionError):  # not JSON even so (UnicodeDecodeError is one)
         raise MalformedRequest(f"the body is not valid JSON: {error}") from error
 

@@ -228,3 +228,17 @@ def test_tritonclient_label_and_probabilities(
         "label": "BYTES",
         "probabilities": "FP32",
     }
+
+
+def test_tritonclient_json_data_with_missing_values(
+    triton: httpclient.InferenceServerClient, served: tuple[str, list[Published]]
+) -> None:
+    # tritonclient writes a NaN of JSON data as NaN (Python's json.dumps): a missing value,
+    # as in the native body, not a 400 for JSON that Python itself wrote.
+    rows = ROWS.copy()
+    rows[1, 2] = np.nan
+    requested = [httpclient.InferRequestedOutput("value", binary_data=False)]
+
+    result = triton.infer("iris", [features(binary=False, rows=rows)], outputs=requested)
+
+    np.testing.assert_array_equal(result.as_numpy("value"), expected(live(served).booster, rows))

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, cast, get_args
 import numpy as np
 import orjson
 
+from router.api.body import loads_with_nan
 from router.api.v2.tensors import (
     InputTensor,
     binary_data,
@@ -125,7 +126,12 @@ def parse_infer_request(body: bytes, header_length: str | None, *, max_rows: int
     try:
         document = orjson.loads(header)
     except orjson.JSONDecodeError as exc:
-        raise MalformedRequest(f"the inference request is not valid JSON: {exc}") from exc
+        # tritonclient sends a NumPy NaN of JSON data as NaN (Python's json.dumps): read as
+        # null, a missing value, as the native body reads it.
+        try:
+            document = loads_with_nan(header, exc, integers_as_floats=False)
+        except MalformedRequest:
+            raise MalformedRequest(f"the inference request is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise InvalidInstances('the inference request must be a JSON object: {"inputs": [...]}')
     request_id = document.get("id")

@@ -163,8 +163,16 @@ def _json_values(data: object, where: str) -> np.ndarray:
     if array.dtype.kind == "O":  # nulls, or integers too large for int64
         flat = array.ravel()
         if all(_is_number_or_null(value) for value in flat):
-            return np.array([np.nan if v is None else float(v) for v in flat], dtype=np.float64)
+            return np.array([np.nan if v is None else _as_float(v) for v in flat], np.float64)
     raise InvalidInstances(f"{where}: data must hold numbers (or null for a missing value)")
+
+
+def _as_float(value: float) -> float:
+    """An integer past a double's range is infinite, which the range check then refuses."""
+    try:
+        return float(value)
+    except OverflowError:
+        return math.inf if value > 0 else -math.inf
 
 
 def _json_texts(data: object, where: str) -> np.ndarray:
