@@ -83,7 +83,7 @@ def parse_json_value(name: str, value: object) -> float:
         raise RowRefused(f"feature {name!r}: {kind} is not a JSON number")
     try:
         number = float(value)
-    except OverflowError:  # an integer of hundreds of digits, from a line orjson refused
+    except OverflowError:  # an integer of hundreds of digits, as Python's json keeps one
         number = math.inf
     if math.isinf(number) or abs(number) > _FLOAT32_MAX:
         raise RowRefused(f"feature {name!r}: {repr(value)[:40]} does not fit a 32-bit float")
