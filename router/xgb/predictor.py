@@ -98,6 +98,7 @@ class Predictor:
         self.objective = objective
         self.num_classes = num_classes
         self.num_targets = num_targets
+        self._contributions: bool | None = None  # whether XGBoost answers them: asked once
         self.num_features = booster.num_features()
         self.rounds = rounds or Rounds(booster.num_boosted_rounds(), None, 1, linear)
         self._default_rounds: RoundsChoice = "best"
@@ -179,9 +180,30 @@ class Predictor:
     def outputs(self) -> list[Output]:
         """The outputs this model answers (``probabilities``/``label`` for classifiers)."""
         supported = [kind for kind in OUTPUTS if kind not in CLASSIFIER_OUTPUTS]
+        if self._contributions_refusal() is not None:
+            supported.remove("contributions")
         if self._classifier_refusal() is None:
             supported += CLASSIFIER_OUTPUTS
         return supported
+
+    def _contributions_refusal(self) -> str | None:
+        """Why XGBoost computes no contributions for this model, if it does not: trees with
+        vector leaves (``multi_strategy="multi_output_tree"``) have none. Only a model of
+        several targets can have such trees, and nothing short of a walk of every tree (which
+        a published version skips) tells them apart, so XGBoost is asked once, on one row."""
+        if self.num_targets <= 1 or self.linear:
+            return None
+        if self._contributions is None:
+            row = np.full((1, self.num_features), np.nan, dtype=np.float32)
+            try:
+                self._predict_dmatrix(row, "contributions", self._default_end)
+            except xgboost.core.XGBoostError:
+                self._contributions = False
+            else:
+                self._contributions = True
+        if self._contributions:
+            return None
+        return "XGBoost computes none for trees with vector leaves (multi_output_tree)"
 
     def _classifier_refusal(self) -> str | None:
         if not self.is_classifier:
@@ -247,6 +269,10 @@ class Predictor:
             refusal = self._classifier_refusal()
             if refusal is not None:
                 raise InvalidInstances(f"output {output!r} is for classifiers: {refusal}")
+        if output == "contributions":
+            refusal = self._contributions_refusal()
+            if refusal is not None:
+                raise InvalidInstances(f"this model answers no contributions: {refusal}")
         try:
             if output == "probabilities":
                 return self._probabilities(matrix, end)

@@ -3,9 +3,17 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING
 
+import numpy as np
 from starlette.routing import Route
 
-from tests.modelkit import model_bytes, replace_file, rows, train_booster, write_model
+from tests.modelkit import (
+    model_bytes,
+    replace_file,
+    rows,
+    train_booster,
+    train_variant,
+    write_model,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -41,6 +49,34 @@ def test_the_list_says_a_loaded_version_is_older_than_the_file_on_disk(
 
     assert (listed["version"], listed["stale"]) == (served["version"], True)
     assert listed["file_bytes"] == path.stat().st_size
+
+
+def test_vector_leaf_models_do_not_offer_contributions_xgboost_cannot_compute(
+    client: TestClient, model_root: Path
+) -> None:
+    # Trees with vector leaves (multi_output_tree): XGBoost refuses pred_contribs, so the
+    # router neither lists the output nor blames the rows for it. Two targets in trees of
+    # one output each (XGBoost's default strategy) answer contributions as any model does.
+    strategies = {"vector": "multi_output_tree", "per-target": "one_output_per_tree"}
+    for name, strategy in strategies.items():
+        booster = train_variant(
+            {"tree_method": "hist", "multi_strategy": strategy, "max_depth": 2}, targets=2
+        )
+        write_model(model_root, name, booster, layout="file")
+    row = {"instances": [[0.1, 0.2, 0.3, 0.4]], "output": "contributions"}
+
+    vector = client.get("/models/vector").json()
+    refused = client.post("/models/vector/predict", json=row)
+    per_target = client.get("/models/per-target").json()
+    answered = client.post("/models/per-target/predict", json=row)
+
+    assert "contributions" not in vector["outputs"] and "margin" in vector["outputs"]
+    assert refused.status_code == 422
+    assert "answers no contributions" in refused.json()["detail"]
+    assert "XGBoost refused the rows" not in refused.json()["detail"]
+    assert "contributions" in per_target["outputs"]
+    assert answered.status_code == 200
+    assert np.asarray(answered.json()["predictions"]).shape == (1, 2, 5)
 
 
 def test_describe_loads_and_shows_features_task_and_labels(
