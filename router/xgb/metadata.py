@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 # Booster attribute holding metadata JSON inside the model file itself. The publisher writes
 # it, so that one atomic rename swaps a model and its metadata together.
@@ -39,7 +39,8 @@ class ModelMetadata(BaseModel):
     class_labels: list[str] | None = Field(
         default=None,
         description="Label of each class, in the order of the model's outputs (for a "
-        "LabelEncoder, its classes_). As many as the model has classes: 2 for a binary model.",
+        "LabelEncoder, its classes_). As many as the model has classes: 2 for a binary model. "
+        "Whole numbers are taken as their text.",
     )
     description: str | None = None
     example: list[float | None] | None = Field(
@@ -51,6 +52,18 @@ class ModelMetadata(BaseModel):
         description='"best" (default): the rounds up to best_iteration when the model was '
         'trained with early stopping; "all": every round in the file.',
     )
+
+    @field_validator("class_labels", mode="before")
+    @classmethod
+    def _whole_numbers_as_text(cls, value: object) -> object:
+        # json.dump({"class_labels": encoder.classes_.tolist()}) of a LabelEncoder fitted on
+        # integer classes writes [0, 1, 2]: labels, served as the text they read as.
+        if isinstance(value, list):
+            return [
+                str(label) if isinstance(label, int) and not isinstance(label, bool) else label
+                for label in value
+            ]
+        return value
 
 
 def task_of_objective(objective: str) -> Task:
