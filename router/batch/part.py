@@ -28,6 +28,11 @@ InputFormat = Literal["csv", "jsonl"]
 _FLOAT32_MAX = float(np.finfo(np.float32).max)
 _ROW_IN_BODY = re.compile(r"^instances\.\d+(?:\.[^:]*)?: ")
 RawRow = tuple[int, "Mapping[str | None, object]"]
+# What tools write for a missing value in CSV, besides an empty field and nan, which float()
+# reads: R and pandas write NA, databases NULL (pandas' read_csv reads all of these so). A
+# category of that name is looked up before a field is read as a number.
+MISSING_TEXTS = frozenset({"NA", "N/A", "null", "NULL", "None", "<NA>", "#N/A"})
+_MISSING_FIELDS = np.array(["", *sorted(MISSING_TEXTS)])
 REASON_LIMIT = 200
 
 
@@ -61,7 +66,7 @@ def parse_csv_value(name: str, value: object) -> float:
     if not isinstance(value, str):
         raise RowRefused(f"feature {name!r}: expected text from a CSV file")
     text = value.strip()
-    if not text:
+    if not text or text in MISSING_TEXTS:
         return math.nan  # an empty field is a missing value, as pandas writes NaN
     try:
         number = float(text)
@@ -171,7 +176,8 @@ class PartPredictor:
         texts_of = self._texts_of
         try:
             texts = np.array([texts_of(fields) for _, fields in rows], dtype=np.str_)
-            texts[texts == ""] = "nan"  # an empty field is a missing value
+            # An empty field is a missing value, and so is what other tools write for one.
+            texts[np.isin(texts, _MISSING_FIELDS)] = "nan"
             matrix = texts.astype(np.float64)
         except (KeyError, ValueError, TypeError):
             return None  # a short row (None), a word, an absent column: explain row by row
@@ -205,7 +211,7 @@ class PartPredictor:
         code = codes.get(text)
         if code is not None:
             return float(code)
-        if self._csv and (not text or _is_number(text)):
+        if self._csv and (not text or text in MISSING_TEXTS or _is_number(text)):
             return parse(name, value)
         known = ", ".join(list(codes)[:20])
         raise RowRefused(

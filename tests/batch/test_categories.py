@@ -140,3 +140,47 @@ def test_categories_that_read_as_numbers_are_taken_by_value_and_codes_are_checke
     assert "no category -1 for feature 'seats'" in rejects[1]["reason"]
     assert "99999 is not a category of feature 'zip'" in rejects[2]["reason"]
     assert not rejects[0]["reason"].startswith("instances.")
+
+
+def test_csv_missing_values_as_other_tools_write_them_and_a_category_of_that_name(
+    tmp_path: Path,
+) -> None:
+    # R and pandas write NA, databases NULL: missing values, as pandas reads them; but a
+    # category that is called NA (a region) is that category, looked up first.
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame(
+        {
+            "tenure_months": rng.integers(0, 72, 300).astype(float),
+            "region": pd.Categorical(rng.choice(["NA", "EU", "APAC"], 300)),
+            "plan": pd.Categorical(rng.choice(PLANS, 300), PLANS),
+        }
+    )
+    target = (frame.region == "NA") ^ (frame.tenure_months < 30)
+    model = xgb.XGBClassifier(
+        n_estimators=10, max_depth=3, enable_categorical=True, tree_method="hist", n_jobs=1
+    )
+    model.fit(frame, target.astype(int), verbose=False)
+    (tmp_path / "models").mkdir()
+    publish(tmp_path / "models", "churn", model, labels=None)
+    source = tmp_path / "rows.csv"
+    source.write_text(
+        "tenure_months,region,plan\n"
+        "NA,NA,pro\n"  # missing tenure; the region called NA
+        "12,EU,NULL\n"  # a missing plan
+        "null,APAC,basic\n"
+    )
+    wanted = model.predict_proba(
+        pd.DataFrame(
+            {
+                "tenure_months": [np.nan, 12.0, np.nan],
+                "region": pd.Categorical(["NA", "EU", "APAC"], frame.region.cat.categories),
+                "plan": pd.Categorical(["pro", None, "basic"], PLANS),
+            }
+        )
+    )[:, 1]
+
+    assert run(source, tmp_path / "scored.csv", tmp_path / "models") == 0
+
+    with (tmp_path / "scored.csv").open() as handle:
+        scored = list(csv.DictReader(handle))
+    np.testing.assert_allclose([float(r["probability_1"]) for r in scored], wanted, rtol=1e-6)

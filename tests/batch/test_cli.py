@@ -165,6 +165,23 @@ def test_an_output_that_is_the_input_file_is_refused_before_a_row_is_written(
         assert source.read_bytes() == before
 
 
+def test_csv_na_and_null_are_missing_values_in_the_fast_conversion_too(
+    tmp_path: Path, model_root: Path, churn: tuple[xgb.XGBClassifier, str]
+) -> None:
+    model, _ = churn
+    source = tmp_path / "rows.csv"
+    source.write_text(f"{','.join(FEATURES)}\nNA,70.5,1,NULL\n3,null,N/A,1\n")
+    output = tmp_path / "scored.csv"
+
+    argv = ["batch", str(source), "--model", "churn", "--output", str(output), "--outputs"]
+    assert main([*argv, "value", "--model-root", str(model_root), "--no-progress"]) == 0
+
+    rows = np.array([[np.nan, 70.5, 1, np.nan], [3, np.nan, np.nan, 1]], dtype=np.float32)
+    scored = list(csv.DictReader(io.StringIO(output.read_text())))
+    values = [[float(row[f"value_{label}"]) for label in LABELS] for row in scored]
+    np.testing.assert_allclose(values, model.get_booster().inplace_predict(rows), rtol=1e-6)
+
+
 def test_local_job_of_a_missing_model_fails_with_a_manifest(
     tmp_path: Path, model_root: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
