@@ -31,7 +31,7 @@ RawRow = tuple[int, "Mapping[str | None, object]"]
 # What tools write for a missing value in CSV, besides an empty field and nan, which float()
 # reads: R and pandas write NA, databases NULL (pandas' read_csv reads all of these so). A
 # category of that name is looked up before a field is read as a number.
-MISSING_TEXTS = frozenset({"NA", "N/A", "null", "NULL", "None", "<NA>", "#N/A"})
+MISSING_TEXTS = frozenset({"NA", "N/A", "null", "NULL", "<NA>", "#N/A"})
 _MISSING_FIELDS = np.array(["", *sorted(MISSING_TEXTS)])
 REASON_LIMIT = 200
 
