@@ -73,11 +73,6 @@ class ContentHash:
         ):
             self._pending = _background().submit(_sha256, self._data)
 
-    @property
-    def started(self) -> bool:
-        """Whether the hash was handed to a background thread."""
-        return self._pending is not None
-
     def hexdigest(self) -> str:
         # Two threads asking at once may both hash: the same answer, and no lock per read.
         if self._digest is None:

@@ -30,6 +30,7 @@ from router.errors import (
     RequestTooLarge,
     UnsupportedMediaType,
 )
+from router.xgb.loader import FLOAT32_MAX
 from router.xgb.metadata import RoundsChoice
 from router.xgb.outputs import OUTPUTS
 
@@ -151,7 +152,6 @@ def _choice(
     raise InvalidInstances(f"{field}: {shown} is not one of {', '.join(words)}")
 
 
-_FLOAT32_MAX: Final = 3.4028234663852886e38  # numpy.finfo(numpy.float32).max
 _SHOWN_LITERAL: Final = 24  # a number's digits quoted in a refusal, at most
 _SHOWN_VALUE: Final = 64  # a field's value quoted in a refusal, at most
 
@@ -209,7 +209,7 @@ def loads_with_nan(
 def _beyond_float32(literal: str) -> InvalidInstances:
     shown = literal if len(literal) <= _SHOWN_LITERAL else literal[:_SHOWN_LITERAL] + "..."
     return InvalidInstances(
-        f"{shown} is beyond float32's range (±{_FLOAT32_MAX:.4g}); models compute in float32"
+        f"{shown} is beyond float32's range (±{FLOAT32_MAX:.4g}); models compute in float32"
     )
 
 

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Literal
 import numpy as np
 
 from router.errors import InvalidInstances
+from router.xgb.loader import FLOAT32_MAX
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from router.xgb.outputs import Output
 
 InputFormat = Literal["csv", "jsonl"]
-_FLOAT32_MAX = float(np.finfo(np.float32).max)
 _ROW_IN_BODY = re.compile(r"^instances\.\d+(?:\.[^:]*)?: ")
 RawRow = tuple[int, "Mapping[str | None, object]"]
 # What tools write for a missing value in CSV, besides an empty field and nan, which float()
@@ -74,7 +74,7 @@ def parse_csv_value(name: str, value: object) -> float:
         raise RowRefused(f"feature {name!r}: {text[:40]!r} is not a number") from None
     if math.isinf(number):
         raise RowRefused(f"feature {name!r}: {text[:40]!r} is not a finite number")
-    if abs(number) > _FLOAT32_MAX:
+    if abs(number) > FLOAT32_MAX:
         raise RowRefused(f"feature {name!r}: {text[:40]!r} does not fit a 32-bit float")
     return number
 
@@ -90,7 +90,7 @@ def parse_json_value(name: str, value: object) -> float:
         number = float(value)
     except OverflowError:  # an integer of hundreds of digits, as Python's json keeps one
         number = math.inf
-    if math.isinf(number) or abs(number) > _FLOAT32_MAX:
+    if math.isinf(number) or abs(number) > FLOAT32_MAX:
         raise RowRefused(f"feature {name!r}: {repr(value)[:40]} does not fit a 32-bit float")
     return number
 
@@ -182,7 +182,7 @@ class PartPredictor:
         except (KeyError, ValueError, TypeError):
             return None  # a short row (None), a word, an absent column: explain row by row
         # Beyond float32's range (1e39) as well as infinite: the row path refuses both.
-        if (np.abs(matrix) > _FLOAT32_MAX).any() or any(None in fields for _, fields in rows):
+        if (np.abs(matrix) > FLOAT32_MAX).any() or any(None in fields for _, fields in rows):
             return None
         return matrix.astype(np.float32)
 
