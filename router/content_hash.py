@@ -4,7 +4,7 @@ A cache miss of content no publisher recorded hashes the bytes only for the vers
 reports once the model is loaded; the checks and XGBoost's parse come first. ``hashlib``
 lets go of the GIL while it hashes a large buffer, and XGBoost's parse runs in C through
 ctypes, which lets go of it too: on a machine with a second core (a Lambda function of more
-than 1,769 MB has one) the hash then costs the miss nothing (docs/benchmarks.md). Where
+than 1,769 MB has one) the hash then adds nearly nothing to the miss. Where
 the hash decides something first (is this a version the publisher recorded?) it is taken
 on the spot, in the caller's thread.
 """
