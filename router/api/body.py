@@ -45,10 +45,12 @@ if TYPE_CHECKING:
 INLINE_PARSE_MAX_BYTES: Final = 64 * 1024
 FIELDS: Final = tuple(PredictRequest.model_fields)
 ROUNDS: Final = get_args(RoundsChoice)
-# What orjson makes of a JSON number or null; bool is its own type, so true/false are
-# refused. Rows as objects may also carry strings: a categorical feature's category.
-ARRAY_VALUE_TYPES: Final[frozenset[type]] = frozenset({float, int, type(None)})
-OBJECT_VALUE_TYPES: Final[frozenset[type]] = frozenset({float, int, type(None), str})
+# What orjson makes of a JSON number, boolean or null. true and false are 1 and 0, as
+# XGBoost reads a pandas bool column (a DataFrame's records hold them so); the predictor
+# refuses them where the feature is categorical. Rows as objects may also carry strings: a
+# categorical feature's category.
+ARRAY_VALUE_TYPES: Final[frozenset[type]] = frozenset({float, int, bool, type(None)})
+OBJECT_VALUE_TYPES: Final[frozenset[type]] = frozenset({float, int, bool, type(None), str})
 
 
 async def read_predict_request(
@@ -269,9 +271,21 @@ def _bad_value(number: int, row: list[Any] | dict[str, Any], value_types: frozen
     for key, value in items:
         if type(value) not in value_types:
             where = key if isinstance(key, int) else key[:64]
-            kind = "a boolean" if isinstance(value, bool) else f"a {type(value).__name__}"
-            return f"instances.{number}.{where}: {kind}, not a valid number; send numbers or null"
+            kind = _JSON_KINDS.get(type(value), f"a {type(value).__name__}")
+            # Only object rows name a categorical feature's category; arrays send its code.
+            hint = " (a category by name only in rows as objects)" if type(value) is str else ""
+            return (
+                f"instances.{number}.{where}: {kind}, not a valid value; send numbers, booleans "
+                f"or null{hint}"
+            )
     raise AssertionError("no bad value in a refused row")  # pragma: no cover
+
+
+_JSON_KINDS: Final[dict[type, str]] = {
+    list: "an array",
+    dict: "an object",
+    str: "a string",
+}
 
 
 def _refuse_duplicate_keys(

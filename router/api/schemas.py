@@ -6,18 +6,20 @@ and evaluate one by one at import, on every cold start.
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictFloat
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat
 
 from router.xgb.metadata import RoundsChoice
 from router.xgb.outputs import Output
 
-# Strict: "1.5" and true are refused rather than coerced; a missing value is null (or NaN,
-# see router.api.body), and overflowing literals such as 1e999 are refused instead of
-# becoming inf. Only rows as objects may carry strings: the value of a categorical feature as
-# it was in the DataFrame ("plan": "pro"); the predictor refuses a string anywhere else.
+# Strict: "1.5" is refused rather than coerced; a missing value is null (or NaN, see
+# router.api.body), and overflowing literals such as 1e999 are refused instead of becoming
+# inf. true and false are 1 and 0, as XGBoost reads a pandas bool column (the predictor
+# refuses them for a categorical feature). Only rows as objects may carry strings: the value
+# of a categorical feature as it was in the DataFrame ("plan": "pro"); the predictor refuses
+# a string anywhere else.
 Number = Annotated[StrictFloat, Field(allow_inf_nan=False)]
-ArrayRow = list[Number | None]
-ObjectRow = dict[str, Number | str | None]
+ArrayRow = list[Number | StrictBool | None]
+ObjectRow = dict[str, Number | StrictBool | str | None]
 
 
 class PredictRequest(BaseModel):
@@ -31,8 +33,8 @@ class PredictRequest(BaseModel):
         description=(
             "Rows to predict: arrays of numbers in the model's feature order, or objects "
             "keyed by feature name (absent features are missing values). null (or NaN) is "
-            "missing. In objects, a categorical feature may be given as its category, e.g. "
-            '"plan": "pro".'
+            "missing; true and false are 1 and 0 (a boolean feature takes only those). In "
+            'objects, a categorical feature may be given as its category, e.g. "plan": "pro".'
         ),
         examples=[[[5.1, 3.5, 1.4, 0.2]]],
     )

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
+from router.csv_cells import BOOLEAN_TEXTS, MISSING_TEXTS
 from router.errors import InvalidInstances
 from router.xgb.loader import FLOAT32_MAX
 
@@ -28,11 +29,9 @@ if TYPE_CHECKING:
 InputFormat = Literal["csv", "jsonl"]
 _ROW_IN_BODY = re.compile(r"^instances\.\d+(?:\.[^:]*)?: ")
 RawRow = tuple[int, "Mapping[str | None, object]"]
-# What tools write for a missing value in CSV, besides an empty field and nan, which float()
-# reads: R and pandas write NA, databases NULL (pandas' read_csv reads all of these so). A
-# category of that name is looked up before a field is read as a number.
-MISSING_TEXTS = frozenset({"NA", "N/A", "null", "NULL", "<NA>", "#N/A"})
 _MISSING_FIELDS = np.array(["", *sorted(MISSING_TEXTS)])
+_TRUE_FIELDS = np.array([text for text, value in BOOLEAN_TEXTS.items() if value])
+_FALSE_FIELDS = np.array([text for text, value in BOOLEAN_TEXTS.items() if not value])
 REASON_LIMIT = 200
 
 
@@ -68,6 +67,9 @@ def parse_csv_value(name: str, value: object) -> float:
     text = value.strip()
     if not text or text in MISSING_TEXTS:
         return math.nan  # an empty field is a missing value, as pandas writes NaN
+    boolean = BOOLEAN_TEXTS.get(text)
+    if boolean is not None:
+        return boolean
     try:
         number = float(text)
     except ValueError:
@@ -82,8 +84,9 @@ def parse_csv_value(name: str, value: object) -> float:
 def parse_json_value(name: str, value: object) -> float:
     if value is None:
         return math.nan
-    # bool is an int in Python; the API refuses true/false and "1.5", and so does batch.
-    if isinstance(value, bool) or not isinstance(value, int | float):
+    # true and false are 1 and 0 (a bool is an int), as in the API's rows; the API refuses
+    # "1.5", and so does batch.
+    if not isinstance(value, int | float):
         kind = "a string" if isinstance(value, str) else type(value).__name__
         raise RowRefused(f"feature {name!r}: {kind} is not a JSON number")
     try:
@@ -137,6 +140,11 @@ class PartPredictor:
             and feature.categories
             and all(isinstance(c, str) for c in feature.categories)
         }
+        # As in the API, a boolean is no category (read as 1 or 0, it would be a code).
+        self._categorical = [
+            i for i, feature in enumerate(model.predictor.features) if feature.categorical
+        ]
+        self._categorical_names = {self.features[i] for i in self._categorical}
         names = self.features
         self._texts_of = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
 
@@ -178,6 +186,10 @@ class PartPredictor:
             texts = np.array([texts_of(fields) for _, fields in rows], dtype=np.str_)
             # An empty field is a missing value, and so is what other tools write for one.
             texts[np.isin(texts, _MISSING_FIELDS)] = "nan"
+            true, false = np.isin(texts, _TRUE_FIELDS), np.isin(texts, _FALSE_FIELDS)
+            if self._categorical and (true | false)[:, self._categorical].any():
+                return None
+            texts[true], texts[false] = "1", "0"
             matrix = texts.astype(np.float64)
         except (KeyError, ValueError, TypeError):
             return None  # a short row (None), a word, an absent column: explain row by row
@@ -195,7 +207,7 @@ class PartPredictor:
             clash = sorted(name for name in fields if name in self._reserved)[0]
             raise RowRefused(f"key {clash!r} has the name of a prediction column")
         parse = self._parse
-        if not self._text_codes:
+        if not self._categorical:
             return [parse(name, fields.get(name)) for name in self.features]
         return [self._category_or(parse, name, fields.get(name)) for name in self.features]
 
@@ -203,9 +215,14 @@ class PartPredictor:
         self, parse: Callable[[str, object], float], name: str, value: object
     ) -> float:
         """A category of ``name`` by value as its code; anything else as ``parse`` reads it
-        (a number is a code, as in the API)."""
+        (a number is a code, as in the API), but a boolean is no category's."""
         codes = self._text_codes.get(name)
         if codes is None or not isinstance(value, str):
+            if name in self._categorical_names and self._is_boolean(value):
+                raise RowRefused(
+                    f"feature {name!r}: a boolean, but the feature is categorical: send one "
+                    "of its categories or its code"
+                )
             return parse(name, value)
         text = value.strip() if self._csv else value
         code = codes.get(text)
@@ -218,14 +235,20 @@ class PartPredictor:
             f"feature {name!r}: the model has no category {text[:40]!r}; it knows {known}"
         )
 
+    def _is_boolean(self, value: object) -> bool:
+        if self._csv:
+            return isinstance(value, str) and value.strip() in BOOLEAN_TEXTS
+        return type(value) is bool
+
     def _predict(self, matrix: np.ndarray) -> dict[str, np.ndarray]:
         predictor = self.model.predictor
-        if predictor.has_categories:
-            # As the API's rows: numeric categories by value, and only codes the model has
-            # (XGBoost answers any number). On a copy: when a row is refused, the part is
-            # predicted again row by row from the same matrix.
+        if predictor.has_column_checks:
+            # As the API's rows: numeric categories by value, only codes the model has and
+            # only 1, 0 or missing for a boolean (XGBoost answers any number). On a copy:
+            # when a row is refused, the part is predicted again row by row from the same
+            # matrix.
             matrix = matrix.copy()
-            predictor.encode_categories(matrix)
+            predictor.check_columns(matrix)
         results: dict[str, np.ndarray] = {
             output: predictor.predict(matrix, output) for output in self.outputs
         }

@@ -20,6 +20,7 @@ import xgboost
 from router.errors import InvalidInstances
 from router.xgb.capi import DensePredict
 from router.xgb.categories import CodeColumn, ValueColumn
+from router.xgb.indicators import IndicatorColumn
 from router.xgb.outputs import CLASSIFIER_OUTPUTS, OUTPUTS, Output
 
 if TYPE_CHECKING:
@@ -63,8 +64,9 @@ class Rounds:
 
 class Feature(NamedTuple):
     """One input column: its name, XGBoost's type (``float``, ``int``, ``c`` categorical,
-    ``q``, ``i``) and, for a categorical feature trained from a DataFrame, its categories
-    in the order XGBoost encoded them (a category's code is its position).
+    ``q``, ``i`` indicator: a boolean) and, for a categorical feature trained from a
+    DataFrame, its categories in the order XGBoost encoded them (a category's code is its
+    position).
 
     A named tuple, not a frozen dataclass: a load builds one per feature, and a frozen
     dataclass's ``__init__`` costs several times a tuple's."""
@@ -146,6 +148,13 @@ class Predictor:
             )
             for i, feature in zip(categorical, chosen, strict=True)
             if not (feature.categories and not _is_text(feature))
+        ]
+        # Booleans (XGBoost's indicator type, a pandas bool column at training): 1, 0 or
+        # missing only.
+        self._indicator_columns = [
+            IndicatorColumn(i, str(name if name is not None else i))
+            for i, (name, kind) in enumerate(zip(names, types, strict=True))
+            if kind == "i"
         ]
         self._column_of: dict[str, int] | None = None
         # Values and margins go straight to XGBoost's C in-place prediction (see
@@ -236,24 +245,37 @@ class Predictor:
                 f"the model expects {self.num_features} features per row; got rows of "
                 f"{', '.join(map(str, widths[:5]))}"
             )
-        self.encode_categories(matrix)
+        if self._categorical and isinstance(first, list):
+            self._refuse_boolean_categories(instances)
+        self.check_columns(matrix)
         return matrix
 
-    @property
-    def has_categories(self) -> bool:
-        """Whether a matrix needs ``encode_categories`` before it is predicted."""
-        return bool(self._value_columns or self._code_columns)
+    def _refuse_boolean_categories(self, instances: Sequence[Row]) -> None:
+        """numpy reads true as 1, which in a categorical column is a code: refused, as object
+        rows refuse a boolean for a category. Only models with categorical features pay for
+        this look at their columns."""
+        for column in sorted(self._categorical):
+            for row_number, row in enumerate(instances):
+                if type(row[column]) is bool:  # type: ignore[index]
+                    raise InvalidInstances(_boolean_category(row_number, column, self.features))
 
-    def encode_categories(self, matrix: np.ndarray) -> None:
+    @property
+    def has_column_checks(self) -> bool:
+        """Whether a matrix needs ``check_columns`` before it is predicted."""
+        return bool(self._value_columns or self._code_columns or self._indicator_columns)
+
+    def check_columns(self, matrix: np.ndarray) -> None:
         """Make a matrix of rows as numbers ready for XGBoost, in place: numeric categories
-        (sent by value) become their codes, and every categorical column is checked to hold
-        only codes of the model's categories (XGBoost answers any number there). Raises
-        ``InvalidInstances`` for the first row that does not; a column encoded before it
-        stays encoded."""
+        (sent by value) become their codes, every categorical column is checked to hold
+        only codes of the model's categories, and every boolean column only 1, 0 or missing
+        (XGBoost answers any number in either). Raises ``InvalidInstances`` for the first row
+        that does not; a column encoded before it stays encoded."""
         for values in self._value_columns:
             values.encode(matrix)
         for codes in self._code_columns:
             codes.check(matrix)
+        for indicator in self._indicator_columns:
+            indicator.check(matrix)
 
     # -- prediction -------------------------------------------------------------------------
 
@@ -372,11 +394,15 @@ class Predictor:
                     matrix[row_number, column] = value
         for codes in self._code_columns:  # a number sent for a category is its code
             codes.check(matrix)
+        for indicator in self._indicator_columns:
+            indicator.check(matrix)
         return matrix
 
     def _code(self, column: int, value: Any, row_number: int) -> float:
         """The code XGBoost gave ``value`` of a categorical feature at training."""
         feature = self.features[column]
+        if type(value) is bool:
+            raise InvalidInstances(_boolean_category(row_number, column, self.features))
         codes = self._codes.get(column)
         if codes is None:
             if isinstance(value, str):
@@ -406,6 +432,16 @@ class Predictor:
             f"feature {feature.name!r}; it knows {_show_categories(feature.categories or ())} "
             "(null is a missing value)"
         )
+
+
+def _boolean_category(row_number: int, column: int, features: Sequence[Feature]) -> str:
+    feature = features[column]
+    name = feature.name if feature.name is not None else str(column)
+    known = f" ({_show_categories(feature.categories)})" if feature.categories else ""
+    return (
+        f"instances.{row_number}.{name}: a boolean, but the feature is categorical: send "
+        f"one of its categories{known} or its code, or null for a missing value"
+    )
 
 
 def _is_text(feature: Feature) -> bool:

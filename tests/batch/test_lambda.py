@@ -121,7 +121,7 @@ def test_jsonl_job_keeps_other_keys_and_refuses_values_that_are_not_numbers(
     lines = [
         good,
         {"id": 8, "tenure_months": "3", "monthly_charges": 1.0},
-        {"id": 9, "tenure_months": True},
+        {"id": 9, "tenure_months": [3]},
         {"id": 10, "value": 1.0, "tenure_months": 1},
         {"id": 11, "contract_code": None, "tenure_months": 40, "monthly_charges": 20},
     ]
@@ -134,7 +134,7 @@ def test_jsonl_job_keeps_other_keys_and_refuses_values_that_are_not_numbers(
     assert manifest["input"]["format"] == "jsonl"
     assert [item["row"] for item in manifest["refused"]] == [2, 3, 4]
     assert "a string is not a JSON number" in manifest["refused"][0]["reason"]
-    assert "bool is not a JSON number" in manifest["refused"][1]["reason"]
+    assert "list is not a JSON number" in manifest["refused"][1]["reason"]
     assert "'value' has the name of a prediction column" in manifest["refused"][2]["reason"]
     out = [orjson.loads(line) for line in read_text(aws, manifest["predictions"]).splitlines()]
     assert [record["id"] for record in out] == [7, 11]

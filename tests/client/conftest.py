@@ -1,6 +1,7 @@
 """A real ``model-router serve`` over models trained as a data scientist would: the sklearn
-API on iris, with feature names and string class labels; and on a pandas DataFrame with a
-category column (``plans``); and a file that is no model (``broken``)."""
+API on iris, with feature names and string class labels; on a pandas DataFrame with a
+category column (``plans``), and on one with boolean columns (``flags``); and a file that
+is no model (``broken``)."""
 
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ import pytest
 import xgboost as xgb
 from sklearn.datasets import load_iris
 
+from tests.fidelity.estimators import Case, booleans
 from tests.live.server import running_server
 
 if TYPE_CHECKING:
@@ -30,6 +32,7 @@ class Served:
     classes: list[str]
     rows: np.ndarray  # float32 rows of iris, for predictions to check
     plans: xgb.Booster  # trained on PLANS_FRAME's columns: a category and a number
+    flags: Case  # trained on a DataFrame with bool and nullable boolean columns
 
 
 @pytest.fixture(scope="session")
@@ -48,9 +51,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     (root / "iris" / "metadata.json").write_text(json.dumps({"class_labels": classes}))
     plans = _plans_model()
     plans.save_model(root / "plans.ubj")
+    flags = booleans("flags", "ubj", early=False)
+    flags.save(root)
     (root / "broken.ubj").write_bytes(b"not a model")  # no version of it loads
     with running_server(root) as url:
-        yield Served(url, booster, classes, features[::30], plans)
+        yield Served(url, booster, classes, features[::30], plans, flags)
 
 
 def plans_frame(rows: int = 200, seed: int = 0) -> pd.DataFrame:

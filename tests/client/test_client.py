@@ -59,6 +59,17 @@ def test_a_dataframe_is_sent_by_column_name_not_position(served: Served) -> None
     np.testing.assert_array_equal(result.to_numpy(), served.booster.inplace_predict(served.rows))
 
 
+def test_a_dataframe_of_booleans_gives_the_estimators_answers(served: Served) -> None:
+    """bool and nullable boolean columns: records of true, false and null (NA)."""
+    flags = served.flags
+    assert flags.rows["autopay"].isna().any()
+
+    with RouterClient(served.url) as client:
+        result = client.predict("flags", flags.rows, output="probabilities")
+
+    np.testing.assert_allclose(result.to_numpy(), flags.expected("probabilities"), rtol=1e-6)
+
+
 def test_router_problems_arrive_as_request_failed(served: Served) -> None:
     with RouterClient(served.url) as client:
         with pytest.raises(RequestFailed) as missing:
@@ -104,10 +115,10 @@ def test_models_lists_the_store(served: Served) -> None:
         client.predict("iris", served.rows[:1])
         models = client.models()
 
-    # broken and plans are loaded or tried by the tests before, or not: the server is the
+    # The others are loaded or tried by the tests before, or not: the server is the
     # session's.
-    assert [m.name for m in models] == ["broken", "iris", "plans"]
-    assert (models[1].loaded, models[1].last_error, models[1].stale) == (True, None, False)
+    assert [m.name for m in models] == ["broken", "flags", "iris", "plans"]
+    assert (models[2].loaded, models[2].last_error, models[2].stale) == (True, None, False)
 
 
 def test_labels_and_probabilities_as_the_classifier_answers(served: Served) -> None:

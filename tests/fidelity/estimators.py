@@ -24,8 +24,12 @@ CLASSES = ["churned", "stayed", "upgraded"]  # string labels, as a LabelEncoder 
 PLANS = ["free", "pro", "team"]
 
 
-def frame(*, seed: int = 0, categorical: bool = False, n: int = ROWS) -> pd.DataFrame:
-    """Customers: named numeric columns with missing values, optionally a category."""
+def frame(
+    *, seed: int = 0, categorical: bool = False, booleans: bool = False, n: int = ROWS
+) -> pd.DataFrame:
+    """Customers: named numeric columns with missing values, optionally a category, and
+    optionally booleans: a numpy ``bool`` column and a nullable ``boolean`` one with NA
+    (XGBoost records both as indicators, type ``i``)."""
     rng = np.random.default_rng(seed)
     df = pd.DataFrame(
         {
@@ -37,6 +41,11 @@ def frame(*, seed: int = 0, categorical: bool = False, n: int = ROWS) -> pd.Data
     df.loc[rng.random(n) < 0.15, "income"] = np.nan
     if categorical:
         df["plan"] = pd.Categorical(rng.choice(PLANS, n), categories=PLANS)
+    if booleans:
+        df["member"] = rng.random(n) < 0.4
+        autopay = pd.array(rng.random(n) < 0.5, dtype="boolean")
+        autopay[rng.random(n) < 0.2] = pd.NA
+        df["autopay"] = autopay
     return df
 
 
@@ -45,6 +54,8 @@ def signal(df: pd.DataFrame, seed: int = 0) -> np.ndarray:
     score = (df["age"] - 40) / 12 + np.log(df["income"].fillna(20)) / 2 - df["visits"] / 3
     if "plan" in df:
         score = score + (df["plan"] == "pro").to_numpy() * 1.5
+    if "member" in df:
+        score = score + df["member"].to_numpy() * 1.2 - df["autopay"].fillna(False).to_numpy()
     return np.asarray(score + rng.normal(0, 0.8, len(df)))
 
 
@@ -96,18 +107,22 @@ class Case:
         proba = self.model.predict_proba(rows)
         return proba[:, 1] if proba.shape[1] == 2 else proba
 
-    def array_rows(self) -> list[list[float]]:
-        """Rows as arrays in feature order; a category as its code, missing as NaN."""
-        columns = []
+    def array_rows(self) -> list[list[Any]]:
+        """Rows as arrays in feature order; a category as its code, missing as NaN, and a
+        boolean as true or false (null where a nullable one is NA), as ``df.values.tolist()``
+        of a mixed frame holds them."""
+        columns: list[list[Any]] = []
         for column in self.rows.columns:
             values = self.rows[column]
             if isinstance(values.dtype, pd.CategoricalDtype):
                 codes = values.cat.codes.to_numpy().astype(float)
                 codes[codes < 0] = np.nan
-                columns.append(codes)
+                columns.append(codes.tolist())
+            elif pd.api.types.is_bool_dtype(values.dtype):
+                columns.append([None if pd.isna(v) else bool(v) for v in values])
             else:
-                columns.append(values.to_numpy(dtype=float))
-        return np.column_stack(columns).tolist()
+                columns.append(values.to_numpy(dtype=float).tolist())
+        return [list(row) for row in zip(*columns, strict=True)]
 
     def object_rows(self) -> list[dict[str, Any]]:
         """Rows as objects, as a DataFrame's records: categories by value; missing values
@@ -139,9 +154,13 @@ def _split(df: pd.DataFrame, y: np.ndarray) -> tuple[Any, ...]:
 
 
 def _rows_to_predict(df: pd.DataFrame) -> pd.DataFrame:
-    rows = df[-PREDICT_ROWS:].copy()
-    rows.iloc[0, :] = np.nan  # one row of nothing but missing values
-    return rows.reset_index(drop=True)
+    rows = df[-PREDICT_ROWS:].copy().reset_index(drop=True)
+    # One row of nothing but missing values, where a column can hold one (numpy's bool
+    # cannot; a nullable boolean holds NA).
+    for column in rows.columns:
+        if rows[column].dtype != bool:
+            rows.loc[0, column] = np.nan if rows[column].dtype.kind == "f" else pd.NA
+    return rows
 
 
 def _fit(estimator: Any, df: pd.DataFrame, y: np.ndarray, early: bool, **fit: Any) -> Any:
@@ -255,6 +274,16 @@ def categorical(name: str, fmt: str, *, early: bool) -> Case:
     return Case(name, model, rows, fmt, "classifier", early_stopping=early)
 
 
+def booleans(name: str, fmt: str, *, early: bool) -> Case:
+    """Boolean columns, as a DataFrame holds flags: numpy ``bool`` and nullable ``boolean``
+    (whose NA is a missing value)."""
+    df = frame(seed=9, booleans=True)
+    y = (signal(df, 9) > 0.4).astype(int)
+    model = _fit(xgb.XGBClassifier(**PARAMS), df, y, early)
+    assert model.get_booster().feature_types[-2:] == ["i", "i"]
+    return Case(name, model, _rows_to_predict(df), fmt, "classifier", early_stopping=early)
+
+
 def booster_with_early_stopping(name: str, fmt: str) -> Case:
     """``xgb.train`` with early stopping; the reference is Booster.predict with
     iteration_range=(0, best_iteration + 1), as XGBoost's docs say."""
@@ -286,4 +315,5 @@ def all_cases() -> list[Case]:
         categorical("categorical", "ubj", early=False),
         categorical("categorical-es", "json", early=True),
         booster_with_early_stopping("booster-es", "json"),
+        booleans("booleans-es", "ubj", early=True),
     ]

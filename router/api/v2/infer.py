@@ -8,6 +8,8 @@ Inputs take one of two forms, both onto the same feature matrix as ``/models`` r
   MLServer's pandas codec sends for a DataFrame), like object rows: an absent feature is a
   missing value, an unknown one is refused.
 
+A BOOL tensor is numbers, true 1 and false 0, as XGBoost reads a pandas bool column.
+
 Outputs are the predictor's outputs by name (``OUTPUT_NAMES``: whatever
 ``router.xgb.outputs`` lists, so a new kind of output is served here by its name without a
 change); the default is ``value``, the prediction. ``label`` is the class label (BYTES) when
@@ -26,6 +28,7 @@ import orjson
 
 from router.api.body import loads_with_nan
 from router.api.v2.tensors import (
+    BOOL,
     InputTensor,
     binary_data,
     datatype_of,
@@ -182,6 +185,7 @@ def input_matrix(inputs: list[InputTensor], predictor: Predictor) -> np.ndarray:
     ``Predictor.matrix`` as ``/models`` rows: array rows for one [rows, features] tensor,
     object rows for tensors named by feature."""
     names = predictor.feature_names or []
+    _refuse_boolean_categories(inputs, predictor)
     if all(tensor.name in names and _is_column(tensor) for tensor in inputs):
         matrix = predictor.matrix(_object_rows(inputs))
     elif len(inputs) == 1:
@@ -195,6 +199,26 @@ def input_matrix(inputs: list[InputTensor], predictor: Predictor) -> np.ndarray:
     if np.isinf(matrix).any():
         raise InvalidInstances("a value is infinite, or too large for the model's float32 features")
     return matrix
+
+
+def _refuse_boolean_categories(inputs: list[InputTensor], predictor: Predictor) -> None:
+    """A BOOL tensor is numbers 1 and 0 by the time the predictor sees it, which in a
+    categorical column are codes: refused, as ``/models`` rows refuse a boolean category.
+    A BOOL tensor named by a feature covers that feature; any other covers them all."""
+    categorical = [str(f.name) for f in predictor.features if f.categorical]
+    if not categorical:
+        return
+    named = set(predictor.feature_names or [])
+    for tensor in inputs:
+        if tensor.datatype != BOOL:
+            continue
+        covered = [tensor.name] if tensor.name in named else categorical
+        hit = next((name for name in covered if name in categorical), None)
+        if hit is not None:
+            raise InvalidInstances(
+                f"input {tensor.name[:64]!r} is BOOL, but feature {hit[:64]!r} is "
+                "categorical: send its categories as BYTES or its codes as numbers"
+            )
 
 
 def _is_column(tensor: InputTensor) -> bool:

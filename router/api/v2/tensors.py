@@ -33,6 +33,10 @@ NUMERIC_DATATYPES: dict[str, np.dtype[Any]] = {
         "FP64": "f8",
     }.items()
 }
+# A boolean feature (XGBoost's indicator, a pandas bool column): true and false are 1 and 0,
+# as XGBoost reads them; in binary data, one byte each.
+BOOL = "BOOL"
+_BOOL_BYTES = np.dtype("u1")
 _DATATYPE_OF_KIND = {("f", 4): "FP32", ("f", 8): "FP64", ("i", 4): "INT32", ("i", 8): "INT64"}
 _LENGTH_PREFIX = struct.Struct("<I")
 
@@ -79,10 +83,13 @@ def _decode_input(
     where = f"input {name[:64]!r}"
     datatype = document.get("datatype")
     dtype = NUMERIC_DATATYPES.get(datatype) if isinstance(datatype, str) else None
-    if datatype != "BYTES" and (dtype is None or not isinstance(datatype, str)):
+    if datatype == BOOL:
+        dtype = _BOOL_BYTES
+    elif datatype != "BYTES" and (dtype is None or not isinstance(datatype, str)):
         raise InvalidInstances(
             f"{where}: datatype {str(datatype)[:32]!r} is not a feature datatype; features are "
-            f"numbers ({', '.join(NUMERIC_DATATYPES)}) or category values (BYTES)"
+            f"numbers ({', '.join(NUMERIC_DATATYPES)}), booleans (BOOL) or category values "
+            "(BYTES)"
         )
     shape = _shape(document.get("shape"), where)
     if shape and shape[0] > max_rows:
@@ -98,7 +105,12 @@ def _decode_input(
         if "data" not in document:
             raise InvalidInstances(f"{where} has neither data nor binary_data_size")
         data = document["data"]
-        values = _json_texts(data, where) if dtype is None else _json_values(data, where)
+        if dtype is None:
+            values = _json_texts(data, where)
+        elif datatype == BOOL:
+            values = _json_booleans(data, where)
+        else:
+            values = _json_values(data, where)
         used = 0
     elif dtype is None:  # BYTES: the size is the elements' with their length prefixes
         if binary is None:
@@ -124,6 +136,8 @@ def _decode_input(
         if offset + size > len(binary):
             raise MalformedRequest(f"{where}: the body ends before its {size} bytes of data")
         values = np.frombuffer(binary[offset : offset + size], dtype=dtype)
+        if datatype == BOOL:
+            values = _binary_booleans(values, where)
         used = size
     if values.size != count:
         raise InvalidInstances(
@@ -165,6 +179,27 @@ def _json_values(data: object, where: str) -> np.ndarray:
         if all(_is_number_or_null(value) for value in flat):
             return np.array([np.nan if v is None else _as_float(v) for v in flat], np.float64)
     raise InvalidInstances(f"{where}: data must hold numbers (or null for a missing value)")
+
+
+def _json_booleans(data: object, where: str) -> np.ndarray:
+    """JSON BOOL data as a flat float array: true 1, false 0, ``null`` a missing value (NaN,
+    a pandas nullable boolean's NA). Numbers are refused: BOOL holds booleans."""
+    if not isinstance(data, list):
+        raise InvalidInstances(f"{where}: data must be an array of booleans")
+    try:
+        array = np.asarray(data, dtype=object).ravel()
+    except ValueError as exc:  # ragged nesting
+        raise InvalidInstances(f"{where}: data is nested unevenly") from exc
+    if not all(value is None or type(value) is bool for value in array):
+        raise InvalidInstances(f"{where}: BOOL data must hold true or false (or null)")
+    return np.array([np.nan if value is None else float(value) for value in array], np.float64)
+
+
+def _binary_booleans(data: np.ndarray, where: str) -> np.ndarray:
+    """Binary BOOL data, a byte each, as tritonclient writes numpy's bool: 1 or 0."""
+    if data.size and int(data.max()) > 1:
+        raise InvalidInstances(f"{where}: a BOOL element is a byte of 0 or 1")
+    return data.astype(np.float64)
 
 
 def _as_float(value: float) -> float:
