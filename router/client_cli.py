@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from router.client.errors import ClientError
+from router.csv_cells import BOOLEAN_TEXTS, MISSING_TEXTS
 from router.xgb.outputs import OUTPUTS
 
 if TYPE_CHECKING:
@@ -252,13 +253,15 @@ def json_rows(text: str, name: str) -> object:
 
 
 def csv_rows(text: str, name: str) -> list[Any]:
-    """Rows of values; a first row that is not all numbers is a header of feature names,
-    and its rows become records. An empty cell is a missing value; a cell that is no number
+    """Rows of values; a first row that is not all values is a header of feature names,
+    and its rows become records. An empty cell is a missing value, and so is NA, NULL or
+    another text that tools write for one (as batch jobs read CSV); True or False (as pandas
+    writes a bool column, or TRUE, true...) is a boolean; any other cell that is no number
     is sent as its text, which a categorical feature reads as a category's name (as the
     batch path reads CSV) and the router refuses, naming it, anywhere else."""
     table = [row for row in csv.reader(io.StringIO(text)) if row]
     header: list[str] | None = None
-    if table and not all(_is_number(cell) for cell in table[0]):
+    if table and not all(_is_value(cell) for cell in table[0]):
         header = [cell.strip() for cell in table[0]]
         table = table[1:]
     if not table:
@@ -279,18 +282,23 @@ def csv_rows(text: str, name: str) -> list[Any]:
     return rows
 
 
-def _is_number(cell: str) -> bool:
+def _is_value(cell: str) -> bool:
+    """A cell no header holds: a number, a boolean or a missing value."""
     try:
         float(cell)
     except ValueError:
-        return cell.strip() == ""
+        text = cell.strip()
+        return not text or text in MISSING_TEXTS or text in BOOLEAN_TEXTS
     return True
 
 
-def _cell(cell: str) -> float | str | None:
+def _cell(cell: str) -> float | bool | str | None:
     cell = cell.strip()
-    if not cell:
+    if not cell or cell in MISSING_TEXTS:
         return None
+    boolean = BOOLEAN_TEXTS.get(cell)
+    if boolean is not None:
+        return bool(boolean)
     try:
         value = float(cell)
     except ValueError:

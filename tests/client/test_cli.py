@@ -3,6 +3,7 @@ the URL from Terraform's state, and every failure as one line."""
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import subprocess
@@ -17,6 +18,10 @@ from router.cli import main
 from tests.client.conftest import FEATURES
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pandas as pd
+
     from tests.client.conftest import Served
 
 pytestmark = pytest.mark.slow
@@ -90,6 +95,45 @@ def test_csv_with_category_names_is_predicted_as_the_batch_path_reads_it(
     expected = served.plans.inplace_predict(frame, predict_type="margin")
     assert answer["model"] == "plans"
     np.testing.assert_allclose(np.asarray(answer["predictions"]), expected, rtol=1e-6)
+
+
+def _as_r_writes(text: str) -> str:
+    """A pandas CSV as R's write.csv spells it: TRUE, FALSE and NA."""
+    spelt = {"": "NA", "True": "TRUE", "False": "FALSE"}
+    rows = [[spelt.get(cell, cell) for cell in row] for row in csv.reader(io.StringIO(text))]
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerows(rows)
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        lambda rows: rows.to_csv(index=False),  # True, False, an empty field for NA
+        lambda rows: _as_r_writes(rows.to_csv(index=False)),
+        # No header: the first row (every value missing but a bool's) is still a row.
+        lambda rows: rows.to_csv(index=False, header=False),
+    ],
+    ids=["pandas", "R", "pandas-without-header"],
+)
+def test_csv_of_booleans_and_missing_values_as_tools_write_them(
+    served: Served,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    spelling: Callable[[pd.DataFrame], str],
+) -> None:
+    flags = served.flags
+    text = spelling(flags.rows)
+    assert text.splitlines()[-len(flags.rows)].startswith((",,,True,", "NA,NA,NA,TRUE,"))
+    monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+
+    code = main(["predict", "flags", "--url", served.url, "--data", "-", "--output", "margin"])
+
+    assert code == 0, capsys.readouterr().err
+    answer = json.loads(capsys.readouterr().out)
+    np.testing.assert_allclose(
+        np.asarray(answer["predictions"]), flags.expected("margin"), rtol=1e-6, atol=1e-6
+    )
 
 
 def test_the_url_comes_from_terraform_and_stdin_through_the_installed_command(
