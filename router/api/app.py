@@ -11,6 +11,7 @@ import router
 from router.api import health, models, versions
 from router.api.dependencies import run_inline
 from router.api.docs import docs_routes, write_model_schemas
+from router.api.head import HeadAsGet
 from router.api.problems import install_problem_handlers
 from router.api.shortcut import EndpointShortcut
 from router.api.v2 import routes as v2
@@ -74,6 +75,8 @@ def create_app(
     # Under Mangum the whole body is in the event: nothing to wait for, no timer to set.
     app.state.body_timeout_s = None if one_request_at_a_time else settings.body_timeout_s
     install_problem_handlers(app)
+    # The shortcut goes outside (added last): a predict does not pass through HeadAsGet.
+    app.add_middleware(HeadAsGet)
     app.add_middleware(
         EndpointShortcut, method="POST", path=models.PREDICT_PATH, endpoint=models.predict
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import time
 from typing import TYPE_CHECKING
 
@@ -67,3 +68,35 @@ def test_server_answers_every_endpoint_and_problem(model_root: Path) -> None:
     assert missing.status_code == 404
     assert missing.headers["content-type"] == "application/problem+json"
     assert docs.status_code == 200
+
+
+def _raw_exchange(base_url: str, request: bytes) -> tuple[bytes, bytes]:
+    """One request on its own connection, and everything the server sent until it closed:
+    (head, what came after the blank line)."""
+    host, port = base_url.removeprefix("http://").split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as connection:
+        connection.sendall(request)
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    head, _, rest = received.partition(b"\r\n\r\n")
+    return head, rest
+
+
+def test_head_answers_as_get_without_a_body(model_root: Path) -> None:
+    """``curl -I`` on a GET endpoint: GET's status and headers, and no body on the wire."""
+    write_model(model_root, "m", train_booster())
+
+    with running_server(model_root) as base_url:
+        for path in ("/health", "/models", "/models/m"):
+            got = httpx2.get(base_url + path, timeout=10)
+            request = f"HEAD {path} HTTP/1.1\r\nHost: router\r\nConnection: close\r\n\r\n"
+            head, rest = _raw_exchange(base_url, request.encode())
+            lines = head.decode().split("\r\n")
+            headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+            assert lines[0] == "HTTP/1.1 200 OK", (path, lines[0])
+            assert headers["content-type"] == got.headers["content-type"]
+            assert rest == b"", path
+        on_predict = httpx2.head(base_url + "/models/m/predict", timeout=10)
+
+    assert (on_predict.status_code, on_predict.headers["allow"]) == (405, "POST")
