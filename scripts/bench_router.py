@@ -344,10 +344,11 @@ def bench_zipf(preset: Preset, root: Path, names: list[str], work: Path) -> Any:
 def bench_http(
     preset: Preset, root: Path, names: list[str], work: Path, peer_venv: Path | None
 ) -> dict[str, Any]:
-    """The router over HTTP, by wrk when installed (else the asyncio client); with
-    ``peer_venv``, MLServer on the first (smallest) model too, both servers up at once and
-    measured in alternation, ``http_rounds`` times: one load run swings by tens of percent
-    on a shared machine, so the ratio is taken per round and its median reported."""
+    """The router over HTTP, by wrk when installed (else the asyncio client); on the first
+    (smallest) model, the HTTP floor too and, with ``peer_venv``, MLServer, every server up
+    at once and measured in alternation, ``http_rounds`` times: one load run swings by tens
+    of percent on a shared machine, so ratios are taken per round and their medians
+    reported."""
     row = request_row()
     body = predict_body(row).encode()
     tool = "wrk" if peers.wrk_available() else "asyncio"
@@ -357,6 +358,10 @@ def bench_http(
     with contextlib.ExitStack() as servers:
         router_log = servers.enter_context((work / "serve.log").open("wb"))
         ports = {"router": servers.enter_context(http_load.serve(REPO, root, router_log))}
+        # The floor: what a bare ASGI app on the same uvicorn answers (scripts/bench/peer_asgi.py).
+        floor_log = servers.enter_context((work / "floor.log").open("wb"))
+        ports["floor"] = servers.enter_context(http_load.serve_floor(REPO, root, floor_log))
+        requests["floor"] = requests["router"]
         if peer_venv is not None:
             peer_log = servers.enter_context((work / "mlserver.log").open("wb"))
             ports["mlserver"] = servers.enter_context(

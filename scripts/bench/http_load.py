@@ -33,9 +33,38 @@ def serve(
     port = free_port()
     command = [sys.executable, "-m", "router.cli", "serve", "--model-root", str(model_root)]
     command += ["--host", HOST, "--port", str(port)]
+    with _serving(command, port, repo, {}, log, start_timeout_s):
+        yield port
+
+
+@contextlib.contextmanager
+def serve_floor(
+    repo: Path, model_root: Path, log: IO[bytes], *, start_timeout_s: float = 60
+) -> Iterator[int]:
+    """The HTTP floor (``scripts/bench/peer_asgi.py``) under uvicorn with the server options
+    ``model-router serve`` runs with: httptools, uvloop where it installs, no access log."""
+    port = free_port()
+    command = [sys.executable, "-m", "uvicorn", "scripts.bench.peer_asgi:app"]
+    command += ["--host", HOST, "--port", str(port), "--http", "httptools", "--loop", "auto"]
+    command += ["--no-access-log", "--log-level", "warning"]
+    env = {"ROUTER_MODEL_ROOT": str(model_root)}
+    with _serving(command, port, repo, env, log, start_timeout_s):
+        yield port
+
+
+@contextlib.contextmanager
+def _serving(
+    command: list[str],
+    port: int,
+    repo: Path,
+    extra_env: dict[str, str],
+    log: IO[bytes],
+    start_timeout_s: float,
+) -> Iterator[None]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("AWS_")}
     env["PYTHONPATH"] = str(repo)  # serve this checkout's router
     env.update(THREAD_ENV)  # as `make run` exports them, whatever the caller's environment
+    env.update(extra_env)
     with serving(
         command,
         port,
@@ -45,7 +74,7 @@ def serve(
         start_timeout_s=start_timeout_s,
         die_with_parent=True,
     ):
-        yield port
+        yield
 
 
 def post_request(port: int, path: str, body: bytes) -> bytes:

@@ -68,4 +68,5 @@ def test_quick_run_writes_a_markdown_report(tmp_path: Path) -> None:
     assert report.count("PASS") + report.count("FAIL") >= 4
     assert "/work/" not in report and str(REPO) not in report  # paths relative to the repo
     assert "| model | trees | raw p50 |" in report
+    assert "| floor | trees-" in report  # the HTTP floor was served and loaded
     assert "|---|" in report

@@ -23,25 +23,37 @@ def _load(server: str, round_number: int, rps: float, concurrency: int = 1) -> d
     }
 
 
+def _rounds(*rounds: dict[str, float]) -> dict[str, Any]:
+    """An HTTP section: round r has each server's req/s as ``rounds[r]`` gives them."""
+    results = [_load(server, number, rps) for number, by_server in enumerate(rounds)
+               for server, rps in by_server.items()]  # fmt: skip
+    return {"tool": "wrk", "rounds": len(rounds), "results": results}
+
+
 def test_the_http_target_is_the_median_of_per_round_ratios() -> None:
     # The machine slows down in round 1 for both servers alike: per-round ratios stay 4x,
     # while the ratio of the medians (2000 / 400) would be 5x.
-    http = {
-        "tool": "wrk",
-        "rounds": 3,
-        "results": [
-            _load("router", 0, 2000),
-            _load("mlserver", 0, 500),
-            _load("router", 1, 1000),
-            _load("mlserver", 1, 250),
-            _load("router", 2, 2400),
-            _load("mlserver", 2, 400),
-        ],
-    }
+    http = _rounds(
+        {"router": 2000, "mlserver": 500},
+        {"router": 1000, "mlserver": 250},
+        {"router": 2400, "mlserver": 400},
+    )
 
     ratios = report._http_ratios(http)
 
     assert ratios == {("trees-50", 1): (4.0, 2000, 400, 3)}
+
+
+def test_the_http_section_shows_router_and_mlserver_against_the_floor() -> None:
+    http = _rounds(
+        {"router": 2000, "floor": 4000, "mlserver": 500},
+        {"router": 1500, "floor": 2000, "mlserver": 500},
+    )
+
+    lines = report._http(http, {})
+
+    assert "| trees-50 | 1 | 2 | 0.62x | 6.00x |" in lines  # medians of (0.5, 0.75), (8, 4)
+    assert "| floor | trees-50 | 1 | 2 | 6000 | 0 | 3,000 | 2,000 - 4,000 |" in "\n".join(lines)
 
 
 def test_http_without_mlserver_has_no_ratio() -> None:
