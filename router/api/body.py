@@ -30,7 +30,7 @@ from router.errors import (
     RequestTooLarge,
     UnsupportedMediaType,
 )
-from router.xgb.loader import FLOAT32_MAX
+from router.xgb.limits import FLOAT32_MAX
 from router.xgb.metadata import RoundsChoice
 from router.xgb.outputs import OUTPUTS
 

@@ -18,7 +18,7 @@ import numpy as np
 
 from router.csv_cells import BOOLEAN_TEXTS, MISSING_TEXTS
 from router.errors import InvalidInstances
-from router.xgb.loader import FLOAT32_MAX
+from router.xgb.limits import FLOAT32_MAX
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence

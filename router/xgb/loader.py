@@ -21,6 +21,7 @@ from pydantic import ValidationError
 from router.errors import InvalidInstances, InvalidModelFile
 from router.xgb.formats import MEMORY_BASE_BYTES, ModelFormatError, check_model_bytes
 from router.xgb.formats import MEMORY_PER_UBJ_BYTE as MEMORY_PER_UBJ_BYTE  # the registry's
+from router.xgb.limits import FLOAT32_MAX
 from router.xgb.metadata import (
     EMBEDDED_METADATA_ATTR,
     ModelMetadata,
@@ -83,9 +84,6 @@ class LoadedModel:
         if output == "label" and labels:
             return [labels[index] for index in result.tolist()]
         return result
-
-
-FLOAT32_MAX = float(np.finfo(np.float32).max)
 
 
 def refuse_infinite(matrix: np.ndarray, names: Sequence[str] | None = None) -> None:

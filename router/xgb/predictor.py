@@ -12,6 +12,8 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import chain
+from operator import itemgetter
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 import numpy as np
@@ -20,7 +22,7 @@ import xgboost
 from router.errors import InvalidInstances
 from router.xgb.capi import DensePredict
 from router.xgb.categories import CodeColumn, ValueColumn
-from router.xgb.indicators import IndicatorColumn
+from router.xgb.indicators import IndicatorColumns
 from router.xgb.outputs import CLASSIFIER_OUTPUTS, OUTPUTS, Output
 
 if TYPE_CHECKING:
@@ -151,11 +153,10 @@ class Predictor:
         ]
         # Booleans (XGBoost's indicator type, a pandas bool column at training): 1, 0 or
         # missing only.
-        self._indicator_columns = [
-            IndicatorColumn(i, str(name if name is not None else i))
-            for i, (name, kind) in enumerate(zip(names, types, strict=True))
-            if kind == "i"
-        ]
+        indicators = [i for i, kind in enumerate(types) if kind == "i"]
+        self._indicators = IndicatorColumns(
+            indicators, [str(names[i] if names[i] is not None else i) for i in indicators]
+        )
         self._column_of: dict[str, int] | None = None
         # Values and margins go straight to XGBoost's C in-place prediction (see
         # router.xgb.capi); like inplace_predict, it is thread safe. One per round choice.
@@ -254,15 +255,22 @@ class Predictor:
         """numpy reads true as 1, which in a categorical column is a code: refused, as object
         rows refuse a boolean for a category. Only models with categorical features pay for
         this look at their columns."""
-        for column in sorted(self._categorical):
-            for row_number, row in enumerate(instances):
+        columns = sorted(self._categorical)
+        # The categorical values of every row, and their types, in C loops: most requests
+        # hold no boolean, and a Python loop per value would cost a large body dearly.
+        picked = map(itemgetter(*columns), instances)  # a value per row, or a tuple
+        flat = chain.from_iterable(picked) if len(columns) > 1 else picked
+        if bool not in set(map(type, flat)):
+            return
+        for row_number, row in enumerate(instances):
+            for column in columns:
                 if type(row[column]) is bool:  # type: ignore[index]
                     raise InvalidInstances(_boolean_category(row_number, column, self.features))
 
     @property
     def has_column_checks(self) -> bool:
         """Whether a matrix needs ``check_columns`` before it is predicted."""
-        return bool(self._value_columns or self._code_columns or self._indicator_columns)
+        return bool(self._value_columns or self._code_columns or self._indicators)
 
     def check_columns(self, matrix: np.ndarray) -> None:
         """Make a matrix of rows as numbers ready for XGBoost, in place: numeric categories
@@ -274,8 +282,8 @@ class Predictor:
             values.encode(matrix)
         for codes in self._code_columns:
             codes.check(matrix)
-        for indicator in self._indicator_columns:
-            indicator.check(matrix)
+        if self._indicators:
+            self._indicators.check(matrix)
 
     # -- prediction -------------------------------------------------------------------------
 
@@ -387,15 +395,14 @@ class Predictor:
                     matrix[row_number, column] = self._code(column, value, row_number)
                 elif isinstance(value, str):
                     raise InvalidInstances(
-                        f"instances.{row_number}.{key[:64]}: the feature is numeric and "
-                        f"{value[:32]!r} is a string; send a JSON number"
+                        _string_for_number(row_number, self.features[column], value)
                     )
                 else:
                     matrix[row_number, column] = value
         for codes in self._code_columns:  # a number sent for a category is its code
             codes.check(matrix)
-        for indicator in self._indicator_columns:
-            indicator.check(matrix)
+        if self._indicators:
+            self._indicators.check(matrix)
         return matrix
 
     def _code(self, column: int, value: Any, row_number: int) -> float:
@@ -434,13 +441,25 @@ class Predictor:
         )
 
 
+def _string_for_number(row_number: int, feature: Feature, value: str) -> str:
+    where = f"instances.{row_number}.{str(feature.name)[:64]}"
+    if feature.type == "i":
+        return f"{where}: the feature is boolean and {value[:32]!r} is a string; send true or false"
+    return f"{where}: the feature is numeric and {value[:32]!r} is a string; send a JSON number"
+
+
 def _boolean_category(row_number: int, column: int, features: Sequence[Feature]) -> str:
     feature = features[column]
     name = feature.name if feature.name is not None else str(column)
-    known = f" ({_show_categories(feature.categories)})" if feature.categories else ""
+    if not feature.categories:
+        takes = "the category's code"
+    elif _is_text(feature):
+        takes = f"one of its categories ({_show_categories(feature.categories)}) or its code"
+    else:  # numeric categories are sent by value, not by code
+        takes = f"one of its categories ({_show_categories(feature.categories)})"
     return (
         f"instances.{row_number}.{name}: a boolean, but the feature is categorical: send "
-        f"one of its categories{known} or its code, or null for a missing value"
+        f"{takes}, or null for a missing value"
     )
 
 

@@ -9,7 +9,9 @@ import json
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pandas as pd
 import pytest
+import xgboost as xgb
 from fastapi.testclient import TestClient
 
 from router.api import create_app
@@ -74,8 +76,25 @@ def test_a_boolean_feature_refuses_what_no_bool_column_holds(
     status, answer = post(client, "flags", rows)
     assert status == 422
     assert answer["detail"] == (
-        f"instances.1: {value} is not a value of the boolean feature 'member'; send true or "
-        "false (or 1 or 0), or null for a missing value"
+        f"instances.1.member: {value} is not a value of the boolean feature 'member'; send "
+        "true or false (or 1 or 0), or null for a missing value"
+    )
+
+
+def test_beyond_float32_or_a_string_for_a_boolean_feature_is_refused_for_what_it_is(
+    client: TestClient, flags: Case
+) -> None:
+    rows = flags.array_rows()[1:2]
+    rows[0][flags.rows.columns.get_loc("member")] = 1e300
+    status, answer = post(client, "flags", rows)
+    assert status == 422
+    assert answer["detail"].startswith("instances.0.member: a number beyond float32's range")
+    objects = flags.object_rows()[1:2]
+    objects[0]["member"] = "True"
+    status, answer = post(client, "flags", objects)
+    assert status == 422
+    assert answer["detail"] == (
+        "instances.0.member: the feature is boolean and 'True' is a string; send true or false"
     )
 
 
@@ -106,3 +125,25 @@ def test_a_boolean_for_a_numeric_feature_is_its_number(client: TestClient, flags
     assert status == 200, answer
     expected = flags.model.predict_proba(frame)
     np.testing.assert_allclose(np.asarray(answer["predictions"]), expected, rtol=1e-6)
+
+
+def test_a_boolean_for_a_category_of_numbers_says_to_send_the_number(tmp_path: Path) -> None:
+    """Numeric categories go by value, not by code: the refusal says so."""
+    rng = np.random.default_rng(4)
+    frame = pd.DataFrame(
+        {"x": rng.normal(size=300), "seats": pd.Categorical(rng.choice([1, 5, 10], 300))}
+    )
+    model = xgb.XGBClassifier(n_estimators=5, enable_categorical=True, n_jobs=1)
+    model.fit(frame, (frame["seats"] == 5).astype(int))
+    (tmp_path / "seats").mkdir()
+    model.save_model(tmp_path / "seats" / "model.ubj")
+    settings = Settings(model_root=tmp_path)
+    app = create_app(settings, ModelRegistry.from_settings(settings))
+    with TestClient(app) as test_client:
+        status, answer = post(test_client, "seats", [{"x": 0.5, "seats": True}])
+
+    assert status == 422
+    assert answer["detail"] == (
+        "instances.0.seats: a boolean, but the feature is categorical: send one of its "
+        "categories (1, 5, 10), or null for a missing value"
+    )
