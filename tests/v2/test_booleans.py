@@ -105,6 +105,15 @@ def test_bool_for_a_category_and_a_byte_other_than_0_or_1_are_our_422(
     with pytest.raises(InferenceServerException) as two:
         triton.infer("flags", [member])
 
+    # A [rows, features] BOOL tensor named like a numeric feature covers the category too.
+    width = len(cases["plans"].rows.columns)
+    matrix = httpclient.InferInput("age", [1, width], "BOOL")
+    matrix.set_data_from_numpy(np.ones((1, width), dtype=bool), binary_data=False)
+    with pytest.raises(InferenceServerException) as named_like_a_feature:
+        triton.infer("plans", [matrix])
+
+    assert named_like_a_feature.value.status() == "422"
+    assert "feature 'plan' is categorical" in named_like_a_feature.value.message()
     assert as_category.value.status() == "422"
     assert "input 'plan' is BOOL, but feature 'plan' is categorical" in as_category.value.message()
     assert two.value.status() == "422"

@@ -185,8 +185,10 @@ def input_matrix(inputs: list[InputTensor], predictor: Predictor) -> np.ndarray:
     ``Predictor.matrix`` as ``/models`` rows: array rows for one [rows, features] tensor,
     object rows for tensors named by feature."""
     names = predictor.feature_names or []
-    _refuse_boolean_categories(inputs, predictor)
-    if all(tensor.name in names and _is_column(tensor) for tensor in inputs):
+    by_feature = all(tensor.name in names and _is_column(tensor) for tensor in inputs)
+    if any(tensor.datatype == BOOL for tensor in inputs):
+        _refuse_boolean_categories(inputs, predictor, by_feature=by_feature)
+    if by_feature:
         matrix = predictor.matrix(_object_rows(inputs))
     elif len(inputs) == 1:
         matrix = predictor.matrix(_array_rows(inputs[0], predictor.num_features))
@@ -201,18 +203,18 @@ def input_matrix(inputs: list[InputTensor], predictor: Predictor) -> np.ndarray:
     return matrix
 
 
-def _refuse_boolean_categories(inputs: list[InputTensor], predictor: Predictor) -> None:
+def _refuse_boolean_categories(
+    inputs: list[InputTensor], predictor: Predictor, *, by_feature: bool
+) -> None:
     """A BOOL tensor is numbers 1 and 0 by the time the predictor sees it, which in a
     categorical column are codes: refused, as ``/models`` rows refuse a boolean category.
-    A BOOL tensor named by a feature covers that feature; any other covers them all."""
+    Tensors named by feature each cover their feature; a [rows, features] tensor covers
+    every feature, whatever its name."""
     categorical = [str(f.name) for f in predictor.features if f.categorical]
-    if not categorical:
-        return
-    named = set(predictor.feature_names or [])
     for tensor in inputs:
-        if tensor.datatype != BOOL:
+        if tensor.datatype != BOOL or not categorical:
             continue
-        covered = [tensor.name] if tensor.name in named else categorical
+        covered = [tensor.name] if by_feature else categorical
         hit = next((name for name in covered if name in categorical), None)
         if hit is not None:
             raise InvalidInstances(
