@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -56,11 +57,20 @@ def problem_response(
 
 def name_the_root(detail: str, model_root: Path) -> str:
     """``detail`` with the model root's path replaced by the setting that names it: where
-    models live on the server is no caller's business, and the setting is what to fix."""
-    for spelling in sorted({str(model_root), str(model_root.absolute())}, key=len, reverse=True):
-        if spelling not in (".", ""):
-            detail = detail.replace(spelling, "ROUTER_MODEL_ROOT")
-    return detail
+    models live on the server is no caller's business, and the setting is what to fix.
+
+    Only where it is a path: quoted, or followed by a path below it. A root named like a
+    word (``models``, ``store``) is a word elsewhere in a message ("models compute in
+    float32", "no model named 'x' in the model store"), and a category or feature may be
+    named like it too."""
+    spellings = {str(model_root), str(model_root.absolute())} - {".", ""}
+    if not spellings:
+        return detail
+    longest_first = sorted(spellings, key=len, reverse=True)
+    as_path = re.compile(
+        r"(?<![\w./-])(?:" + "|".join(map(re.escape, longest_first)) + r")(?=[/'\"])"
+    )
+    return as_path.sub("ROUTER_MODEL_ROOT", detail)
 
 
 def router_problem(exc: RouterError, path: str, settings: Settings) -> Response:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -16,8 +17,6 @@ from router.settings import Settings
 from tests.modelkit import model_bytes, rows, train_booster, write_model
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     import httpx2
 
 
@@ -279,6 +278,27 @@ def test_the_model_root_is_named_by_its_setting_not_its_path(tmp_path: Path) -> 
     for response in (health, predict):
         assert "ROUTER_MODEL_ROOT" in assert_problem(response, 503, "store-unavailable")["detail"]
         assert str(tmp_path) not in response.text
+
+
+def test_a_root_named_like_a_word_leaves_the_words_of_messages_alone(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--model-root models`` (or ``store``): the word in a message is no path to hide."""
+    monkeypatch.chdir(tmp_path)
+    for word in ("models", "store"):
+        (tmp_path / word).mkdir()
+        write_model(tmp_path / word, "m", train_booster())
+        settings = Settings(model_root=Path(word))
+        client = TestClient(create_app(settings, ModelRegistry.from_settings(settings)))
+
+        unknown = client.get("/models/nosuch").json()["detail"]
+        beyond = client.post("/models/m/predict", json={"instances": [[1e39, 0, 0, 0]]})
+
+        assert unknown == "no model named 'nosuch' in the model store"
+        assert beyond.json()["detail"].endswith("models compute in float32")
+    gone = Settings(model_root=Path("gone"))
+    health = TestClient(create_app(gone, ModelRegistry.from_settings(gone))).get("/health")
+    assert "model root 'ROUTER_MODEL_ROOT' is not available" in health.json()["detail"]
 
 
 def test_health_does_not_say_where_the_models_are(client: TestClient, model_root: Path) -> None:
