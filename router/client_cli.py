@@ -23,8 +23,10 @@ from router.xgb.outputs import OUTPUTS
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
 
     from router.client.auth import Auth
+    from router.client.client import Feature
 
 TOKEN_VARIABLE = "MODEL_ROUTER_TOKEN"
 TERRAFORM_TIMEOUT_S = 60
@@ -42,7 +44,8 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         description="Send rows to POST /models/NAME/predict and print the answer as JSON. "
         "Rows are JSON (a list of rows, each a list of numbers or an object keyed by feature "
         "name, or a whole request body) or CSV (with a header row of feature names, or "
-        "without). An empty CSV cell or a JSON null is a missing value.",
+        "without), whose cells are read by the model's feature types, as batch jobs read CSV. An "
+        "empty CSV cell or a JSON null is a missing value.",
     )
     predict.add_argument("name", metavar="NAME", help="the model's name")
     predict.add_argument(
@@ -93,7 +96,7 @@ def predict_command(args: argparse.Namespace) -> int:
     if args.timeout <= 0 or args.retries < 0:
         args.usage_error("--timeout must be positive and --retries at least 0")
     try:
-        rows = read_rows(args.data, args.format)
+        read = read_rows(args.data, args.format)
         url = args.url or terraform_api_url(args.terraform_dir)
         from router.client import RetryPolicy, RouterClient
 
@@ -103,6 +106,7 @@ def predict_command(args: argparse.Namespace) -> int:
             timeout_s=args.timeout,
             retry=RetryPolicy(retries=args.retries),
         ) as client:
+            rows = read.rows(lambda: client.features(args.name))
             result = client.predict(args.name, rows, output=args.output, rounds=args.rounds)
     except ClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
@@ -216,8 +220,9 @@ def demo_to_bucket(bucket: str, wait_s: float) -> int:
 _SHOWN_HEADER = 60  # characters of a header quoted in an error
 
 
-def read_rows(source: str, fmt: str | None) -> object:
-    """The rows in ``source`` (a path, or ``-`` for stdin), as ``RouterClient`` takes them."""
+def read_rows(source: str, fmt: str | None) -> ReadRows:
+    """The rows in ``source`` (a path, or ``-`` for stdin), read once the model's features
+    are known if they must be (``ReadRows.rows``)."""
     if source == "-":
         text = sys.stdin.read()
         name = "standard input"
@@ -235,7 +240,26 @@ def read_rows(source: str, fmt: str | None) -> object:
             fmt = "json" if text.lstrip()[:1] in ("[", "{") else "csv"
     if not text.strip():
         raise InputError(f"{name} is empty: no rows to predict")
-    return json_rows(text, name) if fmt == "json" else csv_rows(text, name)
+    if fmt == "json":
+        return ReadRows(name, json=json_rows(text, name))
+    return ReadRows(name, table=csv_table(text, name))
+
+
+class ReadRows:
+    """Rows from JSON, as they are; or a CSV table, whose cells are read by the type of the
+    feature they are for (see ``csv_rows``)."""
+
+    def __init__(
+        self, name: str, *, json: object = None, table: list[list[str]] | None = None
+    ) -> None:
+        self.name = name
+        self._json = json
+        self._table = table
+
+    def rows(self, features: Callable[[], list[Feature]]) -> object:
+        if self._table is None:
+            return self._json
+        return csv_rows(self._table, self.name, features)
 
 
 def json_rows(text: str, name: str) -> object:
@@ -252,44 +276,87 @@ def json_rows(text: str, name: str) -> object:
     return document
 
 
-def csv_rows(text: str, name: str) -> list[Any]:
-    """Rows of values; a first row that is not all values is a header of feature names,
-    and its rows become records. An empty cell is a missing value, and so is NA, NULL or
-    another text that tools write for one (as batch jobs read CSV); True or False (as pandas
-    writes a bool column, or TRUE, true...) is a boolean; any other cell that is no number
-    is sent as its text, which a categorical feature reads as a category's name (as the
-    batch path reads CSV) and the router refuses, naming it, anywhere else."""
+def csv_table(text: str, name: str) -> list[list[str]]:
     table = [row for row in csv.reader(io.StringIO(text)) if row]
-    header: list[str] | None = None
-    if table and not all(_is_value(cell) for cell in table[0]):
-        header = [cell.strip() for cell in table[0]]
-        table = table[1:]
     if not table:
-        if header is not None:
-            shown = ",".join(header)
-            shown = shown if len(shown) <= _SHOWN_HEADER else shown[:_SHOWN_HEADER] + "..."
-            raise InputError(
-                f"{name} has a header ({shown!r}) and no rows: send CSV rows, or a JSON list "
-                "of rows"
-            )
         raise InputError(f"{name} has no rows to predict")
+    return table
+
+
+def csv_rows(table: list[list[str]], name: str, features: Callable[[], list[Feature]]) -> list[Any]:
+    """Rows of values, as batch jobs read CSV: a cell's reading depends on the feature it is
+    for, so the model's features are asked for first (``features``, ``GET /models/{name}``):
+
+    - a categorical feature's cell is its category by name when the model has one of that
+      name (a zip code "02139", a rating "2", a continent "NA"); otherwise an empty cell,
+      NA, NULL or another text tools write for a missing value is missing, and a number is
+      a code;
+    - any other feature's cell is a number, True or False (as pandas writes a bool column,
+      or TRUE, true...) a boolean, an empty cell or NA... a missing value; a word is sent
+      as it is, for the router to refuse, naming it.
+
+    A first row that does not read as a row of the model (values, or categories of the
+    feature at its place) is the header; rows without one are keyed by the model's feature
+    names when they have as many cells, so that categories by name work there too."""
+    model = features()
+    names = [feature.name for feature in model]
+    first = [cell.strip() for cell in table[0]]
+    # The first row is data when it reads as a row of the model, cell by cell; else a header.
+    is_header = len(first) != len(model) or not all(
+        _is_value(cell) or cell in (feature.categories or ())
+        for cell, feature in zip(first, model, strict=True)
+    )
+    header = first if is_header else None
+    rows_table = table[1:] if is_header else table
+    if header is not None and "" in header:
+        raise InputError(
+            f"{name}: column {header.index('') + 1} of the header has no name (a DataFrame's "
+            "index, written by to_csv? write it with index=False)"
+        )
+    if not rows_table:
+        shown = ",".join(first)
+        shown = shown if len(shown) <= _SHOWN_HEADER else shown[:_SHOWN_HEADER] + "..."
+        raise InputError(
+            f"{name} has a header ({shown!r}) and no rows: send CSV rows, or a JSON list of rows"
+        )
+    by_name = {feature.name: feature for feature in model}
+    keys = header or (names if None not in names else None)
     rows: list[Any] = []
-    for line, row in enumerate(table, start=2 if header else 1):
+    for line, row in enumerate(rows_table, start=2 if header else 1):
         if header is not None and len(row) != len(header):
             raise InputError(f"{name} line {line}: {len(row)} cells, the header has {len(header)}")
-        values = [_cell(cell) for cell in row]
-        rows.append(dict(zip(header, values, strict=True)) if header else values)
+        if keys is not None and len(row) == len(keys):
+            cells = zip(keys, row, strict=True)
+            rows.append({key: _typed_cell(cell, by_name.get(key)) for key, cell in cells})
+        else:
+            typed = model if len(row) == len(model) else [None] * len(row)
+            rows.append([_typed_cell(cell, f) for cell, f in zip(row, typed, strict=True)])
     return rows
 
 
 def _is_value(cell: str) -> bool:
     """A cell no header holds: a number, a boolean or a missing value."""
+    text = cell.strip()
+    if not text or text in MISSING_TEXTS or text in BOOLEAN_TEXTS:
+        return True
     try:
-        float(cell)
+        float(text)
     except ValueError:
-        text = cell.strip()
-        return not text or text in MISSING_TEXTS or text in BOOLEAN_TEXTS
+        return False
     return True
+
+
+def _typed_cell(cell: str, feature: Feature | None) -> float | bool | str | None:
+    """``cell`` as the feature it is for reads it (see ``csv_rows``)."""
+    if feature is not None and feature.type == "c" and feature.categories:
+        text = cell.strip()
+        if all(isinstance(category, str) for category in feature.categories):
+            if text in feature.categories:
+                return text
+            if not text or text in MISSING_TEXTS:
+                return None
+            return _number_or_text(text)  # a code, or a word the router refuses
+    return _cell(cell)
 
 
 def _cell(cell: str) -> float | bool | str | None:
@@ -299,6 +366,10 @@ def _cell(cell: str) -> float | bool | str | None:
     boolean = BOOLEAN_TEXTS.get(cell)
     if boolean is not None:
         return bool(boolean)
+    return _number_or_text(cell)
+
+
+def _number_or_text(cell: str) -> float | str | None:
     try:
         value = float(cell)
     except ValueError:

@@ -5,7 +5,7 @@ router's own dependencies.
 """
 
 from router.client.auth import Auth, BearerToken, NoAuth, SigV4
-from router.client.client import ModelSummary, Prediction, RouterClient
+from router.client.client import Feature, ModelSummary, Prediction, RouterClient
 from router.client.errors import ClientConfigError, ClientError, ConnectionFailed, RequestFailed
 from router.client.rows import InvalidRows
 from router.client.transport import RetryPolicy
@@ -16,6 +16,7 @@ __all__ = [
     "ClientConfigError",
     "ClientError",
     "ConnectionFailed",
+    "Feature",
     "InvalidRows",
     "ModelSummary",
     "NoAuth",

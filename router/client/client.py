@@ -54,6 +54,15 @@ class ModelSummary:
     stale: bool = False  # the file on disk is not the loaded version (an older router: False)
 
 
+@dataclass(frozen=True, slots=True)
+class Feature:
+    """One input feature of a model, as ``GET /models/{name}`` lists it."""
+
+    name: str | None
+    type: str  # XGBoost's: float, int, i (a boolean), c (categorical), q
+    categories: tuple[str | float, ...] | None = None  # a categorical feature's, in order
+
+
 class RouterClient:
     """A client of one router: ``RouterClient("https://<api>.execute-api.<region>.amazonaws.com",
     auth=SigV4())``, or a local ``http://127.0.0.1:8000`` without auth.
@@ -133,6 +142,21 @@ class RouterClient:
             ]
         except (KeyError, TypeError) as exc:
             raise ClientError("not a model list from a router") from exc
+
+    def features(self, name: str) -> list[Feature]:
+        """Model ``name``'s input features, in order (the router loads it if needed)."""
+        document = self._json(self._transport.request("GET", f"/models/{_path_name(name)}"))
+        try:
+            return [
+                Feature(
+                    f.get("name"),
+                    f["type"],
+                    tuple(f["categories"]) if f.get("categories") is not None else None,
+                )
+                for f in document["features"]
+            ]
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ClientError(f"not a model's detail from a router: {sorted(document)}") from exc
 
     def close(self) -> None:
         self._transport.close()

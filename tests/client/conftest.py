@@ -1,7 +1,8 @@
 """A real ``model-router serve`` over models trained as a data scientist would: the sklearn
 API on iris, with feature names and string class labels; on a pandas DataFrame with a
-category column (``plans``), and on one with boolean columns (``flags``); and a file that
-is no model (``broken``)."""
+category column (``plans``), on one with boolean columns (``flags``) and on one with
+categories named like numbers and missing values (``ratings``); and a file that is no model
+(``broken``)."""
 
 from __future__ import annotations
 
@@ -33,6 +34,7 @@ class Served:
     rows: np.ndarray  # float32 rows of iris, for predictions to check
     plans: xgb.Booster  # trained on PLANS_FRAME's columns: a category and a number
     flags: Case  # trained on a DataFrame with bool and nullable boolean columns
+    ratings: xgb.XGBClassifier  # categories named like numbers and like missing values
 
 
 @pytest.fixture(scope="session")
@@ -53,9 +55,11 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     plans.save_model(root / "plans.ubj")
     flags = booleans("flags", "ubj", early=False)
     flags.save(root)
+    ratings = _ratings_model()
+    ratings.save_model(root / "ratings.ubj")
     (root / "broken.ubj").write_bytes(b"not a model")  # no version of it loads
     with running_server(root) as url:
-        yield Served(url, booster, classes, features[::30], plans, flags)
+        yield Served(url, booster, classes, features[::30], plans, flags, ratings)
 
 
 def plans_frame(rows: int = 200, seed: int = 0) -> pd.DataFrame:
@@ -74,3 +78,27 @@ def _plans_model() -> xgb.Booster:
     model = xgb.XGBClassifier(n_estimators=5, max_depth=2, enable_categorical=True, n_jobs=1)
     model.fit(frame, churned.astype(int))
     return model.get_booster()
+
+
+def ratings_frame(rows: int = 300, seed: int = 0) -> pd.DataFrame:
+    """Categories as real tables hold them: star ratings and zip codes named by digits, a
+    continent named NA (North America), and a True/False text column kept as a category."""
+    rng = np.random.default_rng(seed)
+    return pd.DataFrame(
+        {
+            "stars": pd.Categorical(rng.choice(["1", "2", "3", "4", "5"], rows)),
+            "zip": pd.Categorical(rng.choice(["02139", "10001", "94105"], rows)),
+            "continent": pd.Categorical(rng.choice(["NA", "EU", "APAC"], rows)),
+            "spend": rng.gamma(2.0, 30.0, rows),
+        }
+    )
+
+
+def _ratings_model() -> xgb.XGBClassifier:
+    frame = ratings_frame()
+    liked = (frame["stars"].astype(int) >= 4) ^ (frame["continent"] == "NA")
+    model = xgb.XGBClassifier(
+        n_estimators=10, max_depth=3, enable_categorical=True, max_cat_to_onehot=1, n_jobs=1
+    )
+    model.fit(frame, liked.astype(int))
+    return model

@@ -136,6 +136,40 @@ def test_csv_of_booleans_and_missing_values_as_tools_write_them(
     )
 
 
+@pytest.mark.parametrize("header", [True, False], ids=["with-header", "without-header"])
+def test_categories_named_like_numbers_or_missing_values_are_the_categories(
+    served: Served,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    header: bool,
+) -> None:
+    """A rating "2", a zip code "02139" and a continent "NA" are those categories, as batch
+    reads them and as the estimator does on the frame, not a code, a number or a gap."""
+    from tests.client.conftest import ratings_frame
+
+    frame = ratings_frame(rows=40, seed=3)
+    assert (frame["continent"] == "NA").any()
+    monkeypatch.setattr(sys, "stdin", io.StringIO(frame.to_csv(index=False, header=header)))
+
+    code = main(["predict", "ratings", "--url", served.url, "--data", "-", "--output", "margin"])
+
+    assert code == 0, capsys.readouterr().err
+    answer = json.loads(capsys.readouterr().out)
+    expected = served.ratings.predict(frame, output_margin=True)
+    np.testing.assert_allclose(np.asarray(answer["predictions"]), expected, rtol=1e-5, atol=1e-6)
+
+
+def test_a_dataframe_index_in_the_csv_is_named_as_the_problem(
+    served: Served, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.client.conftest import ratings_frame
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(ratings_frame(rows=3).to_csv()))
+
+    assert main(["predict", "ratings", "--url", served.url, "--data", "-"]) == 1
+    assert "index, written by to_csv? write it with index=False" in capsys.readouterr().err
+
+
 def test_the_url_comes_from_terraform_and_stdin_through_the_installed_command(
     served: Served, tmp_path: Path
 ) -> None:

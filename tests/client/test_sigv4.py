@@ -98,12 +98,19 @@ def test_the_cli_signs_with_the_environments_credentials(
     monkeypatch.delenv("MODEL_ROUTER_TOKEN", raising=False)
     monkeypatch.setattr(sys, "stdin", io.StringIO("5.1,3.5,1.4,0.2\n"))
     verifier = SigV4Verifier(ReadOnlyCredentials(*KEYS), "ap-southeast-2")
-    server = ScriptedServer([Reply(200, PREDICTION)], check=verifier)
+    # The CLI reads CSV cells by the model's features: GET /models/iris, then the predict.
+    features = [{"name": f"f{i}", "type": "float", "categories": None} for i in range(4)]
+    detail = json.dumps({"name": "iris", "features": features}).encode()
+    server = ScriptedServer([Reply(200, detail), Reply(200, PREDICTION)], check=verifier)
 
     with serving(server):
         argv = ["predict", "iris", "--url", server.url, "--data", "-", "--auth", "iam"]
         code = main([*argv, "--region", "ap-southeast-2"])
 
     assert code == 0, capsys.readouterr().err
-    assert verifier.verdicts == ["valid"]
+    assert [(r.method, r.path) for r in server.received] == [
+        ("GET", "/models/iris"),
+        ("POST", "/models/iris/predict"),
+    ]
+    assert verifier.verdicts == ["valid", "valid"]
     assert json.loads(capsys.readouterr().out)["predictions"] == [0.5]
