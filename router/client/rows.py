@@ -1,8 +1,8 @@
 """Rows as callers hold them (numpy arrays, lists, pandas-style records) into the JSON body
 of ``POST /models/{name}/predict``.
 
-NaN is a missing value, sent as ``null`` (JSON has no NaN); infinities are refused here, as
-the router refuses them, rather than sent as missing values.
+NaN and pandas' NA are missing values, sent as ``null`` (JSON has no NaN); infinities are
+refused here, as the router refuses them, rather than sent as missing values.
 """
 
 from __future__ import annotations
@@ -31,7 +31,18 @@ def predict_body(instances: object, output: str, rounds: str | None = None) -> b
     body: dict[str, object] = {"instances": _rows(instances), "output": output}
     if rounds is not None:
         body["rounds"] = rounds
-    return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+    try:
+        return orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY, default=_missing)
+    except orjson.JSONEncodeError as exc:
+        raise InvalidRows(f"the rows hold a value JSON cannot carry: {exc}") from exc
+
+
+def _missing(value: object) -> None:
+    """pandas' NA (a nullable column's missing value, in ``df.values.tolist()`` rows) is
+    sent as null; known by its type's name, so pandas is not imported for it."""
+    if type(value).__name__ == "NAType":
+        return None
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
 
 
 def _rows(instances: object) -> object:
@@ -54,12 +65,14 @@ def _rows(instances: object) -> object:
     return [_checked_row(row, index) for index, row in enumerate(instances)]
 
 
-def _checked_array(array: np.ndarray) -> np.ndarray:
+def _checked_array(array: np.ndarray) -> np.ndarray | list[list[Any]]:
     if array.ndim != 2:
         hint = " (one row? use array.reshape(1, -1))" if array.ndim == 1 else ""
         raise InvalidRows(f"an array of rows must be 2-D, not {array.ndim}-D{hint}")
     if array.shape[0] == 0:
         raise InvalidRows("there are no rows to predict")
+    if array.dtype.kind == "O":  # a mixed frame's to_numpy(): numbers, booleans, NA
+        return [_checked_row(row, index) for index, row in enumerate(array.tolist())]
     if array.dtype.kind not in "fiub":
         raise InvalidRows(f"an array of rows must be numeric, not {array.dtype}")
     if array.dtype.kind == "f" and np.isinf(array).any():

@@ -60,14 +60,21 @@ def test_a_dataframe_is_sent_by_column_name_not_position(served: Served) -> None
 
 
 def test_a_dataframe_of_booleans_gives_the_estimators_answers(served: Served) -> None:
-    """bool and nullable boolean columns: records of true, false and null (NA)."""
+    """bool and nullable boolean columns: records of true, false and null (NA), and the
+    frame's values as lists (pd.NA) or as a numpy array of objects."""
     flags = served.flags
     assert flags.rows["autopay"].isna().any()
 
+    rows = flags.rows
     with RouterClient(served.url) as client:
-        result = client.predict("flags", flags.rows, output="probabilities")
+        answers = [
+            client.predict("flags", rows, output="probabilities"),
+            client.predict("flags", rows.values.tolist(), output="probabilities"),  # pd.NA
+            client.predict("flags", rows.to_numpy(), output="probabilities"),  # dtype object
+        ]
 
-    np.testing.assert_allclose(result.to_numpy(), flags.expected("probabilities"), rtol=1e-6)
+    for result in answers:
+        np.testing.assert_allclose(result.to_numpy(), flags.expected("probabilities"), rtol=1e-6)
 
 
 def test_router_problems_arrive_as_request_failed(served: Served) -> None:

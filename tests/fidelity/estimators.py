@@ -109,8 +109,8 @@ class Case:
 
     def array_rows(self) -> list[list[Any]]:
         """Rows as arrays in feature order; a category as its code, missing as NaN, and a
-        boolean as true or false (null where a nullable one is NA), as ``df.values.tolist()``
-        of a mixed frame holds them."""
+        boolean as true or false (null where a nullable one is NA), as a mixed frame's
+        ``df.values.tolist()`` reaches the router (the client sends its pd.NA as null)."""
         columns: list[list[Any]] = []
         for column in self.rows.columns:
             values = self.rows[column]
