@@ -421,9 +421,24 @@ class Predictor:
                 )
             return float(value)
         if isinstance(value, str):
-            code = codes.get(value) if _is_text(feature) else None
+            # A category of numbers by its text ("30": what a V2 BYTES tensor of a pandas
+            # category column holds) is that number.
+            number = None if _is_text(feature) else _as_number(value)
+            code = codes.get(value if number is None else number)
         elif _is_text(feature):
-            return float(value)  # a code: the category's position in the model's list
+            # A number is a code, the category's position in the model's list; unless a
+            # category is named by it (ratings "1".."5"), where it may be either: a frame
+            # read back with read_csv holds such a column as numbers, which XGBoost refuses
+            # and a code would answer silently for another category.
+            named = _number_text(float(value))
+            if named in codes:
+                raise InvalidInstances(
+                    f"instances.{row_number}.{feature.name}: {named} is ambiguous: feature "
+                    f"{feature.name!r} has a category named {named!r}, and a number here is a "
+                    f'code; send the category as a string ("{named}"), or its code in an '
+                    "array row"
+                )
+            return float(value)
         else:
             code = codes.get(float(value))
         if code is not None:
@@ -439,6 +454,18 @@ class Predictor:
             f"feature {feature.name!r}; it knows {_show_categories(feature.categories or ())} "
             "(null is a missing value)"
         )
+
+
+def _number_text(value: float) -> str:
+    """A number as a category of text would name it: 2.0 as "2"."""
+    return str(int(value)) if value.is_integer() else repr(value)
+
+
+def _as_number(text: str) -> float | None:
+    try:
+        return float(text)
+    except ValueError:
+        return None
 
 
 def _string_for_number(row_number: int, feature: Feature, value: str) -> str:

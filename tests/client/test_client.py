@@ -3,6 +3,7 @@ them, typed results out, the router's problems as ``RequestFailed``."""
 
 from __future__ import annotations
 
+import io
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -75,6 +76,25 @@ def test_a_dataframe_of_booleans_gives_the_estimators_answers(served: Served) ->
 
     for result in answers:
         np.testing.assert_allclose(result.to_numpy(), flags.expected("probabilities"), rtol=1e-6)
+
+
+def test_a_frame_read_back_from_csv_with_ratings_as_numbers_is_refused_not_guessed(
+    served: Served,
+) -> None:
+    """read_csv turns ratings "1".."5" into numbers, which the router would read as codes of
+    other ratings: refused, as XGBoost refuses such a frame, rather than answered."""
+    pandas = pytest.importorskip("pandas")
+    from tests.client.conftest import ratings_frame
+
+    text = ratings_frame(rows=5).to_csv(index=False)
+    read_back = pandas.read_csv(io.StringIO(text))
+    assert read_back["stars"].dtype.kind == "i"
+
+    with RouterClient(served.url) as client, pytest.raises(RequestFailed) as refused:
+        client.predict("ratings", read_back)
+
+    assert refused.value.status == 422
+    assert "has a category named" in refused.value.detail
 
 
 def test_router_problems_arrive_as_request_failed(served: Served) -> None:

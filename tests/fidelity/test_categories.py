@@ -23,6 +23,7 @@ from .estimators import PLANS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 SEATS = [1, 5, 10]  # a pandas category of numbers: sent by value, in arrays too
 AGES = [20.0, 30.0, 50.0]
@@ -153,3 +154,56 @@ def test_without_stored_categories_a_code_must_still_be_a_whole_number(code: flo
     predictor.predict(predictor.matrix([[5.0, 0.1, 0.2, 0.3], [None, 0.1, 0.2, 0.3]]))
     with pytest.raises(InvalidInstances, match="send a whole-number code from 0, or null"):
         predictor.matrix([[0.0, 0.1, 0.2, 0.3], [code, 0.1, 0.2, 0.3]])
+
+
+def test_a_category_of_numbers_may_come_as_its_text(
+    served: TestClient, clf: xgb.XGBClassifier
+) -> None:
+    """ "10" for seats, a category of ints: what a V2 BYTES tensor of such a column holds."""
+    expected = clf.predict_proba(rows(["pro"], seats=(10,)))
+    status, body = predict(served, [{"age": 20.0, "plan": "pro", "seats": "10"}])
+    assert status == 200, body
+    np.testing.assert_allclose(body["predictions"], expected, rtol=1e-6)
+    status, body = predict(served, [{"age": 20.0, "plan": "pro", "seats": "7"}])
+    assert status == 422 and "no category '7' for feature 'seats'" in body["detail"]
+
+
+def test_a_number_for_categories_named_by_numbers_is_refused_as_ambiguous(
+    tmp_path: Path,
+) -> None:
+    """Ratings "1".."5" read back by read_csv are numbers: as codes they would be other
+    ratings (2 is "3"), which XGBoost refuses to guess on such a frame, and so does the
+    router, in object rows; array rows carry codes, as XGBoost's own arrays do."""
+    rng = np.random.default_rng(0)
+    stars = ["1", "2", "3", "4", "5"]
+    frame = pd.DataFrame(
+        {"stars": pd.Categorical(rng.choice(stars, 300)), "x": rng.normal(size=300)}
+    )
+    model = xgb.XGBClassifier(n_estimators=5, enable_categorical=True, n_jobs=1)
+    model.fit(frame, (frame["stars"].astype(int) >= 4).astype(int))
+    (tmp_path / "ratings").mkdir()
+    model.save_model(tmp_path / "ratings" / "model.ubj")
+    read_back = frame.assign(stars=frame["stars"].astype(int))
+    with pytest.raises(ValueError, match="data type"):
+        model.predict_proba(read_back)
+    settings = Settings(model_root=tmp_path)
+    with TestClient(create_app(settings, ModelRegistry.from_settings(settings))) as client:
+        as_numbers = client.post(
+            "/models/ratings/predict", json={"instances": [{"stars": 2, "x": 0.0}]}
+        )
+        as_text = client.post(
+            "/models/ratings/predict", json={"instances": [{"stars": "2", "x": 0.0}]}
+        )
+        as_code = client.post("/models/ratings/predict", json={"instances": [[1, 0.0]]})
+
+    assert as_numbers.status_code == 422
+    assert as_numbers.json()["detail"] == (
+        "instances.0.stars: 2 is ambiguous: feature 'stars' has a category named '2', and a "
+        'number here is a code; send the category as a string ("2"), or its code in an '
+        "array row"
+    )
+    two = pd.DataFrame({"stars": pd.Categorical(["2"], categories=stars), "x": [0.0]})
+    expected = model.predict_proba(two)[:, 1]
+    for answer in (as_text, as_code):
+        assert answer.status_code == 200, answer.text
+        np.testing.assert_allclose(answer.json()["predictions"], expected, rtol=1e-6)
