@@ -90,6 +90,24 @@ def test_bytes_category_values_predict_as_the_estimator(
     )
 
 
+@pytest.mark.parametrize("binary", [False, True], ids=["json", "binary"])
+def test_a_missing_category_as_tritonclient_sends_it_is_missing(
+    triton: httpclient.InferenceServerClient, served: tuple[str, xgb.XGBClassifier], binary: bool
+) -> None:
+    """tritonclient writes str() of an object array's None and NaN: "None", "nan"."""
+    plans = np.array(["pro", None, np.nan, "", "basic"], dtype=object)
+    tensors = columns(binary, ["pro"] * 5)
+    tensors[1].set_data_from_numpy(plans, binary_data=binary)
+    wanted = [httpclient.InferRequestedOutput("probabilities", binary_data=binary)]
+
+    result = triton.infer("churn", tensors, outputs=wanted)
+
+    frame = REQUEST.assign(plan=pd.Categorical(["pro", None, None, None, "basic"], PLANS))
+    np.testing.assert_allclose(
+        result.as_numpy("probabilities"), served[1].predict_proba(frame), rtol=1e-6
+    )
+
+
 def test_unknown_category_value_and_bytes_matrix_are_our_422(
     triton: httpclient.InferenceServerClient,
 ) -> None:

@@ -36,12 +36,14 @@ from router.api.v2.tensors import (
     json_data,
     parameters_of,
 )
+from router.csv_cells import MISSING_TEXTS
 from router.errors import InvalidInstances, MalformedRequest, RequestTooLarge
 from router.xgb.metadata import RoundsChoice
 from router.xgb.outputs import OUTPUTS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+    from collections.abc import Set as AbstractSet
 
     from router.xgb.loader import LoadedModel
     from router.xgb.predictor import Predictor, Row
@@ -189,7 +191,7 @@ def input_matrix(inputs: list[InputTensor], predictor: Predictor) -> np.ndarray:
     if any(tensor.datatype == BOOL for tensor in inputs):
         _refuse_boolean_categories(inputs, predictor, by_feature=by_feature)
     if by_feature:
-        matrix = predictor.matrix(_object_rows(inputs))
+        matrix = predictor.matrix(_object_rows(inputs, predictor))
     elif len(inputs) == 1:
         matrix = predictor.matrix(_array_rows(inputs[0], predictor.num_features))
     else:
@@ -250,7 +252,7 @@ def _array_rows(tensor: InputTensor, num_features: int) -> Sequence[Row]:
     return cast("Sequence[Row]", list(_float32(tensor.values).reshape(tensor.shape)))
 
 
-def _object_rows(inputs: list[InputTensor]) -> Sequence[Row]:
+def _object_rows(inputs: list[InputTensor], predictor: Predictor) -> Sequence[Row]:
     """Tensors named by feature as object rows: an absent feature is a missing value, as in
     ``/models`` object rows."""
     lengths = {tensor.shape[0] for tensor in inputs}
@@ -264,11 +266,26 @@ def _object_rows(inputs: list[InputTensor]) -> Sequence[Row]:
         raise InvalidInstances(f"feature {twice[:64]!r} is sent twice")
     # BYTES columns keep their strings: the predictor encodes category values by name
     # exactly as for ``/models`` object rows ("plan": "pro").
+    categories = {f.name: set(f.categories or ()) for f in predictor.features if f.categorical}
     columns = [
-        tensor.values.tolist() if tensor.datatype == "BYTES" else _float32(tensor.values).tolist()
+        _category_values(tensor.values.tolist(), categories.get(tensor.name, set()))
+        if tensor.datatype == "BYTES"
+        else _float32(tensor.values).tolist()
         for tensor in inputs
     ]
     return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
+
+
+# What a BYTES element holds for a missing value: tritonclient sends str() of an object
+# array's None or NaN, pandas writes "" or <NA>, other tools NA or NULL.
+_MISSING_BYTES = frozenset({"", "None", "nan", "NaN", *MISSING_TEXTS})
+
+
+def _category_values(values: list[str | None], known: AbstractSet[object]) -> list[str | None]:
+    """A BYTES column's category values; one that is no category of the feature but a text
+    that stands for a missing value is missing (a category of that name is that category,
+    as batch jobs read one)."""
+    return [None if value in _MISSING_BYTES and value not in known else value for value in values]
 
 
 def compute_outputs(
