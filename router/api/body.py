@@ -221,7 +221,12 @@ def _rows(document: dict[str, Any], max_rows: int) -> tuple[list[Any], int]:
         raise InvalidInstances('instances: field required: send {"instances": [[...], ...]}')
     rows = document["instances"]
     if not isinstance(rows, list):
-        raise InvalidInstances("instances: must be a list of rows")
+        hint = (
+            ' (a DataFrame\'s to_dict() is by column: send to_dict(orient="records"))'
+            if isinstance(rows, dict)
+            else ""
+        )
+        raise InvalidInstances(f"instances: must be a list of rows{hint}")
     if not rows:
         raise InvalidInstances("instances: must hold at least 1 row")
     if len(rows) > max_rows:

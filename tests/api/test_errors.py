@@ -64,6 +64,7 @@ GOOD_ROW = [0.1, 0.2, 0.3, 0.4]
         ({"instances": [[]]}, 422, "invalid-instances", "expects 4 features"),
         ({}, 422, "invalid-instances", "instances: field required"),
         ({"instances": "abc"}, 422, "invalid-instances", "list of rows"),
+        ({"instances": {"a": {"0": 1.0}}}, 422, "invalid-instances", 'to_dict(orient="records")'),
         ({"instances": [None]}, 422, "invalid-instances", "instances.0: a row is"),
         ({"instances": [{"a": 1.0}, GOOD_ROW]}, 422, "invalid-instances", "instances.1: not an"),
         ({"instances": [GOOD_ROW, [0.1, 0.2, "x", 0.4]]}, 422, "invalid-instances", "1.2: a str"),
