@@ -82,7 +82,9 @@ class LoadedModel:
         result = predictor.predict(matrix, output, rounds)
         labels = self.metadata.class_labels
         if output == "label" and labels:
-            return [labels[index] for index in result.tolist()]
+            # Any shape: a multi-label model answers a label per row and target.
+            named: list[str] = np.asarray(labels, dtype=object)[result].tolist()
+            return named
         return result
 
 

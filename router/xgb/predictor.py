@@ -218,8 +218,8 @@ class Predictor:
     def _classifier_refusal(self) -> str | None:
         if not self.is_classifier:
             return f"the objective {self.objective or 'unknown'} is not a classifier's"
-        if self.num_targets > 1:
-            return "the model has several targets (multi-label)"
+        if self.num_targets > 1 and not self.objective.startswith("binary:"):
+            return "the model has several targets, which only binary objectives answer"
         if self.objective not in _CLASS_OBJECTIVES:
             return (
                 f"the objective {self.objective} returns margins, which XGBClassifier does not "
@@ -337,10 +337,13 @@ class Predictor:
         return np.ascontiguousarray(np.vstack((1.0 - value, value)).transpose())
 
     def _labels(self, matrix: np.ndarray, end: int) -> np.ndarray:
-        """``XGBClassifier.predict``: class indices."""
+        """``XGBClassifier.predict``: class indices; for a multi-label model (several binary
+        targets), each target's, as it thresholds them."""
         value = self._raw(matrix, "value", end)
         if self.objective == "multi:softmax":
             return value.astype(np.int64)
+        if self.num_targets > 1:
+            return (value > 0.5).astype(np.int64)
         if value.ndim == 2:
             indices: np.ndarray = np.argmax(value, axis=1)
             return indices

@@ -284,6 +284,17 @@ def booleans(name: str, fmt: str, *, early: bool) -> Case:
     return Case(name, model, _rows_to_predict(df), fmt, "classifier", early_stopping=early)
 
 
+def multilabel(name: str, fmt: str, *, early: bool) -> Case:
+    """XGBClassifier on a 2-D indicator target: several binary labels per row, as
+    scikit-learn's multi-label recipe has it (predict thresholds each at 0.5)."""
+    df = frame(seed=10)
+    score = signal(df, 10)
+    y = np.column_stack([score > 0.3, df["visits"] > 3, df["age"] < 35]).astype(int)
+    model = _fit(xgb.XGBClassifier(**PARAMS, tree_method="hist"), df, y, early)
+    assert model.get_booster().num_boosted_rounds() and y.shape[1] == 3
+    return Case(name, model, _rows_to_predict(df), fmt, "classifier", early_stopping=early)
+
+
 def booster_with_early_stopping(name: str, fmt: str) -> Case:
     """``xgb.train`` with early stopping; the reference is Booster.predict with
     iteration_range=(0, best_iteration + 1), as XGBoost's docs say."""
@@ -316,4 +327,5 @@ def all_cases() -> list[Case]:
         categorical("categorical-es", "json", early=True),
         booster_with_early_stopping("booster-es", "json"),
         booleans("booleans-es", "ubj", early=True),
+        multilabel("multilabel", "json", early=False),
     ]

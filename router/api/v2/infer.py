@@ -299,7 +299,7 @@ def compute_outputs(
         # The names were checked against OUTPUT_NAMES, the Output literal's values.
         result = predictor.predict(matrix, output.name, request.rounds)  # type: ignore[arg-type]
         if output.name == "label" and labels:  # class indices, as LoadedModel.predict maps them
-            result = np.array([labels[index] for index in result.tolist()], dtype=object)
+            result = np.asarray(labels, dtype=object)[result]
         results.append(result)
     return results
 
