@@ -52,7 +52,17 @@ _RECORD_ATTRIBUTES = frozenset(
 def rfc3339(now: float) -> str:
     """``now`` (seconds since the epoch) as UTC RFC 3339 with milliseconds, the form of
     timestamp that Lambda's log-level filter reads."""
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now * 1000) % 1000:03d}Z"
+    second, milliseconds = divmod(int(now * 1000), 1000)
+    cached_second, prefix = _last_second[0]
+    if second != cached_second:
+        # gmtime and strftime cost more than the rest of a prediction's log line; every line
+        # of one second shares them. One tuple, so threads read a matching pair.
+        prefix = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
+        _last_second[0] = (second, prefix)
+    return f"{prefix}.{milliseconds:03d}Z"
+
+
+_last_second: list[tuple[int, str]] = [(-1, "")]
 
 
 class JsonFormatter(logging.Formatter):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +22,7 @@ from router.observability import (
     EmfMetricsSink,
     configure_logging,
     prediction_level,
+    rfc3339,
 )
 from router.registry.registry import ModelRegistry
 from router.settings import Settings
@@ -306,3 +308,14 @@ def test_above_info_the_app_filters_and_lambdas_filter_at_info_keeps_every_metri
     # What Terraform's filter at LAMBDA_LEVEL_OF_UNLEVELLED_LINES lets through: everything.
     floor = LAMBDA_LEVELS[LAMBDA_LEVEL_OF_UNLEVELLED_LINES]
     assert all(LAMBDA_LEVELS[line.get("level", "INFO").upper()] >= floor for line in lines)
+
+
+@pytest.mark.parametrize(
+    "now",
+    [0.0, 1796304301.117, 1796304301.999, 1796304302.0005, 1796304302.5, 1796304301.25, -0.5],
+)
+def test_rfc3339_is_utc_with_milliseconds_whatever_second_came_before(now: float) -> None:
+    """The second's text is kept between calls: each answer is still the time it was
+    given, in the order above (back and forth across seconds)."""
+    whole = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now // 1))
+    assert rfc3339(now) == f"{whole}.{int(now * 1000) % 1000:03d}Z"
