@@ -144,7 +144,7 @@ class PartPredictor:
         self._categorical = [
             i for i, feature in enumerate(model.predictor.features) if feature.categorical
         ]
-        self._categorical_names = {self.features[i] for i in self._categorical}
+        self._categorical_columns = {self.features[i]: i for i in self._categorical}
         names = self.features
         self._texts_of = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
 
@@ -218,22 +218,35 @@ class PartPredictor:
         (a number is a code, as in the API), but a boolean is no category's."""
         codes = self._text_codes.get(name)
         if codes is None or not isinstance(value, str):
-            if name in self._categorical_names and self._is_boolean(value):
+            if name in self._categorical_columns and self._is_boolean(value):
                 raise RowRefused(
                     f"feature {name!r}: a boolean, but the feature is categorical: send one "
                     "of its categories or its code"
                 )
-            return parse(name, value)
+            return self._code_or_number(parse, name, value)
         text = value.strip() if self._csv else value
         code = codes.get(text)
         if code is not None:
             return float(code)
         if self._csv and (not text or text in MISSING_TEXTS or _is_number(text)):
-            return parse(name, value)
+            return self._code_or_number(parse, name, value)
         known = ", ".join(list(codes)[:20])
         raise RowRefused(
             f"feature {name!r}: the model has no category {text[:40]!r}; it knows {known}"
         )
+
+    def _code_or_number(
+        self, parse: Callable[[str, object], float], name: str, value: object
+    ) -> float:
+        """``value`` as ``parse`` reads it; for a categorical feature a number is a code,
+        refused as the API refuses it where a category is named by that number too."""
+        number = parse(name, value)
+        column = self._categorical_columns.get(name)
+        if column is not None and not math.isnan(number):
+            refusal = self.model.predictor.ambiguous_number(column, number)
+            if refusal is not None:
+                raise RowRefused(f"feature {name!r}: {refusal}")
+        return number
 
     def _is_boolean(self, value: object) -> bool:
         if self._csv:

@@ -130,6 +130,19 @@ class Predictor:
             if feature.categories
         }
         self._categorical = set(categorical)
+        # Text categories that read as numbers (ratings "1".."5", months "01".."12", zip
+        # codes), by the number each reads as: a number sent for such a feature may mean
+        # the category or a code. Built only where a model has such categories.
+        self._named_by_numbers: dict[int, dict[float, str]] = {}
+        for i, feature in zip(categorical, chosen, strict=True):
+            if feature.categories and _is_text(feature):
+                numeric = {
+                    number: str(category)
+                    for category in feature.categories
+                    if (number := _as_number(str(category))) is not None
+                }
+                if numeric:
+                    self._named_by_numbers[i] = numeric
         # Numeric categories (a pandas category of numbers) arrive by value and are encoded;
         # the other categorical columns hold codes once rows are read (a string category
         # becomes its code), and every code is checked against the model's categories.
@@ -408,6 +421,21 @@ class Predictor:
             self._indicators.check(matrix)
         return matrix
 
+    def ambiguous_number(self, column: int, value: float) -> str | None:
+        """Why ``value``, a number for the categorical feature in ``column``, cannot be read
+        as a code there: a category of that feature is named by the same number (ratings
+        "1".."5": 2 may mean "2" or code 2, which is "3"), which is what a frame read back
+        with read_csv sends, and a code would answer silently for another category (XGBoost
+        refuses such a frame for its dtype). None when a code is all it can be."""
+        named = self._named_by_numbers.get(column, {}).get(value)
+        if named is None:
+            return None
+        return (
+            f"{_number_text(value)} is ambiguous: feature {self.features[column].name!r} has a "
+            f"category named {named!r}, and a number here is a code; send the category by "
+            f'name ("{named}"), or its code where rows are arrays'
+        )
+
     def _code(self, column: int, value: Any, row_number: int) -> float:
         """The code XGBoost gave ``value`` of a categorical feature at training."""
         feature = self.features[column]
@@ -429,18 +457,11 @@ class Predictor:
             number = None if _is_text(feature) else _as_number(value)
             code = codes.get(value if number is None else number)
         elif _is_text(feature):
-            # A number is a code, the category's position in the model's list; unless a
-            # category is named by it (ratings "1".."5"), where it may be either: a frame
-            # read back with read_csv holds such a column as numbers, which XGBoost refuses
-            # and a code would answer silently for another category.
-            named = _number_text(float(value))
-            if named in codes:
-                raise InvalidInstances(
-                    f"instances.{row_number}.{feature.name}: {named} is ambiguous: feature "
-                    f"{feature.name!r} has a category named {named!r}, and a number here is a "
-                    f'code; send the category as a string ("{named}"), or its code in an '
-                    "array row"
-                )
+            # A number is a code, the category's position in the model's list, unless a
+            # category is named by that number too.
+            refusal = self.ambiguous_number(column, float(value))
+            if refusal is not None:
+                raise InvalidInstances(f"instances.{row_number}.{feature.name}: {refusal}")
             return float(value)
         else:
             code = codes.get(float(value))

@@ -184,3 +184,45 @@ def test_csv_missing_values_as_other_tools_write_them_and_a_category_of_that_nam
     with (tmp_path / "scored.csv").open() as handle:
         scored = list(csv.DictReader(handle))
     np.testing.assert_allclose([float(r["probability_1"]) for r in scored], wanted, rtol=1e-6)
+
+
+def test_a_number_for_categories_named_by_numbers_is_refused_as_the_api_refuses_it(
+    tmp_path: Path,
+) -> None:
+    """A JSON Lines row of a frame read back with read_csv, rating 2 for ratings "1".."5",
+    and a CSV cell 2.0 or 4 (for "04"): each could be the category or a code, so each row
+    is refused, while "2" and "04" by name are predicted."""
+    rng = np.random.default_rng(2)
+    ratings = ["1", "2", "3", "4", "5"]
+    months = [f"{m:02d}" for m in range(1, 13)]
+    frame = pd.DataFrame(
+        {
+            "rating": pd.Categorical(rng.choice(ratings, 400), ratings),
+            "month": pd.Categorical(rng.choice(months, 400), months),
+        }
+    )
+    model = xgb.XGBClassifier(n_estimators=5, enable_categorical=True, n_jobs=1)
+    model.fit(frame, (frame["rating"] == "2").astype(int), verbose=False)
+    (tmp_path / "models").mkdir()
+    publish(tmp_path / "models", "churn", model, labels=None)
+    source, lines = tmp_path / "rows.csv", tmp_path / "rows.jsonl"
+    source.write_text("rating,month\n2,04\n2.0,04\n2,4\n")
+    lines.write_text('{"rating": "2", "month": "04"}\n{"rating": 2, "month": "04"}\n')
+
+    assert run(source, tmp_path / "scored.csv", tmp_path / "models") == 0
+    assert run(lines, tmp_path / "scored.jsonl", tmp_path / "models") == 0
+
+    one = pd.DataFrame(
+        {"rating": pd.Categorical(["2"], ratings), "month": pd.Categorical(["04"], months)}
+    )
+    wanted = model.predict_proba(one)[0, 1]
+    with (tmp_path / "scored.csv").open() as handle:
+        scored = list(csv.DictReader(handle))
+    assert len(scored) == 1
+    np.testing.assert_allclose(float(scored[0]["probability_1"]), wanted, rtol=1e-6)
+    csv_rejects = (tmp_path / "scored.rejects.csv").read_text()
+    assert "feature 'rating': 2 is ambiguous" in csv_rejects
+    assert (
+        "feature 'month': 4 is ambiguous: feature 'month' has a category named '04'" in csv_rejects
+    )
+    assert "feature 'rating': 2 is ambiguous" in (tmp_path / "scored.rejects.jsonl").read_text()

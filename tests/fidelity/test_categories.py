@@ -199,11 +199,28 @@ def test_a_number_for_categories_named_by_numbers_is_refused_as_ambiguous(
     assert as_numbers.status_code == 422
     assert as_numbers.json()["detail"] == (
         "instances.0.stars: 2 is ambiguous: feature 'stars' has a category named '2', and a "
-        'number here is a code; send the category as a string ("2"), or its code in an '
-        "array row"
+        'number here is a code; send the category by name ("2"), or its code where rows are '
+        "arrays"
     )
     two = pd.DataFrame({"stars": pd.Categorical(["2"], categories=stars), "x": [0.0]})
     expected = model.predict_proba(two)[:, 1]
     for answer in (as_text, as_code):
         assert answer.status_code == 200, answer.text
         np.testing.assert_allclose(answer.json()["predictions"], expected, rtol=1e-6)
+
+
+def test_a_number_for_zero_padded_categories_is_ambiguous_too(tmp_path: Path) -> None:
+    """Months "01".."12" read back by read_csv: 4 is "04" to the user, and code 4 is "05"."""
+    rng = np.random.default_rng(1)
+    months = [f"{m:02d}" for m in range(1, 13)]
+    frame = pd.DataFrame({"month": pd.Categorical(rng.choice(months, 400)), "x": rng.random(400)})
+    model = xgb.XGBClassifier(n_estimators=5, enable_categorical=True, n_jobs=1)
+    model.fit(frame, frame["month"].isin(["04", "06"]).astype(int))
+    (tmp_path / "month").mkdir()
+    model.save_model(tmp_path / "month" / "model.ubj")
+    settings = Settings(model_root=tmp_path)
+    with TestClient(create_app(settings, ModelRegistry.from_settings(settings))) as client:
+        answer = client.post("/models/month/predict", json={"instances": [{"month": 4, "x": 0.5}]})
+
+    assert answer.status_code == 422
+    assert "4 is ambiguous: feature 'month' has a category named '04'" in answer.json()["detail"]
