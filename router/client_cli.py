@@ -284,30 +284,43 @@ def csv_table(text: str, name: str) -> list[list[str]]:
 
 
 def csv_rows(table: list[list[str]], name: str, features: Callable[[], list[Feature]]) -> list[Any]:
-    """Rows of values, as batch jobs read CSV: a cell's reading depends on the feature it is
-    for, so the model's features are asked for first (``features``, ``GET /models/{name}``):
+    """Rows of values, as batch jobs read CSV.
+
+    A table of numbers and empty cells alone is sent as it is, rows as arrays (a
+    categorical feature's number is its code, as in the API's array rows). Any other cell
+    (a header, a word, NA, True) reads by the feature it is for, so the model's features are
+    asked for first (``features``: ``GET /models/{name}``):
 
     - a categorical feature's cell is its category by name when the model has one of that
       name (a zip code "02139", a rating "2", a continent "NA"); otherwise an empty cell,
       NA, NULL or another text tools write for a missing value is missing, and a number is
-      a code;
+      a code (which the router refuses where a category is named by that number too);
     - any other feature's cell is a number, True or False (as pandas writes a bool column,
-      or TRUE, true...) a boolean, an empty cell or NA... a missing value; a word is sent
+      also TRUE or true) a boolean, an empty cell or NA... a missing value; a word is sent
       as it is, for the router to refuse, naming it.
 
-    A first row that does not read as a row of the model (values, or categories of the
-    feature at its place) is the header; rows without one are keyed by the model's feature
-    names when they have as many cells, so that categories by name work there too."""
-    model = features()
-    names = [feature.name for feature in model]
+    The first row is data when it holds only values, or reads as a row of the model (values
+    and categories of the feature at each place); else it is the header. Rows without a
+    header are keyed by the model's feature names when every row has as many cells, so
+    that categories by name work there too. When the features cannot be had (a model that
+    does not load, a caller allowed only to predict), cells are read without them and the
+    router's answer says what is wrong."""
+    if all(_is_plain(cell) for row in table for cell in row):
+        return [[_cell(cell) for cell in row] for row in table]
+    try:
+        model = features()
+    except ClientError:
+        model = []
     first = [cell.strip() for cell in table[0]]
-    # The first row is data when it reads as a row of the model, cell by cell; else a header.
-    is_header = len(first) != len(model) or not all(
-        _is_value(cell) or cell in (feature.categories or ())
-        for cell, feature in zip(first, model, strict=True)
+    is_data = all(_is_value(cell) for cell in first) or (
+        len(first) == len(model)
+        and all(
+            _is_value(cell) or cell in (feature.categories or ())
+            for cell, feature in zip(first, model, strict=True)
+        )
     )
-    header = first if is_header else None
-    rows_table = table[1:] if is_header else table
+    header = None if is_data else first
+    rows_table = table if is_data else table[1:]
     if header is not None and "" in header:
         raise InputError(
             f"{name}: column {header.index('') + 1} of the header has no name (a DataFrame's "
@@ -320,12 +333,15 @@ def csv_rows(table: list[list[str]], name: str, features: Callable[[], list[Feat
             f"{name} has a header ({shown!r}) and no rows: send CSV rows, or a JSON list of rows"
         )
     by_name = {feature.name: feature for feature in model}
-    keys = header or (names if None not in names else None)
+    names = [feature.name for feature in model if feature.name is not None]
+    keys = header
+    if keys is None and model and len(names) == len(model):
+        keys = names if all(len(row) == len(names) for row in rows_table) else None
     rows: list[Any] = []
-    for line, row in enumerate(rows_table, start=2 if header else 1):
+    for line, row in enumerate(rows_table, start=1 if is_data else 2):
         if header is not None and len(row) != len(header):
             raise InputError(f"{name} line {line}: {len(row)} cells, the header has {len(header)}")
-        if keys is not None and len(row) == len(keys):
+        if keys is not None:
             cells = zip(keys, row, strict=True)
             rows.append({key: _typed_cell(cell, by_name.get(key)) for key, cell in cells})
         else:
@@ -334,16 +350,22 @@ def csv_rows(table: list[list[str]], name: str, features: Callable[[], list[Feat
     return rows
 
 
-def _is_value(cell: str) -> bool:
-    """A cell no header holds: a number, a boolean or a missing value."""
+def _is_plain(cell: str) -> bool:
+    """A number or an empty cell: what reads the same whatever feature it is for."""
     text = cell.strip()
-    if not text or text in MISSING_TEXTS or text in BOOLEAN_TEXTS:
+    if not text:
         return True
     try:
         float(text)
     except ValueError:
         return False
     return True
+
+
+def _is_value(cell: str) -> bool:
+    """A cell no header holds: a number, a boolean or a missing value."""
+    text = cell.strip()
+    return text in MISSING_TEXTS or text in BOOLEAN_TEXTS or _is_plain(text)
 
 
 def _typed_cell(cell: str, feature: Feature | None) -> float | bool | str | None:

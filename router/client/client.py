@@ -146,6 +146,9 @@ class RouterClient:
     def features(self, name: str) -> list[Feature]:
         """Model ``name``'s input features, in order (the router loads it if needed)."""
         document = self._json(self._transport.request("GET", f"/models/{_path_name(name)}"))
+        if document.get("features") is None and "last_error" in document:
+            # The model is listed but no version of it loads: the detail says why.
+            raise ClientError(f"model {name!r} did not load: {document.get('last_error')}")
         try:
             return [
                 Feature(

@@ -159,6 +159,38 @@ def test_categories_named_like_numbers_or_missing_values_are_the_categories(
     np.testing.assert_allclose(np.asarray(answer["predictions"]), expected, rtol=1e-5, atol=1e-6)
 
 
+def test_header_less_numbers_are_array_rows_as_json_arrays_are(
+    served: Served, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Numbers alone read the same for any feature: sent as arrays (a category's code),
+    the same answer as the JSON rows, and a wrong width is the router's own refusal."""
+    answers = []
+    for text, fmt in (("3,2,0,30.5\n", "csv"), ("[[3, 2, 0, 30.5]]", "json")):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+        assert (
+            main(["predict", "ratings", "--url", served.url, "--data", "-", "--format", fmt]) == 0
+        )
+        answers.append(json.loads(capsys.readouterr().out)["predictions"])
+    monkeypatch.setattr(sys, "stdin", io.StringIO("1,2,0,30.5,7\n"))
+    wide = main(["predict", "ratings", "--url", served.url, "--data", "-"])
+
+    assert answers[0] == answers[1]
+    assert wide == 1 and "expects 4 features per row; got rows of 5" in capsys.readouterr().err
+
+
+def test_a_model_that_does_not_load_says_why_for_csv_as_for_json(
+    served: Served, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    errors = []
+    for text in ("a,b\n1,x\n", '[{"a": 1}]'):
+        monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+        assert main(["predict", "broken", "--url", served.url, "--data", "-"]) == 1
+        errors.append(capsys.readouterr().err)
+
+    assert errors[0] == errors[1]
+    assert "503" in errors[0] and "not a model's detail" not in errors[0]
+
+
 def test_a_dataframe_index_in_the_csv_is_named_as_the_problem(
     served: Served, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -87,20 +87,42 @@ def test_a_bearer_token_is_sent_as_is_and_never_printed() -> None:
     assert "eyJ" not in repr(token)
 
 
-def test_the_cli_signs_with_the_environments_credentials(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
+def _credentials_in_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for variable, value in zip(
         ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"), KEYS, strict=True
     ):
         monkeypatch.setenv(variable, value)
     monkeypatch.delenv("AWS_PROFILE", raising=False)
     monkeypatch.delenv("MODEL_ROUTER_TOKEN", raising=False)
+
+
+def test_the_cli_signs_with_the_environments_credentials(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _credentials_in_the_environment(monkeypatch)
     monkeypatch.setattr(sys, "stdin", io.StringIO("5.1,3.5,1.4,0.2\n"))
     verifier = SigV4Verifier(ReadOnlyCredentials(*KEYS), "ap-southeast-2")
-    # The CLI reads CSV cells by the model's features: GET /models/iris, then the predict.
+    server = ScriptedServer([Reply(200, PREDICTION)], check=verifier)
+
+    with serving(server):
+        argv = ["predict", "iris", "--url", server.url, "--data", "-", "--auth", "iam"]
+        code = main([*argv, "--region", "ap-southeast-2"])
+
+    assert code == 0, capsys.readouterr().err
+    # Numbers alone read the same for any feature: no GET /models/iris first.
+    assert [(r.method, r.path) for r in server.received] == [("POST", "/models/iris/predict")]
+    assert verifier.verdicts == ["valid"]
+
+
+def test_the_cli_signs_its_features_request_too(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A CSV with a header is read by the model's features: both requests are signed."""
+    _credentials_in_the_environment(monkeypatch)
+    monkeypatch.setattr(sys, "stdin", io.StringIO("f0,f1,f2,f3\n5.1,3.5,1.4,0.2\n"))
     features = [{"name": f"f{i}", "type": "float", "categories": None} for i in range(4)]
     detail = json.dumps({"name": "iris", "features": features}).encode()
+    verifier = SigV4Verifier(ReadOnlyCredentials(*KEYS), "ap-southeast-2")
     server = ScriptedServer([Reply(200, detail), Reply(200, PREDICTION)], check=verifier)
 
     with serving(server):
