@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 import re
 from http import HTTPStatus
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
@@ -17,8 +18,6 @@ from router.api.v2.errors import is_v2_path, v2_error_response
 from router.errors import RouterError
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from fastapi import FastAPI, Request
 
     from router.settings import Settings
@@ -59,18 +58,20 @@ def name_the_root(detail: str, model_root: Path) -> str:
     """``detail`` with the model root's path replaced by the setting that names it: where
     models live on the server is no caller's business, and the setting is what to fix.
 
-    Only where it is a path: quoted, or followed by a path below it. A root named like a
-    word (``models``, ``store``) is a word elsewhere in a message ("models compute in
-    float32", "no model named 'x' in the model store"), and a category or feature may be
-    named like it too."""
+    Only where it is the root: the store's own words for it (``model root '...'``), its
+    absolute path wherever it stands, and a relative spelling where a path goes on below
+    it. A root named like a word (``models``, ``store``) is a word elsewhere in a message
+    ("models compute in float32", "in the model store"), and a model, feature or category
+    may be named like it too."""
     spellings = {str(model_root), str(model_root.absolute())} - {".", ""}
-    if not spellings:
-        return detail
-    longest_first = sorted(spellings, key=len, reverse=True)
-    as_path = re.compile(
-        r"(?<![\w./-])(?:" + "|".join(map(re.escape, longest_first)) + r")(?=[/'\"])"
-    )
-    return as_path.sub("ROUTER_MODEL_ROOT", detail)
+    for spelling in sorted(spellings, key=len, reverse=True):
+        detail = detail.replace(f"model root {spelling!r}", "model root ROUTER_MODEL_ROOT")
+        escaped = re.escape(spelling)
+        if Path(spelling).is_absolute():
+            detail = re.sub(rf"(?<![\w./-]){escaped}(?![\w.-])", "ROUTER_MODEL_ROOT", detail)
+        else:
+            detail = re.sub(rf"(?<![\w./-]){escaped}(?=/)", "ROUTER_MODEL_ROOT", detail)
+    return detail
 
 
 def router_problem(exc: RouterError, path: str, settings: Settings) -> Response:

@@ -293,13 +293,17 @@ def test_a_root_named_like_a_word_leaves_the_words_of_messages_alone(
         client = TestClient(create_app(settings, ModelRegistry.from_settings(settings)))
 
         unknown = client.get("/models/nosuch").json()["detail"]
+        named_so = client.get(f"/models/{word}").json()["detail"]
         beyond = client.post("/models/m/predict", json={"instances": [[1e39, 0, 0, 0]]})
+        feature = client.post("/models/m/predict", json={"instances": [{word: 1.0}]})
 
         assert unknown == "no model named 'nosuch' in the model store"
+        assert named_so == f"no model named {word!r} in the model store"
         assert beyond.json()["detail"].endswith("models compute in float32")
+        assert f"unknown feature {word!r}" in feature.json()["detail"]
     gone = Settings(model_root=Path("gone"))
     health = TestClient(create_app(gone, ModelRegistry.from_settings(gone))).get("/health")
-    assert "model root 'ROUTER_MODEL_ROOT' is not available" in health.json()["detail"]
+    assert "model root ROUTER_MODEL_ROOT is not available" in health.json()["detail"]
 
 
 def test_health_does_not_say_where_the_models_are(client: TestClient, model_root: Path) -> None:
