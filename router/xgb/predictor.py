@@ -387,9 +387,7 @@ class Predictor:
             raise InvalidInstances(
                 "this model has no feature names: send rows as arrays of numbers"
             )
-        if self._column_of is None:
-            self._column_of = {name: i for i, name in enumerate(self.feature_names)}
-        column_of = self._column_of
+        column_of = self._columns_by_name()
         categorical = self._categorical
         # Absent features are missing values (NaN), which XGBoost routes natively; unknown
         # ones are refused, which also catches misspelt feature names.
@@ -420,6 +418,22 @@ class Predictor:
         if self._indicators:
             self._indicators.check(matrix)
         return matrix
+
+    def category_code(self, name: str, value: str) -> int | None:
+        """The code of the category ``value`` of the categorical feature ``name``, if the
+        model stores one of that name."""
+        column = self.column_of(name)
+        codes = self._codes.get(column) if column is not None else None
+        return codes.get(value) if codes is not None else None
+
+    def column_of(self, name: str) -> int | None:
+        return self._columns_by_name().get(name)
+
+    def _columns_by_name(self) -> dict[str, int]:
+        """Each feature name's column (none without names), made on first use."""
+        if self._column_of is None:
+            self._column_of = {name: i for i, name in enumerate(self.feature_names or [])}
+        return self._column_of
 
     def ambiguous_number(self, column: int, value: float) -> str | None:
         """Why ``value``, a number for the categorical feature in ``column``, cannot be read

@@ -94,8 +94,10 @@ def test_bytes_category_values_predict_as_the_estimator(
 def test_a_missing_category_as_tritonclient_sends_it_is_missing(
     triton: httpclient.InferenceServerClient, served: tuple[str, xgb.XGBClassifier], binary: bool
 ) -> None:
-    """tritonclient writes str() of an object array's None and NaN: "None", "nan"."""
-    plans = np.array(["pro", None, np.nan, "", "basic"], dtype=object)
+    """tritonclient writes str() of an object array's None, NaN and pd.NA: "None", "nan",
+    "<NA>". A text that only some tools write for a missing value ("NA") is an unknown
+    category here, as in /models object rows."""
+    plans = np.array(["pro", None, np.nan, pd.NA, "basic"], dtype=object)
     tensors = columns(binary, ["pro"] * 5)
     tensors[1].set_data_from_numpy(plans, binary_data=binary)
     wanted = [httpclient.InferRequestedOutput("probabilities", binary_data=binary)]
@@ -106,6 +108,10 @@ def test_a_missing_category_as_tritonclient_sends_it_is_missing(
     np.testing.assert_allclose(
         result.as_numpy("probabilities"), served[1].predict_proba(frame), rtol=1e-6
     )
+    tensors[1].set_data_from_numpy(np.array(["NA"] * 5, dtype=object), binary_data=binary)
+    with pytest.raises(InferenceServerException) as unknown:
+        triton.infer("churn", tensors)
+    assert unknown.value.status() == "422" and "no category 'NA'" in unknown.value.message()
 
 
 def test_unknown_category_value_and_bytes_matrix_are_our_422(

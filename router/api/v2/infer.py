@@ -36,14 +36,12 @@ from router.api.v2.tensors import (
     json_data,
     parameters_of,
 )
-from router.csv_cells import MISSING_TEXTS
 from router.errors import InvalidInstances, MalformedRequest, RequestTooLarge
 from router.xgb.metadata import RoundsChoice
 from router.xgb.outputs import OUTPUTS
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
-    from collections.abc import Set as AbstractSet
 
     from router.xgb.loader import LoadedModel
     from router.xgb.predictor import Predictor, Row
@@ -266,9 +264,8 @@ def _object_rows(inputs: list[InputTensor], predictor: Predictor) -> Sequence[Ro
         raise InvalidInstances(f"feature {twice[:64]!r} is sent twice")
     # BYTES columns keep their strings: the predictor encodes category values by name
     # exactly as for ``/models`` object rows ("plan": "pro").
-    categories = {f.name: set(f.categories or ()) for f in predictor.features if f.categorical}
     columns = [
-        _category_values(tensor.values.tolist(), categories.get(tensor.name, set()))
+        _category_values(tensor.values.tolist(), tensor.name, predictor)
         if tensor.datatype == "BYTES"
         else _float32(tensor.values).tolist()
         for tensor in inputs
@@ -278,14 +275,21 @@ def _object_rows(inputs: list[InputTensor], predictor: Predictor) -> Sequence[Ro
 
 # What a BYTES element holds for a missing value: tritonclient sends str() of an object
 # array's None or NaN, pandas writes "" or <NA>, other tools NA or NULL.
-_MISSING_BYTES = frozenset({"", "None", "nan", "NaN", *MISSING_TEXTS})
+_MISSING_BYTES = frozenset({"", "None", "nan", "NaN", "<NA>"})
 
 
-def _category_values(values: list[str | None], known: AbstractSet[object]) -> list[str | None]:
-    """A BYTES column's category values; one that is no category of the feature but a text
-    that stands for a missing value is missing (a category of that name is that category,
-    as batch jobs read one)."""
-    return [None if value in _MISSING_BYTES and value not in known else value for value in values]
+def _category_values(values: list[str | None], name: str, predictor: Predictor) -> list[str | None]:
+    """A categorical feature's BYTES column: a text that stands for a missing value (str()
+    of None, NaN or pandas' NA, as tritonclient writes an object array, or an empty one) is
+    missing, unless the model has a category of that name. Other features' columns are as
+    they came: the predictor refuses text for a number, saying so."""
+    column = predictor.column_of(name)
+    if column is None or not predictor.features[column].categorical:
+        return values
+    return [
+        None if value in _MISSING_BYTES and predictor.category_code(name, value) is None else value
+        for value in values
+    ]
 
 
 def compute_outputs(
