@@ -269,7 +269,11 @@ def json_rows(text: str, name: str) -> object:
         raise InputError(f"{name} is not valid JSON: {exc}") from exc
     if isinstance(document, dict):  # a whole request body: {"instances": [...]}
         if "instances" not in document:
-            raise InputError(f'{name}: a JSON object must be a request, {{"instances": [...]}}')
+            by_column = bool(document) and all(isinstance(v, dict) for v in document.values())
+            hint = ' (to_json() is by column: write to_json(orient="records"))' if by_column else ""
+            raise InputError(
+                f'{name}: a JSON object must be a request, {{"instances": [...]}}{hint}'
+            )
         document = document["instances"]
     if not isinstance(document, list):
         raise InputError(f"{name}: expected a list of rows")

@@ -54,9 +54,14 @@ def _rows(instances: object) -> object:
     ):
         return _checked_array(np.asarray(instances))
     if isinstance(instances, str | bytes) or not isinstance(instances, Sequence):
+        hint = (
+            ' (a DataFrame\'s to_dict() is by column: pass the DataFrame, or to_dict("records"))'
+            if isinstance(instances, Mapping)
+            else ""
+        )
         raise InvalidRows(
             "rows must be a 2-D array, a DataFrame or a list of rows, "
-            f"not {type(instances).__name__}"
+            f"not {type(instances).__name__}{hint}"
         )
     if not instances:
         raise InvalidRows("there are no rows to predict")

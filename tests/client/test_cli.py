@@ -191,6 +191,17 @@ def test_a_model_that_does_not_load_says_why_for_csv_as_for_json(
     assert "503" in errors[0] and "not a model's detail" not in errors[0]
 
 
+def test_a_dataframe_written_by_column_is_told_to_write_records(
+    served: Served, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.client.conftest import ratings_frame
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(ratings_frame(rows=2).to_json()))
+
+    assert main(["predict", "ratings", "--url", served.url, "--data", "-"]) == 1
+    assert 'write to_json(orient="records")' in capsys.readouterr().err
+
+
 def test_a_dataframe_index_in_the_csv_is_named_as_the_problem(
     served: Served, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

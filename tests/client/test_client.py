@@ -119,6 +119,8 @@ def test_rows_the_router_would_refuse_are_refused_before_sending(served: Served)
         client.predict("iris", np.array([1.0, 2.0, 3.0, 4.0]))
     with pytest.raises(InvalidRows, match="no rows"):
         client.predict("iris", [])
+    with pytest.raises(InvalidRows, match=r'to_dict\("records"\)'):
+        client.predict("iris", {"sepal_length": {0: 5.1}})  # a DataFrame's to_dict()
 
 
 def test_a_model_no_version_of_which_loads_fails_at_once_without_retries(
