@@ -131,18 +131,10 @@ class Predictor:
         }
         self._categorical = set(categorical)
         # Text categories that read as numbers (ratings "1".."5", months "01".."12", zip
-        # codes), by the number each reads as: a number sent for such a feature may mean
-        # the category or a code. Built only where a model has such categories.
+        # codes), by the number each reads as, per column: made when a number is first sent
+        # for the feature, not at load (a vocabulary of many thousand words would cost a
+        # failed float() each).
         self._named_by_numbers: dict[int, dict[float, str]] = {}
-        for i, feature in zip(categorical, chosen, strict=True):
-            if feature.categories and _is_text(feature):
-                numeric = {
-                    number: str(category)
-                    for category in feature.categories
-                    if (number := _as_number(str(category))) is not None
-                }
-                if numeric:
-                    self._named_by_numbers[i] = numeric
         # Numeric categories (a pandas category of numbers) arrive by value and are encoded;
         # the other categorical columns hold codes once rows are read (a string category
         # becomes its code), and every code is checked against the model's categories.
@@ -441,7 +433,16 @@ class Predictor:
         "1".."5": 2 may mean "2" or code 2, which is "3"), which is what a frame read back
         with read_csv sends, and a code would answer silently for another category (XGBoost
         refuses such a frame for its dtype). None when a code is all it can be."""
-        named = self._named_by_numbers.get(column, {}).get(value)
+        numbers = self._named_by_numbers.get(column)
+        if numbers is None:
+            categories = self.features[column].categories or ()
+            numbers = {
+                number: str(category)
+                for category in categories
+                if isinstance(category, str) and (number := _as_number(category)) is not None
+            }
+            self._named_by_numbers[column] = numbers
+        named = numbers.get(value)
         if named is None:
             return None
         return (
