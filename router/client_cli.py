@@ -10,6 +10,7 @@ import csv
 import io
 import math
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from router.client.errors import ClientError
+from router.client.errors import ClientError, RequestFailed
 from router.csv_cells import BOOLEAN_TEXTS, MISSING_TEXTS
 from router.xgb.outputs import OUTPUTS
 
@@ -108,6 +109,10 @@ def predict_command(args: argparse.Namespace) -> int:
         ) as client:
             rows = read.rows(lambda: client.features(args.name))
             result = client.predict(args.name, rows, output=args.output, rounds=args.rounds)
+    except RequestFailed as exc:
+        exc.detail = read.where(exc.detail)
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except ClientError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -242,7 +247,8 @@ def read_rows(source: str, fmt: str | None) -> ReadRows:
         raise InputError(f"{name} is empty: no rows to predict")
     if fmt == "json":
         return ReadRows(name, json=json_rows(text, name))
-    return ReadRows(name, table=csv_table(text, name))
+    table, lines = csv_table(text, name)
+    return ReadRows(name, table=table, lines=lines)
 
 
 class ReadRows:
@@ -250,16 +256,40 @@ class ReadRows:
     feature they are for (see ``csv_rows``)."""
 
     def __init__(
-        self, name: str, *, json: object = None, table: list[list[str]] | None = None
+        self,
+        name: str,
+        *,
+        json: object = None,
+        table: list[list[str]] | None = None,
+        lines: list[int] | None = None,
     ) -> None:
         self.name = name
         self._json = json
         self._table = table
+        self._lines = lines or []
+        self._sent_lines: list[int] = []  # the CSV line of each row sent, once read
 
     def rows(self, features: Callable[[], list[Feature]]) -> object:
         if self._table is None:
             return self._json
-        return csv_rows(self._table, self.name, features)
+        rows = csv_rows(self._table, self.name, features)
+        # The rows sent are the table's last ones: all of it, or all but its header.
+        self._sent_lines = self._lines[len(self._lines) - len(rows) :]
+        return rows
+
+    def where(self, detail: str) -> str:
+        """``detail`` of a refusal, with the CSV line of the row it names: the router counts
+        the rows it was sent from 0 ("instances.3", "row 3"), a file's reader by line."""
+        match = _REFUSED_ROW.match(detail)
+        if match is None or not self._sent_lines:
+            return detail
+        index = int(match.group(1))
+        if index >= len(self._sent_lines):
+            return detail
+        return f"{detail} ({self.name} line {self._sent_lines[index]})"
+
+
+_REFUSED_ROW = re.compile(r"^(?:instances\.|row )(\d+)\b")
 
 
 def json_rows(text: str, name: str) -> object:
@@ -280,11 +310,17 @@ def json_rows(text: str, name: str) -> object:
     return document
 
 
-def csv_table(text: str, name: str) -> list[list[str]]:
-    table = [row for row in csv.reader(io.StringIO(text)) if row]
+def csv_table(text: str, name: str) -> tuple[list[list[str]], list[int]]:
+    """The non-empty rows, and the line of the text each ends on."""
+    reader = csv.reader(io.StringIO(text))
+    table, lines = [], []
+    for row in reader:
+        if row:
+            table.append(row)
+            lines.append(reader.line_num)
     if not table:
         raise InputError(f"{name} has no rows to predict")
-    return table
+    return table, lines
 
 
 def csv_rows(table: list[list[str]], name: str, features: Callable[[], list[Feature]]) -> list[Any]:

@@ -191,6 +191,18 @@ def test_a_model_that_does_not_load_says_why_for_csv_as_for_json(
     assert "503" in errors[0] and "not a model's detail" not in errors[0]
 
 
+def test_a_refused_row_is_named_by_its_line_in_the_csv(
+    served: Served, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The router counts the rows it was sent from 0; the user's editor counts lines."""
+    text = ",".join(FEATURES) + "\n5.1,3.5,1.4,0.2\n\n6.2,2.9,4.3,1.3\n6.3,x,4.9,1.5\n"
+    monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+
+    assert main(["predict", "iris", "--url", served.url, "--data", "-"]) == 1
+    error = capsys.readouterr().err
+    assert "instances.2.sepal_width" in error and error.rstrip().endswith("(standard input line 5)")
+
+
 def test_a_dataframe_written_by_column_is_told_to_write_records(
     served: Served, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
