@@ -272,9 +272,7 @@ class ReadRows:
     def rows(self, features: Callable[[], list[Feature]]) -> object:
         if self._table is None:
             return self._json
-        rows = csv_rows(self._table, self.name, features)
-        # The rows sent are the table's last ones: all of it, or all but its header.
-        self._sent_lines = self._lines[len(self._lines) - len(rows) :]
+        rows, self._sent_lines = csv_rows(self._table, self._lines, self.name, features)
         return rows
 
     def where(self, detail: str) -> str:
@@ -323,8 +321,11 @@ def csv_table(text: str, name: str) -> tuple[list[list[str]], list[int]]:
     return table, lines
 
 
-def csv_rows(table: list[list[str]], name: str, features: Callable[[], list[Feature]]) -> list[Any]:
-    """Rows of values, as batch jobs read CSV.
+def csv_rows(
+    table: list[list[str]], lines: list[int], name: str, features: Callable[[], list[Feature]]
+) -> tuple[list[Any], list[int]]:
+    """Rows of values, as batch jobs read CSV, and the line of ``lines`` (the table's) each
+    came from.
 
     A table of numbers and empty cells alone is sent as it is, rows as arrays (a
     categorical feature's number is its code, as in the API's array rows). Any other cell
@@ -346,7 +347,7 @@ def csv_rows(table: list[list[str]], name: str, features: Callable[[], list[Feat
     does not load, a caller allowed only to predict), cells are read without them and the
     router's answer says what is wrong."""
     if all(_is_plain(cell) for row in table for cell in row):
-        return [[_cell(cell) for cell in row] for row in table]
+        return [[_cell(cell) for cell in row] for row in table], lines
     try:
         model = features()
     except ClientError:
@@ -360,7 +361,7 @@ def csv_rows(table: list[list[str]], name: str, features: Callable[[], list[Feat
         )
     )
     header = None if is_data else first
-    rows_table = table if is_data else table[1:]
+    rows_table, row_lines = (table, lines) if is_data else (table[1:], lines[1:])
     if header is not None and "" in header:
         raise InputError(
             f"{name}: column {header.index('') + 1} of the header has no name (a DataFrame's "
@@ -372,22 +373,35 @@ def csv_rows(table: list[list[str]], name: str, features: Callable[[], list[Feat
         raise InputError(
             f"{name} has a header ({shown!r}) and no rows: send CSV rows, or a JSON list of rows"
         )
-    by_name = {feature.name: feature for feature in model}
+    # Each feature's text categories, once: a cell looks its own up in a set.
+    named = [_text_categories(feature) for feature in model]
+    by_name = {feature.name: categories for feature, categories in zip(model, named, strict=True)}
     names = [feature.name for feature in model if feature.name is not None]
     keys = header
     if keys is None and model and len(names) == len(model):
         keys = names if all(len(row) == len(names) for row in rows_table) else None
     rows: list[Any] = []
-    for line, row in enumerate(rows_table, start=1 if is_data else 2):
+    for line, row in zip(row_lines, rows_table, strict=True):
         if header is not None and len(row) != len(header):
             raise InputError(f"{name} line {line}: {len(row)} cells, the header has {len(header)}")
         if keys is not None:
             cells = zip(keys, row, strict=True)
             rows.append({key: _typed_cell(cell, by_name.get(key)) for key, cell in cells})
         else:
-            typed = model if len(row) == len(model) else [None] * len(row)
-            rows.append([_typed_cell(cell, f) for cell, f in zip(row, typed, strict=True)])
-    return rows
+            typed = named if len(row) == len(model) else [None] * len(row)
+            rows.append([_typed_cell(cell, c) for cell, c in zip(row, typed, strict=True)])
+    return rows, row_lines
+
+
+def _text_categories(feature: Feature) -> frozenset[str] | None:
+    """A categorical feature's categories when they are text (a name is looked up first);
+    None for any other feature."""
+    categories = feature.categories
+    if feature.type != "c" or not categories:
+        return None
+    if not all(isinstance(category, str) for category in categories):
+        return None
+    return frozenset(str(category) for category in categories)
 
 
 def _is_plain(cell: str) -> bool:
@@ -408,16 +422,16 @@ def _is_value(cell: str) -> bool:
     return text in MISSING_TEXTS or text in BOOLEAN_TEXTS or _is_plain(text)
 
 
-def _typed_cell(cell: str, feature: Feature | None) -> float | bool | str | None:
-    """``cell`` as the feature it is for reads it (see ``csv_rows``)."""
-    if feature is not None and feature.type == "c" and feature.categories:
+def _typed_cell(cell: str, categories: frozenset[str] | None) -> float | bool | str | None:
+    """``cell`` as the feature it is for reads it (see ``csv_rows``): ``categories`` are
+    the feature's text categories, if it has any."""
+    if categories is not None:
         text = cell.strip()
-        if all(isinstance(category, str) for category in feature.categories):
-            if text in feature.categories:
-                return text
-            if not text or text in MISSING_TEXTS:
-                return None
-            return _number_or_text(text)  # a code, or a word the router refuses
+        if text in categories:
+            return text
+        if not text or text in MISSING_TEXTS:
+            return None
+        return _number_or_text(text)  # a code, or a word the router refuses
     return _cell(cell)
 
 
