@@ -140,11 +140,13 @@ class PartPredictor:
             and feature.categories
             and all(isinstance(c, str) for c in feature.categories)
         }
-        # As in the API, a boolean is no category (read as 1 or 0, it would be a code).
-        self._categorical = [
-            i for i, feature in enumerate(model.predictor.features) if feature.categorical
-        ]
-        self._categorical_columns = {self.features[i]: i for i in self._categorical}
+        # Each categorical feature's column: as in the API, a boolean is no category (read
+        # as 1 or 0, it would be a code), nor a number a category is named by.
+        self._categorical_columns = {
+            self.features[i]: i
+            for i, feature in enumerate(model.predictor.features)
+            if feature.categorical
+        }
         names = self.features
         self._texts_of = itemgetter(*names) if len(names) > 1 else lambda row: (row[names[0]],)
 
@@ -187,7 +189,8 @@ class PartPredictor:
             # An empty field is a missing value, and so is what other tools write for one.
             texts[np.isin(texts, _MISSING_FIELDS)] = "nan"
             true, false = np.isin(texts, _TRUE_FIELDS), np.isin(texts, _FALSE_FIELDS)
-            if self._categorical and (true | false)[:, self._categorical].any():
+            categorical = list(self._categorical_columns.values())
+            if categorical and (true | false)[:, categorical].any():
                 return None
             texts[true], texts[false] = "1", "0"
             matrix = texts.astype(np.float64)
@@ -207,7 +210,7 @@ class PartPredictor:
             clash = sorted(name for name in fields if name in self._reserved)[0]
             raise RowRefused(f"key {clash!r} has the name of a prediction column")
         parse = self._parse
-        if not self._categorical:
+        if not self._categorical_columns:
             return [parse(name, fields.get(name)) for name in self.features]
         return [self._category_or(parse, name, fields.get(name)) for name in self.features]
 
