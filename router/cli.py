@@ -35,6 +35,7 @@ def serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from router.api.app import create_app
+    from router.api.http_protocol import ProblemHttpToolsProtocol
     from router.examples import example_calls
     from router.observability import configure_logging
     from router.registry.registry import ModelRegistry
@@ -54,9 +55,10 @@ def serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         log_level=settings.log_level.lower(),
-        # The server extra's C parser, and its uvloop event loop wherever uvloop installs.
+        # The server extra's C parser (httptools, answering what it cannot parse with a
+        # problem body), and its uvloop event loop wherever uvloop installs.
         loop="auto",
-        http="httptools",
+        http=ProblemHttpToolsProtocol,
         # The predict path answers from the event loop; one worker per process keeps the
         # cache in one place. Scale out with processes behind a balancer, or on Lambda.
         workers=None,

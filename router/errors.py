@@ -63,6 +63,13 @@ class RequestTimeout(RouterError):
     status, slug, title = 408, "request-timeout", "Request body not received in time"
 
 
+class ClientClosedRequest(RouterError):
+    """The client hung up before its body had arrived: nobody is left to answer, so this is
+    for the log line (nginx's 499), not an error of the router's."""
+
+    status, slug, title = 499, "client-closed-request", "Client closed the request"
+
+
 class RequestTooLarge(RouterError):
     status, slug, title = 413, "request-too-large", "Request too large"
 

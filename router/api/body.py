@@ -21,9 +21,11 @@ import math
 from typing import TYPE_CHECKING, Any, Final, get_args
 
 import orjson
+from starlette.requests import ClientDisconnect
 
 from router.api.schemas import PredictRequest
 from router.errors import (
+    ClientClosedRequest,
     InvalidInstances,
     MalformedRequest,
     RequestTimeout,
@@ -99,10 +101,15 @@ async def read_body(request: Request, max_bytes: int, timeout_s: float | None = 
 async def _read_chunks(request: Request, max_bytes: int) -> bytes:
     chunks: list[bytes] = []
     received = 0
-    async for chunk in request.stream():
-        received += len(chunk)
-        refuse_received_size(received, max_bytes)
-        chunks.append(chunk)
+    try:
+        async for chunk in request.stream():
+            received += len(chunk)
+            refuse_received_size(received, max_bytes)
+            chunks.append(chunk)
+    except ClientDisconnect:
+        raise ClientClosedRequest(
+            f"the connection closed after {received} bytes of the body"
+        ) from None
     return b"".join(chunks)
 
 

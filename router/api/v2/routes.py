@@ -120,7 +120,7 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     settings = app_settings(request)
     run_blocking = app_run_blocking(request)
     body = decode_body(
-        await read_body(request, settings.max_body_bytes),
+        await read_body(request, settings.max_body_bytes, request.app.state.body_timeout_s),
         request.headers.get("content-encoding"),
         settings.max_body_bytes,
     )
