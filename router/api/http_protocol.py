@@ -2,9 +2,13 @@
 answers bad input: a 400 with a problem body, not uvicorn's plain-text line.
 
 Such a request never reaches the app: a request line that is not HTTP, a Content-Length or
-chunk size that is not a number, a URL longer than httptools' URL parser reads (64 KiB).
-The connection still closes after the answer, as uvicorn's does: the parser cannot tell
-where the next request would start.
+chunk size that is not a number, a request line and headers over ``MAX_HEAD_BYTES``. The
+connection still closes after the answer, as uvicorn's does: the parser cannot tell where
+the next request would start.
+
+uvicorn bounds neither the URL nor the headers (llhttp does not either), so a client could
+grow one request's header list without end; the bound here is the one httptools' URL parser
+has anyway (its offsets are 16-bit), and far above what any client of the API sends.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from router.api.problems import PROBLEM_MEDIA_TYPE, problem_type
 
-_CALLBACK_FAILED: Final = (
-    "its URL or headers cannot be read (a URL is read up to 64 KiB; "
-    "a model name is at most 128 characters)"
-)
+MAX_HEAD_BYTES: Final = 64 * 1024  # the URL and every header's name and value, together
+_HEAD_TOO_LARGE: Final = f"its URL and headers are over {MAX_HEAD_BYTES // 1024} KiB"
+
+
+class HeadTooLarge(Exception):
+    """Raised from the parser's callbacks: httptools stops and raises its callback error."""
 
 
 def unparsable_request_body(reason: str) -> bytes:
@@ -41,8 +47,11 @@ def _parser_reason() -> str:
     of the parser's error, with a fixed message, so the error is the one being handled."""
     error = sys.exc_info()[1]
     if isinstance(error, httptools.HttpParserCallbackError):
-        # The parser was fine; uvicorn's own callback failed on what it was given.
-        return _CALLBACK_FAILED
+        # The parser was fine; a callback refused what it was given: the bound here, or
+        # uvicorn's own (its URL parse, in on_headers_complete).
+        if isinstance(error.__context__, HeadTooLarge):
+            return _HEAD_TOO_LARGE
+        return "its URL or headers cannot be read"
     if isinstance(error, httptools.HttpParserError) and str(error):
         # llhttp's fixed descriptions ("Invalid character in Content-Length"): no request
         # bytes are echoed in them.
@@ -52,7 +61,26 @@ def _parser_reason() -> str:
 
 class ProblemHttpToolsProtocol(HttpToolsProtocol):
     """``model-router serve``'s HTTP protocol: uvicorn's, with a problem body for a request
-    it cannot parse."""
+    it cannot parse, and a bound on a request's URL and headers."""
+
+    _head_bytes = 0
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._head_bytes = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._count_head(len(url))
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._count_head(len(name) + len(value))
+        super().on_header(name, value)
+
+    def _count_head(self, size: int) -> None:
+        self._head_bytes += size
+        if self._head_bytes > MAX_HEAD_BYTES:
+            raise HeadTooLarge
 
     def send_400_response(self, msg: str) -> None:
         body = unparsable_request_body(_parser_reason())

@@ -101,7 +101,13 @@ UNPARSABLE_REQUESTS = {
         b"POST /models/m/predict HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n",
         "chunk size",
     ),
-    "70 kB URL": (b"GET /models/" + b"m" * 70_000 + b" HTTP/1.1\r\nhost: x\r\n\r\n", "64 KiB"),
+    "70 kB URL": (b"GET /models/" + b"m" * 70_000 + b" HTTP/1.1\r\nhost: x\r\n\r\n", "over 64 KiB"),
+    "2,000 headers": (
+        b"GET /health HTTP/1.1\r\nhost: x\r\n"
+        + b"".join(b"x-padding-%d: %s\r\n" % (i, b"p" * 24) for i in range(2000))
+        + b"\r\n",
+        "over 64 KiB",
+    ),
 }
 
 
@@ -121,6 +127,8 @@ def test_a_request_the_server_cannot_parse_gets_a_problem_body(model_root: Path)
             assert problem["type"] == "urn:model-router:problem:invalid-http-request", case
             assert problem["status"] == 400
             assert detail in problem["detail"], (case, problem)
-        health = httpx2.get(f"{base_url}/health", timeout=10)
+        # Under the bound, however many: a browser's cookies, a proxy's forwarding headers.
+        padding = {f"x-padding-{i}": "p" * 24 for i in range(1000)}
+        health = httpx2.get(f"{base_url}/health", headers=padding, timeout=10)
 
     assert health.status_code == 200
