@@ -271,7 +271,11 @@ def requested_concurrency(variables: dict[str, Any]) -> dict[str, int]:
             raise DeployError(f"{name} must be a whole number, not {variables[name]!r}") from exc
 
     taken = {}
-    for name in ("router_reserved_concurrency", "inbox_reserved_concurrency"):
+    for name in (
+        "router_reserved_concurrency",
+        "inbox_reserved_concurrency",
+        "batch_reserved_concurrency",
+    ):
         if (value := number(name, -1)) > 0:
             taken[name] = value
     # Provisioned concurrency of an unreserved function comes out of the same pool.
@@ -313,7 +317,8 @@ def preflight(args: argparse.Namespace, variables: dict[str, Any]) -> None:
     """Everything ``deploy`` can check before it builds or applies anything."""
     session = preflight_session(args, variables)
     name = str(variables.get("name", DEFAULT_NAME))
-    concurrency = read_concurrency(session, [f"{name}-router", f"{name}-inbox"])
+    functions = [f"{name}-{role}" for role in ("router", "inbox", "batch")]
+    concurrency = read_concurrency(session, functions)
     check_concurrency(concurrency, variables)
 
 

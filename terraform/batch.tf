@@ -182,8 +182,10 @@ resource "aws_lambda_function" "batch" {
   filename         = local.package_path
   source_code_hash = local.package_hash
 
-  # As many as the map runs at once, plus prepare and finish of a second job.
-  reserved_concurrent_executions = var.batch_max_concurrency + 2
+  # Unreserved by default, as the router and inbox are: a reservation must leave 100 of the
+  # account's quota unreserved, which a new account (quota 10) cannot. The map's
+  # MaxConcurrency bounds what one job runs at once either way.
+  reserved_concurrent_executions = var.batch_reserved_concurrency
 
   # The inbox's group has exactly the reach this function needs: NFS to EFS and HTTPS to
   # the S3 endpoint. EFS's policy and this role keep it read-only on EFS.

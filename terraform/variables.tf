@@ -491,8 +491,19 @@ variable "batch_timeout_s" {
   }
 }
 
+variable "batch_reserved_concurrency" {
+  description = "Concurrent executions reserved for the batch function, so jobs cannot take the router's; -1 (default) reserves none (the map's batch_max_concurrency still bounds a job). batch_max_concurrency + 2 covers a running job and the steps of a second. Lambda refuses a reservation that leaves fewer than 100 of the account's concurrency unreserved (Service Quotas L-B99A9384; new accounts often have 10): `make deploy` checks before applying."
+  type        = number
+  default     = -1
+
+  validation {
+    condition     = var.batch_reserved_concurrency >= -1 && floor(var.batch_reserved_concurrency) == var.batch_reserved_concurrency
+    error_message = "batch_reserved_concurrency must be a whole number, -1 or more."
+  }
+}
+
 variable "batch_max_concurrency" {
-  description = "Parts of one job predicted at once (the Distributed Map's MaxConcurrency); the batch function reserves that many executions, plus 2."
+  description = "Parts of one job predicted at once (the Distributed Map's MaxConcurrency)."
   type        = number
   default     = 10
 

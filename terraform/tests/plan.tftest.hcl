@@ -95,8 +95,8 @@ run "defaults" {
   # A new account's concurrency quota is often 10, and Lambda keeps 100 unreserved: any
   # reservation by default would fail PutFunctionConcurrency after creating the function.
   assert {
-    condition     = aws_lambda_function.inbox.reserved_concurrent_executions == -1 && aws_lambda_function.router.reserved_concurrent_executions == -1
-    error_message = "Neither function reserves concurrency by default."
+    condition     = aws_lambda_function.inbox.reserved_concurrent_executions == -1 && aws_lambda_function.router.reserved_concurrent_executions == -1 && aws_lambda_function.batch[0].reserved_concurrent_executions == -1
+    error_message = "No function reserves concurrency by default."
   }
 
   assert {

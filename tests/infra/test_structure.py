@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from scripts import deploy
 from tests.infra.hcl import (
     MODULE,
     REPO,
@@ -611,3 +612,26 @@ def test_example_sets_only_declared_variables_and_every_required_one(module: Mod
 
     assert assigned <= set(module.variables)
     assert required <= assigned
+
+
+def test_no_function_reserves_concurrency_unless_a_variable_asks(module: Module) -> None:
+    """A reservation must leave 100 of the account's quota unreserved, and a new account's
+    quota is often 10: any reservation by default fails a fresh account's apply, after the
+    VPC and EFS exist. Each function's reservation is one variable of its own, default -1,
+    which the pre-flight of `make deploy` (scripts/deploy.py) checks against the quota."""
+    functions = module.resources_of("aws_lambda_function")
+    assert len(functions) == 3, sorted(functions)
+    checked = {}
+    for address, function in functions.items():
+        reservation = function.get("reserved_concurrent_executions")
+        assert reservation is not None, f"{address}: Lambda's default is unreserved; say so"
+        name = reference(reservation)
+        assert name is not None and re.fullmatch(r"var\.\w+_reserved_concurrency", name), (
+            f"{address}: reserved_concurrent_executions = {reservation}, not a variable"
+        )
+        variable = name.removeprefix("var.")
+        assert module.variables[variable]["default"] == -1, variable
+        checked[variable] = address
+    # Each is a reservation the pre-flight sums against the quota.
+    asked = deploy.requested_concurrency(dict.fromkeys(checked, 5))
+    assert set(asked) == set(checked)

@@ -450,6 +450,7 @@ def test_a_fresh_account_deploys_without_reserving_concurrency(
         ("var", "inbox_reserved_concurrency=5"),
         ("tfvars", "inbox_reserved_concurrency = 5"),
         ("var", "router_provisioned_concurrency=2"),
+        ("tfvars", "batch_reserved_concurrency = 12"),
     ],
 )
 def test_preflight_explains_a_reservation_the_quota_cannot_hold(
