@@ -42,6 +42,7 @@ from router.registry.metrics import RouterMetrics
 from router.store import (
     FileRefused,
     FileTooLarge,
+    Fingerprint,
     ModelFiles,
     ModelFormat,
     ModelRef,
@@ -59,8 +60,8 @@ logger = logging.getLogger(__name__)
 Loader = Callable[[ModelFiles], LoadedModel]
 CacheOutcome = Literal["hit", "miss", "reload"]
 VersionKey = object
-# Which files a version was read from: the model's inode, and the metadata file's if any.
-Inodes = tuple[tuple[int, int], tuple[int, int] | None]
+# The model file and its metadata file as read: ModelRef.version_key.
+FilesRead = tuple[Fingerprint, Fingerprint | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +139,7 @@ class ModelRegistry:
         # The version each model last loaded: unchanged since, it has settled, even after an
         # eviction dropped it from the cache.
         self._last_loaded: dict[str, VersionKey] = {}
-        self._read_inodes: dict[str, Inodes] = {}
+        self._read_files: dict[str, FilesRead] = {}
 
     @classmethod
     def from_settings(
@@ -324,15 +325,15 @@ class ModelRegistry:
         if seen is None or seen[0] != version_key:
             self._first_seen[name] = (version_key, now)
 
-    def _note_read(self, ref: ModelRef) -> Inodes | None:
-        """Remember which inodes ``ref``'s bytes were read from (published or not); returns
+    def _note_read(self, ref: ModelRef) -> FilesRead | None:
+        """Remember which files ``ref``'s bytes were read from (published or not); returns
         the ones read before, if any."""
         with self._lock:
-            read_before = self._read_inodes.get(ref.name)
-            self._read_inodes[ref.name] = _inodes(ref)
+            read_before = self._read_files.get(ref.name)
+            self._read_files[ref.name] = ref.version_key
         return read_before
 
-    def _settled(self, ref: ModelRef, read_before: Inodes | None) -> bool:
+    def _settled(self, ref: ModelRef, read_before: FilesRead | None) -> bool:
         """Whether the bytes just read from ``ref`` (not published ones) may be served."""
         now = self._clock()
         metadata = ref.metadata_fingerprint
@@ -341,8 +342,11 @@ class ModelRegistry:
             first_seen = self._first_seen[ref.name][1]
             if self._last_loaded.get(ref.name) == ref.version_key:
                 return True  # loaded and served before, unchanged since: evicted meanwhile
-        if read_before != _inodes(ref):
-            return True  # a file this process never read: renamed into place, or new
+        files = ref.version_key
+        if read_before is None or (
+            read_before != files and not _rewritten_in_place(read_before, files)
+        ):
+            return True  # each changed file is one this process never read: renamed into place
         if now - first_seen >= self.settle_s:
             return True  # unchanged across two checks settle_s apart
         changed_ns = max(ref.fingerprint.ctime_ns, metadata.ctime_ns if metadata else 0)
@@ -396,7 +400,7 @@ class ModelRegistry:
             self._checked_at.pop(name, None)
             self._failures.pop(name, None)
             self._first_seen.pop(name, None)
-            self._read_inodes.pop(name, None)
+            self._read_files.pop(name, None)
             self._last_loaded.pop(name, None)
 
     def _evicted(self, name: str, model: LoadedModel) -> None:
@@ -605,9 +609,17 @@ def _pinned_key(name: str, version: str) -> str:
     return f"{name}@{version}"
 
 
-def _inodes(ref: ModelRef) -> Inodes:
-    metadata = ref.metadata_fingerprint
-    return (
-        (ref.fingerprint.device, ref.fingerprint.inode),
-        (metadata.device, metadata.inode) if metadata is not None else None,
-    )
+def _rewritten_in_place(before: FilesRead, now: FilesRead) -> bool:
+    """Whether a file (the model, or its metadata) is the same file as read before but with
+    other content: written in place (``rsync --inplace``, XGBoost's ``save_model``), so what
+    was read may be half of it. One file renamed into place beside another written in
+    place does not make the other whole."""
+    for old, new in zip(before, now, strict=True):
+        same_file = (
+            old is not None
+            and new is not None
+            and ((old.device, old.inode) == (new.device, new.inode))
+        )
+        if same_file and old != new:
+            return True
+    return False

@@ -397,6 +397,35 @@ def test_a_file_rewritten_in_place_is_never_served_midway_only_once_settled(
     assert registry.get("m").version == _version(b)
 
 
+def test_a_metadata_file_renamed_in_beside_an_in_place_write_does_not_settle_the_model(
+    model_root: Path,
+) -> None:
+    # clf.save_model("store/m/model.ubj") writes in place; the job's metadata.json beside it
+    # is written atomically, as tools do. A new metadata inode says nothing of model.ubj.
+    a, b = twin_models()
+    path = write_model(model_root, "m", a)  # a directory: model.ubj
+    metadata = path.with_name("metadata.json")
+    metadata.write_text('{"description": "v0"}')
+    clock = FakeClock()
+    registry = make_registry(model_root, clock=clock, settle_s=5)
+    assert registry.get("m").version == _version(a)
+
+    served = []
+    with path.open("r+b") as handle:
+        for step, offset in enumerate(range(0, len(b), 1024)):
+            handle.seek(offset)
+            handle.write(b[offset : offset + 1024])
+            handle.flush()
+            _touch(path, step)
+            replace_file(metadata, f'{{"description": "v{step + 1}"}}'.encode())
+            clock.now += 0.1
+            served.append(registry.get("m").version)
+
+    assert set(served) == {_version(a)}  # never a mix of A and B
+    clock.now += 5
+    assert registry.get("m").version == _version(b)
+
+
 def test_an_evicted_model_whose_file_did_not_change_is_served_again_at_once(
     model_root: Path,
 ) -> None:
