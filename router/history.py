@@ -31,6 +31,17 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 STAMP_FORMAT = "%Y%m%dT%H%M%SZ"
+
+
+def parse_stamp(text: str) -> datetime | None:
+    """The publish time a history entry's name carries; ``None`` for digits that are no
+    time (a month 13): not a name a publisher wrote, so not an entry."""
+    try:
+        return datetime.strptime(text, STAMP_FORMAT).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
 _READ_CHUNK = 1 << 20
 
 
@@ -76,7 +87,8 @@ def history(store: ModelStore, name: str) -> list[HistoryEntry]:
     found = []
     for entry in entries:
         match = ENTRY_NAME.fullmatch(entry.name)
-        if match is None:
+        stamp = parse_stamp(match["stamp"]) if match is not None else None
+        if match is None or stamp is None:
             continue
         try:
             entry_stat = entry.stat(follow_symlinks=False)
@@ -93,7 +105,6 @@ def history(store: ModelStore, name: str) -> list[HistoryEntry]:
             layout="directory",
             fingerprint=Fingerprint.of(entry_stat),
         )
-        stamp = datetime.strptime(match["stamp"], STAMP_FORMAT).replace(tzinfo=UTC)
         found.append(HistoryEntry(int(match["number"]), stamp, match["sha"], ref))
     return sorted(found, key=lambda entry: entry.number, reverse=True)
 

@@ -41,7 +41,7 @@ from router.atomic import (
     write_temp_file,
 )
 from router.errors import ModelOutsideRoot, StoreUnavailable
-from router.history import STAMP_FORMAT
+from router.history import STAMP_FORMAT, parse_stamp
 from router.publish.errors import NothingToRollBack, PublishError, VersionNotFound
 from router.publish.validate import validate_model
 from router.store import (
@@ -297,19 +297,22 @@ def list_versions(root: Path, name: str) -> list[LocalVersion]:
         match = HISTORY_NAME.fullmatch(entry.name)
         if match is None or not entry.is_file(follow_symlinks=False):
             continue
-        found.append((int(match["number"]), match, entry.stat(follow_symlinks=False)))
+        published_at = parse_stamp(match["stamp"])
+        if published_at is None:
+            continue
+        found.append((int(match["number"]), match, published_at, entry.stat(follow_symlinks=False)))
     found.sort(key=lambda item: item[0], reverse=True)
-    live_number = _live_number(folder / LIVE_FILE, [(n, m["sha"], s) for n, m, s in found])
+    live_number = _live_number(folder / LIVE_FILE, [(n, m["sha"], s) for n, m, _, s in found])
     return [
         LocalVersion(
             number=number,
-            published_at=datetime.strptime(match["stamp"], STAMP_FORMAT).replace(tzinfo=UTC),
+            published_at=published_at,
             sha256=match["sha"],
             size=stat.st_size,
             path=folder / HISTORY_DIR / match.group(0),
             live=number == live_number,
         )
-        for number, match, stat in found
+        for number, match, published_at, stat in found
     ]
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from router.errors import ModelOutsideRoot, StoreUnavailable
+from router.history import history
 from router.publish.errors import NothingToRollBack, VersionNotFound
 from router.publish.local import (
     TEMP_PREFIX,
@@ -249,3 +250,16 @@ def test_one_publisher_per_model_different_models_in_parallel(model_root: Path) 
     assert entered["churn"].wait(10)
     for thread in threads:
         thread.join(10)
+
+
+def test_a_history_name_whose_stamp_is_no_time_is_not_an_entry(model_root: Path) -> None:
+    # Month 13, second 99: digits where the publisher writes a time, by no publisher.
+    with folder(model_root) as f:
+        f.publish(published(1))
+    stray = published(2)
+    sha = hashlib.sha256(stray).hexdigest()
+    history_dir = model_root / "churn" / ".history"
+    (history_dir / f"000099-20261399T999999Z-{sha}.ubj").write_bytes(stray)
+
+    assert [version.number for version in list_versions(model_root, "churn")] == [1]
+    assert [entry.number for entry in history(ModelStore(model_root), "churn")] == [1]
