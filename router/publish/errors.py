@@ -37,6 +37,13 @@ class VersionNotFound(PublishError):
     status, slug, title = 404, "version-not-found", "Version not found"
 
 
+class VersionDamaged(PublishError):
+    """A history entry whose bytes are no longer the ones its name records (written over in
+    place through the live file's hard link, or bit rot)."""
+
+    status, slug, title = 409, "version-damaged", "Version damaged"
+
+
 class NothingToRollBack(PublishError):
     status, slug, title = 409, "nothing-to-roll-back", "No earlier version to roll back to"
 

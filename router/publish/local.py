@@ -42,7 +42,12 @@ from router.atomic import (
 )
 from router.errors import ModelOutsideRoot, StoreUnavailable
 from router.history import STAMP_FORMAT, parse_stamp
-from router.publish.errors import NothingToRollBack, PublishError, VersionNotFound
+from router.publish.errors import (
+    NothingToRollBack,
+    PublishError,
+    VersionDamaged,
+    VersionNotFound,
+)
 from router.publish.validate import validate_model
 from router.store import (
     DIR_MODEL_STEM,
@@ -353,5 +358,13 @@ def rollback_target(versions: list[LocalVersion], to: int | None) -> LocalVersio
 def rollback(folder: ModelFolder, to: int | None = None, *, nthread: int = 1) -> RollbackResult:
     """Republish an earlier version through the same checks as a new one."""
     target = rollback_target(folder.versions(), to)
-    validated = validate_model(target.path.read_bytes(), nthread=nthread)
+    data = target.path.read_bytes()
+    if hashlib.sha256(data).hexdigest() != target.sha256:
+        # The live file is a hard link of its entry: a copy over model.ubj writes here too.
+        raise VersionDamaged(
+            f"version {target.number}'s bytes are not the ones published as it (written over "
+            "in place, perhaps by a copy onto model.ubj); roll back to another version, or "
+            "publish the model file again"
+        )
+    validated = validate_model(data, nthread=nthread)
     return RollbackResult(target, folder.publish(validated.data))

@@ -13,7 +13,7 @@ import pytest
 
 from router.errors import ModelOutsideRoot, StoreUnavailable
 from router.history import history
-from router.publish.errors import NothingToRollBack, VersionNotFound
+from router.publish.errors import NothingToRollBack, VersionDamaged, VersionNotFound
 from router.publish.local import (
     TEMP_PREFIX,
     ModelFolder,
@@ -263,3 +263,15 @@ def test_a_history_name_whose_stamp_is_no_time_is_not_an_entry(model_root: Path)
 
     assert [version.number for version in list_versions(model_root, "churn")] == [1]
     assert [entry.number for entry in history(ModelStore(model_root), "churn")] == [1]
+
+
+def test_rollback_refuses_a_version_written_over_through_the_live_file(model_root: Path) -> None:
+    # model.ubj is a hard link of the live entry: a `cp` over it rewrites that entry too.
+    with folder(model_root) as f:
+        f.publish(published(1))
+        f.publish(published(2))
+        f.live_path.write_bytes(published(3))  # cp new.ubj store/churn/model.ubj
+        with pytest.raises(VersionDamaged, match="version 2's bytes are not the ones published"):
+            rollback(f, 2)
+        rollback(f, 1)
+        assert f.live_path.read_bytes() == published(1)
