@@ -155,7 +155,7 @@ def _remote(args: argparse.Namespace, settings: Settings, outputs: list[Output])
             "(terraform output batch_state_machine_arn)"
         )
         return 2
-    sfn = boto3.client("stepfunctions")
+    sfn, s3 = _clients(boto3, arn)
     job = start_job(sfn, arn, args.input, args.model, outputs)
     print(f"started {job.execution_arn}")
     print(f"results: {job.location}")
@@ -172,7 +172,7 @@ def _remote(args: argparse.Namespace, settings: Settings, outputs: list[Output])
     try:
         outcome = wait_for(
             sfn,
-            boto3.client("s3"),
+            s3,
             job,
             timeout_s=args.timeout,
             poll_s=args.poll_seconds,
@@ -195,6 +195,26 @@ def _remote(args: argparse.Namespace, settings: Settings, outputs: list[Output])
     print(f"predictions: {manifest['predictions']}")
     print(f"rejects:     {manifest['rejects']}")
     return 0
+
+
+def _clients(boto3: Any, state_machine_arn: str) -> tuple[Any, Any]:
+    """Step Functions and S3 clients in the state machine's region, which its ARN names
+    (arn:aws:states:REGION:ACCOUNT:stateMachine:NAME): no region to configure, and none
+    that could differ from the machine's."""
+    from botocore.exceptions import BotoCoreError
+
+    parts = state_machine_arn.split(":")
+    if len(parts) < 7 or parts[2] != "states" or not parts[3]:
+        raise BatchError(
+            f"{state_machine_arn[:200]!r} is not a state machine ARN "
+            "(arn:aws:states:REGION:ACCOUNT:stateMachine:NAME; terraform output "
+            "batch_state_machine_arn)"
+        )
+    try:
+        session = boto3.Session(region_name=parts[3])
+        return session.client("stepfunctions"), session.client("s3")
+    except BotoCoreError as exc:  # e.g. AWS_PROFILE names no profile
+        raise BatchError(f"cannot use the AWS configuration: {exc}") from exc
 
 
 def _rows_bar() -> Any:

@@ -84,7 +84,13 @@ def wait_for(
     """Poll the execution until it ends or ``timeout_s`` passes; then read its manifest."""
     deadline = monotonic() + timeout_s
     while True:
-        status = sfn.describe_execution(executionArn=job.execution_arn)["status"]
+        try:
+            status = sfn.describe_execution(executionArn=job.execution_arn)["status"]
+        except (BotoCoreError, ClientError) as exc:  # credentials that expired while waiting
+            raise BatchError(
+                f"cannot follow the job ({exc}); it goes on without us: its results will be "
+                f"at {job.location}"
+            ) from exc
         if progress is not None:
             done, total = _item_counts(sfn, job.execution_arn)
             progress(done, total)

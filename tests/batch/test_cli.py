@@ -14,8 +14,12 @@ from typing import TYPE_CHECKING, Any
 import boto3
 import numpy as np
 import orjson
+import pytest
+from botocore.exceptions import ClientError
 from moto.stepfunctions.models import stepfunctions_backends
 
+from router.batch.errors import BatchError
+from router.batch.remote import RemoteJob, wait_for
 from router.cli import main
 from tests.batch.conftest import (
     BUCKET,
@@ -30,7 +34,6 @@ from tests.batch.conftest import (
 if TYPE_CHECKING:
     from pathlib import Path
 
-    import pytest
     import xgboost as xgb
     from mypy_boto3_s3 import S3Client
 
@@ -366,3 +369,57 @@ def test_local_job_answers_what_the_estimator_answers_as_probabilities_and_label
     )
     assert [row["label"] for row in rows] == [LABELS[i] for i in model.predict(frame)]
     assert matrix.shape == (30, 4)
+
+
+def test_s3_input_takes_its_region_from_the_state_machine_arn(
+    aws: S3Client, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    machine = start_machine(boto3.client("stepfunctions", region_name=REGION))
+    # boto3 reads AWS_DEFAULT_REGION only; with none set, the client had no region at all.
+    monkeypatch.delenv("AWS_DEFAULT_REGION")
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    uri = f"s3://{BUCKET}/batch/churn/job.csv"
+    argv = ["batch", uri, "--model", "churn", "--state-machine", machine, "--timeout", "0"]
+
+    assert main(argv) == 0
+    assert f"started {machine.replace(':stateMachine:', ':execution:')}" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    ("environment", "machine", "says"),
+    [
+        ({"AWS_PROFILE": "nope"}, None, "cannot use the AWS configuration"),
+        ({}, "model-router-batch", "is not a state machine ARN"),
+    ],
+    ids=["unknown-profile", "not-an-arn"],
+)
+def test_s3_input_with_aws_it_cannot_use_is_one_line_not_a_traceback(
+    aws: S3Client,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    environment: dict[str, str],
+    machine: str | None,
+    says: str,
+) -> None:
+    arn = machine or start_machine(boto3.client("stepfunctions", region_name=REGION))
+    for variable, value in environment.items():
+        monkeypatch.setenv(variable, value)
+    uri = f"s3://{BUCKET}/batch/churn/job.csv"
+
+    code = main(["batch", uri, "--model", "churn", "--state-machine", arn, "--timeout", "0"])
+
+    err = capsys.readouterr().err
+    assert code != 0
+    assert says in err and "Traceback" not in err
+    assert len(err.strip().splitlines()) == 1, err
+
+
+def test_credentials_that_expire_while_waiting_end_the_wait_with_where_results_go() -> None:
+    class ExpiredSfn:
+        def describe_execution(self, **_: Any) -> dict[str, Any]:
+            error = {"Error": {"Code": "ExpiredTokenException", "Message": "expired"}}
+            raise ClientError(error, "DescribeExecution")  # type: ignore[arg-type]
+
+    job = RemoteJob("arn:aws:states:eu-west-1:1:execution:m:x", BUCKET, "results/churn/job/x/")
+    with pytest.raises(BatchError, match=r"cannot follow the job .*ExpiredToken.*results/churn"):
+        wait_for(ExpiredSfn(), None, job, timeout_s=1)  # type: ignore[arg-type]
