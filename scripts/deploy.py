@@ -195,15 +195,24 @@ def check_terraform(directory: Path) -> str:
     return version
 
 
+_NOT_AWS = (
+    "cannot reach AWS: the answer was not from AWS (a proxy, a captive portal, or "
+    "AWS_ENDPOINT_URL pointing elsewhere)"
+)
+
+
 def check_credentials(session: boto3.Session) -> str:
     """The ARN of the caller, if the credentials work (STS GetCallerIdentity)."""
     from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError
     from botocore.exceptions import ConnectionError as AwsConnectionError
+    from botocore.parsers import ResponseParserError
 
     try:
         identity = session.client("sts").get_caller_identity()
     except ClientError as exc:
         error = exc.response.get("Error", {})
+        if not error.get("Code"):  # an error page that is no AWS error document
+            raise DeployError(_NOT_AWS) from exc
         raise DeployError(
             f"the AWS credentials do not work: {error.get('Code')}: {error.get('Message')}"
         ) from exc
@@ -212,6 +221,10 @@ def check_credentials(session: boto3.Session) -> str:
             f"cannot reach AWS ({exc}): check the network, a proxy (HTTPS_PROXY) or "
             "AWS_ENDPOINT_URL"
         ) from exc
+    except (ResponseParserError, KeyError) as exc:
+        # A page that is not AWS's: botocore fails to parse it (not a BotoCoreError), or
+        # parses well-formed XML and finds none of the answer in it.
+        raise DeployError(_NOT_AWS) from exc
     except BotoCoreError as exc:  # no credentials, an unknown profile
         raise DeployError(
             f"no usable AWS credentials ({exc}): run `aws configure` or `aws sso login`, "

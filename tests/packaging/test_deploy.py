@@ -116,6 +116,7 @@ class Account:
     quota: float = 1000.0
     unreserved: int = 1000
     sts_error: str | None = None
+    sts_answer: tuple[int, bytes] | None = None  # not AWS's (a captive portal, a proxy)
     calls: list[str] = field(default_factory=list)
 
     def session(self, region: str | None) -> boto3.Session:
@@ -127,6 +128,9 @@ class Account:
         return session
 
     def _identity(self, request: Any, **_: Any) -> AWSResponse | None:
+        if self.sts_answer is not None:
+            status, body = self.sts_answer
+            return AWSResponse(request.url, status, {}, _Body(body))
         if self.sts_error is None:
             return None  # moto answers
         body = (
@@ -413,6 +417,29 @@ def test_preflight_refuses_without_credentials(
         monkeypatch.delenv(name, raising=False)
     assert fake_terraform.run(command, f"--region={REGION}") == 1
     assert_one_line_error(capfd.readouterr().err, "no usable AWS credentials")
+    assert no_build == [] and fake_terraform.commands() == []
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [
+        # What python -m http.server answers a POST, where AWS_ENDPOINT_URL points at it.
+        (501, b"<!DOCTYPE HTML>\n<html><body><h1>Error response</h1></body></html>"),
+        (200, b"Sign in to the hotel wifi"),  # a captive portal: not XML
+        (200, b"<html><body>Sign in</body></html>"),  # well-formed, not AWS's
+    ],
+    ids=["error-page", "not-xml", "other-xml"],
+)
+def test_preflight_says_when_the_answer_is_not_from_aws(
+    fake_terraform: FakeTerraform,
+    no_build: list[build_package.BuildOptions],
+    account: Account,
+    answer: tuple[int, bytes],
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    account.sts_answer = answer
+    assert fake_terraform.run("deploy", f"--region={REGION}") == 1
+    assert_one_line_error(capfd.readouterr().err, "the answer was not from AWS")
     assert no_build == [] and fake_terraform.commands() == []
 
 
