@@ -619,19 +619,33 @@ def empty_bucket(session: boto3.Session, bucket: str, versions: list[dict[str, s
             )
 
 
-def prepare_inbox_for_destroy(
+# The versioned buckets a deployment makes: the output naming each, and the variable that
+# lets Terraform delete it with what it holds.
+VERSIONED_BUCKETS = (
+    ("inbox_bucket", "inbox_force_destroy"),
+    ("batch_bucket", "batch_force_destroy"),
+)
+
+
+def prepare_buckets_for_destroy(
     args: argparse.Namespace, outputs: dict[str, Any], variables: dict[str, Any]
 ) -> None:
-    """Terraform cannot delete a bucket holding any version or delete marker (unless
-    inbox_force_destroy): offer to empty it first."""
-    bucket = outputs.get("inbox_bucket", {}).get("value")
-    if not bucket or str(variables.get("inbox_force_destroy", "false")).lower() == "true":
-        return
+    """Terraform cannot delete a bucket holding any version or delete marker (unless its
+    force_destroy variable is set): offer to empty each first, before the long destroy."""
+    for output, force_destroy in VERSIONED_BUCKETS:
+        bucket = outputs.get(output, {}).get("value")
+        if bucket and str(variables.get(force_destroy, "false")).lower() != "true":
+            _empty_for_destroy(args, str(bucket), force_destroy, variables)
+
+
+def _empty_for_destroy(
+    args: argparse.Namespace, bucket: str, force_destroy: str, variables: dict[str, Any]
+) -> None:
     from botocore.exceptions import BotoCoreError, ClientError
 
     session = aws_session(region_of(args) or variables.get("region"))
     try:
-        versions = inbox_versions(session, str(bucket))
+        versions = inbox_versions(session, bucket)
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") == "NoSuchBucket":
             return
@@ -644,16 +658,16 @@ def prepare_inbox_for_destroy(
         f"s3://{bucket} holds {len(versions)} object versions and delete markers, and "
         "Terraform cannot delete a bucket that is not empty. Delete them all now?"
     )
-    if args.empty_inbox or (not args.auto_approve and confirm(question)):
+    if args.empty_buckets or (not args.auto_approve and confirm(question)):
         try:
-            empty_bucket(session, str(bucket), versions)
+            empty_bucket(session, bucket, versions)
         except (ClientError, BotoCoreError) as exc:
             raise DeployError(f"cannot empty s3://{bucket}: {exc}") from exc
         print(f"Emptied s3://{bucket}: {len(versions)} versions and delete markers deleted.")
         return
     raise DeployError(
-        f"s3://{bucket} still holds {len(versions)} versions: pass --empty-inbox (or answer "
-        "yes) to delete them first, or set inbox_force_destroy = true"
+        f"s3://{bucket} still holds {len(versions)} versions: pass --empty-buckets (or answer "
+        f"yes) to delete them first, or set {force_destroy} = true"
     )
 
 
@@ -665,7 +679,7 @@ def cmd_destroy(args: argparse.Namespace) -> None:
     print(DESTROY_NOTES)
     with _python_terraform_quirks():
         outputs: dict[str, Any] = tf.output() or {}
-    prepare_inbox_for_destroy(args, outputs, {**tfvars_variables(args), **variables})
+    prepare_buckets_for_destroy(args, outputs, {**tfvars_variables(args), **variables})
     run(tf, "init", input=False)
     run(tf, "destroy", **apply_options(variables, args.var_file, auto_approve=args.auto_approve))
 
@@ -714,9 +728,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     destroy = commands.add_parser("destroy", parents=[common], help="destroy everything deployed")
     destroy.add_argument("--auto-approve", action="store_true", help="destroy without asking")
     destroy.add_argument(
-        "--empty-inbox",
+        "--empty-buckets",
+        "--empty-inbox",  # its name when the inbox was the only versioned bucket
+        dest="empty_buckets",
         action="store_true",
-        help="delete every version in the inbox bucket first, without asking",
+        help="delete every version in the inbox and batch buckets first, without asking",
     )
     return parser.parse_args(argv)
 

@@ -521,9 +521,9 @@ def write_outputs(tmp_path: Path, **values: str) -> None:
     (tmp_path / "outputs.json").write_text(json.dumps(outputs))
 
 
-def make_inbox(models: list[str]) -> str:
+def make_inbox(models: list[str], bucket: str = "model-router-inbox-20261201") -> str:
+    """A versioned bucket holding a model.ubj for each of ``models``."""
     s3 = boto3.client("s3", region_name=REGION)
-    bucket = "model-router-inbox-20261201"
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
     for name in models:
@@ -598,8 +598,8 @@ def remaining_versions(bucket: str) -> int:
     return len(listing.get("Versions", [])) + len(listing.get("DeleteMarkers", []))
 
 
-@pytest.mark.parametrize("how", ["flag", "answer"])
-def test_destroy_empties_the_versioned_inbox_first(
+@pytest.mark.parametrize("how", ["flag", "old-flag", "answer"])
+def test_destroy_empties_the_versioned_buckets_first(
     fake_terraform: FakeTerraform,
     tmp_path: Path,
     how: str,
@@ -608,7 +608,8 @@ def test_destroy_empties_the_versioned_inbox_first(
 ) -> None:
     bucket = make_inbox(["churn", "iris"])
     assert fill_versions(bucket) == 4
-    write_outputs(tmp_path, inbox_bucket=bucket)
+    batch_bucket = make_inbox(["batch"], bucket="model-router-batch-x")
+    write_outputs(tmp_path, inbox_bucket=bucket, batch_bucket=batch_bucket)
     questions: list[str] = []
 
     def answer(question: str) -> str:
@@ -616,12 +617,15 @@ def test_destroy_empties_the_versioned_inbox_first(
         return "y"
 
     monkeypatch.setattr("builtins.input", answer)
-    option = ["--empty-inbox", "--auto-approve"] if how == "flag" else []
+    flags = {"flag": ["--empty-buckets"], "old-flag": ["--empty-inbox"], "answer": []}[how]
+    option = [*flags, "--auto-approve"] if flags else []
     assert fake_terraform.run("destroy", f"--region={REGION}", *option) == 0
     out = capfd.readouterr().out
     assert remaining_versions(bucket) == 0
-    assert (len(questions) == 1) is (how == "answer")
+    assert remaining_versions(batch_bucket) == 0
+    assert len(questions) == (2 if how == "answer" else 0)
     assert f"Emptied s3://{bucket}: 4 versions" in out
+    assert f"Emptied s3://{batch_bucket}: 1 versions" in out
     assert fake_terraform.commands() == ["output", "init", "destroy"]
 
 
@@ -635,7 +639,7 @@ def test_destroy_stops_before_terraform_when_the_inbox_is_kept(
     write_outputs(tmp_path, inbox_bucket=bucket)
     monkeypatch.setattr("builtins.input", lambda question: "n")
     assert fake_terraform.run("destroy", f"--region={REGION}") == 1
-    assert_one_line_error(capfd.readouterr().err, "pass --empty-inbox")
+    assert_one_line_error(capfd.readouterr().err, "pass --empty-buckets")
     assert remaining_versions(bucket) == 1
     assert fake_terraform.commands() == ["output"]
 
