@@ -160,7 +160,7 @@ class ModelFolder:
         sha256 = hashlib.sha256(data).hexdigest()
         versions = self.versions()
         live = next((version for version in versions if version.live), None)
-        if live is not None and live.sha256 == sha256:
+        if live is not None and live.sha256 == sha256 and self._live_holds(data):
             return PublishResult(live, changed=False)
         entry = self._entry_path(versions, data)
         temp = staged if staged is not None else self._write_temp(data)
@@ -242,6 +242,15 @@ class ModelFolder:
 
     def _write_temp(self, data: bytes, folder: Path | None = None) -> Path:
         return write_temp_file(folder or self.path, data, prefix=TEMP_PREFIX)
+
+    def _live_holds(self, data: bytes) -> bool:
+        """Whether model.ubj holds ``data`` itself, not only the name of its entry: a copy
+        over model.ubj rewrites the entry it is a hard link of, so the name can lie, and
+        "publish it again" is then what repairs it."""
+        try:
+            return self.live_path.read_bytes() == data
+        except OSError:
+            return False
 
     def _entry_path(self, versions: list[LocalVersion], data: bytes) -> Path:
         """The history name of the next version: its number, UTC time and SHA-256."""

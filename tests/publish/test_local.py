@@ -275,3 +275,16 @@ def test_rollback_refuses_a_version_written_over_through_the_live_file(model_roo
             rollback(f, 2)
         rollback(f, 1)
         assert f.live_path.read_bytes() == published(1)
+
+
+def test_publishing_the_live_version_again_repairs_a_live_file_written_over(
+    model_root: Path,
+) -> None:
+    # The router's advice for a damaged live file is "publish it again": that must write.
+    with folder(model_root) as f:
+        f.publish(published(1))
+        f.live_path.write_bytes(published(2))  # cp other.ubj store/churn/model.ubj
+        result = f.publish(published(1))
+        assert result.changed
+        assert f.live_path.read_bytes() == published(1)
+        assert f.publish(published(1)).changed is False  # and now it is live indeed
