@@ -466,7 +466,7 @@ def _check_published(
     file was damaged (bit rot, a write in place), and is refused."""
     try:
         entries = [(entry, HISTORY_NAME.fullmatch(entry.name)) for entry in os.scandir(history)]
-    except FileNotFoundError:
+    except (FileNotFoundError, NotADirectoryError):  # no history, or a file named like it
         return False, frozenset()
     except OSError as exc:
         raise StoreUnavailable(

@@ -375,3 +375,18 @@ def test_a_forked_child_hashes_in_threads_of_its_own(
     assert answered, "the child's hash never finished"
     assert os.read(reader, 64).decode() == hashlib.sha256(data).hexdigest()
     os.close(reader)
+
+
+def test_a_file_named_like_the_history_is_no_history_not_an_unavailable_store(
+    model_root: Path,
+) -> None:
+    # A 503 store-unavailable says "retry"; a file named .history is no history at all.
+    data = model_bytes(train_booster())
+    path = write_model(model_root, "m", data)
+    (path.parent / ".history").write_text("notes")
+    store = ModelStore(model_root)
+
+    files = store.read(store.resolve("m"))
+
+    assert files.data == data
+    assert not files.published
