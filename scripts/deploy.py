@@ -195,6 +195,25 @@ def check_terraform(directory: Path) -> str:
     return version
 
 
+# The pre-flight's calls are small; botocore's defaults (60 s to connect, 60 s a read, and
+# retries) would let an endpoint that never answers hold `make deploy` for minutes.
+PREFLIGHT_CONNECT_TIMEOUT_S = 5.0
+PREFLIGHT_READ_TIMEOUT_S = 15.0
+PREFLIGHT_ATTEMPTS = 2
+
+
+def preflight_client(session: boto3.Session, service: str) -> Any:
+    """A client for one pre-flight call: short timeouts, one retry."""
+    from botocore.config import Config
+
+    config = Config(
+        connect_timeout=PREFLIGHT_CONNECT_TIMEOUT_S,
+        read_timeout=PREFLIGHT_READ_TIMEOUT_S,
+        retries={"max_attempts": PREFLIGHT_ATTEMPTS, "mode": "standard"},
+    )
+    return session.client(service, config=config)  # type: ignore[call-overload]
+
+
 _NOT_AWS = (
     "cannot reach AWS: the answer was not from AWS (a proxy, a captive portal, or "
     "AWS_ENDPOINT_URL pointing elsewhere)"
@@ -208,7 +227,7 @@ def check_credentials(session: boto3.Session) -> str:
     from botocore.parsers import ResponseParserError
 
     try:
-        identity = session.client("sts").get_caller_identity()
+        identity = preflight_client(session, "sts").get_caller_identity()
     except ClientError as exc:
         error = exc.response.get("Error", {})
         if not error.get("Code"):  # an error page that is no AWS error document
@@ -246,7 +265,7 @@ class Concurrency:
 def read_concurrency(session: boto3.Session, function_names: Sequence[str]) -> Concurrency:
     from botocore.exceptions import BotoCoreError, ClientError
 
-    lambda_client = session.client("lambda")
+    lambda_client = preflight_client(session, "lambda")
     try:
         limits = lambda_client.get_account_settings()["AccountLimit"]
         ours = 0
@@ -260,7 +279,7 @@ def read_concurrency(session: boto3.Session, function_names: Sequence[str]) -> C
         raise DeployError(f"cannot read the account's Lambda concurrency: {exc}") from exc
     quota: int | None = None
     try:
-        response = session.client("service-quotas").get_service_quota(
+        response = preflight_client(session, "service-quotas").get_service_quota(
             ServiceCode="lambda", QuotaCode=CONCURRENCY_QUOTA
         )
         quota = int(response["Quota"]["Value"])
