@@ -42,13 +42,16 @@ from router.registry.metrics import RouterMetrics
 from router.store import (
     FileRefused,
     FileTooLarge,
-    Fingerprint,
     ModelFiles,
     ModelFormat,
     ModelRef,
     ModelStore,
     validate_name,
 )
+
+# The model file and its metadata file as read (ModelRef.version_key); VersionKey here is
+# the cache's key, pinned versions' too.
+from router.store import VersionKey as FilesRead
 from router.xgb.formats import FORMATS
 from router.xgb.loader import LoadedModel, load_model
 
@@ -60,8 +63,6 @@ logger = logging.getLogger(__name__)
 Loader = Callable[[ModelFiles], LoadedModel]
 CacheOutcome = Literal["hit", "miss", "reload"]
 VersionKey = object
-# The model file and its metadata file as read: ModelRef.version_key.
-FilesRead = tuple[Fingerprint, Fingerprint | None]
 
 
 @dataclass(frozen=True, slots=True)
