@@ -195,21 +195,22 @@ def check_terraform(directory: Path) -> str:
     return version
 
 
-# The pre-flight's calls are small; botocore's defaults (60 s to connect, 60 s a read, and
-# retries) would let an endpoint that never answers hold `make deploy` for minutes.
+# The script's own calls (pre-flight, listing and emptying buckets) are small; botocore's
+# defaults (60 s to connect, 60 s a read, and retries) would let an endpoint that never
+# answers hold `make deploy` for minutes.
 PREFLIGHT_CONNECT_TIMEOUT_S = 5.0
 PREFLIGHT_READ_TIMEOUT_S = 15.0
 PREFLIGHT_ATTEMPTS = 2
 
 
 def preflight_client(session: boto3.Session, service: str) -> Any:
-    """A client for one pre-flight call: short timeouts, one retry."""
+    """A client for the script's own small calls: short timeouts, one retry."""
     from botocore.config import Config
 
     config = Config(
         connect_timeout=PREFLIGHT_CONNECT_TIMEOUT_S,
         read_timeout=PREFLIGHT_READ_TIMEOUT_S,
-        retries={"max_attempts": PREFLIGHT_ATTEMPTS, "mode": "standard"},
+        retries={"total_max_attempts": PREFLIGHT_ATTEMPTS, "mode": "standard"},
     )
     return session.client(service, config=config)  # type: ignore[call-overload]
 
@@ -478,7 +479,7 @@ def print_outputs(outputs: dict[str, Any]) -> None:
 
 def published_models(session: boto3.Session, bucket: str) -> list[str]:
     """The model names under models/ of the inbox bucket."""
-    s3 = session.client("s3")
+    s3 = preflight_client(session, "s3")
     names: list[str] = []
     paginator = s3.get_paginator("list_objects_v2")
     for page in paginator.paginate(Bucket=bucket, Prefix="models/", Delimiter="/"):
@@ -616,7 +617,7 @@ def confirm(question: str) -> bool:
 
 def inbox_versions(session: boto3.Session, bucket: str) -> list[dict[str, str]]:
     """Every object version and delete marker in the bucket (``Key``, ``VersionId``)."""
-    s3 = session.client("s3")
+    s3 = preflight_client(session, "s3")
     found: list[dict[str, str]] = []
     for page in s3.get_paginator("list_object_versions").paginate(Bucket=bucket):
         for entry in [*page.get("Versions", []), *page.get("DeleteMarkers", [])]:
@@ -626,7 +627,7 @@ def inbox_versions(session: boto3.Session, bucket: str) -> list[dict[str, str]]:
 
 def empty_bucket(session: boto3.Session, bucket: str, versions: list[dict[str, str]]) -> None:
     """Delete ``versions`` for good, 1000 a request (DeleteObjects' limit)."""
-    s3 = session.client("s3")
+    s3 = preflight_client(session, "s3")
     for start in range(0, len(versions), 1000):
         batch: Any = versions[start : start + 1000]
         response = s3.delete_objects(Bucket=bucket, Delete={"Objects": batch, "Quiet": True})

@@ -203,6 +203,8 @@ def _clients(boto3: Any, state_machine_arn: str) -> tuple[Any, Any]:
     that could differ from the machine's."""
     from botocore.exceptions import BotoCoreError
 
+    from router.aws_config import bounded_config
+
     parts = state_machine_arn.split(":")
     if len(parts) < 7 or parts[2] != "states" or not parts[3]:
         raise BatchError(
@@ -212,7 +214,11 @@ def _clients(boto3: Any, state_machine_arn: str) -> tuple[Any, Any]:
         )
     try:
         session = boto3.Session(region_name=parts[3])
-        return session.client("stepfunctions"), session.client("s3")
+        config = bounded_config()
+        return (
+            session.client("stepfunctions", config=config),
+            session.client("s3", config=config),
+        )
     except BotoCoreError as exc:  # e.g. AWS_PROFILE names no profile
         raise BatchError(f"cannot use the AWS configuration: {exc}") from exc
 

@@ -38,7 +38,9 @@ def registry() -> ModelRegistry:
 def s3_client() -> S3Client:
     import boto3
 
-    return boto3.client("s3")
+    from router.aws_config import bounded_config
+
+    return boto3.client("s3", config=bounded_config())
 
 
 @functools.cache

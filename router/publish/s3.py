@@ -100,8 +100,10 @@ def s3_client() -> S3Client:
         raise PublishError(
             "publishing to a bucket needs boto3: pip install 'model-router[publish]'"
         ) from exc
+    from router.aws_config import bounded_config
+
     try:
-        return boto3.client("s3")
+        return boto3.client("s3", config=bounded_config())
     except BotoCoreError as exc:  # e.g. AWS_PROFILE names no profile
         raise BucketUnavailable(f"cannot use the AWS configuration: {exc}") from exc
 

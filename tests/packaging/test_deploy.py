@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ from moto import mock_aws
 
 from scripts import build_package, deploy
 from scripts.loopback import free_port
+from tests.silent_aws import silent_aws_endpoint
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -937,17 +937,12 @@ def test_preflight_gives_up_on_an_endpoint_that_never_answers(
 ) -> None:
     # A proxy or an AWS_ENDPOINT_URL that takes the connection and says nothing: with
     # botocore's defaults the pre-flight waited 3 x 60 s.
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(8)
-    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{listener.getsockname()[1]}")
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
-    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     monkeypatch.setattr(deploy, "PREFLIGHT_READ_TIMEOUT_S", 0.5)
     started = time.monotonic()
-    with listener, pytest.raises(deploy.DeployError, match="cannot reach AWS"):
+    with (
+        silent_aws_endpoint(monkeypatch, tmp_path),
+        pytest.raises(deploy.DeployError, match="cannot reach AWS"),
+    ):
         deploy.check_credentials(deploy.aws_session(REGION))
     # Two attempts of half a second, and the back-off between them.
     assert time.monotonic() - started < 10
