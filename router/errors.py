@@ -74,6 +74,13 @@ class RequestTooLarge(RouterError):
     status, slug, title = 413, "request-too-large", "Request too large"
 
 
+class AnswerTooLarge(RouterError):
+    """On Lambda: the answer is over what a function may return. Lambda would fail the
+    invocation, and API Gateway would give the client a bare 500."""
+
+    status, slug, title = 413, "answer-too-large", "Answer too large for Lambda"
+
+
 class UnsupportedMediaType(RouterError):
     status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
 

@@ -27,8 +27,9 @@ from mangum.handlers.api_gateway import HTTPGateway
 
 from router.api.app import create_app
 from router.api.gateway_events import check_event, event_problem
+from router.api.lambda_limits import refuse_oversized
 from router.api.lambda_predict import DirectPredict
-from router.errors import MalformedEvent, NotAnHttpEvent, RouterError
+from router.errors import AnswerTooLarge, MalformedEvent, NotAnHttpEvent, RouterError
 from router.observability import EmfMetricsSink, configure_logging
 from router.registry.metrics import RouterMetrics
 from router.registry.registry import ModelRegistry
@@ -80,6 +81,11 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     try:
         checked = check_event(event)
         response = _direct_predict(checked, context) or _adapter(checked, context)
+        refuse_oversized(response)
+    except AnswerTooLarge as exc:
+        # The app answered (and logged) 200; Lambda would have failed it instead.
+        logger.warning("answer refused: %s", exc.detail)
+        response = event_problem(exc, event)
     except NotAnHttpEvent as exc:
         # A trigger wired to the wrong function, or a hand-made test event: nobody waits on
         # an HTTP answer, so the log line is what tells the operator.

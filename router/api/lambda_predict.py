@@ -30,6 +30,7 @@ from router.api.body import (
     refuse_declared_size,
     refuse_received_size,
 )
+from router.api.lambda_limits import refuse_oversized
 from router.api.models import PREDICT_PATH, answer_body, predict_now
 from router.api.problems import internal_problem, router_problem
 from router.api.request_log import write_prediction_line
@@ -72,18 +73,19 @@ class DirectPredict:
         facts: PredictionFacts | None = None
         try:
             content, facts = self._predict(match["name"], headers, body)
-            response = Response(content, media_type=JSON_MEDIA_TYPE)
+            answer = _proxy_response(Response(content, media_type=JSON_MEDIA_TYPE))
+            refuse_oversized(answer)  # here, so that the prediction line says 413
             status = 200
         except RouterError as exc:
             status = exc.status
-            response = router_problem(exc, path, self.state.settings)
+            answer = _proxy_response(router_problem(exc, path, self.state.settings))
         except Exception:
-            response = internal_problem(path)
+            answer = _proxy_response(internal_problem(path))
         finally:
             latency_ms = (time.perf_counter() - started) * 1000
             request_id = getattr(context, "aws_request_id", None)
             write_prediction_line(self.state, match["name"], facts, request_id, status, latency_ms)
-        return _proxy_response(response)
+        return answer
 
     def _predict(
         self, name: str, headers: dict[str, str], body: bytes
