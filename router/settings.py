@@ -18,6 +18,8 @@ from typing import Any, Literal, Self, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from router.counts import parse_count
+
 MIB = 1024 * 1024
 GIB = 1024 * MIB
 # Share of the Lambda function's memory that the model cache may hold. The rest is for the
@@ -40,18 +42,18 @@ def default_model_root() -> Path:
 
 def default_cache_max_bytes() -> int:
     """Half the function's memory on Lambda, else 1 GiB."""
-    memory_mib = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
-    if memory_mib.isdigit() and int(memory_mib) > 0:
-        return int(int(memory_mib) * MIB * LAMBDA_CACHE_FRACTION)
+    memory_mib = parse_count(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
+    if memory_mib:
+        return int(memory_mib * MIB * LAMBDA_CACHE_FRACTION)
     return GIB
 
 
 def default_inbox_max_bytes() -> int:
     """A quarter of the function's memory on Lambda, else 1 GiB: validating an upload holds
     it once in memory, XGBoost's copy of it, and the booster parsed from it."""
-    memory_mib = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "")
-    if memory_mib.isdigit() and int(memory_mib) > 0:
-        return int(memory_mib) * MIB // 4
+    memory_mib = parse_count(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
+    if memory_mib:
+        return memory_mib * MIB // 4
     return GIB
 
 

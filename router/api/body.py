@@ -24,6 +24,7 @@ import orjson
 from starlette.requests import ClientDisconnect
 
 from router.api.schemas import PredictRequest
+from router.counts import parse_count
 from router.errors import (
     ClientClosedRequest,
     InvalidInstances,
@@ -115,10 +116,10 @@ async def _read_chunks(request: Request, max_bytes: int) -> bytes:
 
 def refuse_declared_size(content_length: str | None, max_bytes: int) -> None:
     """A body whose ``content-length`` header says it is over the limit, before reading it."""
-    if content_length is not None and content_length.isdigit() and int(content_length) > max_bytes:
+    declared = parse_count(content_length)
+    if declared is not None and declared > max_bytes:
         raise RequestTooLarge(
-            f"the body is {int(content_length)} bytes; the limit is {max_bytes} "
-            "(ROUTER_MAX_BODY_BYTES)"
+            f"the body is {declared} bytes; the limit is {max_bytes} (ROUTER_MAX_BODY_BYTES)"
         )
 
 

@@ -13,6 +13,7 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from router.counts import parse_count
 from router.errors import ModelNotFound
 from router.publish.errors import PublishError
 from router.store import ModelStore
@@ -82,10 +83,11 @@ class FolderTarget:
     def rollback(self, name: str, to: str | None) -> Iterator[str]:
         from router.publish.local import rollback
 
-        if to is not None and not to.isdigit():
-            raise VersionArgumentError(f"--to {to}: a folder's versions are numbers")
+        wanted = parse_count(to)
+        if to is not None and wanted is None:
+            raise VersionArgumentError(f"--to {to[:40]}: a folder's versions are numbers")
         with self._folder(name) as folder:
-            result = rollback(folder, int(to) if to is not None else None)
+            result = rollback(folder, wanted)
         number = result.target.number
         if result.published.changed:
             yield (

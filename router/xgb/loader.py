@@ -18,6 +18,7 @@ import orjson
 import xgboost
 from pydantic import ValidationError
 
+from router.counts import parse_count
 from router.errors import InvalidInstances, InvalidModelFile
 from router.xgb.formats import MEMORY_BASE_BYTES, ModelFormatError, check_model_bytes
 from router.xgb.formats import MEMORY_PER_UBJ_BYTE as MEMORY_PER_UBJ_BYTE  # the registry's
@@ -189,7 +190,7 @@ def _predictor(booster: xgboost.Booster, config: dict[str, Any]) -> Predictor:
         num_targets=int(model_param.get("num_target", 1)),
         rounds=Rounds(
             in_file=rounds,
-            best_iteration=int(best) if best is not None and best.isdigit() else None,
+            best_iteration=parse_count(best),
             trees_per_round=num_trees // rounds if rounds else 0,
             linear=linear,
         ),

@@ -75,6 +75,9 @@ CORPUS: dict[str, dict[str, Any]] = {
     "no content type": _event(PREDICT, ONE_ROW, content_type=None),
     "not JSON by its type": _event(PREDICT, ONE_ROW, content_type="text/plain"),
     "declared too large": _with_content_length(_event(PREDICT, ONE_ROW), "999999"),
+    # Digits str.isdigit() passes and int() refuses: they were a 500.
+    "a superscript length": _with_content_length(_event(PREDICT, ONE_ROW), "\u00b2"),
+    "a 5,000-digit length": _with_content_length(_event(PREDICT, ONE_ROW), "9" * 5000),
     "too large": _event(PREDICT, _body({"instances": [ROW] * 300})),
     "no body": _event(PREDICT, None),
     "not JSON": _event(PREDICT, '{"instances": [[1, 2,'),

@@ -218,6 +218,7 @@ def test_versions_and_rollback_errors(
          "not allowed with argument"),
         (("publish", "m.ubj", "--name", "a", "--wait", "5"), "--wait needs --bucket"),
         (("rollback", "a", "--to", "abc"), "a folder's versions are numbers"),
+        (("rollback", "a", "--to", "\u00b2"), "a folder's versions are numbers"),
         (("versions", "a", "--limit", "0"), "--limit must be at least 1"),
     ],
 )  # fmt: skip

@@ -96,7 +96,7 @@ def test_lambda_defaults_follow_the_function(monkeypatch: pytest.MonkeyPatch) ->
     assert settings.cache_max_bytes == 1024 * MIB
 
 
-@pytest.mark.parametrize("memory", ["", "0", "lots"])
+@pytest.mark.parametrize("memory", ["", "0", "lots", "\u00b2", "1" * 5000])
 def test_an_unusable_lambda_memory_size_falls_back_to_the_local_budget(
     monkeypatch: pytest.MonkeyPatch, memory: str
 ) -> None:

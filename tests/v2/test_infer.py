@@ -287,6 +287,7 @@ BAD_REQUESTS: list[tuple[str, Any, dict[str, str], int, str]] = [
     ("binary without header", one(parameters={"binary_data_size": 16}), {}, 400, "no Inference"),
     ("header length not a number", *binary(16, 16, "ten"), 400, "must be a byte count"),
     ("header length past the body", *binary(16, 16, "99999"), 400, "must be a byte count"),
+    ("header length of 5,000 digits", *binary(16, 16, "1" * 5000), 400, "must be a byte count"),
     ("binary size wrong", *binary(16, 12), 400, "binary_data_size must be 16"),
     ("binary cut short", *binary(8, 16), 400, "ends before"),
     ("binary left over", *binary(20, 16), 400, "add up to 16 bytes, but 20"),

@@ -36,6 +36,7 @@ from router.api.v2.tensors import (
     json_data,
     parameters_of,
 )
+from router.counts import parse_count
 from router.errors import InvalidInstances, MalformedRequest, RequestTooLarge
 from router.xgb.metadata import RoundsChoice
 from router.xgb.outputs import OUTPUTS
@@ -117,12 +118,12 @@ def parse_infer_request(body: bytes, header_length: str | None, *, max_rows: int
     binary: memoryview | None = None
     header = body
     if header_length is not None:
-        if not header_length.strip().isdigit() or int(header_length) > len(body):
+        split = parse_count(header_length)
+        if split is None or split > len(body):
             raise MalformedRequest(
                 f"Inference-Header-Content-Length {header_length[:32]!r} must be a byte count "
                 f"no larger than the body ({len(body)} bytes)"
             )
-        split = int(header_length)
         header, binary = body[:split], memoryview(body)[split:]
     if not header:
         raise MalformedRequest('the body is empty: send {"inputs": [...]}')
