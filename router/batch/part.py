@@ -166,7 +166,7 @@ class PartPredictor:
                 result.accepted.append((number, fields))
             if not values:
                 return result
-            matrix = np.array(values, dtype=np.float32)
+            matrix = np.array(values, dtype=self.model.predictor.matrix_dtype)
         try:
             result.predictions = self._predict(matrix)
         except InvalidInstances:
@@ -178,7 +178,8 @@ class PartPredictor:
     def _csv_matrix(self, rows: Sequence[RawRow]) -> np.ndarray | None:
         """The part's matrix in one numpy conversion, when every row is well formed; None
         sends the part through the row-by-row path, which finds and explains the bad rows.
-        Both paths give the same numbers: text to float64 (as ``float()``), then float32.
+        Both paths give the same numbers: text to float64 (as ``float()``), then float32
+        (after numeric categories are encoded, where they need float64).
         Not for a model with text categories: a field that reads as a number there may be a
         category's name (a zip code), which only the row-by-row path looks up."""
         if not rows or self._text_codes:
@@ -199,7 +200,7 @@ class PartPredictor:
         # Beyond float32's range (1e39) as well as infinite: the row path refuses both.
         if (np.abs(matrix) > FLOAT32_MAX).any() or any(None in fields for _, fields in rows):
             return None
-        return matrix.astype(np.float32)
+        return matrix.astype(self.model.predictor.matrix_dtype)
 
     def _row_values(self, fields: Mapping[str | None, object]) -> list[float]:
         if None in fields:
@@ -263,8 +264,7 @@ class PartPredictor:
             # only 1, 0 or missing for a boolean (XGBoost answers any number). On a copy:
             # when a row is refused, the part is predicted again row by row from the same
             # matrix.
-            matrix = matrix.copy()
-            predictor.check_columns(matrix)
+            matrix = predictor.check_columns(matrix.copy())
         results: dict[str, np.ndarray] = {
             output: predictor.predict(matrix, output) for output in self.outputs
         }

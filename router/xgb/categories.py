@@ -18,6 +18,7 @@ from router.errors import InvalidInstances
 # Without stored categories the count is unknown; XGBoost reads codes as float32, which holds
 # every whole number exactly only below 2**24.
 _MAX_CODES = 1 << 24
+FLOAT32_EXACT_INTEGERS = 1 << 24
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +53,18 @@ class ValueColumn:
     name: str
     categories: np.ndarray  # float64, in the model's order
     shown: str
+
+    @property
+    def needs_float64(self) -> bool:
+        """Whether float32 would lose what tells this column's values apart: from 2**24 up
+        it rounds whole numbers to even ones (100000001 reads as 100000000, another
+        category), and it rounds a fraction (1.1 is no longer 1.1). Rows for such a column
+        are read in float64 and encoded before they become float32."""
+        categories = self.categories
+        return bool(
+            (np.abs(categories) >= FLOAT32_EXACT_INTEGERS).any()
+            or (categories != np.floor(categories)).any()
+        )
 
     def encode(self, matrix: np.ndarray) -> None:
         values = matrix[:, self.column].astype(np.float64)

@@ -144,6 +144,10 @@ class Predictor:
             for i, feature in zip(categorical, chosen, strict=True)
             if feature.categories and not _is_text(feature)
         ]  # fmt: skip
+        # Rows are read in float64 while a numeric category needs it (ValueColumn).
+        self.matrix_dtype: type[np.floating[Any]] = (
+            np.float64 if any(c.needs_float64 for c in self._value_columns) else np.float32
+        )
         self._code_columns = [
             CodeColumn(
                 i,
@@ -242,7 +246,7 @@ class Predictor:
         if isinstance(first, Mapping):
             return self._matrix_from_objects(instances)
         try:
-            matrix = np.array(instances, dtype=np.float32)
+            matrix = np.array(instances, dtype=self.matrix_dtype)
         except (ValueError, TypeError):  # ragged rows, or rows of mixed forms
             matrix = np.empty((0, 0), dtype=np.float32)
         if matrix.ndim != 2 or matrix.shape[1] != self.num_features:
@@ -253,8 +257,7 @@ class Predictor:
             )
         if self._categorical and isinstance(first, list):
             self._refuse_boolean_categories(instances)
-        self.check_columns(matrix)
-        return matrix
+        return self.check_columns(matrix)
 
     def _refuse_boolean_categories(self, instances: Sequence[Row]) -> None:
         """numpy reads true as 1, which in a categorical column is a code: refused, as object
@@ -277,18 +280,23 @@ class Predictor:
         """Whether a matrix needs ``check_columns`` before it is predicted."""
         return bool(self._value_columns or self._code_columns or self._indicators)
 
-    def check_columns(self, matrix: np.ndarray) -> None:
-        """Make a matrix of rows as numbers ready for XGBoost, in place: numeric categories
-        (sent by value) become their codes, every categorical column is checked to hold
-        only codes of the model's categories, and every boolean column only 1, 0 or missing
-        (XGBoost answers any number in either). Raises ``InvalidInstances`` for the first row
-        that does not; a column encoded before it stays encoded."""
+    def check_columns(self, matrix: np.ndarray) -> np.ndarray:
+        """Make a matrix of rows as numbers (``matrix_dtype``) ready for XGBoost: numeric
+        categories (sent by value) become their codes, in place, every categorical column is
+        checked to hold only codes of the model's categories, and every boolean column only
+        1, 0 or missing (XGBoost answers any number in either). Raises ``InvalidInstances``
+        for the first row that does not; a column encoded before it stays encoded. Returns
+        the matrix as float32, a copy if it was float64."""
         for values in self._value_columns:
             values.encode(matrix)
         for codes in self._code_columns:
             codes.check(matrix)
         if self._indicators:
             self._indicators.check(matrix)
+        if matrix.dtype == np.float32:
+            return matrix
+        with np.errstate(over="ignore"):  # beyond float32 becomes inf, as numpy reads it
+            return matrix.astype(np.float32)
 
     # -- prediction -------------------------------------------------------------------------
 

@@ -192,7 +192,7 @@ def input_matrix(inputs: list[InputTensor], predictor: Predictor) -> np.ndarray:
     if by_feature:
         matrix = predictor.matrix(_object_rows(inputs, predictor))
     elif len(inputs) == 1:
-        matrix = predictor.matrix(_array_rows(inputs[0], predictor.num_features))
+        matrix = predictor.matrix(_array_rows(inputs[0], predictor))
     else:
         raise InvalidInstances(
             f"{len(inputs)} inputs: send one [rows, {predictor.num_features}] tensor, or one "
@@ -228,14 +228,17 @@ def _is_column(tensor: InputTensor) -> bool:
     return len(tensor.shape) == 1 or (len(tensor.shape) == 2 and tensor.shape[1] == 1)
 
 
-def _float32(values: np.ndarray) -> np.ndarray:
+def _numbers(values: np.ndarray, predictor: Predictor) -> np.ndarray:
+    """A tensor's numbers as the predictor reads rows: float32, or float64 where a numeric
+    category needs it (a product id of 100000001 is 100000000 in float32)."""
     with np.errstate(over="ignore"):  # overflow becomes inf, which input_matrix refuses
-        return values.astype(np.float32)
+        return values.astype(predictor.matrix_dtype)
 
 
-def _array_rows(tensor: InputTensor, num_features: int) -> Sequence[Row]:
-    """A [rows, features] tensor as array rows: float32 views, one a row, which the
-    predictor stacks in one copy."""
+def _array_rows(tensor: InputTensor, predictor: Predictor) -> Sequence[Row]:
+    """A [rows, features] tensor as array rows: views, one a row, which the predictor
+    stacks in one copy."""
+    num_features = predictor.num_features
     if tensor.datatype == "BYTES":
         raise InvalidInstances(
             f"input {tensor.name[:64]!r} is BYTES: category values go in one 1-D tensor per "
@@ -248,7 +251,7 @@ def _array_rows(tensor: InputTensor, num_features: int) -> Sequence[Row]:
         )
     if tensor.shape[0] == 0:
         raise InvalidInstances("the inputs hold no rows: send at least one")
-    return cast("Sequence[Row]", list(_float32(tensor.values).reshape(tensor.shape)))
+    return cast("Sequence[Row]", list(_numbers(tensor.values, predictor).reshape(tensor.shape)))
 
 
 def _object_rows(inputs: list[InputTensor], predictor: Predictor) -> Sequence[Row]:
@@ -268,7 +271,7 @@ def _object_rows(inputs: list[InputTensor], predictor: Predictor) -> Sequence[Ro
     columns = [
         _category_values(tensor.values.tolist(), tensor.name, predictor)
         if tensor.datatype == "BYTES"
-        else _float32(tensor.values).tolist()
+        else _numbers(tensor.values, predictor).tolist()
         for tensor in inputs
     ]
     return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]
