@@ -201,7 +201,7 @@ def _summary(status: ModelStatus) -> ModelSummary:
         layout=ref.layout if ref else None,
         file_bytes=ref.fingerprint.size if ref else None,
         modified_at=ref.fingerprint.mtime_ns / 1e9 if ref else None,
-        loaded=loaded is not None,
+        loaded=loaded is not None and status.cached,
         version=loaded.version if loaded else None,
         stale=status.stale,
         last_error=_last_error(failure, loaded),

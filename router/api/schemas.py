@@ -73,7 +73,11 @@ class ModelSummary(BaseModel):
     layout: str | None
     file_bytes: int | None
     modified_at: float | None
-    loaded: bool
+    loaded: bool = Field(
+        description="The cache keeps the model loaded. A model it does not admit "
+        "(ROUTER_CACHE_POLICY=tinylfu) is loaded for each request it answers; "
+        "GET /models/{name} still describes it."
+    )
     version: str | None = None
     # The listing does not load: right after a retrain, version is the one loaded before.
     stale: bool = Field(

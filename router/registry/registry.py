@@ -88,12 +88,15 @@ class _PendingLoad:
 @dataclass(frozen=True, slots=True)
 class ModelStatus:
     """What ``GET /models/{name}`` shows: the file on disk and the loaded version, if any.
-    ``ref`` is ``None`` when the model's files cannot be read (``failure`` says why)."""
+    ``ref`` is ``None`` when the model's files cannot be read (``failure`` says why).
+    ``cached`` says whether the cache keeps ``loaded``: a model it did not admit was loaded
+    to answer, and is described, but not kept."""
 
     name: str
     ref: ModelRef | None
     loaded: LoadedModel | None
     failure: LoadFailure | None
+    cached: bool = True
 
     @property
     def stale(self) -> bool:
@@ -558,11 +561,15 @@ class ModelRegistry:
 
     def load_and_describe(self, name: str) -> ModelStatus:
         """Load the model if possible, then describe it; a load failure is shown, not raised."""
+        answered: LoadedModel | None = None
         with contextlib.suppress(ModelUnavailable, ModelTooLarge, LoadTimeout, ModelSettling):
-            self.get(name)
+            answered = self.get(name)
         ref = self.store.resolve(name)
         with self._lock:
-            return ModelStatus(name, ref, self._cache.peek(name), self._failures.get(name))
+            cached = self._cache.peek(name)
+            failure = self._failures.get(name)
+        # A model the cache did not admit (TinyLFU) still answered this request: describe it.
+        return ModelStatus(name, ref, cached or answered, failure, cached=cached is not None)
 
     def statuses(self) -> list[ModelStatus]:
         """Every model on disk, loaded or not; loads nothing. A model whose files cannot be

@@ -249,3 +249,24 @@ def test_an_unknown_cache_policy_is_refused_by_the_settings(
     monkeypatch.setenv("ROUTER_CACHE_POLICY", "lfu")
     with pytest.raises(ValidationError, match="tinylfu"):
         Settings(model_root=model_root)
+
+
+def test_a_model_the_cache_does_not_admit_is_still_described(model_root: Path) -> None:
+    # GET /models/{name} "loads the model if needed": it did, and then described nothing,
+    # because it looked for the model in the cache that had just refused to keep it.
+    boosters = write_models(model_root, "abc")
+    settings = Settings(model_root=model_root, reload_interval_s=0, cache_max_models=2)
+    client = TestClient(create_app(settings, ModelRegistry.from_settings(settings)))
+    body = {"instances": rows().tolist()}
+    for name in "abababab":
+        assert client.post(f"/models/{name}/predict", json=body).status_code == 200
+
+    detail = client.get("/models/c").json()
+
+    assert client.get("/health").json()["counters"]["CacheAdmissionRefused"] == 1
+    assert detail["loaded"] is False  # not kept
+    assert detail["version"] is not None and detail["last_error"] is None
+    assert detail["num_features"] == boosters["c"].num_features()
+    assert detail["objective"] and detail["outputs"] and detail["rounds"]
+    listed = {model["name"]: model for model in client.get("/models").json()["models"]}
+    assert listed["c"]["loaded"] is False and listed["a"]["loaded"] is True
