@@ -20,6 +20,11 @@ locals {
     "GET /v2/models/{name}/versions/{version}/ready",
     "POST /v2/models/{name}/versions/{version}/infer",
   ]
+  # The app answers HEAD as it answers GET (router/api/head.py), but API Gateway routes a
+  # method only when a route names it: without these, `curl -I .../health` met a 404.
+  api_head_routes = [
+    for route in local.api_routes : "HEAD ${trimprefix(route, "GET ")}" if startswith(route, "GET ")
+  ]
   # A browser cannot sign SigV4 requests, and the schema tells a stranger every route, so
   # the documentation is routed only when var.expose_api_docs asks for it.
   # Swagger UI's own files come from the router too when it has them (router/api/docs.py).
@@ -63,7 +68,7 @@ resource "aws_apigatewayv2_authorizer" "jwt" {
 }
 
 resource "aws_apigatewayv2_route" "this" {
-  for_each = toset(concat(local.api_routes, var.expose_api_docs ? local.api_docs_routes : []))
+  for_each = toset(concat(local.api_routes, local.api_head_routes, var.expose_api_docs ? local.api_docs_routes : []))
 
   api_id             = aws_apigatewayv2_api.this.id
   route_key          = each.value

@@ -83,6 +83,14 @@ run "defaults" {
   }
 
   assert {
+    condition = alltrue([
+      for key in keys(aws_apigatewayv2_route.this) :
+      contains(keys(aws_apigatewayv2_route.this), "HEAD ${trimprefix(key, "GET ")}") if startswith(key, "GET ")
+    ]) && contains(keys(aws_apigatewayv2_route.this), "HEAD /health")
+    error_message = "Every GET route has its HEAD route: API Gateway answers 404 to a method no route names."
+  }
+
+  assert {
     condition     = length(aws_apigatewayv2_authorizer.jwt) == 0 && length(aws_lambda_provisioned_concurrency_config.router) == 0
     error_message = "No JWT authorizer and no provisioned concurrency by default."
   }

@@ -411,7 +411,13 @@ def test_api_invokes_the_alias_with_payload_format_2(module: Module) -> None:
 def test_api_routes_are_the_app_routes(module: Module, tmp_path: Path) -> None:
     route = module.resources["aws_apigatewayv2_route.this"]
     assert route["for_each"] == (
-        "${toset(concat(local.api_routes, var.expose_api_docs ? local.api_docs_routes : []))}"
+        "${toset(concat(local.api_routes, local.api_head_routes, "
+        "var.expose_api_docs ? local.api_docs_routes : []))}"
+    )
+    # The plan test checks what this renders to: a HEAD route beside every GET route.
+    assert module.local("api_head_routes") == (
+        '${[for route in local.api_routes : "HEAD ${trimprefix(route, "GET ")}" '
+        'if startswith(route, "GET ")]}'
     )
     assert route["target"] == "integrations/${aws_apigatewayv2_integration.router.id}"
 
