@@ -107,7 +107,9 @@ class Settings(BaseModel):
     )
     max_rows: int = Field(default=10_000, ge=1, description="Most rows in one request.")
     max_body_bytes: int = Field(
-        # Lambda's synchronous invocation payload limit is 6 MB.
+        # Locally the bound of one body held in memory. On Lambda the whole event (the body
+        # escaped or base64-encoded, plus headers) must fit the 6 MB invocation limit first,
+        # so the largest body that arrives there is smaller (README, configuration table).
         default=6 * MIB,
         ge=1024,
         description="Largest request body, in bytes.",
