@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 # the hop to a worker thread. Larger ones are parsed in a thread so the loop keeps serving.
 INLINE_PARSE_MAX_BYTES: Final = 64 * 1024
 FIELDS: Final = tuple(PredictRequest.model_fields)
+_GZIP_MAGIC: Final = b"\x1f\x8b"
 ROUNDS: Final = get_args(RoundsChoice)
 # What orjson makes of a JSON number, boolean or null. true and false are 1 and 0, as
 # XGBoost reads a pandas bool column (a DataFrame's records hold them so); the predictor
@@ -174,7 +175,27 @@ def decode_json(body: bytes) -> object:
     try:
         return orjson.loads(body)
     except orjson.JSONDecodeError as exc:
+        refuse_non_utf8(body)
         return loads_with_nan(body, exc)
+
+
+def refuse_non_utf8(body: bytes) -> None:
+    """JSON is UTF-8 (RFC 8259 §8.1). orjson says so as "surrogates not allowed", which
+    names nothing the sender did; a compressed body sent without its header is the usual
+    cause, so it is named when the bytes start as gzip's do."""
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        hint = (
+            " (it starts as a gzip stream does: send it uncompressed, or say "
+            "Content-Encoding: gzip)"
+            if body.startswith(_GZIP_MAGIC)
+            else ""
+        )
+        raise MalformedRequest(
+            f"the body is not UTF-8 text, as JSON must be: byte {exc.start} is "
+            f"0x{body[exc.start]:02x}{hint}"
+        ) from None
 
 
 def loads_with_nan(

@@ -3,6 +3,7 @@ is refused, and every output gives the same verdict on the same rows."""
 
 from __future__ import annotations
 
+import gzip
 from typing import TYPE_CHECKING
 
 import pytest
@@ -129,3 +130,23 @@ def test_json_and_absent_content_types_are_served(
     )
 
     assert response.status_code == 200, response.text
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        # requests' data=gzip.compress(...) without the header: the usual way to get here.
+        (gzip.compress(b'{"instances": [[1, 2, 3, 4]]}'), "byte 1 is 0x8b (it starts as a gzip"),
+        # A CSV exported from Excel in Latin-1, pasted into a JSON string.
+        ('{"instances": [{"a": "café"}]}'.encode("latin-1"), "byte 25 is 0xe9"),
+        # UTF-16 with its byte order mark, what PowerShell's Out-File writes.
+        ('{"instances": [[1, 2, 3, 4]]}'.encode("utf-16"), "byte 0 is 0xff"),
+    ],
+    ids=["gzip-without-header", "latin-1", "utf-16"],
+)
+def test_a_body_that_is_not_utf8_says_so(served: TestClient, raw: bytes, expected: str) -> None:
+    response = served.post("/models/m/predict", content=raw, headers=JSON)
+
+    detail = assert_problem(response, 400, "malformed-request")["detail"]
+    assert "not UTF-8" in detail and expected in detail
+    assert "surrogates" not in detail
