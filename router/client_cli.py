@@ -122,6 +122,8 @@ def predict_command(args: argparse.Namespace) -> int:
         "output": result.output,
         "predictions": result.predictions,
     }
+    if result.rounds is not None:
+        answer["rounds"] = result.rounds
     if result.classes is not None:
         answer["classes"] = list(result.classes)
     print(orjson.dumps(answer).decode())

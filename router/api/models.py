@@ -114,6 +114,9 @@ def answer_body(
         "version": model.version,
         "output": payload.output,
         "predictions": predictions,
+        # Early stopping makes the default differ from Booster.predict's every round: say
+        # which answered, so a comparison with a training notebook can be made like for like.
+        "rounds": model.rounds_used(payload.rounds),
     }
     if model.metadata.class_labels:
         body["classes"] = model.metadata.class_labels

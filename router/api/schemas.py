@@ -61,6 +61,10 @@ class PredictResponse(BaseModel):
     version: str = Field(description="First 12 hex digits of the model file's SHA-256.")
     output: str
     predictions: list[float] | list[list[float]] | list[list[list[float]]] | list[str] | list[int]
+    rounds: int = Field(
+        description="Boosting rounds that answered: best_iteration + 1 for a model trained "
+        "with early stopping (unless rounds is all), else every round in the file."
+    )
     classes: list[str] | None = Field(
         default=None, description="Class labels from metadata.json, in output order."
     )

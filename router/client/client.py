@@ -34,6 +34,9 @@ class Prediction:
     output: str
     predictions: list[Any]
     classes: tuple[str, ...] | None = None
+    # The boosting rounds that answered (best_iteration + 1 after early stopping); None
+    # from a router that does not say.
+    rounds: int | None = None
 
     def to_numpy(self) -> np.ndarray:
         """The predictions as float32, the precision XGBoost computed them in; for
@@ -122,6 +125,7 @@ class RouterClient:
                 output=document["output"],
                 predictions=document["predictions"],
                 classes=tuple(classes) if classes is not None else None,
+                rounds=document.get("rounds"),
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ClientError(f"not a prediction from a router: {sorted(document)}") from exc

@@ -58,8 +58,10 @@ def test_json_rows_from_a_file(
     code = main(["predict", "iris", "--url", served.url, "--data", str(data)])
 
     assert code == 0
+    out = capsys.readouterr().out
     expected = served.booster.inplace_predict(served.rows)
-    np.testing.assert_array_equal(predictions_of(capsys.readouterr().out), expected)
+    np.testing.assert_array_equal(predictions_of(out), expected)
+    assert json.loads(out)["rounds"] == served.booster.num_boosted_rounds()
 
 
 def test_csv_with_a_header_from_stdin_in_any_column_order(

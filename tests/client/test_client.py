@@ -25,6 +25,7 @@ def test_numpy_rows_give_the_boosters_predictions_and_labels(served: Served) -> 
     assert result.model == "iris" and result.output == "value"
     assert len(result.version) == 12
     assert result.classes == tuple(served.classes)
+    assert result.rounds == served.booster.num_boosted_rounds()
     np.testing.assert_array_equal(result.to_numpy(), served.booster.inplace_predict(served.rows))
 
 

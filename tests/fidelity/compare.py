@@ -19,6 +19,13 @@ def body(rows: list[Any], output: str, **extra: Any) -> bytes:
 def assert_same(case: Case, output: str, answer: dict[str, Any], rounds: str = "best") -> None:
     expected = case.expected(output, rounds)
     got = answer["predictions"]
+    booster = case.booster
+    # What answered, said in the answer: best_iteration + 1 unless every round was asked for.
+    assert answer["rounds"] == (
+        booster.best_iteration + 1
+        if case.early_stopping and rounds == "best"
+        else booster.num_boosted_rounds()
+    ), f"{case.name} {output} rounds={rounds}"
     if output == "label":
         # Labels as they are (strings), or class indices; a multi-label model's predict
         # answers each target's 0 or 1 as floats.
