@@ -11,6 +11,7 @@ locals {
   # Built from parts, not from the resource: the state machine's own role names it.
   batch_state_machine_arn = "arn:${local.partition}:states:${local.region}:${local.account_id}:stateMachine:${local.batch_state_machine_name}"
   batch_execution_arns    = "arn:${local.partition}:states:${local.region}:${local.account_id}:execution:${local.batch_state_machine_name}:*"
+  batch_map_run_arns      = "arn:${local.partition}:states:${local.region}:${local.account_id}:mapRun:${local.batch_state_machine_name}/*"
 
   # Inputs under batch/, results under results/ (router.batch.bucket): writing results
   # never starts another job.
@@ -443,5 +444,70 @@ locals {
         threshold   = 1
       }
     } : key => alarm if var.enable_batch
+  }
+}
+
+# ---------------------------------------------------------------------------------------
+# Batch users (a policy for people and pipelines to attach; output batch_user_policy_json)
+# ---------------------------------------------------------------------------------------
+
+# What running a job takes (tests/infra/test_batch_policies.py records the calls and checks
+# them against this document): upload an input under batch/ (which starts a job), or start
+# one on a file already there and follow it (`model-router batch s3://...`: the execution,
+# its map run for the progress bar, the manifest), then read the results. Nothing grants
+# reading other users' inputs or writing results.
+data "aws_iam_policy_document" "batch_user" {
+  count = local.batch_count
+
+  statement {
+    sid       = "PutInputs"
+    actions   = ["s3:PutObject", "s3:AbortMultipartUpload"]
+    resources = ["${aws_s3_bucket.batch[0].arn}/${local.batch_input_prefix}*"]
+  }
+
+  statement {
+    sid       = "ReadResults"
+    actions   = ["s3:GetObject"]
+    resources = ["${aws_s3_bucket.batch[0].arn}/${local.batch_results_prefix}*"]
+  }
+
+  # Listing results (aws s3 cp --recursive, aws s3 ls); also what lets S3 answer 404
+  # rather than 403 for a manifest not written yet.
+  statement {
+    sid       = "ListJobs"
+    actions   = ["s3:ListBucket"]
+    resources = [aws_s3_bucket.batch[0].arn]
+  }
+
+  statement {
+    sid       = "StartJobs"
+    actions   = ["states:StartExecution"]
+    resources = [local.batch_state_machine_arn]
+  }
+
+  statement {
+    sid       = "FollowJobs"
+    actions   = ["states:DescribeExecution", "states:ListMapRuns"]
+    resources = [local.batch_execution_arns]
+  }
+
+  statement {
+    sid       = "FollowProgress"
+    actions   = ["states:DescribeMapRun"]
+    resources = [local.batch_map_run_arns]
+  }
+
+  # The bucket is SSE-KMS with the module's key: uploads need kms:GenerateDataKey, and
+  # multipart uploads (above 8 MiB) and downloads kms:Decrypt.
+  statement {
+    sid       = "UseBatchKey"
+    actions   = ["kms:GenerateDataKey", "kms:Decrypt"]
+    resources = [aws_kms_key.this.arn]
+
+    condition {
+      test     = "StringEquals"
+      variable = "kms:ViaService"
+      values   = ["s3.${local.region}.amazonaws.com"]
+    }
   }
 }

@@ -100,6 +100,11 @@ output "batch_state_machine_arn" {
   value       = one(aws_sfn_state_machine.batch[*].arn)
 }
 
+output "batch_user_policy_json" {
+  description = "An IAM policy (JSON) that lets a person or pipeline run batch jobs: put inputs under batch/, start and follow jobs with `model-router batch s3://...`, read results/, and use the key. Attach it as uploader_policy_json is. Null without enable_batch."
+  value       = one(data.aws_iam_policy_document.batch_user[*].json)
+}
+
 output "batch_function_name" {
   description = "Name of the batch Lambda function. Null without enable_batch."
   value       = one(aws_lambda_function.batch[*].function_name)

@@ -72,13 +72,14 @@ class Call:
 
 
 class Recorder:
-    """Every S3 call of one client, with the status S3 (moto) answered."""
+    """Every call of one client (S3 or Step Functions), with the status moto answered."""
 
-    def __init__(self, client: S3Client) -> None:
+    def __init__(self, client: Any) -> None:
         self.calls: list[Call] = []
         self._lock = threading.Lock()  # s3transfer uploads from worker threads
-        client.meta.events.register("before-parameter-build.s3.*", self._params)
-        client.meta.events.register("after-call.s3.*", self._answered)
+        service = client.meta.service_model.service_id.hyphenize()
+        client.meta.events.register(f"before-parameter-build.{service}.*", self._params)
+        client.meta.events.register(f"after-call.{service}.*", self._answered)
 
     def _params(self, params: dict[str, Any], context: dict[str, Any], **_: Any) -> None:
         context["recorded_params"] = dict(params)
@@ -150,6 +151,14 @@ def requests_for(call: Call) -> list[Request]:
         kms("kms:Decrypt", "kms:GenerateDataKey")
     elif op == "DeleteObject":
         obj("s3:DeleteObjectVersion" if versioned else "s3:DeleteObject")
+    # Step Functions: each action is checked on the resource its ARN parameter names
+    # (AWS's "Actions, resources and condition keys for AWS Step Functions").
+    elif op == "StartExecution":
+        checks.append(Request("states:StartExecution", p["stateMachineArn"]))
+    elif op in ("DescribeExecution", "ListMapRuns"):
+        checks.append(Request(f"states:{op}", p["executionArn"]))
+    elif op == "DescribeMapRun":
+        checks.append(Request("states:DescribeMapRun", p["mapRunArn"]))
     else:
         raise AssertionError(f"the test does not know what {op} needs: teach requests_for")
     return checks
