@@ -40,3 +40,65 @@ def bounded_config(
             "mode": "standard",
         },
     )
+
+
+# What a person at a terminal can do about each failure botocore reports in its own words
+# ("Unable to locate credentials" names no command to run).
+_NO_CREDENTIALS = "run `aws configure` or `aws sso login`, or set AWS_PROFILE"
+_CREDENTIAL_ERRORS = (
+    "NoCredentialsError",
+    "PartialCredentialsError",
+    "CredentialRetrievalError",
+    "TokenRetrievalError",
+    "SSOTokenLoadError",
+    "UnauthorizedSSOTokenError",
+)
+_UNREACHABLE_ERRORS = (
+    "EndpointConnectionError",
+    "ConnectTimeoutError",
+    "ProxyConnectionError",
+    "ReadTimeoutError",
+    "ConnectionClosedError",
+)
+# Codes AWS answers to credentials it does not accept.
+_REFUSED_CREDENTIAL_CODES = frozenset(
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "InvalidAccessKeyId",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "UnrecognizedClientException",
+    }
+)
+
+
+def explain(exc: Exception) -> str:
+    """botocore's message, with what to do about it when the cause is the credentials, the
+    network or the Region rather than the request."""
+    kinds = {kind.__name__ for kind in type(exc).__mro__}
+    if "ProfileNotFound" in kinds:
+        return f"{exc}: `aws configure list-profiles` lists the profiles AWS_PROFILE may name"
+    if kinds.intersection(_CREDENTIAL_ERRORS):
+        return f"no usable AWS credentials ({exc}): {_NO_CREDENTIALS}"
+    if kinds.intersection(_UNREACHABLE_ERRORS):
+        return (
+            f"cannot reach AWS ({exc}): check the network, a proxy (HTTPS_PROXY) or "
+            "AWS_ENDPOINT_URL"
+        )
+    if "NoRegionError" in kinds:
+        return "which Region? set AWS_REGION (or a region in the AWS profile)"
+    response = getattr(exc, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
+    if refuses_credentials(code):
+        return f"AWS refused the credentials ({exc}): {_NO_CREDENTIALS}"
+    return str(exc)
+
+
+def refuses_credentials(code: str | None) -> bool:
+    """Whether an AWS error code means the credentials, not the request, are at fault."""
+    return code in _REFUSED_CREDENTIAL_CODES
+
+
+def credentials_hint() -> str:
+    return _NO_CREDENTIALS

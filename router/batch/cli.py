@@ -203,7 +203,7 @@ def _clients(boto3: Any, state_machine_arn: str) -> tuple[Any, Any]:
     that could differ from the machine's."""
     from botocore.exceptions import BotoCoreError
 
-    from router.aws_config import bounded_config
+    from router.aws_config import bounded_config, explain
 
     parts = state_machine_arn.split(":")
     if len(parts) < 7 or parts[2] != "states" or not parts[3]:
@@ -220,7 +220,7 @@ def _clients(boto3: Any, state_machine_arn: str) -> tuple[Any, Any]:
             session.client("s3", config=config),
         )
     except BotoCoreError as exc:  # e.g. AWS_PROFILE names no profile
-        raise BatchError(f"cannot use the AWS configuration: {exc}") from exc
+        raise BatchError(f"cannot use the AWS configuration: {explain(exc)}") from exc
 
 
 def _rows_bar() -> Any:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import orjson
 from botocore.exceptions import BotoCoreError, ClientError
 
+from router.aws_config import explain
 from router.batch.bucket import InputKey, parse_s3_uri
 from router.batch.errors import BatchError
 
@@ -66,7 +67,7 @@ def start_job(
             stateMachineArn=state_machine_arn, name=name, input=orjson.dumps(request).decode()
         )
     except (BotoCoreError, ClientError) as exc:
-        raise BatchError(f"cannot start the batch state machine: {exc}") from exc
+        raise BatchError(f"cannot start the batch state machine: {explain(exc)}") from exc
     return RemoteJob(answer["executionArn"], bucket, parsed.results_prefix(name))
 
 
@@ -88,8 +89,8 @@ def wait_for(
             status = sfn.describe_execution(executionArn=job.execution_arn)["status"]
         except (BotoCoreError, ClientError) as exc:  # credentials that expired while waiting
             raise BatchError(
-                f"cannot follow the job ({exc}); it goes on without us: its results will be "
-                f"at {job.location}"
+                f"cannot follow the job ({explain(exc)}); it goes on without us: its results "
+                f"will be at {job.location}"
             ) from exc
         if progress is not None:
             done, total = _item_counts(sfn, job.execution_arn)

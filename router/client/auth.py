@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
+from router.aws_config import credentials_hint, explain
 from router.client.errors import ClientConfigError
 
 if TYPE_CHECKING:
@@ -93,11 +94,11 @@ class SigV4:
             if credentials is None:
                 credentials = session.get_credentials()
         except BotoCoreError as exc:  # an unknown profile, an expired SSO session, ...
-            raise ClientConfigError(f"cannot read AWS credentials: {exc}") from exc
+            raise ClientConfigError(f"cannot read AWS credentials: {explain(exc)}") from exc
         if credentials is None:
             raise ClientConfigError(
                 "no AWS credentials found (looked where the AWS CLI looks: environment, "
-                "~/.aws, SSO, instance role); the API uses IAM authorization"
+                f"~/.aws, SSO, instance role); the API uses IAM authorization: {credentials_hint()}"
             )
         self._credentials = credentials
 
@@ -120,7 +121,7 @@ class SigV4:
         try:
             credentials = self._credentials.get_frozen_credentials()  # refreshes if due
         except BotoCoreError as exc:
-            raise ClientConfigError(f"cannot refresh AWS credentials: {exc}") from exc
+            raise ClientConfigError(f"cannot refresh AWS credentials: {explain(exc)}") from exc
         request = AWSRequest(method=method, url=url, data=body, headers=dict(headers))
         SigV4Auth(credentials, SIGV4_SERVICE, region).add_auth(request)
         return {

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, BinaryIO, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from router.aws_config import bounded_config, credentials_hint, explain, refuses_credentials
 from router.publish.errors import (
     BucketUnavailable,
     InboxRejected,
@@ -100,12 +101,10 @@ def s3_client() -> S3Client:
         raise PublishError(
             "publishing to a bucket needs boto3: pip install 'model-router[publish]'"
         ) from exc
-    from router.aws_config import bounded_config
-
     try:
         return boto3.client("s3", config=bounded_config())
     except BotoCoreError as exc:  # e.g. AWS_PROFILE names no profile
-        raise BucketUnavailable(f"cannot use the AWS configuration: {exc}") from exc
+        raise BucketUnavailable(f"cannot use the AWS configuration: {explain(exc)}") from exc
 
 
 @contextlib.contextmanager
@@ -116,11 +115,12 @@ def bucket_errors(bucket: str, action: str) -> Iterator[None]:
     except ClientError as exc:
         code = error_code(exc)
         message = exc.response.get("Error", {}).get("Message") or "no message"
+        hint = f": {credentials_hint()}" if refuses_credentials(code) else ""
         raise BucketUnavailable(
-            f"cannot {action} s3://{bucket}: {code}: {message}", code=code
+            f"cannot {action} s3://{bucket}: {code}: {message}{hint}", code=code
         ) from exc
     except BotoCoreError as exc:  # no credentials, no network, ...
-        raise BucketUnavailable(f"cannot {action} s3://{bucket}: {exc}") from exc
+        raise BucketUnavailable(f"cannot {action} s3://{bucket}: {explain(exc)}") from exc
 
 
 def error_code(exc: ClientError) -> str:

@@ -450,4 +450,4 @@ def test_an_unknown_aws_profile_is_one_line(
     assert "Traceback" not in err
     (line,) = err.splitlines()
     assert line.startswith("error: cannot use the AWS configuration: ")
-    assert line.endswith("The config profile (nosuch) could not be found")
+    assert "The config profile (nosuch) could not be found" in line
