@@ -22,8 +22,14 @@ from router.counts import parse_count
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
-# Share of the Lambda function's memory that the model cache may hold. The rest is for the
-# Python runtime, numpy, XGBoost's prediction buffers and request bodies.
+# What a Lambda function's process needs before any model: the interpreter, numpy, XGBoost
+# and the app, after a first request (the package's handler peaks at the figure
+# docs/benchmarks.md records; tests/packaging holds it under this), with room for Lambda's
+# runtime client. The budgets below share out only what is left, so that at the smallest
+# memory Terraform allows a full cache still leaves room for the process.
+LAMBDA_PROCESS_RESERVE_MIB = 128
+# Share of what is left that the model cache may hold. The rest is for XGBoost's
+# prediction buffers and request bodies.
 LAMBDA_CACHE_FRACTION = 0.5
 LAMBDA_MOUNT_PATH = Path("/mnt/models")
 LOCAL_MODEL_ROOT = Path("model-store")
@@ -41,20 +47,30 @@ def default_model_root() -> Path:
 
 
 def default_cache_max_bytes() -> int:
-    """Half the function's memory on Lambda, else 1 GiB."""
-    memory_mib = parse_count(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
-    if memory_mib:
-        return int(memory_mib * MIB * LAMBDA_CACHE_FRACTION)
+    """On Lambda, half of the function's memory beyond the process's own; else 1 GiB."""
+    spare_mib = _lambda_spare_mib()
+    if spare_mib is not None:
+        return int(spare_mib * MIB * LAMBDA_CACHE_FRACTION)
     return GIB
 
 
 def default_inbox_max_bytes() -> int:
-    """A quarter of the function's memory on Lambda, else 1 GiB: validating an upload holds
-    it once in memory, XGBoost's copy of it, and the booster parsed from it."""
-    memory_mib = parse_count(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
-    if memory_mib:
-        return memory_mib * MIB // 4
+    """On Lambda, a quarter of the function's memory beyond the process's own; else 1 GiB:
+    validating an upload holds it once in memory, XGBoost's copy of it, and the booster
+    parsed from it."""
+    spare_mib = _lambda_spare_mib()
+    if spare_mib is not None:
+        return spare_mib * MIB // 4
     return GIB
+
+
+def _lambda_spare_mib() -> int | None:
+    """The function's memory less the process's reserve (at least 1 MiB); None off Lambda
+    or when the size is unreadable."""
+    memory_mib = parse_count(os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE"))
+    if not memory_mib:
+        return None
+    return max(memory_mib - LAMBDA_PROCESS_RESERVE_MIB, 1)
 
 
 def environment_values(fields: set[str]) -> dict[str, str]:

@@ -52,7 +52,10 @@ class Context:
         return 30000
 response = handler(event, Context())
 ready = time.time()
-print("BENCH-COLD", response["statusCode"], repr(ready), flush=True)
+# VmHWM: this process's peak resident memory, what Lambda's memory limit counts.
+with open("/proc/self/status") as f:
+    peak_kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
+print("BENCH-COLD", response["statusCode"], repr(ready), peak_kb, flush=True)
 """
 # Whose handler a cold start measures: ours, and the peers answering the same event.
 HANDLERS = {
@@ -72,6 +75,7 @@ class ColdRuns:
     wall_s: list[float] = field(default_factory=list)
     cpu_s: list[float] = field(default_factory=list)
     first_answer_s: list[float] = field(default_factory=list)
+    peak_rss_mib: list[float] = field(default_factory=list)  # after the first answer
 
 
 def ensure_lean_env(venv: Path, log: Path) -> Path:
@@ -133,8 +137,11 @@ def child_env(model_root: Path, event_path: Path) -> dict[str, str]:
     return env
 
 
-def _run(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, float, float | None]:
-    """Spawn, wait; (wall s, CPU s, seconds from spawn to the BENCH-COLD line or None)."""
+def _run(
+    command: list[str], env: dict[str, str], cwd: Path
+) -> tuple[float, float, float | None, float | None]:
+    """Spawn, wait; (wall s, CPU s, seconds from spawn to the BENCH-COLD line, and the
+    peak RSS in MiB it reports; both None for the floor, which prints none)."""
     with tempfile.TemporaryFile() as out:
         before = resource.getrusage(resource.RUSAGE_CHILDREN)
         spawned_at = time.time()
@@ -153,14 +160,15 @@ def _run(command: list[str], env: dict[str, str], cwd: Path) -> tuple[float, flo
     if code != 0:
         raise RuntimeError(f"{command[:2]} exited with {code}:\n{output[-3000:]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    first_answer = None
+    first_answer = peak_mib = None
     for line in output.splitlines():
         if line.startswith("BENCH-COLD "):
-            _, status, ready = line.split()
+            _, status, ready, peak_kb = line.split()
             if status != "200":
                 raise RuntimeError(f"cold-start request answered {status}:\n{output[-3000:]}")
             first_answer = float(ready) - spawned_at
-    return wall, cpu, first_answer
+            peak_mib = int(peak_kb) / 1024
+    return wall, cpu, first_answer, peak_mib
 
 
 def _import_times(python: Path, module: str, env: dict[str, str], cwd: Path) -> dict[str, int]:
@@ -222,11 +230,13 @@ def measure(
     for number in range(runs):
         order = list(commands) if number % 2 == 0 else list(reversed(commands))
         for name in order:
-            wall, cpu, first_answer = _run(commands[name], env, work)
+            wall, cpu, first_answer, peak_mib = _run(commands[name], env, work)
             results[name].wall_s.append(wall)
             results[name].cpu_s.append(cpu)
             if first_answer is not None:
                 results[name].first_answer_s.append(first_answer)
+            if peak_mib is not None:
+                results[name].peak_rss_mib.append(peak_mib)
         if time.monotonic() > deadline:
             break
     return results

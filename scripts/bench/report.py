@@ -760,6 +760,7 @@ def _cold(section: dict[str, Any]) -> list[str]:
         wall = _median(item["wall_s"])
         cpu = _median(item["cpu_s"])
         answer = _median(item["first_answer_s"]) if item["first_answer_s"] else None
+        peaks = item.get("peak_rss_mib") or []  # absent from reports of earlier revisions
         rows.append(
             [
                 label,
@@ -770,6 +771,7 @@ def _cold(section: dict[str, Any]) -> list[str]:
                 f"{cpu:.3f}",
                 f"{cpu / floor_cpu:.2f}x",
                 f"{answer:.3f}" if answer is not None else "-",
+                f"{_median(peaks):.1f}" if peaks else "-",
             ]
         )
     lines += _table(
@@ -782,6 +784,7 @@ def _cold(section: dict[str, Any]) -> list[str]:
             "CPU median",
             "CPU / floor",
             "spawn -> answer median",
+            "peak RSS MiB (VmHWM)",
         ],
         rows,
     )
@@ -796,7 +799,10 @@ def _cold(section: dict[str, Any]) -> list[str]:
             for other in ("baseline", "fastapi", "handwritten")
             if other in runs
         )
-        + ".",
+        + ". The peak RSS is each process's VmHWM after its first answer, what Lambda's "
+        "memory limit counts: `router/settings.py` reserves `LAMBDA_PROCESS_RESERVE_MIB` "
+        "for it before sharing out the cache and inbox budgets (the Lambda package's own "
+        "handler is held under it by `tests/packaging/test_build_package.py`).",
         "",
     ]
     imports = section.get("imports")

@@ -641,3 +641,25 @@ def test_no_function_reserves_concurrency_unless_a_variable_asks(module: Module)
     # Each is a reservation the pre-flight sums against the quota.
     asked = deploy.requested_concurrency(dict.fromkeys(checked, 5))
     assert set(asked) == set(checked)
+
+
+@pytest.mark.parametrize("function", ["router", "inbox", "batch"])
+def test_the_smallest_memory_allowed_leaves_the_process_its_reserve(
+    module: Module, function: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # At 128 MB the package's handler (tests/packaging) and a full cache did not fit.
+    from router.settings import LAMBDA_PROCESS_RESERVE_MIB, MIB, Settings
+
+    condition = block(module.variables[f"{function}_memory_mb"], "validation")["condition"]
+    match = re.search(rf"var\.{function}_memory_mb >= (\d+)", condition)
+    assert match, condition
+    smallest = int(match.group(1))
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_NAME", function)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", str(smallest))
+    settings = Settings()
+
+    reserve = LAMBDA_PROCESS_RESERVE_MIB * MIB
+    # A full cache leaves the process its reserve and as much again for requests.
+    assert smallest * MIB - settings.cache_max_bytes >= reserve + settings.cache_max_bytes
+    # Validating the largest upload the inbox accepts holds about four copies of it.
+    assert 4 * settings.inbox_max_bytes + reserve <= smallest * MIB

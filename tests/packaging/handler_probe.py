@@ -49,16 +49,31 @@ def main(request_path: str, report_path: str) -> None:
     started = time.perf_counter()
     entry = importlib.import_module("router.lambda_handler")
     import_seconds = time.perf_counter() - started
+    import_rss_mib = _peak_rss_mib()
     responses = [entry.handler(event, Context()) for event in request["events"]]
 
     report = {
         "python": f"{sys.version_info.major}.{sys.version_info.minor}",
         "import_seconds": import_seconds,
+        # Peak resident memory (what Lambda's memory limit counts), after the import and
+        # after the invocations.
+        "import_rss_mib": import_rss_mib,
+        "peak_rss_mib": _peak_rss_mib(),
         "responses": responses,
         "loaded": sorted(_inside(roots, opened | _module_files() | _mapped_files())),
         "bad_bytecode": _bad_bytecode(roots),
     }
     Path(report_path).write_text(json.dumps(report))
+
+
+def _peak_rss_mib() -> float:
+    """VmHWM, the peak of this process image: getrusage's ru_maxrss would carry over the
+    peak of the process that forked and exec'd this one (the test runner)."""
+    with Path("/proc/self/status").open() as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    raise RuntimeError("no VmHWM in /proc/self/status")
 
 
 def _module_files() -> set[str]:

@@ -419,3 +419,19 @@ def test_inbox_imports_from_the_package_with_the_runtimes_boto3(
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
     assert completed.stdout.startswith(str(runtime))
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(1200)
+def test_the_package_handler_fits_the_memory_the_budgets_reserve_for_it(
+    package_run: tuple[dict[str, Any], xgb.Booster, list[str]],
+) -> None:
+    """The budgets leave LAMBDA_PROCESS_RESERVE_MIB to the process: the package's handler,
+    after its first predictions, must fit in it with room for Lambda's runtime client."""
+    from router.settings import LAMBDA_PROCESS_RESERVE_MIB
+
+    report, _, _ = package_run
+    runtime_client_mib = 24
+    peak = report["peak_rss_mib"]
+    assert peak <= LAMBDA_PROCESS_RESERVE_MIB - runtime_client_mib, f"{peak:.1f} MiB"
+    assert 0 < report["import_rss_mib"] <= report["peak_rss_mib"]
