@@ -5,7 +5,8 @@
   validated and renamed over ``model.ubj``. An upload larger than ``max_object_bytes`` (the
   event says its size) is rejected before it is downloaded. Metadata
   inside the uploaded file wins; without any, the bucket's current
-  ``models/<name>/metadata.json`` is embedded.
+  ``models/<name>/metadata.json`` is embedded. A metadata file over ``METADATA_MAX_BYTES``
+  is rejected before it is downloaded (and a model upload that would embed it with it).
 - A ``metadata.json`` upload republishes the newest model object with that metadata
   embedded: model and metadata may be uploaded in either order.
 - Removing the live model's object unpublishes the model (its history stays). Removing
@@ -40,7 +41,7 @@ from router.publish.local import ModelFolder
 from router.publish.s3 import (
     Status,
     bucket_metadata,
-    download,
+    download_metadata,
     download_to,
     newest_model_key,
     set_status,
@@ -185,7 +186,14 @@ class Inbox:
             ):
                 reason = f"{live.key} was uploaded later and is live"
                 return self._outcome(record, target, "skipped", reason)
-            metadata = bucket_metadata(self.s3, record.bucket, target.name)
+            try:
+                metadata = bucket_metadata(self.s3, record.bucket, target.name)
+            except ObjectTooLarge as exc:
+                # That metadata.json was rejected when it arrived; replacing or deleting it
+                # lets this model through.
+                reason = f"cannot use the bucket's {METADATA_FILE}: {exc.detail}"
+                verdicts.append(_Verdict(record.key, obj.version_id, "rejected", reason))
+                return self._outcome(record, target, "rejected", reason)
             data = staged.read_bytes()  # the only copy in memory, for validation
             try:
                 validated = validate_model(
@@ -214,7 +222,11 @@ class Inbox:
         target: InboxKey,
         verdicts: list[_Verdict],
     ) -> Outcome:
-        metadata = download(self.s3, record.bucket, record.key, record.version_id)
+        try:
+            metadata = download_metadata(self.s3, record.bucket, record.key, record.version_id)
+        except ObjectTooLarge as exc:
+            verdicts.append(_Verdict(record.key, record.version_id, "rejected", exc.detail))
+            return self._outcome(record, target, "rejected", exc.detail)
         if metadata is None:
             return self._outcome(record, target, "skipped", "the object version no longer exists")
         key = newest_model_key(self.s3, record.bucket, target.name)
