@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import json
+from typing import TYPE_CHECKING, Any
+
 import pytest
 
 from router.publish.events import (
     InboxKey,
+    MalformedRecord,
     NotAnInboxKey,
     NotAnS3Notification,
     newer_sequencer,
@@ -14,6 +18,9 @@ from router.publish.events import (
 )
 from router.publish.state import InboxState
 from tests.events import load_event
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 
 def test_the_recorded_created_event_parses() -> None:
@@ -67,8 +74,33 @@ def test_s3_test_event_has_no_records_and_garbage_is_refused() -> None:
     assert s3_records(test_event) == []
     with pytest.raises(NotAnS3Notification):
         s3_records({"hello": "world"})
-    with pytest.raises(NotAnS3Notification):
-        s3_records({"Records": [{"eventName": "ObjectCreated:Put"}]})
+
+
+@pytest.mark.parametrize(
+    ("damage", "reason"),
+    [
+        (lambda r: r.pop("eventName"), "the record has no eventName"),
+        (lambda r: r["s3"]["bucket"].pop("name"), "the record has no s3.bucket.name"),
+        (lambda r: r["s3"].update(object=[]), "the record's s3.object is not an object"),
+        (lambda r: r["s3"]["object"].update(key=7), "the record's s3.object.key is not a"),
+        (lambda r: r["s3"]["object"].update(size="big"), "the record's s3.object.size is not"),
+    ],
+    ids=["no-event-name", "no-bucket", "object-not-an-object", "key-not-text", "size-not-int"],
+)
+def test_each_record_is_parsed_on_its_own(damage: Callable[[Any], object], reason: str) -> None:
+    """One malformed record stands in its place; the records around it parse."""
+    event = load_event("s3_object_created")
+    good = event["Records"][0]
+    bad = json.loads(json.dumps(good))
+    damage(bad)
+    event["Records"] = [good, bad, good, "not a record"]
+
+    first, malformed, third, fourth = s3_records(event)
+
+    assert first == third and first.key == "models/iris/model.ubj"
+    assert isinstance(malformed, MalformedRecord) and malformed.index == 1
+    assert malformed.reason.startswith(reason)
+    assert fourth == MalformedRecord(3, "the record has no s3.object")
 
 
 @pytest.mark.parametrize(

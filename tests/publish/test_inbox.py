@@ -353,7 +353,10 @@ def test_s3_failures_raise_so_lambda_retries_and_the_retry_works(
 def test_the_s3_test_event_is_acknowledged(inbox: InboxRun) -> None:
     event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": inbox.bucket}
 
-    assert router.publish.lambda_handler.handler(event, inbox.context) == {"outcomes": []}
+    assert router.publish.lambda_handler.handler(event, inbox.context) == {
+        "outcomes": [],
+        "malformed": [],
+    }
 
 
 def test_an_upload_over_the_size_limit_is_rejected_from_the_events_size(
@@ -496,3 +499,23 @@ def test_metadata_written_over_after_its_head_is_read_no_further_than_the_cap(
     with pytest.raises(ObjectTooLarge, match="is more than the 1024 bytes"):
         download_metadata(s3, plain, METADATA_KEY, max_bytes=1024)
     assert sum(read) == 1025
+
+
+def test_a_malformed_record_is_reported_and_the_other_records_of_its_event_are_handled(
+    inbox: InboxRun, efs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = inbox.put(KEY, model(1))
+    second = inbox.put("models/other/model.ubj", model(2))
+    broken = json.loads(json.dumps(first["Records"][0]))
+    del broken["s3"]["object"]["key"]
+    event = {"Records": [first["Records"][0], broken, second["Records"][0]]}
+
+    result = router.publish.lambda_handler.handler(event, inbox.context)
+
+    assert [o["status"] for o in result["outcomes"]] == ["published", "published"]
+    assert result["malformed"] == [{"index": 1, "reason": "the record has no s3.object.key"}]
+    assert live_bytes(efs) == model(1) and live_bytes(efs, "other") == model(2)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    [skipped] = [line for line in lines if line["message"] == "malformed S3 record skipped"]
+    assert (skipped["level"], skipped["record_index"]) == ("WARNING", 1)
+    assert skipped["reason"] == "the record has no s3.object.key"
