@@ -9,8 +9,10 @@
   is rejected before it is downloaded (and a model upload that would embed it with it).
 - A ``metadata.json`` upload republishes the newest model object with that metadata
   embedded: model and metadata may be uploaded in either order.
-- Removing the live model's object unpublishes the model (its history stays). Removing
-  ``metadata.json`` changes nothing: the live model keeps the metadata it was published with.
+- Removing the live model's object unpublishes the model (its history stays), unless
+  another object holds the same bytes (an upload found "unchanged"): then that one is the
+  live model's object. Removing ``metadata.json`` changes nothing: the live model keeps the
+  metadata it was published with.
 - A rejected upload leaves the live version untouched; the object version is tagged
   ``model-router-status=rejected`` with the reason, and a log line says the same.
 
@@ -272,21 +274,27 @@ class Inbox:
         verdicts: list[_Verdict],
     ) -> Outcome:
         live = state.live
-        if live is None or live.key != record.key:
+        if live is None or not live.held_by(record.key):
             reason = "not the live model's object; the live model stays"
             return self._outcome(record, target, "ignored", reason)
-        removes_live = (
-            record.created_delete_marker
-            or record.version_id is None
-            or record.version_id == live.version_id
-        )
-        if not removes_live:
+        # A delete marker hides every version of the key; without versioning it is gone.
+        every_version = record.created_delete_marker or record.version_id is None
+        remaining = live.without(record.key, None if every_version else record.version_id)
+        if remaining == live:
             reason = "an earlier version was deleted; the live one stays"
             return self._outcome(record, target, "ignored", reason)
-        folder.unpublish()
-        state.live = None
-        verdicts.append(_Verdict(live.key, live.version_id, "unpublished"))
-        return self._outcome(record, target, "unpublished")
+        if remaining is None:
+            folder.unpublish()
+            state.live = None
+            verdicts.append(_Verdict(live.key, live.version_id, "unpublished"))
+            return self._outcome(record, target, "unpublished")
+        state.live = remaining
+        if remaining.version != live.version:
+            verdicts.append(_Verdict(remaining.key, remaining.version_id, "published"))
+            if record.created_delete_marker:  # the version is still there to be tagged
+                verdicts.append(_Verdict(live.key, live.version_id, "unpublished"))
+        reason = f"{remaining.key} holds the live version too; the live model stays"
+        return self._outcome(record, target, "ignored", reason)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -301,12 +309,16 @@ class Inbox:
         verdicts: list[_Verdict],
     ) -> Outcome:
         previous = state.live
-        live = state.live = LiveObject(
+        live = LiveObject(
             key=obj.key,
             version_id=obj.version_id,
             last_modified=obj.last_modified,
             metadata_version_id=metadata.version_id if metadata else None,
         )
+        if previous is not None and not result.changed:
+            # The same bytes again: the earlier object still holds them (see _model_removed).
+            live = previous.superseded_by(live)
+        state.live = live
         verdicts.append(_Verdict(obj.key, obj.version_id, "published"))
         if metadata is not None:
             verdicts.append(_Verdict(metadata.key, metadata.version_id, "published"))

@@ -519,3 +519,41 @@ def test_a_malformed_record_is_reported_and_the_other_records_of_its_event_are_h
     [skipped] = [line for line in lines if line["message"] == "malformed S3 record skipped"]
     assert (skipped["level"], skipped["record_index"]) == ("WARNING", 1)
     assert skipped["reason"] == "the record has no s3.object.key"
+
+
+@pytest.mark.parametrize("deleted_first", ["copy", "original"])
+def test_the_live_version_stays_until_every_object_holding_it_is_deleted(
+    inbox: InboxRun, efs: Path, deleted_first: str
+) -> None:
+    """An upload of the live bytes under another key is "unchanged": deleting either object
+    leaves the model live, from the other one; deleting both unpublishes it."""
+    original = inbox.put(KEY, model(1))
+    inbox.deliver(original)
+    copy = inbox.put("models/iris/copy.ubj", model(1))
+    assert inbox.deliver(copy)["status"] == "unchanged"
+    first, then = (copy, original) if deleted_first == "copy" else (original, copy)
+
+    outcome = inbox.deliver(inbox.delete(key_of(first)))
+
+    assert outcome["status"] == "ignored"
+    assert live_bytes(efs) == model(1)
+    assert inbox.status(then)[0] == "published"
+    assert inbox.deliver(inbox.delete(key_of(then)))["status"] == "unpublished"
+    assert live_bytes(efs) is None
+    assert inbox.status(then)[0] == "unpublished"
+
+
+def test_deleting_the_newer_of_two_identical_versions_keeps_the_older_live(
+    inbox: InboxRun, efs: Path
+) -> None:
+    older = inbox.put(KEY, model(1))
+    inbox.deliver(older)
+    newer = inbox.put(KEY, model(1))
+    assert inbox.deliver(newer)["status"] == "unchanged"
+
+    outcome = inbox.deliver(inbox.delete(KEY, version_of(newer)))  # the older is current again
+
+    assert outcome["status"] == "ignored"
+    assert live_bytes(efs) == model(1)
+    assert inbox.status(older)[0] == "published"
+    assert inbox.deliver(inbox.delete(KEY))["status"] == "unpublished"  # a delete marker
