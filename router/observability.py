@@ -23,7 +23,8 @@ import random
 import sys
 import time
 import traceback
-from typing import TYPE_CHECKING, Any
+import warnings
+from typing import TYPE_CHECKING, Any, TextIO
 
 import orjson
 
@@ -37,8 +38,11 @@ SERVICE = "model-router"
 # Terraform sets the function's application_log_level no higher than this.
 LAMBDA_LEVEL_OF_UNLEVELLED_LINES = "INFO"
 PREDICTION_MESSAGE = "prediction"
-# The loggers whose records become JSON lines: the router's modules, and the Lambda entry's.
-JSON_LOGGERS = ("router", SERVICE)
+# Where Python's warnings are logged (the name logging.captureWarnings uses).
+WARNINGS_LOGGER = "py.warnings"
+# The loggers whose records become JSON lines: the router's modules, the Lambda entry's,
+# and Python's warnings.
+JSON_LOGGERS = ("router", SERVICE, WARNINGS_LOGGER)
 
 logger = logging.getLogger(__name__)
 # CloudWatch accepts at most 100 values per metric in one EMF document.
@@ -133,7 +137,7 @@ def configure_logging(settings: Settings) -> JsonLogger:
 
     Called again, it replaces the handler it installed, keys and all. The loggers stop
     propagating: Lambda's runtime gives the root logger a handler of its own, which would
-    print each record a second time.
+    print each record a second time. Warnings become JSON lines too (``log_warning``).
     """
     formatter = JsonFormatter()
     handler = StdoutHandler()
@@ -145,7 +149,27 @@ def configure_logging(settings: Settings) -> JsonLogger:
         configured.addHandler(handler)
         configured.setLevel(settings.log_level)
         configured.propagate = False
+    warnings.showwarning = log_warning
     return JsonLogger(logging.getLogger(SERVICE), formatter)
+
+
+def log_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: TextIO | None = None,
+    line: str | None = None,
+) -> None:
+    """``warnings.showwarning``: a warning as a JSON line at WARNING, not plain text on
+    stderr. libxgboost's warnings come this way (a model saved by an old XGBoost, a parameter
+    it ignores): XGBoost's Python package turns them into ``UserWarning``s
+    (``xgboost.core._log_callback``). Unlike ``logging.captureWarnings``, setting it again is
+    harmless, and the line keeps the warning's own text apart from where it was raised."""
+    logging.getLogger(WARNINGS_LOGGER).warning(
+        str(message).strip(),
+        extra={"category": category.__name__, "warned_at": f"{filename}:{lineno}"},
+    )
 
 
 def prediction_level(sample: float, status: int, draw: Callable[[], float] = random.random) -> int:

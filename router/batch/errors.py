@@ -17,6 +17,12 @@ class BatchInputInvalid(BatchError):
     status, slug, title = 422, "batch-input-invalid", "Batch input invalid"
 
 
+class InputUnavailable(BatchError):
+    """The input object, or the version of it a job names, is not there to read."""
+
+    status, slug, title = 404, "batch-input-unavailable", "Batch input unavailable"
+
+
 class PinnedVersionUnavailable(BatchError):
     """The version a job started with is neither live any more nor kept in the history."""
 

@@ -1,7 +1,8 @@
 """The manifest: what a job read, with which model version, and what became of every row.
 
 Written next to the predictions when a job ends, and also when it fails before predicting
-anything (no such model, an unusable header), so a job always says what happened.
+anything (no such model, an unusable header, an input deleted since its event), so a job
+always says what happened.
 """
 
 from __future__ import annotations

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import time
@@ -17,6 +18,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, TypedDict
 
 import orjson
+from botocore.exceptions import ClientError
 
 from router.batch import formats
 from router.batch.bucket import (
@@ -28,7 +30,7 @@ from router.batch.bucket import (
     keys_under,
     part_key,
 )
-from router.batch.errors import BatchInputInvalid
+from router.batch.errors import BatchInputInvalid, InputUnavailable
 from router.batch.manifest import Manifest, utc_now
 from router.batch.outputs import OUTPUT_COLUMNS
 from router.batch.part import PartPredictor
@@ -36,7 +38,7 @@ from router.batch.pin import pinned_model
 from router.errors import RouterError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterator, Mapping
 
     from mypy_boto3_s3 import S3Client
 
@@ -47,6 +49,12 @@ if TYPE_CHECKING:
 DEFAULT_OUTPUTS: list[Output] = ["value", "margin"]
 HEADER_BYTES = 64 * 1024
 CONTENT_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
+# S3's answers for an object or version that is not there. A HEAD has no error body, only
+# a status: 400 is how it answers a version id that is no id at all.
+_NOT_THERE = {"404", "NoSuchKey", "NoSuchVersion", "400", "InvalidArgument"}
+# ...and for one it will not say is there: the batch function may list only results/, and S3
+# answers a missing key with 403 to a role that may not list it.
+_DENIED = {"403", "AccessDenied"}
 
 
 class Job(TypedDict):
@@ -77,7 +85,7 @@ def prepare(
     started_at = utc_now()
     bucket, key, version_id = _object_of(request)
     manifest = Manifest(model=str(request.get("model") or "?"), input={"bucket": bucket})
-    manifest.input["key"] = key
+    manifest.input.update(key=key, version_id=version_id)
     # Where a job whose key names no model reports that (no model name starts with "_").
     results = f"{RESULTS_PREFIX}_invalid/{run}/"
     try:
@@ -86,11 +94,12 @@ def prepare(
         results = parsed.results_prefix(run)
         fmt = formats.format_of(key)
         manifest.input["format"] = fmt
-        head = (
-            client.head_object(Bucket=bucket, Key=key, VersionId=version_id)
-            if version_id
-            else client.head_object(Bucket=bucket, Key=key)
-        )
+        with _reading_input(bucket, key, version_id):
+            head = (
+                client.head_object(Bucket=bucket, Key=key, VersionId=version_id)
+                if version_id
+                else client.head_object(Bucket=bucket, Key=key)
+            )
         version_id = head.get("VersionId", version_id)
         manifest.input.update(version_id=version_id, etag=head.get("ETag"))
         outputs = _outputs(request.get("outputs"))
@@ -101,7 +110,8 @@ def prepare(
         header: list[str] = []
         passed: list[str] = []
         if fmt == "csv":
-            header = _csv_header(client, bucket, key, version_id)
+            with _reading_input(bucket, key, version_id):
+                header = _csv_header(client, bucket, key, version_id)
             passed = layout.check_csv_header(header, model.feature_names or [])
     except RouterError as exc:
         manifest.fail(exc.detail)
@@ -217,14 +227,58 @@ def finish(state: Mapping[str, Any], client: S3Client) -> dict[str, Any]:
 
 
 def _object_of(request: Mapping[str, Any]) -> tuple[str, str, str | None]:
+    """The bucket, key and version id of the object a job reads.
+
+    An EventBridge "Object Created" event's key is taken as it is: S3 URL-encodes keys in
+    its notifications to Lambda, SQS and SNS (as AWS documents, and as the inbox decodes),
+    but AWS documents no encoding of EventBridge events, and moto sends their keys raw.
+    """
     detail = request.get("detail")
     if isinstance(detail, dict):  # EventBridge: S3 "Object Created"
-        return (
-            detail["bucket"]["name"],
-            detail["object"]["key"],
-            detail["object"].get("version-id"),
+        found = (
+            _member(detail, "bucket", "name"),
+            _member(detail, "object", "key"),
+            _member(detail, "object", "version-id"),
         )
-    return request["bucket"], request["key"], request.get("version_id")
+    else:  # the CLI's {bucket, key, version_id?}
+        found = (request.get("bucket"), request.get("key"), request.get("version_id"))
+    bucket, key, version_id = found
+    if not isinstance(bucket, str) or not bucket or not isinstance(key, str) or not key:
+        raise BatchInputInvalid(
+            'the job names no object: Prepare takes an EventBridge "Object Created" event '
+            "(detail.bucket.name, detail.object.key) or {bucket, key}; this one has "
+            f"{', '.join(sorted(map(str, request))[:10]) or 'no keys'}"
+        )
+    if version_id is not None and not isinstance(version_id, str):
+        raise BatchInputInvalid(f"the object's version id is not text: {version_id!r:.60}")
+    return bucket, key, version_id
+
+
+def _member(document: Mapping[str, Any], outer: str, inner: str) -> object:
+    value = document.get(outer)
+    return value.get(inner) if isinstance(value, dict) else None
+
+
+@contextlib.contextmanager
+def _reading_input(bucket: str, key: str, version_id: str | None) -> Iterator[None]:
+    """An input that is not there (deleted since its event, a version id that names none) as
+    the job's error, so that it ends with a failed manifest saying so; anything else S3
+    answers is raised, for Step Functions to report."""
+    try:
+        yield
+    except ClientError as exc:
+        code = exc.response.get("Error", {}).get("Code") or "Unknown"
+        where = f"the input s3://{bucket}/{key}"
+        if version_id:
+            where = f"version {version_id!r} of {where}"
+        if code in _NOT_THERE:
+            raise InputUnavailable(f"{where} does not exist") from exc
+        if code in _DENIED:
+            raise InputUnavailable(
+                f"S3 denies reading {where} ({code}): it does not exist (S3 answers so to a "
+                "role that may not list batch/), or the batch function may not read it"
+            ) from exc
+        raise
 
 
 def _outputs(requested: object) -> list[Output]:

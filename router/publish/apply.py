@@ -5,11 +5,14 @@
   validated and renamed over ``model.ubj``. An upload larger than ``max_object_bytes`` (the
   event says its size) is rejected before it is downloaded. Metadata
   inside the uploaded file wins; without any, the bucket's current
-  ``models/<name>/metadata.json`` is embedded.
+  ``models/<name>/metadata.json`` is embedded. A metadata file over ``METADATA_MAX_BYTES``
+  is rejected before it is downloaded (and a model upload that would embed it with it).
 - A ``metadata.json`` upload republishes the newest model object with that metadata
   embedded: model and metadata may be uploaded in either order.
-- Removing the live model's object unpublishes the model (its history stays). Removing
-  ``metadata.json`` changes nothing: the live model keeps the metadata it was published with.
+- Removing the live model's object unpublishes the model (its history stays), unless
+  another object holds the same bytes (an upload found "unchanged"): then that one is the
+  live model's object. Removing ``metadata.json`` changes nothing: the live model keeps the
+  metadata it was published with.
 - A rejected upload leaves the live version untouched; the object version is tagged
   ``model-router-status=rejected`` with the reason, and a log line says the same.
 
@@ -40,7 +43,7 @@ from router.publish.local import ModelFolder
 from router.publish.s3 import (
     Status,
     bucket_metadata,
-    download,
+    download_metadata,
     download_to,
     newest_model_key,
     set_status,
@@ -185,7 +188,14 @@ class Inbox:
             ):
                 reason = f"{live.key} was uploaded later and is live"
                 return self._outcome(record, target, "skipped", reason)
-            metadata = bucket_metadata(self.s3, record.bucket, target.name)
+            try:
+                metadata = bucket_metadata(self.s3, record.bucket, target.name)
+            except ObjectTooLarge as exc:
+                # That metadata.json was rejected when it arrived; replacing or deleting it
+                # lets this model through.
+                reason = f"cannot use the bucket's {METADATA_FILE}: {exc.detail}"
+                verdicts.append(_Verdict(record.key, obj.version_id, "rejected", reason))
+                return self._outcome(record, target, "rejected", reason)
             data = staged.read_bytes()  # the only copy in memory, for validation
             try:
                 validated = validate_model(
@@ -214,7 +224,11 @@ class Inbox:
         target: InboxKey,
         verdicts: list[_Verdict],
     ) -> Outcome:
-        metadata = download(self.s3, record.bucket, record.key, record.version_id)
+        try:
+            metadata = download_metadata(self.s3, record.bucket, record.key, record.version_id)
+        except ObjectTooLarge as exc:
+            verdicts.append(_Verdict(record.key, record.version_id, "rejected", exc.detail))
+            return self._outcome(record, target, "rejected", exc.detail)
         if metadata is None:
             return self._outcome(record, target, "skipped", "the object version no longer exists")
         key = newest_model_key(self.s3, record.bucket, target.name)
@@ -260,21 +274,27 @@ class Inbox:
         verdicts: list[_Verdict],
     ) -> Outcome:
         live = state.live
-        if live is None or live.key != record.key:
+        if live is None or not live.held_by(record.key):
             reason = "not the live model's object; the live model stays"
             return self._outcome(record, target, "ignored", reason)
-        removes_live = (
-            record.created_delete_marker
-            or record.version_id is None
-            or record.version_id == live.version_id
-        )
-        if not removes_live:
+        # A delete marker hides every version of the key; without versioning it is gone.
+        every_version = record.created_delete_marker or record.version_id is None
+        remaining = live.without(record.key, None if every_version else record.version_id)
+        if remaining == live:
             reason = "an earlier version was deleted; the live one stays"
             return self._outcome(record, target, "ignored", reason)
-        folder.unpublish()
-        state.live = None
-        verdicts.append(_Verdict(live.key, live.version_id, "unpublished"))
-        return self._outcome(record, target, "unpublished")
+        if remaining is None:
+            folder.unpublish()
+            state.live = None
+            verdicts.append(_Verdict(live.key, live.version_id, "unpublished"))
+            return self._outcome(record, target, "unpublished")
+        state.live = remaining
+        if remaining.version != live.version:
+            verdicts.append(_Verdict(remaining.key, remaining.version_id, "published"))
+            if record.created_delete_marker:  # the version is still there to be tagged
+                verdicts.append(_Verdict(live.key, live.version_id, "unpublished"))
+        reason = f"{remaining.key} holds the live version too; the live model stays"
+        return self._outcome(record, target, "ignored", reason)
 
     # -- helpers -------------------------------------------------------------------------
 
@@ -289,12 +309,16 @@ class Inbox:
         verdicts: list[_Verdict],
     ) -> Outcome:
         previous = state.live
-        live = state.live = LiveObject(
+        live = LiveObject(
             key=obj.key,
             version_id=obj.version_id,
             last_modified=obj.last_modified,
             metadata_version_id=metadata.version_id if metadata else None,
         )
+        if previous is not None and not result.changed:
+            # The same bytes again: the earlier object still holds them (see _model_removed).
+            live = previous.superseded_by(live)
+        state.live = live
         verdicts.append(_Verdict(obj.key, obj.version_id, "published"))
         if metadata is not None:
             verdicts.append(_Verdict(metadata.key, metadata.version_id, "published"))

@@ -91,32 +91,68 @@ def parse_inbox_key(key: str) -> InboxKey:
     return InboxKey(name, file)
 
 
-def s3_records(event: dict[str, Any]) -> list[S3Record]:
-    """The records of an S3 notification. S3's ``s3:TestEvent`` (sent when notifications are
+@dataclass(frozen=True, slots=True)
+class MalformedRecord:
+    """A record without the fields the inbox needs. It is reported and skipped, not raised:
+    handling its event again could never succeed, and would redo every other record in it."""
+
+    index: int  # its place in the event's Records
+    reason: str
+
+
+class _BadRecord(ValueError):
+    pass
+
+
+def s3_records(event: dict[str, Any]) -> list[S3Record | MalformedRecord]:
+    """The records of an S3 notification, each parsed on its own: a malformed one is a
+    ``MalformedRecord`` in its place. S3's ``s3:TestEvent`` (sent when notifications are
     configured) has none; anything else without records raises ``NotAnS3Notification``."""
     if event.get("Event") == "s3:TestEvent":
         return []
     records = event.get("Records")
     if not isinstance(records, list):
         raise NotAnS3Notification("the event has no Records: not an S3 notification")
-    parsed = []
-    for record in records:
+    parsed: list[S3Record | MalformedRecord] = []
+    for index, record in enumerate(records):
         try:
-            s3 = record["s3"]
-            obj = s3["object"]
-            parsed.append(
-                S3Record(
-                    event_name=str(record["eventName"]),
-                    bucket=str(s3["bucket"]["name"]),
-                    key=unquote_plus(str(obj["key"])),
-                    version_id=_version_id(obj.get("versionId")),
-                    sequencer=_sequencer(obj.get("sequencer")),
-                    size=int(obj["size"]) if "size" in obj else None,
-                )
-            )
-        except (KeyError, TypeError, ValueError) as exc:
-            raise NotAnS3Notification(f"a record lacks S3 fields: {exc!r}") from exc
+            parsed.append(_parse_record(record))
+        except _BadRecord as exc:
+            parsed.append(MalformedRecord(index, str(exc)))
     return parsed
+
+
+def _parse_record(record: object) -> S3Record:
+    obj = _field(record, "s3.object")
+    if not isinstance(obj, dict):
+        raise _BadRecord("the record's s3.object is not an object")
+    size = obj.get("size")
+    if size is not None and (isinstance(size, bool) or not isinstance(size, int)):
+        raise _BadRecord(f"the record's s3.object.size is not a whole number: {size!r:.40}")
+    return S3Record(
+        event_name=_text(record, "eventName"),
+        bucket=_text(record, "s3.bucket.name"),
+        key=unquote_plus(_text(record, "s3.object.key")),
+        version_id=_version_id(obj.get("versionId")),
+        sequencer=_sequencer(obj.get("sequencer")),
+        size=size,
+    )
+
+
+def _field(record: object, path: str) -> object:
+    value = record
+    for step in path.split("."):
+        if not isinstance(value, dict) or step not in value:
+            raise _BadRecord(f"the record has no {path}")
+        value = value[step]
+    return value
+
+
+def _text(record: object, path: str) -> str:
+    value = _field(record, path)
+    if not isinstance(value, str) or not value:
+        raise _BadRecord(f"the record's {path} is not a non-empty string: {value!r:.40}")
+    return value
 
 
 def newer_sequencer(candidate: str, than: str) -> bool:

@@ -19,7 +19,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from router.publish.apply import Inbox
-from router.publish.events import s3_records
+from router.publish.events import MalformedRecord, s3_records
 from router.settings import Settings
 
 if TYPE_CHECKING:
@@ -47,7 +47,8 @@ def _json_logger(level: str) -> JsonLogger:
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
-    """Handle one S3 notification; returns what each record did."""
+    """Handle one S3 notification; returns what each record did, and which records were
+    malformed (skipped, so that the others still go through)."""
     settings = Settings()
     _json_logger(settings.log_level).append_keys(
         request_id=getattr(context, "aws_request_id", None)
@@ -60,7 +61,15 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         nthread=settings.nthread,
     )
     outcomes = []
+    malformed = []
     for record in s3_records(event):
+        if isinstance(record, MalformedRecord):
+            logger.warning(
+                "malformed S3 record skipped",
+                extra={"record_index": record.index, "reason": record.reason},
+            )
+            malformed.append(asdict(record))
+            continue
         try:
             outcomes.append(inbox.apply(record))
         except Exception:
@@ -69,4 +78,4 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
                 extra={"key": record.key, "version_id": record.version_id},
             )
             raise
-    return {"outcomes": [asdict(outcome) for outcome in outcomes]}
+    return {"outcomes": [asdict(outcome) for outcome in outcomes], "malformed": malformed}

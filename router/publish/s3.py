@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from datetime import datetime
 
+    from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import TagTypeDef
 
@@ -48,6 +49,11 @@ REASON_TAG = "model-router-reason"
 UPLOAD_ID_METADATA = "model-router-upload-id"
 TAG_VALUE_LIMIT = 256
 CHUNK_BYTES = 1024 * 1024
+# The most a metadata.json may weigh. ROUTER_INBOX_MAX_BYTES is sized for models (a quarter
+# of the function's memory) and a metadata file is held about four times while it is parsed
+# and embedded, so it gets its own cap: 1 MiB holds names and an example row for ~30,000
+# features, and a file larger than that is a mistake (a data file under the wrong name).
+METADATA_MAX_BYTES = 1024 * 1024
 # Characters S3 allows in a tag value besides letters, digits and spaces.
 _TAG_UNSAFE = re.compile(r"[^\w +\-=.:/@]")
 _NOT_FOUND = {"NoSuchKey", "NoSuchVersion", "404", "NotFound"}
@@ -183,8 +189,73 @@ def too_large_reason(size: int, max_bytes: int) -> str:
     )
 
 
+def download_metadata(
+    s3: S3Client,
+    bucket: str,
+    key: str,
+    version_id: str | None = None,
+    *,
+    max_bytes: int = METADATA_MAX_BYTES,
+) -> S3Object | None:
+    """A metadata file, in memory; ``None`` when the key or version no longer exists. One
+    over ``max_bytes`` raises ``ObjectTooLarge``: its size is asked first (HEAD), so a large
+    one is never downloaded, and the read stops after ``max_bytes + 1`` bytes all the same,
+    since an unversioned key can be written over between the HEAD and the GET."""
+    try:
+        if version_id is None:
+            head = s3.head_object(Bucket=bucket, Key=key)
+        else:
+            head = s3.head_object(Bucket=bucket, Key=key, VersionId=version_id)
+    except ClientError as exc:
+        if error_code(exc) in _NOT_FOUND:
+            return None
+        raise
+    if head["ContentLength"] > max_bytes:
+        raise ObjectTooLarge(metadata_too_large_reason(key, max_bytes, head["ContentLength"]))
+    # Read the version the HEAD measured (versions never change), where the bucket has one.
+    pinned = version_id or head.get("VersionId")
+    try:
+        if pinned is None or pinned == "null":
+            response = s3.get_object(Bucket=bucket, Key=key)
+        else:
+            response = s3.get_object(Bucket=bucket, Key=key, VersionId=pinned)
+    except ClientError as exc:
+        if error_code(exc) in _NOT_FOUND:
+            return None
+        raise
+    with contextlib.closing(response["Body"]):
+        data = _read_at_most(response["Body"], max_bytes + 1)
+    if len(data) > max_bytes:
+        raise ObjectTooLarge(metadata_too_large_reason(key, max_bytes))
+    if len(data) != response["ContentLength"]:
+        size = response["ContentLength"]
+        raise PublishError(f"s3://{bucket}/{key}: read {len(data)} of {size} bytes")
+    return S3Object(key, response.get("VersionId"), response["LastModified"], data)
+
+
+def _read_at_most(body: StreamingBody, limit: int) -> bytes:
+    """Up to ``limit`` bytes of ``body``: ``read(n)`` may return fewer than ``n`` before the
+    end, so read until the limit or the end."""
+    chunks: list[bytes] = []
+    remaining = limit
+    while remaining > 0:
+        chunk = body.read(remaining)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        remaining -= len(chunk)
+    return b"".join(chunks)
+
+
+def metadata_too_large_reason(key: str, max_bytes: int, size: int | None = None) -> str:
+    file = key.rsplit("/", 1)[-1]
+    weight = f"is {size} bytes: more than" if size is not None else "is more than"
+    return f"{file} {weight} the {max_bytes} bytes the inbox accepts for a metadata file"
+
+
 def bucket_metadata(s3: S3Client, bucket: str, name: str) -> S3Object | None:
-    """The current ``models/<name>/metadata.json``, if there is one.
+    """The current ``models/<name>/metadata.json``, if there is one; ``ObjectTooLarge`` if
+    it is over ``METADATA_MAX_BYTES``.
 
     Listed before it is read: S3 answers a GET of a missing key with 404 only to callers
     allowed ``s3:ListBucket`` without a prefix condition (the inbox's role has it only for
@@ -194,7 +265,7 @@ def bucket_metadata(s3: S3Client, bucket: str, name: str) -> S3Object | None:
     listed = s3.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
     if not any(item["Key"] == key for item in listed.get("Contents", [])):
         return None
-    return download(s3, bucket, key)
+    return download_metadata(s3, bucket, key)
 
 
 def newest_model_key(s3: S3Client, bucket: str, name: str) -> str | None:

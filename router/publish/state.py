@@ -5,14 +5,16 @@ S3 delivers events at least once and in any order. The sequencer of the newest e
 handled for each key is stored, so a duplicate or an older event is recognised and skipped:
 an older upload never overwrites a newer one. Sequencers only order events on one key, so
 the live object's upload time guards changes between keys (``model.json`` then
-``model.ubj``). The file is hidden, written atomically, and read and written under the
-model's lock.
+``model.ubj``). An upload of the bytes already live (under another key, or again under the
+same one) publishes nothing, but it holds the live version too: the state remembers it, so
+deleting one of them leaves the model live from the other. The file is hidden, written
+atomically, and read and written under the model's lock.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
@@ -24,22 +26,71 @@ if TYPE_CHECKING:
     from router.publish.local import ModelFolder
 
 STATE_FILE = ".inbox-state.json"
+# The most other object versions remembered as holding the live version: a job that uploads
+# one model again and again must not grow the state without end. The oldest are forgotten
+# first, so deleting every newer one then unpublishes the model.
+COPIES_KEPT = 20
 logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
+class HeldCopy:
+    """An object version uploaded with the bytes that were live already."""
+
+    key: str
+    version_id: str | None
+    last_modified: datetime
+
+
+@dataclass(frozen=True, slots=True)
 class LiveObject:
-    """The S3 object version the live model file was published from."""
+    """The S3 object version the live model file was published from (or the newest upload
+    of the same bytes since), and the other versions that hold it too."""
 
     key: str
     version_id: str | None
     last_modified: datetime
     metadata_version_id: str | None = None  # the metadata.json version embedded, if any
+    copies: tuple[HeldCopy, ...] = ()  # newest first
 
     @property
     def version(self) -> tuple[str, str | None]:
         """Which object version this is: its key and version id."""
         return (self.key, self.version_id)
+
+    def held_by(self, key: str) -> bool:
+        """Whether a version of ``key`` holds the live version."""
+        return key == self.key or any(copy.key == key for copy in self.copies)
+
+    def superseded_by(self, newer: LiveObject) -> LiveObject:
+        """``newer``, an upload of the bytes that are live, as the live object; this one and
+        its copies are kept as its copies. The newest upload stays the live object, so that
+        its upload time keeps ordering events between keys."""
+        held = (HeldCopy(self.key, self.version_id, self.last_modified), *self.copies)
+        copies = tuple(copy for copy in held if (copy.key, copy.version_id) != newer.version)
+        return replace(newer, copies=copies[:COPIES_KEPT])
+
+    def without(self, key: str, version_id: str | None) -> LiveObject | None:
+        """What holds the live version once ``key`` left the bucket (its version
+        ``version_id``, or every version when ``None``): this, or the newest copy left in
+        place of the live object; ``None`` when nothing holds it any more."""
+
+        def gone(copy_key: str, copy_version: str | None) -> bool:
+            return copy_key == key and version_id in (None, copy_version)
+
+        copies = tuple(copy for copy in self.copies if not gone(copy.key, copy.version_id))
+        if not gone(self.key, self.version_id):
+            return replace(self, copies=copies)
+        if not copies:
+            return None
+        newest, *older = copies
+        return replace(
+            self,
+            key=newest.key,
+            version_id=newest.version_id,
+            last_modified=newest.last_modified,
+            copies=tuple(older),
+        )
 
 
 @dataclass(slots=True)
@@ -78,6 +129,14 @@ class InboxState:
                     version_id=live.get("version_id"),
                     last_modified=datetime.fromisoformat(live["last_modified"]),
                     metadata_version_id=live.get("metadata_version_id"),
+                    copies=tuple(
+                        HeldCopy(
+                            key=copy["key"],
+                            version_id=copy.get("version_id"),
+                            last_modified=datetime.fromisoformat(copy["last_modified"]),
+                        )
+                        for copy in live.get("copies", [])  # none in older state files
+                    ),
                 ),
             )
         except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, ValueError):

@@ -11,8 +11,12 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import orjson
 import pytest
+from botocore.exceptions import ClientError
 
-from router.batch.errors import PinnedVersionUnavailable
+import router.batch.lambda_handler as batch_handler
+from router.batch import steps
+from router.batch.errors import BatchInputInvalid, InputUnavailable, PinnedVersionUnavailable
+from scripts.lambda_inputs import LambdaContext
 from tests.batch.conftest import (
     BUCKET,
     FEATURES,
@@ -29,6 +33,7 @@ from tests.batch.conftest import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from pathlib import Path
 
     import xgboost as xgb
@@ -266,3 +271,99 @@ def test_a_failed_map_run_is_reported_in_the_manifest(
     assert finished["status"] == "failed"
     assert finished["error"].startswith("the map run failed: States.ExceedToleratedFailure")
     assert manifest_at(aws, finished["manifest"])["rows_in"] == 4
+
+
+def test_an_eventbridge_key_is_the_objects_key_as_is(
+    aws: S3Client, churn: tuple[xgb.XGBClassifier, str]
+) -> None:
+    """EventBridge's S3 events carry the key as it is, not URL-encoded as S3's notifications
+    to Lambda are (AWS documents the encoding for those only; moto sends EventBridge keys
+    raw): a space stays a space and a plus a plus."""
+    body, _ = csv_input(3)
+    key = "batch/churn/nightly run+1.csv"
+    event = put_input(aws, key, body)
+    assert event["detail"]["object"]["key"] == key
+
+    finished = StateMachineRun(aws, render_definition(), event).run()
+
+    assert finished["status"] == "succeeded", finished
+    manifest = manifest_at(aws, finished["manifest"])
+    assert manifest["input"]["key"] == key
+    assert finished["manifest"] == f"s3://{BUCKET}/results/churn/nightly run+1/run-1/manifest.json"
+
+
+GONE = "batch/churn/gone.csv"
+
+
+def deleted_version(s3: S3Client) -> dict[str, Any]:
+    """The event of an upload whose version was deleted before the job read it."""
+    event = put_input(s3, GONE, b"a,b\n1,2\n")
+    s3.delete_object(Bucket=BUCKET, Key=GONE, VersionId=event["detail"]["object"]["version-id"])
+    return event
+
+
+def unknown_version(s3: S3Client) -> dict[str, Any]:
+    event = put_input(s3, GONE, b"a,b\n1,2\n")
+    event["detail"]["object"]["version-id"] = "no-such-version"
+    return event
+
+
+@pytest.mark.parametrize(
+    ("request_of", "error"),
+    [
+        (lambda _: {"bucket": BUCKET, "key": GONE}, f"the input s3://{BUCKET}/{GONE} does not"),
+        (deleted_version, "version '"),
+        (unknown_version, f"version 'no-such-version' of the input s3://{BUCKET}/{GONE} does"),
+    ],
+    ids=["no-such-key", "deleted-version", "unknown-version"],
+)
+def test_an_input_that_is_not_there_fails_the_job_with_a_manifest(
+    aws: S3Client,
+    churn: tuple[xgb.XGBClassifier, str],
+    request_of: Callable[[S3Client], dict[str, Any]],
+    error: str,
+) -> None:
+    run = StateMachineRun(aws, render_definition(), request_of(aws), name="nightly-1")
+
+    prepared = run.run()
+
+    assert prepared["status"] == "failed"
+    assert run.route() == "PrepareFailed"
+    assert prepared["manifest"] == f"s3://{BUCKET}/results/churn/gone/nightly-1/manifest.json"
+    manifest = manifest_at(aws, prepared["manifest"])
+    assert manifest["status"] == "failed" and manifest["error"] == prepared["error"]
+    assert prepared["error"].startswith(error), prepared["error"]
+    assert prepared["error"].endswith("does not exist")
+    assert manifest["input"]["key"] == GONE
+
+
+@pytest.mark.parametrize(
+    ("code", "error"),
+    [
+        ("403", "S3 denies reading the input s3://b/k (403): it does not exist (S3 answers"),
+        ("AccessDenied", "S3 denies reading the input s3://b/k (AccessDenied): it does not"),
+    ],
+)
+def test_a_403_for_the_input_is_reported_as_perhaps_missing(code: str, error: str) -> None:
+    """The batch role may list only results/: S3 answers a missing input with 403."""
+    denied = ClientError({"Error": {"Code": code, "Message": "Forbidden"}}, "HeadObject")
+
+    with pytest.raises(InputUnavailable) as caught, steps._reading_input("b", "k", None):
+        raise denied
+    assert caught.value.detail.startswith(error)
+    with pytest.raises(ClientError), steps._reading_input("b", "k", None):
+        raise ClientError({"Error": {"Code": "SlowDown"}}, "HeadObject")
+
+
+@pytest.mark.parametrize(
+    "request_",
+    [{}, {"detail": {"bucket": {"name": BUCKET}}}, {"bucket": BUCKET}, {"key": "batch/a/b.csv"}],
+    ids=["nothing", "event-without-object", "no-key", "no-bucket"],
+)
+def test_a_prepare_input_that_names_no_object_is_a_clear_error(
+    aws: S3Client, request_: dict[str, Any]
+) -> None:
+    event = {"step": "prepare", "run": "run-1", "input": request_}
+
+    with pytest.raises(BatchInputInvalid, match="names no object"):
+        batch_handler.handler(event, LambdaContext())

@@ -21,7 +21,8 @@ from scripts.lambda_inputs import LambdaContext
 def _reset_router_loggers() -> None:
     # configure_logging makes the router's loggers print JSON and stop propagating; undo
     # that so later tests' caplog sees their records again.
-    for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] in JSON_LOGGERS]:
+    configured = [n for n in logging.root.manager.loggerDict if n.split(".")[0] in JSON_LOGGERS]
+    for name in [*configured, *JSON_LOGGERS]:  # "py.warnings" is not under a top name
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True

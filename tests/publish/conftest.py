@@ -13,6 +13,7 @@ import pytest
 from moto import mock_aws
 
 import router.publish.lambda_handler
+from router.observability import JSON_LOGGERS
 from scripts.lambda_inputs import LambdaContext
 from tests.events import load_event
 from tests.lambda_ import conftest as lambda_fixtures
@@ -203,7 +204,8 @@ def reset_router_logging() -> None:
     """Undo the handler's JSON logging setup (configure_logging stops the router's loggers
     propagating), so later tests' caplog sees records again."""
     router.publish.lambda_handler._json_logger.cache_clear()
-    for name in [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "router"]:
+    routers = [n for n in logging.root.manager.loggerDict if n.split(".")[0] == "router"]
+    for name in [*routers, *JSON_LOGGERS]:
         logger = logging.getLogger(name)
         logger.handlers.clear()
         logger.propagate = True

@@ -9,13 +9,16 @@ import threading
 import tracemalloc
 from typing import TYPE_CHECKING, Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError
 
 import router.publish.lambda_handler
 from router.publish.apply import Inbox
+from router.publish.errors import ObjectTooLarge
 from router.publish.events import s3_records
 from router.publish.local import list_versions
+from router.publish.s3 import METADATA_MAX_BYTES, download_metadata
 from router.publish.state import STATE_FILE
 from router.publish.validate import validate_model
 from router.store import ModelStore
@@ -350,7 +353,10 @@ def test_s3_failures_raise_so_lambda_retries_and_the_retry_works(
 def test_the_s3_test_event_is_acknowledged(inbox: InboxRun) -> None:
     event = {"Service": "Amazon S3", "Event": "s3:TestEvent", "Bucket": inbox.bucket}
 
-    assert router.publish.lambda_handler.handler(event, inbox.context) == {"outcomes": []}
+    assert router.publish.lambda_handler.handler(event, inbox.context) == {
+        "outcomes": [],
+        "malformed": [],
+    }
 
 
 def test_an_upload_over_the_size_limit_is_rejected_from_the_events_size(
@@ -406,3 +412,148 @@ def test_an_upload_is_held_in_memory_once_not_twice(inbox: InboxRun, efs: Path) 
     assert outcome["status"] == "published"
     # The staged file read back once, and XGBoost's copy of it: not the download as well.
     assert peak < 2.5 * len(data), f"peak {peak / 2**20:.1f} MiB for {len(data) / 2**20:.1f}"
+
+
+def oversized_metadata() -> bytes:
+    """Valid metadata, one byte over the cap."""
+    document = b'{"description": "%s"}'
+    return document % (b"x" * (METADATA_MAX_BYTES + 1 - len(document % b"")))
+
+
+def reads_of(key: str) -> list[str]:
+    """The GETs the handler's own S3 client will make of ``key``, recorded as they happen."""
+    calls: list[str] = []
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        if params.get("Key") == key:
+            calls.append(key)
+
+    router.publish.lambda_handler.s3_client().meta.events.register(
+        "before-call.s3.GetObject", record
+    )
+    return calls
+
+
+def test_metadata_over_the_cap_is_rejected_without_being_downloaded(
+    inbox: InboxRun, efs: Path
+) -> None:
+    inbox.deliver(inbox.put(KEY, model(1)))
+    metadata = inbox.put(METADATA_KEY, oversized_metadata())
+    reads = reads_of(METADATA_KEY)
+
+    outcome = inbox.deliver(metadata)
+
+    reason = (
+        "metadata.json is 1048577 bytes: more than the 1048576 bytes the inbox accepts for "
+        "a metadata file"
+    )
+    assert (outcome["status"], outcome["reason"]) == ("rejected", reason)
+    assert inbox.status(metadata) == ("rejected", reason)
+    assert reads == []  # refused from its HEAD
+    assert live_bytes(efs) == model(1)
+
+
+def test_a_model_is_rejected_while_the_buckets_metadata_is_over_the_cap(
+    inbox: InboxRun, efs: Path
+) -> None:
+    inbox.deliver(inbox.put(METADATA_KEY, oversized_metadata()))
+    upload = inbox.put(KEY, model(1))
+    reads = reads_of(METADATA_KEY)
+
+    outcome = inbox.deliver(upload)
+
+    assert outcome["status"] == "rejected"
+    assert outcome["reason"].startswith("cannot use the bucket's metadata.json: metadata.json is 1")
+    assert inbox.status(upload)[0] == "rejected"
+    assert reads == []
+    assert live_bytes(efs) is None
+
+
+def test_metadata_written_over_after_its_head_is_read_no_further_than_the_cap(
+    s3: S3Client, bucket: str
+) -> None:
+    """An unversioned key can change between the HEAD and the GET: the read stops anyway."""
+    plain = "model-router-inbox-unversioned"
+    s3.create_bucket(Bucket=plain, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    s3.put_object(Bucket=plain, Key=METADATA_KEY, Body=b"{}")
+    writer = boto3.client("s3", region_name="eu-west-1")
+    read: list[int] = []
+
+    def write_over(**_: Any) -> None:
+        writer.put_object(Bucket=plain, Key=METADATA_KEY, Body=b" " * 10 * 1024 + b"{}")
+
+    def count_reads(parsed: dict[str, Any], **_: Any) -> None:
+        body = parsed["Body"]
+        original = body.read
+
+        def counted(amt: int | None = None) -> bytes:
+            chunk: bytes = original(amt)
+            read.append(len(chunk))
+            return chunk
+
+        body.read = counted
+
+    s3.meta.events.register("after-call.s3.HeadObject", write_over)
+    s3.meta.events.register("after-call.s3.GetObject", count_reads)
+
+    with pytest.raises(ObjectTooLarge, match="is more than the 1024 bytes"):
+        download_metadata(s3, plain, METADATA_KEY, max_bytes=1024)
+    assert sum(read) == 1025
+
+
+def test_a_malformed_record_is_reported_and_the_other_records_of_its_event_are_handled(
+    inbox: InboxRun, efs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = inbox.put(KEY, model(1))
+    second = inbox.put("models/other/model.ubj", model(2))
+    broken = json.loads(json.dumps(first["Records"][0]))
+    del broken["s3"]["object"]["key"]
+    event = {"Records": [first["Records"][0], broken, second["Records"][0]]}
+
+    result = router.publish.lambda_handler.handler(event, inbox.context)
+
+    assert [o["status"] for o in result["outcomes"]] == ["published", "published"]
+    assert result["malformed"] == [{"index": 1, "reason": "the record has no s3.object.key"}]
+    assert live_bytes(efs) == model(1) and live_bytes(efs, "other") == model(2)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    [skipped] = [line for line in lines if line["message"] == "malformed S3 record skipped"]
+    assert (skipped["level"], skipped["record_index"]) == ("WARNING", 1)
+    assert skipped["reason"] == "the record has no s3.object.key"
+
+
+@pytest.mark.parametrize("deleted_first", ["copy", "original"])
+def test_the_live_version_stays_until_every_object_holding_it_is_deleted(
+    inbox: InboxRun, efs: Path, deleted_first: str
+) -> None:
+    """An upload of the live bytes under another key is "unchanged": deleting either object
+    leaves the model live, from the other one; deleting both unpublishes it."""
+    original = inbox.put(KEY, model(1))
+    inbox.deliver(original)
+    copy = inbox.put("models/iris/copy.ubj", model(1))
+    assert inbox.deliver(copy)["status"] == "unchanged"
+    first, then = (copy, original) if deleted_first == "copy" else (original, copy)
+
+    outcome = inbox.deliver(inbox.delete(key_of(first)))
+
+    assert outcome["status"] == "ignored"
+    assert live_bytes(efs) == model(1)
+    assert inbox.status(then)[0] == "published"
+    assert inbox.deliver(inbox.delete(key_of(then)))["status"] == "unpublished"
+    assert live_bytes(efs) is None
+    assert inbox.status(then)[0] == "unpublished"
+
+
+def test_deleting_the_newer_of_two_identical_versions_keeps_the_older_live(
+    inbox: InboxRun, efs: Path
+) -> None:
+    older = inbox.put(KEY, model(1))
+    inbox.deliver(older)
+    newer = inbox.put(KEY, model(1))
+    assert inbox.deliver(newer)["status"] == "unchanged"
+
+    outcome = inbox.deliver(inbox.delete(KEY, version_of(newer)))  # the older is current again
+
+    assert outcome["status"] == "ignored"
+    assert live_bytes(efs) == model(1)
+    assert inbox.status(older)[0] == "published"
+    assert inbox.deliver(inbox.delete(KEY))["status"] == "unpublished"  # a delete marker
