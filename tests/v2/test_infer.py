@@ -247,6 +247,8 @@ def asking(**parameters: Any) -> dict[str, Any]:
 
 
 F0, F1 = FEATURES[:2]
+GZIPPED = gzip.compress(json.dumps(one()).encode())
+DEFLATED = zlib.compress(json.dumps(one()).encode())
 BAD_REQUESTS: list[tuple[str, Any, dict[str, str], int, str]] = [
     ("empty body", b"", {}, 400, "the body is empty"),
     ("not JSON", b"{inputs", {}, 400, "not valid JSON"),
@@ -293,6 +295,11 @@ BAD_REQUESTS: list[tuple[str, Any, dict[str, str], int, str]] = [
     ("binary left over", *binary(20, 16), 400, "add up to 16 bytes, but 20"),
     ("unknown encoding", json.dumps(one()).encode(), {"Content-Encoding": "br"}, 400, "supported"),
     ("not gzip", b"plain", {"Content-Encoding": "gzip"}, 400, "not valid gzip"),
+    ("junk after gzip", GZIPPED + b"junk", {"Content-Encoding": "gzip"}, 400, "after the end"),
+    ("two gzip members", GZIPPED * 2, {"Content-Encoding": "gzip"}, 400, "after the end"),
+    ("junk after deflate", DEFLATED + b"\0", {"Content-Encoding": "deflate"}, 400, "after the end"),
+    ("gzip cut short", GZIPPED[:-4], {"Content-Encoding": "gzip"}, 400, "ends before"),
+    ("deflate cut short", DEFLATED[:-1], {"Content-Encoding": "deflate"}, 400, "ends before"),
 ]  # fmt: skip
 
 

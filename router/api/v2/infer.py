@@ -93,21 +93,31 @@ def encode_request(
 def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
     """The body as sent before compression (tritonclient can gzip or deflate requests);
     never more than ``max_bytes`` once inflated."""
-    if content_encoding is None or content_encoding.strip().lower() in ("", "identity"):
+    encoding = (content_encoding or "").strip().lower()
+    if encoding in ("", "identity"):
         return body
-    wbits = _WINDOW_BITS.get(content_encoding.strip().lower())
+    wbits = _WINDOW_BITS.get(encoding)
     if wbits is None:
         raise MalformedRequest(
-            f"Content-Encoding {content_encoding[:32]!r} is not supported: use gzip or deflate"
+            f"Content-Encoding {encoding[:32]!r} is not supported: use gzip or deflate"
         )
     inflater = zlib.decompressobj(wbits)
     try:
         inflated = inflater.decompress(body, max_bytes + 1)
     except zlib.error as exc:
-        raise MalformedRequest(f"the body is not valid {content_encoding}: {exc}") from exc
+        raise MalformedRequest(f"the body is not valid {encoding}: {exc}") from exc
     if len(inflated) > max_bytes or inflater.unconsumed_tail:
         raise RequestTooLarge(
             f"the inflated body is over the limit of {max_bytes} bytes (ROUTER_MAX_BODY_BYTES)"
+        )
+    # zlib stops quietly at the end of the first stream, and returns what it has of a stream
+    # cut short: either way the request is not the one the client compressed.
+    if not inflater.eof:
+        raise MalformedRequest(f"the body is not valid {encoding}: it ends before its stream does")
+    if inflater.unused_data:
+        raise MalformedRequest(
+            f"the body is not valid {encoding}: {len(inflater.unused_data)} bytes "
+            "follow after the end of its stream; send one stream and nothing after it"
         )
     return inflated
 
