@@ -228,10 +228,13 @@ def more(**fields: Any) -> dict[str, Any]:
     return one() | fields
 
 
-def binary(sent: int, declared: int, length: str | None = None) -> tuple[bytes, dict[str, str]]:
-    """A binary request of one [1, 4] FP32 input: ``declared`` bytes said, ``sent`` sent."""
+def binary(
+    sent: int, declared: object, length: str | None = None, datatype: str = "FP32"
+) -> tuple[bytes, dict[str, str]]:
+    """A binary request of one [1, 4] input: ``declared`` bytes said, ``sent`` sent."""
     parameters = {"binary_data_size": declared}
-    head = json.dumps({"inputs": [tensor(np.ones((1, 4))) | {"parameters": parameters}]})
+    header = tensor(np.ones((1, 4)), datatype) | {"parameters": parameters}
+    head = json.dumps({"inputs": [header]})
     return head.encode() + bytes(sent), {
         "Inference-Header-Content-Length": length or str(len(head))
     }
@@ -291,6 +294,11 @@ BAD_REQUESTS: list[tuple[str, Any, dict[str, str], int, str]] = [
     ("header length past the body", *binary(16, 16, "99999"), 400, "must be a byte count"),
     ("header length of 5,000 digits", *binary(16, 16, "1" * 5000), 400, "must be a byte count"),
     ("binary size wrong", *binary(16, 12), 400, "binary_data_size must be 16"),
+    ("binary size a string", *binary(16, "16"), 400, 'an integer, not the string "16"'),
+    ("BYTES size a string", *binary(16, "16", datatype="BYTES"), 400, 'not the string "16"'),
+    ("binary size a float", *binary(16, 16.0), 400, "an integer, not 16.0"),
+    ("binary size negative", *binary(16, -16), 400, "an integer, not -16"),
+    ("binary size true", *binary(16, True), 400, "an integer, not true"),
     ("binary cut short", *binary(8, 16), 400, "ends before"),
     ("binary left over", *binary(20, 16), 400, "add up to 16 bytes, but 20"),
     ("unknown encoding", json.dumps(one()).encode(), {"Content-Encoding": "br"}, 400, "supported"),

@@ -10,9 +10,10 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
+import orjson
 
 from router.errors import InvalidInstances, MalformedRequest, RequestTooLarge
 
@@ -39,6 +40,7 @@ BOOL = "BOOL"
 _BOOL_BYTES = np.dtype("u1")
 _DATATYPE_OF_KIND = {("f", 4): "FP32", ("f", 8): "FP64", ("i", 4): "INT32", ("i", 8): "INT64"}
 _LENGTH_PREFIX = struct.Struct("<I")
+_SHOWN_VALUE = 32  # a sent value quoted in a refusal, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +103,12 @@ def _decode_input(
     if any(key.startswith("shared_memory") for key in parameters):
         raise MalformedRequest(f"{where}: shared memory is not supported; send the data")
     size = parameters.get("binary_data_size")
+    if size is not None and not (_is_integer(size) and size >= 0):
+        # Said apart from a wrong count: "must be 16 ... got 16" was all a "16" got.
+        raise MalformedRequest(
+            f"{where}: binary_data_size must be an integer, not {_shown(size)}: the number "
+            "of bytes of its data after the JSON header"
+        )
     if size is None:
         if "data" not in document:
             raise InvalidInstances(f"{where} has neither data nor binary_data_size")
@@ -160,7 +168,18 @@ def _shape(value: object, where: str) -> tuple[int, ...]:
 
 
 def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**40
+    return _is_integer(value) and 0 <= value < 2**40
+
+
+def _is_integer(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shown(value: object) -> str:
+    """A JSON value as it was sent, shortened: a string is said to be one."""
+    text = orjson.dumps(value).decode()
+    text = text if len(text) <= _SHOWN_VALUE else text[:_SHOWN_VALUE] + "..."
+    return f"the string {text}" if isinstance(value, str) else text
 
 
 def _json_values(data: object, where: str) -> np.ndarray:
