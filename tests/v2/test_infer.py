@@ -259,13 +259,13 @@ BAD_REQUESTS: list[tuple[str, Any, dict[str, str], int, str]] = [
     ("no inputs", b"{}", {}, 422, '"inputs" must be a non-empty array'),
     ("input not an object", {"inputs": [1]}, {}, 422, "inputs.0 must be an object"),
     ("no name", {"inputs": [{"shape": [1, 4]}]}, {}, 422, "name must be a string"),
-    ("BYTES of numbers", one(datatype="BYTES"), {}, 422, "BYTES data must hold strings"),
-    ("BOOL of numbers", one(datatype="BOOL"), {}, 422, "BOOL data must hold true or false"),
+    ("BYTES of numbers", one(datatype="BYTES"), {}, 400, "BYTES data must hold strings"),
+    ("BOOL of numbers", one(datatype="BOOL"), {}, 400, "BOOL data must hold true or false"),
     ("string datatype", one(datatype="STRING"), {}, 422, "not a feature datatype"),
     ("bad shape", one(shape=[1, -4]), {}, 422, "shape"),
     ("shape and data disagree", one(shape=[2, 4]), {}, 422, "holds 8 values but its data has 4"),
-    ("strings in data", one(data=["1", 2, 3, 4]), {}, 422, "must hold numbers"),
-    ("booleans in data", one(data=[True, False, True, True]), {}, 422, "must hold numbers"),
+    ("strings in data", one(data=["1", 2, 3, 4]), {}, 400, "must hold numbers"),
+    ("booleans in data", one(data=[True, False, True, True]), {}, 400, "must hold numbers"),
     ("ragged data", one(data=[[1, 2], [3]]), {}, 422, "nested unevenly"),
     ("no data", {"inputs": [{"name": "x", "shape": [1], "datatype": "FP32"}]}, {}, 422, "neither"),
     ("wrong width", {"inputs": [tensor(np.ones((1, 3)))]}, {}, 422, "the model expects [rows, 4]"),
@@ -278,7 +278,7 @@ BAD_REQUESTS: list[tuple[str, Any, dict[str, str], int, str]] = [
     ("overflows float32", one(datatype="FP64", data=[1e300, 1, 1, 1]), {}, 422, "float32"),
     # Valid JSON that orjson does not read: refused for its numbers, never a 500.
     ("integer past a double", b'{"inputs": [{"name": "input", "shape": [1, 4], "datatype": '
-     b'"FP32", "data": [1, 2, 3, ' + b"9" * 400 + b"]}]}", {}, 422, "float32"),
+     b'"FP32", "data": [1, 2, 3, ' + b"9" * 400 + b"]}]}", {}, 400, "FP32 holds numbers up to"),
     ("1e999", b'{"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", '
      b'"data": [1, NaN, 3, 1e999]}]}', {}, 422, "float32"),
     ("Infinity", b'{"inputs": [{"name": "input", "shape": [1, 4], "datatype": "FP32", '
@@ -299,6 +299,11 @@ BAD_REQUESTS: list[tuple[str, Any, dict[str, str], int, str]] = [
     ("binary size a float", *binary(16, 16.0), 400, "an integer, not 16.0"),
     ("binary size negative", *binary(16, -16), 400, "an integer, not -16"),
     ("binary size true", *binary(16, True), 400, "an integer, not true"),
+    ("binary size past 64 bits", *binary(16, -(10**30)), 400, "an integer, not -1e+30"),
+    # With NaN, the stdlib parses the header, and keeps the integer's digits.
+    ("binary size past 64 bits, NaN", b'{"inputs": [{"name": "x", "shape": [1], "datatype": '
+     b'"FP32", "data": [NaN], "parameters": {"binary_data_size": -' + b"1" * 30 + b"}}]}", {},
+     400, "an integer, not -1111"),
     ("binary cut short", *binary(8, 16), 400, "ends before"),
     ("binary left over", *binary(20, 16), 400, "add up to 16 bytes, but 20"),
     ("unknown encoding", json.dumps(one()).encode(), {"Content-Encoding": "br"}, 400, "supported"),
