@@ -378,3 +378,56 @@ def test_server_and_model_endpoints(client: TestClient, iris: Published, model_r
 
     assert broken.status_code == 503 and "no loadable version" in broken.json()["error"]
     assert "retry-after" not in broken.headers
+
+
+INPUT = '{"name": "input", "shape": [1, 4], "datatype": "FP32", "data": [1, 2, 3, 4]}'
+
+
+def request_text(inputs: str = INPUT, more: str = "") -> str:
+    return '{"inputs": [' + inputs + "]" + more + "}"
+
+
+TWICE: list[tuple[str, str]] = [
+    ("inputs", '{"inputs": [], ' + request_text()[1:]),
+    ("id", '{"id": "a", "id": "b", ' + request_text()[1:]),
+    ("spelt with an escape", request_text(more=', "\\u0069nputs": []')),
+    ("tensor name", request_text(INPUT.replace('"name"', '"name": "x", "name"'))),
+    ("datatype", request_text(INPUT.replace('"datatype"', '"datatype": "BYTES", "datatype"'))),
+    ("data", request_text(INPUT.replace('"data"', '"data": ["a"], "data"'))),
+    ("parameters", request_text(more=', "parameters": {"rounds": "all", "rounds": "best"}')),
+    ("output name", request_text(more=', "outputs": [{"name": "margin", "name": "value"}]')),
+    (
+        "with NaN",
+        request_text(INPUT.replace("[1,", "[NaN,").replace('"data"', '"data": 1, "data"')),
+    ),
+]
+
+
+@pytest.mark.parametrize("body", [body for _, body in TWICE], ids=[name for name, _ in TWICE])
+def test_a_key_twice_in_one_object_is_a_400(client: TestClient, iris: Published, body: str) -> None:
+    # orjson keeps the last one silently; parsers disagree on which wins, so a proxy that
+    # checked the request may have read another one.
+    response = client.post(PATH, content=body.encode())
+
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "error": "a key appears twice in one object of the inference request; send each key once"
+    }
+
+
+def test_strings_with_quotes_and_backslashes_are_no_repeated_keys(
+    client: TestClient, iris: Published
+) -> None:
+    tricky = ['a"b', "c\\", '\\"', "\\\\", '"inputs": [', "", "é", "\\u0022"]
+    columns = [
+        {"name": name, "shape": [len(tricky)], "datatype": "FP64", "data": [1.0] * len(tricky)}
+        for name in FEATURES[1:]
+    ]
+    texts = {"name": FEATURES[0], "shape": [len(tricky)], "datatype": "BYTES", "data": tricky}
+    body = {"id": 'say "hi" \\', "inputs": [texts, *columns]}
+
+    response = client.post(PATH, content=json.dumps(body).encode())
+
+    # Refused for the text in a numeric feature, once no key was found twice.
+    assert response.status_code == 422, response.text
+    assert "numeric and 'a\"b' is a string" in response.json()["error"]

@@ -20,6 +20,7 @@ the model's class labels are known, else the class index, as in ``/models``. The
 from __future__ import annotations
 
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast, get_args
 
@@ -53,6 +54,8 @@ DEFAULT_OUTPUT = "value"
 HEADER_LENGTH = "inference-header-content-length"
 # zlib's window bits: gzip framing, and the zlib framing HTTP calls "deflate".
 _WINDOW_BITS = {"gzip": 31, "deflate": 15}
+# The types of values that hold strings, or may: a container without them holds none.
+_NO_STRINGS = frozenset({str, dict, list})
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +151,7 @@ def parse_infer_request(body: bytes, header_length: str | None, *, max_rows: int
             raise MalformedRequest(f"the inference request is not valid JSON: {exc}") from exc
     if not isinstance(document, dict):
         raise InvalidInstances('the inference request must be a JSON object: {"inputs": [...]}')
+    _refuse_duplicate_keys(header, document)
     request_id = document.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise MalformedRequest("id must be a string")
@@ -156,6 +160,46 @@ def parse_infer_request(body: bytes, header_length: str | None, *, max_rows: int
     if rounds is not None and rounds not in ROUNDS:
         raise InvalidInstances(f"parameters.rounds must be one of {', '.join(ROUNDS)}")
     return InferRequest(request_id, inputs, _requested_outputs(document), rounds)
+
+
+def _refuse_duplicate_keys(header: bytes, document: dict[str, Any]) -> None:
+    """Refuse a key twice in one object (``{"inputs": [...], "inputs": [...]}``): orjson
+    keeps the last one silently, and parsers disagree on which wins, so a proxy or gateway
+    that checked the request may have read another one.
+
+    As ``/models`` does it (``router.api.body``): every string of the text is a key or a
+    value of the parse, except the key and the strings of a pair a repeated key overwrote.
+    So the text holds more strings than the parse exactly when a key was repeated. A string
+    is two unescaped quotes: drop escaped backslashes (pairs, left to right), then every
+    ``\\"`` left is an escaped quote. A few scans of the header, and one walk of the parse.
+    """
+    quotes = header.count(b'"')
+    if b"\\" in header:  # one byte, found as fast as memchr; most headers hold none
+        text = header.replace(b"\\\\", b"")
+        quotes = text.count(b'"') - text.count(b'\\"')
+    if quotes != 2 * _strings_in(document):
+        raise MalformedRequest(
+            "a key appears twice in one object of the inference request; send each key once"
+        )
+
+
+def _strings_in(document: dict[str, Any]) -> int:
+    """The strings a parsed document holds, keys included. A container's values are looked
+    at by type, in C: tensor data is long lists of numbers, which only the first look sees."""
+    count = 0
+    pending: list[dict[str, Any] | list[Any]] = [document]
+    while pending:
+        item = pending.pop()
+        values = list(item.values()) if isinstance(item, dict) else item
+        if isinstance(item, dict):
+            count += len(item)
+        if _NO_STRINGS.isdisjoint(map(type, values)):
+            continue
+        types = Counter(map(type, values))
+        count += types[str]
+        if types[dict] or types[list]:
+            pending.extend(value for value in values if type(value) in (dict, list))
+    return count
 
 
 def _requested_outputs(document: dict[str, Any]) -> list[RequestedOutput]:
