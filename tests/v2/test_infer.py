@@ -250,6 +250,15 @@ def asking(**parameters: Any) -> dict[str, Any]:
 
 
 F0, F1 = FEATURES[:2]
+# Binary requests sent without their Inference-Header-Content-Length header.
+BINARY = binary(16, 16)[0]  # FP32 ones: bytes that are no UTF-8
+TEXTS = binary(4 * 8, 4 * 8, datatype="BYTES")[0][:-32] + b"\x04\0\0\0plan" * 4  # ASCII
+OCTETS = {"Content-Type": "application/octet-stream"}
+NO_HEADER_LENGTH = (
+    "the body is not JSON, and the request has no Inference-Header-Content-Length header: "
+    "a binary request (the binary tensor data extension) needs it, the length in bytes of "
+    "the JSON before the tensors' bytes"
+)
 GZIPPED = gzip.compress(json.dumps(one()).encode())
 DEFLATED = zlib.compress(json.dumps(one()).encode())
 BAD_REQUESTS: list[tuple[str, Any, dict[str, str], int, str]] = [
@@ -293,6 +302,11 @@ BAD_REQUESTS: list[tuple[str, Any, dict[str, str], int, str]] = [
     ("header length not a number", *binary(16, 16, "ten"), 400, "must be a byte count"),
     ("header length past the body", *binary(16, 16, "99999"), 400, "must be a byte count"),
     ("header length of 5,000 digits", *binary(16, 16, "1" * 5000), 400, "must be a byte count"),
+    ("header length too short", *binary(16, 16, "20"), 400, "the JSON header (its first 20 bytes"),
+    ("binary, no header length", BINARY, OCTETS, 400, NO_HEADER_LENGTH),
+    ("binary, no header length nor type", BINARY, {}, 400, NO_HEADER_LENGTH),
+    ("BYTES binary, no header length", TEXTS, {}, 400, NO_HEADER_LENGTH),
+    ("octet-stream, not JSON", b"\x01\x02", OCTETS, 400, NO_HEADER_LENGTH),
     ("binary size wrong", *binary(16, 12), 400, "binary_data_size must be 16"),
     ("binary size a string", *binary(16, "16"), 400, 'an integer, not the string "16"'),
     ("BYTES size a string", *binary(16, "16", datatype="BYTES"), 400, 'not the string "16"'),

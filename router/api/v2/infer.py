@@ -125,7 +125,9 @@ def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> by
     return inflated
 
 
-def parse_infer_request(body: bytes, header_length: str | None, *, max_rows: int) -> InferRequest:
+def parse_infer_request(
+    body: bytes, header_length: str | None, *, max_rows: int, content_type: str | None = None
+) -> InferRequest:
     """Split the body at ``Inference-Header-Content-Length`` (binary tensor data extension),
     whatever the Content-Type, and decode the JSON header and the tensors."""
     binary: memoryview | None = None
@@ -148,7 +150,7 @@ def parse_infer_request(body: bytes, header_length: str | None, *, max_rows: int
         try:
             document = loads_with_nan(header, exc, integers_as_floats=False)
         except MalformedRequest:
-            raise MalformedRequest(f"the inference request is not valid JSON: {exc}") from exc
+            raise _not_json(header, exc, header_length, content_type) from exc
     if not isinstance(document, dict):
         raise InvalidInstances('the inference request must be a JSON object: {"inputs": [...]}')
     _refuse_duplicate_keys(header, document)
@@ -160,6 +162,50 @@ def parse_infer_request(body: bytes, header_length: str | None, *, max_rows: int
     if rounds is not None and rounds not in ROUNDS:
         raise InvalidInstances(f"parameters.rounds must be one of {', '.join(ROUNDS)}")
     return InferRequest(request_id, inputs, _requested_outputs(document), rounds)
+
+
+def _not_json(
+    header: bytes,
+    error: orjson.JSONDecodeError,
+    header_length: str | None,
+    content_type: str | None,
+) -> MalformedRequest:
+    """Why the JSON header is no JSON, in the words of the mistake: a binary request sent
+    without Inference-Header-Content-Length is JSON followed by tensor bytes, which orjson
+    calls "str is not valid UTF-8: surrogates not allowed" or "unexpected content"."""
+    if header_length is not None:
+        return MalformedRequest(
+            f"the JSON header (its first {len(header)} bytes, as "
+            f"Inference-Header-Content-Length says) is not valid JSON: {error}"
+        )
+    if _is_octet_stream(content_type) or _json_then_more(header, error):
+        return MalformedRequest(
+            "the body is not JSON, and the request has no Inference-Header-Content-Length "
+            "header: a binary request (the binary tensor data extension) needs it, the length "
+            "in bytes of the JSON before the tensors' bytes"
+        )
+    return MalformedRequest(f"the inference request is not valid JSON: {error}")
+
+
+def _is_octet_stream(content_type: str | None) -> bool:
+    media_type = (content_type or "").partition(";")[0].strip().lower()
+    return media_type == "application/octet-stream"
+
+
+def _json_then_more(body: bytes, error: orjson.JSONDecodeError) -> bool:
+    """Whether the body is bytes that are no text, or a JSON document with more after it:
+    tensor bytes after a JSON header. Only for a body orjson refused."""
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        return True
+    if not 0 < error.pos < len(text):
+        return False
+    try:
+        orjson.loads(text[: error.pos])  # the position counts characters, not bytes
+    except orjson.JSONDecodeError:
+        return False
+    return True
 
 
 def _refuse_duplicate_keys(header: bytes, document: dict[str, Any]) -> None:

@@ -125,7 +125,10 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
         settings.max_body_bytes,
     )
     payload = parse_infer_request(
-        body, request.headers.get(HEADER_LENGTH), max_rows=settings.max_rows
+        body,
+        request.headers.get(HEADER_LENGTH),
+        max_rows=settings.max_rows,
+        content_type=request.headers.get("content-type"),
     )
     model, _ = await _find_model(request, name, version)
     started = time.perf_counter()
