@@ -19,6 +19,7 @@ the model's class labels are known, else the class index, as in ``/models``. The
 
 from __future__ import annotations
 
+import re
 import zlib
 from collections import Counter
 from dataclasses import dataclass
@@ -290,18 +291,52 @@ def input_matrix(inputs: list[InputTensor], predictor: Predictor) -> np.ndarray:
     if any(tensor.datatype == BOOL for tensor in inputs):
         _refuse_boolean_categories(inputs, predictor, by_feature=by_feature)
     if by_feature:
-        matrix = predictor.matrix(_object_rows(inputs, predictor))
+        rows = _object_rows(inputs, predictor)
     elif len(inputs) == 1:
-        matrix = predictor.matrix(_array_rows(inputs[0], predictor))
+        rows = _array_rows(inputs[0], predictor)
     else:
         raise InvalidInstances(
             f"{len(inputs)} inputs: send one [rows, {predictor.num_features}] tensor, or one "
             "1-D tensor per feature named by the feature"
             + (f" ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''})" if names else "")
         )
+    try:
+        matrix = predictor.matrix(rows)
+    except InvalidInstances as exc:
+        raise _in_tensor_words(exc, None if by_feature else inputs[0].name) from exc
     if np.isinf(matrix).any():
         raise InvalidInstances("a value is infinite, or too large for the model's float32 features")
     return matrix
+
+
+# Where the predictor's refusals point, in the words of /models bodies: a row of
+# "instances", and a feature of it (router.xgb words them; V2 rewords them, here only).
+_ROW_PREFIX = re.compile(r"instances\.(\d+)(?:\.(.+?))?: ")
+_TENSOR_WORDS = (
+    ("a category by value in object rows", "a category by value in a BYTES tensor named by "
+     "the feature"),
+    ("or its code where rows are arrays", "or its code in a numeric tensor"),
+    ("; send a JSON number", "; send numbers"),
+)  # fmt: skip
+
+
+def _in_tensor_words(error: InvalidInstances, tensor: str | None) -> InvalidInstances:
+    """The predictor's refusal, ``instances.3.plan: ...``, as ``input 'plan', row 3: ...``
+    for tensors named by feature (``tensor`` None), or ``input 'x', row 3, feature 'plan':
+    ...`` for the one [rows, features] tensor ``x``."""
+    detail = error.detail
+    match = _ROW_PREFIX.match(detail)
+    if match is not None:
+        row, feature = match.groups()
+        if tensor is not None:
+            where = f"input {tensor[:64]!r}, row {row}"
+            where += f", feature {feature!r}" if feature is not None else ""
+        else:
+            where = f"input {feature!r}, row {row}" if feature is not None else f"row {row}"
+        detail = f"{where}: {detail[match.end() :]}"
+    for models_words, tensor_words in _TENSOR_WORDS:
+        detail = detail.replace(models_words, tensor_words)
+    return InvalidInstances(detail)
 
 
 def _refuse_boolean_categories(
