@@ -55,6 +55,7 @@ DEFAULT_OUTPUT = "value"
 HEADER_LENGTH = "inference-header-content-length"
 # zlib's window bits: gzip framing, and the zlib framing HTTP calls "deflate".
 _WINDOW_BITS = {"gzip": 31, "deflate": 15}
+_IDENTITY = frozenset({"", "identity"})
 # The types of values that hold strings, or may: a container without them holds none.
 _NO_STRINGS = frozenset({str, dict, list})
 
@@ -94,12 +95,17 @@ def encode_request(
     return header + rows.tobytes(), {"Inference-Header-Content-Length": str(len(header))}
 
 
+def is_compressed(content_encoding: str | None) -> bool:
+    """Whether ``decode_body`` has to inflate (or refuse) a body of this Content-Encoding."""
+    return (content_encoding or "").strip().lower() not in _IDENTITY
+
+
 def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
     """The body as sent before compression (tritonclient can gzip or deflate requests);
     never more than ``max_bytes`` once inflated."""
-    encoding = (content_encoding or "").strip().lower()
-    if encoding in ("", "identity"):
+    if not is_compressed(content_encoding):
         return body
+    encoding = (content_encoding or "").strip().lower()
     wbits = _WINDOW_BITS.get(encoding)
     if wbits is None:
         raise MalformedRequest(

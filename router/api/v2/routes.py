@@ -17,7 +17,7 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from router import __version__
-from router.api.body import read_body
+from router.api.body import INLINE_PARSE_MAX_BYTES, read_body
 from router.api.dependencies import RegistryDep, app_registry, app_run_blocking, app_settings
 from router.api.models import INLINE_PREDICT_MAX_ROWS, MODEL_NAME_PARAMETER, find_model
 from router.api.v2 import schemas
@@ -29,12 +29,14 @@ from router.api.v2.infer import (
     decode_body,
     infer_response,
     input_matrix,
+    is_compressed,
     parse_infer_request,
 )
 from router.api.v2.tensors import datatype_of
 from router.api.versions import VERSION_PARAMETER
 from router.errors import UnknownVersion
 from router.names import validate_name
+from router.settings import Settings
 
 if TYPE_CHECKING:
     from router.registry.registry import CacheOutcome
@@ -119,17 +121,17 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     registry = app_registry(request)
     settings = app_settings(request)
     run_blocking = app_run_blocking(request)
-    body = decode_body(
-        await read_body(request, settings.max_body_bytes, request.app.state.body_timeout_s),
-        request.headers.get("content-encoding"),
-        settings.max_body_bytes,
-    )
-    payload = parse_infer_request(
-        body,
-        request.headers.get(HEADER_LENGTH),
-        max_rows=settings.max_rows,
-        content_type=request.headers.get("content-type"),
-    )
+    body = await read_body(request, settings.max_body_bytes, request.app.state.body_timeout_s)
+    headers = request.headers
+    encoding = headers.get("content-encoding")
+    read = (body, encoding, headers.get(HEADER_LENGTH), headers.get("content-type"), settings)
+    # As /models bodies: a small one is read on the event loop, faster than the hop to a
+    # worker thread; a large one in a thread, so the loop keeps serving other requests. A
+    # compressed one too, whatever its size: a few KiB can inflate to the body limit.
+    if len(body) <= INLINE_PARSE_MAX_BYTES and not is_compressed(encoding):
+        payload = _read_request(*read)
+    else:
+        payload = await run_blocking(_read_request, *read)
     model, _ = await _find_model(request, name, version)
     started = time.perf_counter()
     rows = payload.inputs[0].shape[0]
@@ -144,6 +146,20 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
         content,
         media_type="application/octet-stream",
         headers={"Inference-Header-Content-Length": str(header_length)},
+    )
+
+
+def _read_request(
+    body: bytes,
+    content_encoding: str | None,
+    header_length: str | None,
+    content_type: str | None,
+    settings: Settings,
+) -> InferRequest:
+    """The body, inflated and parsed: CPU work in proportion to its size."""
+    inflated = decode_body(body, content_encoding, settings.max_body_bytes)
+    return parse_infer_request(
+        inflated, header_length, max_rows=settings.max_rows, content_type=content_type
     )
 
 
