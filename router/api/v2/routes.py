@@ -4,6 +4,8 @@ versions, limits and cache as ``/models``.
 Endpoints delegate: ``infer`` turns tensors into the predictor's matrix and its outputs
 into tensors (``router.api.v2.infer``); a pinned ``/versions/{version}`` is the registry's
 (``router.history`` lists what exists). Errors are ``{"error": "..."}`` (``errors``).
+Infer writes the prediction log line that ``/models`` predict writes
+(``router.api.request_log``), so that one query finds every model's traffic and failures.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from router import __version__
 from router.api.body import INLINE_PARSE_MAX_BYTES, read_body
 from router.api.dependencies import RegistryDep, app_registry, app_run_blocking, app_settings
 from router.api.models import INLINE_PREDICT_MAX_ROWS, MODEL_NAME_PARAMETER, find_model
+from router.api.request_log import logs_predictions, note_prediction
 from router.api.v2 import schemas
 from router.api.v2.infer import (
     HEADER_LENGTH,
@@ -99,6 +102,7 @@ _INFER_RESPONSES[200]["description"] = (
     responses=_INFER_RESPONSES,
     openapi_extra=_infer_extra(MODEL_NAME_PARAMETER),
 )
+@logs_predictions
 async def infer(request: Request) -> Response:
     """Infer with the live model ``name``."""
     # Like POST /models/{name}/predict, nothing for FastAPI to solve on the hot path.
@@ -111,6 +115,7 @@ async def infer(request: Request) -> Response:
     responses=_INFER_RESPONSES,
     openapi_extra=_infer_extra(MODEL_NAME_PARAMETER, VERSION_PARAMETER),
 )
+@logs_predictions
 async def infer_version(request: Request) -> Response:
     """Infer with one version of ``name``, whatever version is live."""
     name = validate_name(request.path_params["name"])
@@ -132,7 +137,7 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
         payload = _read_request(*read)
     else:
         payload = await run_blocking(_read_request, *read)
-    model, _ = await _find_model(request, name, version)
+    model, cache = await _find_model(request, name, version)
     started = time.perf_counter()
     rows = payload.inputs[0].shape[0]
     if rows <= INLINE_PREDICT_MAX_ROWS:
@@ -140,6 +145,9 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     else:
         content, header_length = await run_blocking(_answer, name, model, payload)
     registry.metrics.milliseconds("PredictTime", (time.perf_counter() - started) * 1000)
+    # The prediction line's "output": the outputs asked for, in their order.
+    outputs = ",".join(output.name for output in payload.outputs)
+    note_prediction(request, (model.version, rows, outputs, cache))
     if header_length is None:
         return Response(content, media_type="application/json")
     return Response(
