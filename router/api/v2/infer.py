@@ -57,7 +57,7 @@ HEADER_LENGTH = "inference-header-content-length"
 _WINDOW_BITS = {"gzip": 31, "deflate": 15}
 _IDENTITY = frozenset({"", "identity"})
 # The types of values that hold strings, or may: a container without them holds none.
-_NO_STRINGS = frozenset({str, dict, list})
+_MAY_HOLD_STRINGS = frozenset({str, dict, list})
 
 
 @dataclass(frozen=True, slots=True)
@@ -246,7 +246,7 @@ def _strings_in(document: dict[str, Any]) -> int:
         values = list(item.values()) if isinstance(item, dict) else item
         if isinstance(item, dict):
             count += len(item)
-        if _NO_STRINGS.isdisjoint(map(type, values)):
+        if _MAY_HOLD_STRINGS.isdisjoint(map(type, values)):
             continue
         types = Counter(map(type, values))
         count += types[str]

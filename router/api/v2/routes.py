@@ -10,6 +10,7 @@ Infer writes the prediction log line that ``/models`` predict writes
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -129,14 +130,21 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     body = await read_body(request, settings.max_body_bytes, request.app.state.body_timeout_s)
     headers = request.headers
     encoding = headers.get("content-encoding")
-    read = (body, encoding, headers.get(HEADER_LENGTH), headers.get("content-type"), settings)
+    read = functools.partial(
+        _read_request,
+        body,
+        encoding,
+        headers.get(HEADER_LENGTH),
+        headers.get("content-type"),
+        settings,
+    )
     # As /models bodies: a small one is read on the event loop, faster than the hop to a
     # worker thread; a large one in a thread, so the loop keeps serving other requests. A
     # compressed one too, whatever its size: a few KiB can inflate to the body limit.
     if len(body) <= INLINE_PARSE_MAX_BYTES and not is_compressed(encoding):
-        payload = _read_request(*read)
+        payload = read()
     else:
-        payload = await run_blocking(_read_request, *read)
+        payload = await run_blocking(read)
     model, cache = await _find_model(request, name, version)
     started = time.perf_counter()
     rows = payload.inputs[0].shape[0]
