@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from router.api.problems import PROBLEM_MEDIA_TYPE, problem_body
+from router.api.v2.errors import V2_ERROR_MEDIA_TYPE, is_v2_path, v2_error_body
 from router.errors import MalformedEvent, NotAnHttpEvent, RouterError
 
 
@@ -37,12 +38,18 @@ def check_event(event: object) -> dict[str, Any]:
 
 
 def event_problem(error: RouterError, event: object) -> dict[str, Any]:
-    """The Lambda proxy response for an event refused before the app saw it."""
-    body = problem_body(error.status, error.slug, error.title, error.detail, _path(event))
+    """The Lambda proxy response for an event refused before the app saw it, or for an
+    answer refused after it (over Lambda's limit): under ``/v2`` the protocol's error."""
+    path = _path(event)
+    if is_v2_path(path):
+        body, media_type = v2_error_body(error.detail), V2_ERROR_MEDIA_TYPE
+    else:
+        problem = problem_body(error.status, error.slug, error.title, error.detail, path)
+        body, media_type = orjson.dumps(problem), PROBLEM_MEDIA_TYPE
     return {
         "statusCode": error.status,
-        "headers": {"content-type": PROBLEM_MEDIA_TYPE},
-        "body": orjson.dumps(body).decode(),
+        "headers": {"content-type": media_type},
+        "body": body.decode(),
         "isBase64Encoded": False,
     }
 

@@ -1,5 +1,6 @@
 """uvicorn's HTTP protocol (httptools), answering a request it cannot parse as the app
-answers bad input: a 400 with a problem body, not uvicorn's plain-text line.
+answers bad input: a 400 with a problem body (under ``/v2``, the protocol's ``{"error"}``),
+not uvicorn's plain-text line.
 
 Such a request never reaches the app: a request line that is not HTTP, a Content-Length or
 chunk size that is not a number, a request line and headers over ``MAX_HEAD_BYTES``. The
@@ -15,12 +16,14 @@ from __future__ import annotations
 
 import sys
 from typing import Final
+from urllib.parse import unquote, urlsplit
 
 import httptools
 import orjson
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from router.api.problems import PROBLEM_MEDIA_TYPE, problem_type
+from router.api.v2.errors import V2_ERROR_MEDIA_TYPE, is_v2_path, v2_error_body
 
 MAX_HEAD_BYTES: Final = 64 * 1024  # the URL and every header's name and value, together
 _HEAD_TOO_LARGE: Final = f"its URL and headers are over {MAX_HEAD_BYTES // 1024} KiB"
@@ -59,6 +62,13 @@ def _parser_reason() -> str:
     return "its request line, headers or body framing cannot be parsed"
 
 
+def _request_path(target: bytes) -> str:
+    """The decoded path of a request target (origin form, or absolute form)."""
+    text = target.decode("latin-1")
+    path = text if text.startswith("/") else urlsplit(text).path
+    return unquote(path.partition("?")[0].partition("#")[0])
+
+
 class ProblemHttpToolsProtocol(HttpToolsProtocol):
     """``model-router serve``'s HTTP protocol: uvicorn's, with a problem body for a request
     it cannot parse, and a bound on a request's URL and headers."""
@@ -83,13 +93,20 @@ class ProblemHttpToolsProtocol(HttpToolsProtocol):
             raise HeadTooLarge
 
     def send_400_response(self, msg: str) -> None:
-        body = unparsable_request_body(_parser_reason())
+        reason = _parser_reason()
+        # Under /v2 the protocol's {"error"}: tritonclient reads no problem body. The
+        # target is what the parser read of it, which may stop short (a URL over the bound).
+        if is_v2_path(_request_path(getattr(self, "url", b""))):
+            body = v2_error_body(f"The request is not valid HTTP/1.1: {reason}.")
+            media_type = V2_ERROR_MEDIA_TYPE
+        else:
+            body, media_type = unparsable_request_body(reason), PROBLEM_MEDIA_TYPE
         content = [STATUS_LINE[400]]
         for name, value in self.server_state.default_headers:
             content.extend([name, b": ", value, b"\r\n"])
         content.extend(
             [
-                b"content-type: " + PROBLEM_MEDIA_TYPE.encode() + b"\r\n",
+                b"content-type: " + media_type.encode() + b"\r\n",
                 b"content-length: " + str(len(body)).encode("ascii") + b"\r\n",
                 b"connection: close\r\n",
                 b"\r\n",

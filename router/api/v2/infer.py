@@ -19,7 +19,9 @@ the model's class labels are known, else the class index, as in ``/models``. The
 
 from __future__ import annotations
 
+import re
 import zlib
+from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast, get_args
 
@@ -53,6 +55,9 @@ DEFAULT_OUTPUT = "value"
 HEADER_LENGTH = "inference-header-content-length"
 # zlib's window bits: gzip framing, and the zlib framing HTTP calls "deflate".
 _WINDOW_BITS = {"gzip": 31, "deflate": 15}
+_IDENTITY = frozenset({"", "identity"})
+# The types of values that hold strings, or may: a container without them holds none.
+_MAY_HOLD_STRINGS = frozenset({str, dict, list})
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,29 +95,46 @@ def encode_request(
     return header + rows.tobytes(), {"Inference-Header-Content-Length": str(len(header))}
 
 
+def is_compressed(content_encoding: str | None) -> bool:
+    """Whether ``decode_body`` has to inflate (or refuse) a body of this Content-Encoding."""
+    return (content_encoding or "").strip().lower() not in _IDENTITY
+
+
 def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
     """The body as sent before compression (tritonclient can gzip or deflate requests);
     never more than ``max_bytes`` once inflated."""
-    if content_encoding is None or content_encoding.strip().lower() in ("", "identity"):
+    if not is_compressed(content_encoding):
         return body
-    wbits = _WINDOW_BITS.get(content_encoding.strip().lower())
+    encoding = (content_encoding or "").strip().lower()
+    wbits = _WINDOW_BITS.get(encoding)
     if wbits is None:
         raise MalformedRequest(
-            f"Content-Encoding {content_encoding[:32]!r} is not supported: use gzip or deflate"
+            f"Content-Encoding {encoding[:32]!r} is not supported: use gzip or deflate"
         )
     inflater = zlib.decompressobj(wbits)
     try:
         inflated = inflater.decompress(body, max_bytes + 1)
     except zlib.error as exc:
-        raise MalformedRequest(f"the body is not valid {content_encoding}: {exc}") from exc
+        raise MalformedRequest(f"the body is not valid {encoding}: {exc}") from exc
     if len(inflated) > max_bytes or inflater.unconsumed_tail:
         raise RequestTooLarge(
             f"the inflated body is over the limit of {max_bytes} bytes (ROUTER_MAX_BODY_BYTES)"
         )
+    # zlib stops quietly at the end of the first stream, and returns what it has of a stream
+    # cut short: either way the request is not the one the client compressed.
+    if not inflater.eof:
+        raise MalformedRequest(f"the body is not valid {encoding}: it ends before its stream does")
+    if inflater.unused_data:
+        raise MalformedRequest(
+            f"the body is not valid {encoding}: {len(inflater.unused_data)} bytes "
+            "follow after the end of its stream; send one stream and nothing after it"
+        )
     return inflated
 
 
-def parse_infer_request(body: bytes, header_length: str | None, *, max_rows: int) -> InferRequest:
+def parse_infer_request(
+    body: bytes, header_length: str | None, *, max_rows: int, content_type: str | None = None
+) -> InferRequest:
     """Split the body at ``Inference-Header-Content-Length`` (binary tensor data extension),
     whatever the Content-Type, and decode the JSON header and the tensors."""
     binary: memoryview | None = None
@@ -135,9 +157,10 @@ def parse_infer_request(body: bytes, header_length: str | None, *, max_rows: int
         try:
             document = loads_with_nan(header, exc, integers_as_floats=False)
         except MalformedRequest:
-            raise MalformedRequest(f"the inference request is not valid JSON: {exc}") from exc
+            raise _not_json(header, exc, header_length, content_type) from exc
     if not isinstance(document, dict):
         raise InvalidInstances('the inference request must be a JSON object: {"inputs": [...]}')
+    _refuse_duplicate_keys(header, document)
     request_id = document.get("id")
     if request_id is not None and not isinstance(request_id, str):
         raise MalformedRequest("id must be a string")
@@ -146,6 +169,90 @@ def parse_infer_request(body: bytes, header_length: str | None, *, max_rows: int
     if rounds is not None and rounds not in ROUNDS:
         raise InvalidInstances(f"parameters.rounds must be one of {', '.join(ROUNDS)}")
     return InferRequest(request_id, inputs, _requested_outputs(document), rounds)
+
+
+def _not_json(
+    header: bytes,
+    error: orjson.JSONDecodeError,
+    header_length: str | None,
+    content_type: str | None,
+) -> MalformedRequest:
+    """Why the JSON header is no JSON, in the words of the mistake: a binary request sent
+    without Inference-Header-Content-Length is JSON followed by tensor bytes, which orjson
+    calls "str is not valid UTF-8: surrogates not allowed" or "unexpected content"."""
+    if header_length is not None:
+        return MalformedRequest(
+            f"the JSON header (its first {len(header)} bytes, as "
+            f"Inference-Header-Content-Length says) is not valid JSON: {error}"
+        )
+    if _is_octet_stream(content_type) or _json_then_more(header, error):
+        return MalformedRequest(
+            "the body is not JSON, and the request has no Inference-Header-Content-Length "
+            "header: a binary request (the binary tensor data extension) needs it, the length "
+            "in bytes of the JSON before the tensors' bytes"
+        )
+    return MalformedRequest(f"the inference request is not valid JSON: {error}")
+
+
+def _is_octet_stream(content_type: str | None) -> bool:
+    media_type = (content_type or "").partition(";")[0].strip().lower()
+    return media_type == "application/octet-stream"
+
+
+def _json_then_more(body: bytes, error: orjson.JSONDecodeError) -> bool:
+    """Whether the body is bytes that are no text, or a JSON document with more after it:
+    tensor bytes after a JSON header. Only for a body orjson refused."""
+    try:
+        text = body.decode()
+    except UnicodeDecodeError:
+        return True
+    if not 0 < error.pos < len(text):
+        return False
+    try:
+        orjson.loads(text[: error.pos])  # the position counts characters, not bytes
+    except orjson.JSONDecodeError:
+        return False
+    return True
+
+
+def _refuse_duplicate_keys(header: bytes, document: dict[str, Any]) -> None:
+    """Refuse a key twice in one object (``{"inputs": [...], "inputs": [...]}``): orjson
+    keeps the last one silently, and parsers disagree on which wins, so a proxy or gateway
+    that checked the request may have read another one.
+
+    As ``/models`` does it (``router.api.body``): every string of the text is a key or a
+    value of the parse, except the key and the strings of a pair a repeated key overwrote.
+    So the text holds more strings than the parse exactly when a key was repeated. A string
+    is two unescaped quotes: drop escaped backslashes (pairs, left to right), then every
+    ``\\"`` left is an escaped quote. A few scans of the header, and one walk of the parse.
+    """
+    quotes = header.count(b'"')
+    if b"\\" in header:  # one byte, found as fast as memchr; most headers hold none
+        text = header.replace(b"\\\\", b"")
+        quotes = text.count(b'"') - text.count(b'\\"')
+    if quotes != 2 * _strings_in(document):
+        raise MalformedRequest(
+            "a key appears twice in one object of the inference request; send each key once"
+        )
+
+
+def _strings_in(document: dict[str, Any]) -> int:
+    """The strings a parsed document holds, keys included. A container's values are looked
+    at by type, in C: tensor data is long lists of numbers, which only the first look sees."""
+    count = 0
+    pending: list[dict[str, Any] | list[Any]] = [document]
+    while pending:
+        item = pending.pop()
+        values = list(item.values()) if isinstance(item, dict) else item
+        if isinstance(item, dict):
+            count += len(item)
+        if _MAY_HOLD_STRINGS.isdisjoint(map(type, values)):
+            continue
+        types = Counter(map(type, values))
+        count += types[str]
+        if types[dict] or types[list]:
+            pending.extend(value for value in values if type(value) in (dict, list))
+    return count
 
 
 def _requested_outputs(document: dict[str, Any]) -> list[RequestedOutput]:
@@ -190,18 +297,52 @@ def input_matrix(inputs: list[InputTensor], predictor: Predictor) -> np.ndarray:
     if any(tensor.datatype == BOOL for tensor in inputs):
         _refuse_boolean_categories(inputs, predictor, by_feature=by_feature)
     if by_feature:
-        matrix = predictor.matrix(_object_rows(inputs, predictor))
+        rows = _object_rows(inputs, predictor)
     elif len(inputs) == 1:
-        matrix = predictor.matrix(_array_rows(inputs[0], predictor))
+        rows = _array_rows(inputs[0], predictor)
     else:
         raise InvalidInstances(
             f"{len(inputs)} inputs: send one [rows, {predictor.num_features}] tensor, or one "
             "1-D tensor per feature named by the feature"
             + (f" ({', '.join(names[:10])}{', ...' if len(names) > 10 else ''})" if names else "")
         )
+    try:
+        matrix = predictor.matrix(rows)
+    except InvalidInstances as exc:
+        raise _in_tensor_words(exc, None if by_feature else inputs[0].name) from exc
     if np.isinf(matrix).any():
         raise InvalidInstances("a value is infinite, or too large for the model's float32 features")
     return matrix
+
+
+# Where the predictor's refusals point, in the words of /models bodies: a row of
+# "instances", and a feature of it (router.xgb words them; V2 rewords them, here only).
+_ROW_PREFIX = re.compile(r"instances\.(\d+)(?:\.(.+?))?: ")
+_TENSOR_WORDS = (
+    ("a category by value in object rows", "a category by value in a BYTES tensor named by "
+     "the feature"),
+    ("or its code where rows are arrays", "or its code in a numeric tensor"),
+    ("; send a JSON number", "; send numbers"),
+)  # fmt: skip
+
+
+def _in_tensor_words(error: InvalidInstances, tensor: str | None) -> InvalidInstances:
+    """The predictor's refusal, ``instances.3.plan: ...``, as ``input 'plan', row 3: ...``
+    for tensors named by feature (``tensor`` None), or ``input 'x', row 3, feature 'plan':
+    ...`` for the one [rows, features] tensor ``x``."""
+    detail = error.detail
+    match = _ROW_PREFIX.match(detail)
+    if match is not None:
+        row, feature = match.groups()
+        if tensor is not None:
+            where = f"input {tensor[:64]!r}, row {row}"
+            where += f", feature {feature!r}" if feature is not None else ""
+        else:
+            where = f"input {feature!r}, row {row}" if feature is not None else f"row {row}"
+        detail = f"{where}: {detail[match.end() :]}"
+    for models_words, tensor_words in _TENSOR_WORDS:
+        detail = detail.replace(models_words, tensor_words)
+    return InvalidInstances(detail)
 
 
 def _refuse_boolean_categories(

@@ -4,10 +4,13 @@ versions, limits and cache as ``/models``.
 Endpoints delegate: ``infer`` turns tensors into the predictor's matrix and its outputs
 into tensors (``router.api.v2.infer``); a pinned ``/versions/{version}`` is the registry's
 (``router.history`` lists what exists). Errors are ``{"error": "..."}`` (``errors``).
+Infer writes the prediction log line that ``/models`` predict writes
+(``router.api.request_log``), so that one query finds every model's traffic and failures.
 """
 
 from __future__ import annotations
 
+import functools
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -17,9 +20,10 @@ from pydantic import BaseModel
 from starlette.responses import Response
 
 from router import __version__
-from router.api.body import read_body
+from router.api.body import INLINE_PARSE_MAX_BYTES, read_body
 from router.api.dependencies import RegistryDep, app_registry, app_run_blocking, app_settings
 from router.api.models import INLINE_PREDICT_MAX_ROWS, MODEL_NAME_PARAMETER, find_model
+from router.api.request_log import logs_predictions, note_prediction
 from router.api.v2 import schemas
 from router.api.v2.infer import (
     HEADER_LENGTH,
@@ -29,12 +33,14 @@ from router.api.v2.infer import (
     decode_body,
     infer_response,
     input_matrix,
+    is_compressed,
     parse_infer_request,
 )
 from router.api.v2.tensors import datatype_of
 from router.api.versions import VERSION_PARAMETER
 from router.errors import UnknownVersion
 from router.names import validate_name
+from router.settings import Settings
 
 if TYPE_CHECKING:
     from router.registry.registry import CacheOutcome
@@ -97,6 +103,7 @@ _INFER_RESPONSES[200]["description"] = (
     responses=_INFER_RESPONSES,
     openapi_extra=_infer_extra(MODEL_NAME_PARAMETER),
 )
+@logs_predictions
 async def infer(request: Request) -> Response:
     """Infer with the live model ``name``."""
     # Like POST /models/{name}/predict, nothing for FastAPI to solve on the hot path.
@@ -109,6 +116,7 @@ async def infer(request: Request) -> Response:
     responses=_INFER_RESPONSES,
     openapi_extra=_infer_extra(MODEL_NAME_PARAMETER, VERSION_PARAMETER),
 )
+@logs_predictions
 async def infer_version(request: Request) -> Response:
     """Infer with one version of ``name``, whatever version is live."""
     name = validate_name(request.path_params["name"])
@@ -119,15 +127,25 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     registry = app_registry(request)
     settings = app_settings(request)
     run_blocking = app_run_blocking(request)
-    body = decode_body(
-        await read_body(request, settings.max_body_bytes, request.app.state.body_timeout_s),
-        request.headers.get("content-encoding"),
-        settings.max_body_bytes,
+    body = await read_body(request, settings.max_body_bytes, request.app.state.body_timeout_s)
+    headers = request.headers
+    encoding = headers.get("content-encoding")
+    read = functools.partial(
+        _read_request,
+        body,
+        encoding,
+        headers.get(HEADER_LENGTH),
+        headers.get("content-type"),
+        settings,
     )
-    payload = parse_infer_request(
-        body, request.headers.get(HEADER_LENGTH), max_rows=settings.max_rows
-    )
-    model, _ = await _find_model(request, name, version)
+    # As /models bodies: a small one is read on the event loop, faster than the hop to a
+    # worker thread; a large one in a thread, so the loop keeps serving other requests. A
+    # compressed one too, whatever its size: a few KiB can inflate to the body limit.
+    if len(body) <= INLINE_PARSE_MAX_BYTES and not is_compressed(encoding):
+        payload = read()
+    else:
+        payload = await run_blocking(read)
+    model, cache = await _find_model(request, name, version)
     started = time.perf_counter()
     rows = payload.inputs[0].shape[0]
     if rows <= INLINE_PREDICT_MAX_ROWS:
@@ -135,12 +153,29 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     else:
         content, header_length = await run_blocking(_answer, name, model, payload)
     registry.metrics.milliseconds("PredictTime", (time.perf_counter() - started) * 1000)
+    # The prediction line's "output": the outputs asked for, in their order.
+    outputs = ",".join(output.name for output in payload.outputs)
+    note_prediction(request, (model.version, rows, outputs, cache))
     if header_length is None:
         return Response(content, media_type="application/json")
     return Response(
         content,
         media_type="application/octet-stream",
         headers={"Inference-Header-Content-Length": str(header_length)},
+    )
+
+
+def _read_request(
+    body: bytes,
+    content_encoding: str | None,
+    header_length: str | None,
+    content_type: str | None,
+    settings: Settings,
+) -> InferRequest:
+    """The body, inflated and parsed: CPU work in proportion to its size."""
+    inflated = decode_body(body, content_encoding, settings.max_body_bytes)
+    return parse_infer_request(
+        inflated, header_length, max_rows=settings.max_rows, content_type=content_type
     )
 
 

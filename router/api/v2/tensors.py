@@ -3,6 +3,11 @@
 A tensor's data is either a JSON array (nested or flat, row-major) or, with the binary tensor
 data extension, ``binary_data_size`` raw little-endian bytes after the JSON header, in the
 order of the tensors. BYTES elements are a 4-byte little-endian length and the bytes.
+
+Data that its own datatype cannot hold (300 in UINT8, 5.1 in INT64, true among FP32 numbers,
+2 in BOOL, 1e39 in FP32) is a 400, as Triton answers it: the request contradicts itself.
+Values the datatype holds but the model cannot use (1e300 in FP64, beyond float32; a BOOL
+tensor for a categorical feature) are the model's 422, as in ``/models``.
 """
 
 from __future__ import annotations
@@ -10,9 +15,10 @@ from __future__ import annotations
 import math
 import struct
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 import numpy as np
+import orjson
 
 from router.errors import InvalidInstances, MalformedRequest, RequestTooLarge
 
@@ -39,6 +45,7 @@ BOOL = "BOOL"
 _BOOL_BYTES = np.dtype("u1")
 _DATATYPE_OF_KIND = {("f", 4): "FP32", ("f", 8): "FP64", ("i", 4): "INT32", ("i", 8): "INT64"}
 _LENGTH_PREFIX = struct.Struct("<I")
+_SHOWN_VALUE = 32  # a sent value quoted in a refusal, at most
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,16 +108,16 @@ def _decode_input(
     if any(key.startswith("shared_memory") for key in parameters):
         raise MalformedRequest(f"{where}: shared memory is not supported; send the data")
     size = parameters.get("binary_data_size")
+    if size is not None and not (_is_integer(size) and size >= 0):
+        # Said apart from a wrong count: "must be 16 ... got 16" was all a "16" got.
+        raise MalformedRequest(
+            f"{where}: binary_data_size must be an integer, not {_shown(size)}: the number "
+            "of bytes of its data after the JSON header"
+        )
     if size is None:
         if "data" not in document:
             raise InvalidInstances(f"{where} has neither data nor binary_data_size")
-        data = document["data"]
-        if dtype is None:
-            values = _json_texts(data, where)
-        elif datatype == BOOL:
-            values = _json_booleans(data, where)
-        else:
-            values = _json_values(data, where)
+        values = _json_data(document["data"], where, str(datatype))
         used = 0
     elif dtype is None:  # BYTES: the size is the elements' with their length prefixes
         if binary is None:
@@ -160,45 +167,144 @@ def _shape(value: object, where: str) -> tuple[int, ...]:
 
 
 def _is_count(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**40
+    return _is_integer(value) and 0 <= value < 2**40
 
 
-def _json_values(data: object, where: str) -> np.ndarray:
-    """JSON tensor data as a flat numeric array; ``null`` is a missing value (NaN), as in
-    ``/models`` rows. Booleans and strings are refused rather than coerced."""
-    if not isinstance(data, list):
-        raise InvalidInstances(f"{where}: data must be an array of numbers")
+def _is_integer(value: object) -> TypeGuard[int]:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _shown(value: object) -> str:
+    """A JSON value as it was sent, shortened: a string is said to be one."""
     try:
-        array = np.asarray(data)
-    except ValueError as exc:  # ragged nesting
-        raise InvalidInstances(f"{where}: data is nested unevenly") from exc
-    if array.dtype.kind in "iuf":
-        return array.ravel()
-    if array.dtype.kind == "O":  # nulls, or integers too large for int64
-        flat = array.ravel()
-        if all(_is_number_or_null(value) for value in flat):
-            return np.array([np.nan if v is None else _as_float(v) for v in flat], np.float64)
-    raise InvalidInstances(f"{where}: data must hold numbers (or null for a missing value)")
+        text = orjson.dumps(value).decode()
+    except TypeError:  # an integer past 64 bits (read by the stdlib parse), or one inside
+        text = str(value)[: _SHOWN_VALUE + 1]
+    text = text if len(text) <= _SHOWN_VALUE else text[:_SHOWN_VALUE] + "..."
+    return f"the string {text}" if isinstance(value, str) else text
 
 
-def _json_booleans(data: object, where: str) -> np.ndarray:
-    """JSON BOOL data as a flat float array: true 1, false 0, ``null`` a missing value (NaN,
-    a pandas nullable boolean's NA). Numbers are refused: BOOL holds booleans."""
+def _json_data(data: object, where: str, datatype: str) -> np.ndarray:
+    """JSON tensor data, flat in row-major order, as values of ``datatype``: numbers (float64
+    with NaN where ``null`` is missing, or the integer type itself), booleans as 1 and 0,
+    BYTES as ``str`` and ``None``. A value the datatype cannot hold is refused rather than
+    read as the number it is: no binary UINT8 tensor carries 300, nor an INT64 one 5.1, and
+    numpy reads true among numbers as 1."""
+    flat, types = _flat(data, where)
+    if datatype == "BYTES":
+        return _json_texts(flat, types, where)
+    if datatype == BOOL:
+        return _json_booleans(flat, types, where)
+    dtype = NUMERIC_DATATYPES[datatype]
+    if dtype.kind == "f":
+        return _json_floats(flat, types, where, datatype, dtype)
+    return _json_integers(flat, types, where, datatype, dtype)
+
+
+def _flat(data: object, where: str) -> tuple[list[Any], set[type]]:
+    """Nested (row-major) or flat JSON data as one flat list, and the types of its values.
+    Types are gathered in C (``map(type, ...)``): a tensor may hold a million values."""
     if not isinstance(data, list):
-        raise InvalidInstances(f"{where}: data must be an array of booleans")
+        raise InvalidInstances(f"{where}: data must be an array")
+    types = set(map(type, data))
+    if list not in types:  # flat, as tritonclient sends it
+        return data, types
     try:
-        array = np.asarray(data, dtype=object).ravel()
-    except ValueError as exc:  # ragged nesting
+        flat: list[Any] = np.array(data, dtype=object).ravel().tolist()
+    except ValueError as exc:  # ragged below the first level
         raise InvalidInstances(f"{where}: data is nested unevenly") from exc
-    if not all(value is None or type(value) is bool for value in array):
-        raise InvalidInstances(f"{where}: BOOL data must hold true or false (or null)")
-    return np.array([np.nan if value is None else float(value) for value in array], np.float64)
+    types = set(map(type, flat))
+    if list in types:  # ragged: numpy keeps the uneven lists as values
+        raise InvalidInstances(f"{where}: data is nested unevenly")
+    return flat, types
+
+
+# The types of the values JSON data of each kind may hold; null is a missing value.
+_NULL: type = type(None)
+_INTEGER_TYPES: frozenset[type] = frozenset({int, _NULL})
+_NUMBER_TYPES: frozenset[type] = frozenset({int, float, _NULL})
+_BOOLEAN_TYPES: frozenset[type] = frozenset({bool, _NULL})
+_TEXT_TYPES: frozenset[type] = frozenset({str, _NULL})
+
+
+def _json_integers(
+    flat: list[Any], types: set[type], where: str, datatype: str, dtype: np.dtype[Any]
+) -> np.ndarray:
+    """Integers within the datatype's range, as Triton reads them: a JSON 5.0 is no integer
+    (nor is true, although Python's bool is an int)."""
+    info = np.iinfo(dtype)
+    if not types <= _INTEGER_TYPES:
+        index, value = _first_of_other_type(flat, _INTEGER_TYPES)
+        # orjson reads an integer past 64 bits as a float: out of range, not "no integer".
+        if not (type(value) is float and value.is_integer() and abs(value) >= 2**63):
+            raise MalformedRequest(
+                f"{where}: {datatype} data must hold integers (or null for a missing value); "
+                f"element {index} is {_shown(value)}"
+            )
+    present = [value for value in flat if value is not None] if _NULL in types else flat
+    if present and not (info.min <= min(present) and max(present) <= info.max):
+        index, value = next(
+            (i, v) for i, v in enumerate(flat) if v is not None and not info.min <= v <= info.max
+        )
+        raise MalformedRequest(
+            f"{where}: {datatype} holds integers from {info.min} to {info.max}; "
+            f"element {index} is {_shown(value)}"
+        )
+    if _NULL in types:
+        return np.array([np.nan if value is None else value for value in flat], np.float64)
+    return np.array(flat, dtype=dtype)
+
+
+def _json_floats(
+    flat: list[Any], types: set[type], where: str, datatype: str, dtype: np.dtype[Any]
+) -> np.ndarray:
+    """Numbers the datatype holds, as float64 (the precision the predictor reads rows in).
+    A number beyond the datatype's range is refused: in FP16 or FP32 it would be infinite,
+    which no client means (a number the datatype holds but float32 does not, 1e300 in FP64,
+    is the model's to refuse)."""
+    if not types <= _NUMBER_TYPES:
+        index, value = _first_of_other_type(flat, _NUMBER_TYPES)
+        raise MalformedRequest(
+            f"{where}: {datatype} data must hold numbers (or null for a missing value); "
+            f"element {index} is {_shown(value)}"
+        )
+    numbers = [np.nan if value is None else value for value in flat] if _NULL in types else flat
+    try:
+        values = np.array(numbers, dtype=np.float64)
+    except OverflowError:  # an integer past a double (the stdlib parse keeps its digits)
+        values = np.array([_as_float(value) for value in numbers], dtype=np.float64)
+    with np.errstate(over="ignore"):
+        held = values.astype(dtype) if dtype.itemsize < values.itemsize else values
+    # JSON has no infinity (the parse refuses Infinity), so an infinite value overflowed.
+    beyond = np.isinf(held)
+    if beyond.any():
+        index = int(np.flatnonzero(beyond)[0])
+        raise MalformedRequest(
+            f"{where}: {datatype} holds numbers up to ±{float(np.finfo(dtype).max):.4g}; "
+            f"element {index} is {_shown(flat[index])}"
+        )
+    return values
+
+
+def _json_booleans(flat: list[Any], types: set[type], where: str) -> np.ndarray:
+    """JSON BOOL data as floats: true 1, false 0, ``null`` a missing value (NaN, a pandas
+    nullable boolean's NA). Numbers are refused: BOOL holds booleans."""
+    if not types <= _BOOLEAN_TYPES:
+        index, value = _first_of_other_type(flat, _BOOLEAN_TYPES)
+        raise MalformedRequest(
+            f"{where}: BOOL data must hold true or false (or null for a missing value); "
+            f"element {index} is {_shown(value)}"
+        )
+    return np.array([np.nan if value is None else value for value in flat], np.float64)
 
 
 def _binary_booleans(data: np.ndarray, where: str) -> np.ndarray:
     """Binary BOOL data, a byte each, as tritonclient writes numpy's bool: 1 or 0."""
     if data.size and int(data.max()) > 1:
-        raise InvalidInstances(f"{where}: a BOOL element is a byte of 0 or 1")
+        index = int(np.flatnonzero(data > 1)[0])
+        raise MalformedRequest(
+            f"{where}: a BOOL element is a byte of 0 or 1; element {index} is {data[index]}"
+        )
     return data.astype(np.float64)
 
 
@@ -210,24 +316,23 @@ def _as_float(value: float) -> float:
         return math.inf if value > 0 else -math.inf
 
 
-def _json_texts(data: object, where: str) -> np.ndarray:
-    """JSON BYTES data (category values) as a flat object array of ``str``; ``null`` is a
+def _json_texts(flat: list[Any], types: set[type], where: str) -> np.ndarray:
+    """JSON BYTES data (category values) as an object array of ``str``; ``null`` is a
     missing value (``None``), as in ``/models`` rows."""
-    if not isinstance(data, list):
-        raise InvalidInstances(f"{where}: data must be an array of strings")
-    flat: list[object] = []
-    pending: list[object] = [data]
-    while pending:  # flatten nested (row-major) arrays without recursion
-        item = pending.pop()
-        if isinstance(item, list):
-            pending.extend(reversed(item))
-        elif item is None or isinstance(item, str):
-            flat.append(item)
-        else:
-            raise InvalidInstances(f"{where}: BYTES data must hold strings (or null)")
+    if not types <= _TEXT_TYPES:
+        index, value = _first_of_other_type(flat, _TEXT_TYPES)
+        raise MalformedRequest(
+            f"{where}: BYTES data must hold strings (or null for a missing value); "
+            f"element {index} is {_shown(value)}"
+        )
     array = np.empty(len(flat), dtype=object)
     array[:] = flat
     return array
+
+
+def _first_of_other_type(flat: list[Any], allowed: frozenset[type]) -> tuple[int, Any]:
+    """Where the first value not of the ``allowed`` types is (only for a refused tensor)."""
+    return next((i, value) for i, value in enumerate(flat) if type(value) not in allowed)
 
 
 def _binary_texts(data: memoryview, where: str) -> np.ndarray:
@@ -249,10 +354,6 @@ def _binary_texts(data: memoryview, where: str) -> np.ndarray:
     array = np.empty(len(texts), dtype=object)
     array[:] = texts
     return array
-
-
-def _is_number_or_null(value: object) -> bool:
-    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
 
 
 def datatype_of(array: np.ndarray) -> str:
