@@ -23,6 +23,13 @@ from typing import TYPE_CHECKING, Any, Final, get_args
 import orjson
 from starlette.requests import ClientDisconnect
 
+from router.api.content_coding import (
+    SUPPORTED,
+    coding_of,
+    decode_body,
+    is_compressed,
+    is_supported,
+)
 from router.api.schemas import PredictRequest
 from router.counts import parse_count
 from router.errors import (
@@ -60,13 +67,35 @@ OBJECT_VALUE_TYPES: Final[frozenset[type]] = frozenset({float, int, bool, type(N
 async def read_predict_request(
     request: Request, settings: Settings, run_blocking: RunBlocking
 ) -> PredictRequest:
-    """The checked request: its content type, then its bytes, then its JSON."""
+    """The checked request: its content type and coding, then its bytes, then its JSON."""
     check_content_type(request.headers.get("content-type"))
+    encoding = request.headers.get("content-encoding")
+    check_content_encoding(encoding)
     body = await read_body(request, settings.max_body_bytes, request.app.state.body_timeout_s)
-    if len(body) <= INLINE_PARSE_MAX_BYTES:
+    if len(body) <= INLINE_PARSE_MAX_BYTES and not is_compressed(encoding):
         return parse_predict_request(body, settings.max_rows)
-    parsed: PredictRequest = await run_blocking(parse_predict_request, body, settings.max_rows)
+    # In a thread: a large body, and a compressed one whatever its size (a few KiB can
+    # inflate to the body limit).
+    parsed: PredictRequest = await run_blocking(
+        parse_encoded_request, body, encoding, settings.max_body_bytes, settings.max_rows
+    )
     return parsed
+
+
+def check_content_encoding(content_encoding: str | None) -> None:
+    """gzip, deflate or none (RFC 9110 §15.5.16: 415 for a coding the server cannot read)."""
+    if not is_supported(content_encoding):
+        raise UnsupportedMediaType(
+            f"the body's Content-Encoding is {coding_of(content_encoding)[:32]!r}; send it "
+            f"uncompressed, or as {' or '.join(SUPPORTED)}"
+        )
+
+
+def parse_encoded_request(
+    body: bytes, content_encoding: str | None, max_bytes: int, max_rows: int
+) -> PredictRequest:
+    """The request of a body sent with ``content_encoding``, inflated within ``max_bytes``."""
+    return parse_predict_request(decode_body(body, content_encoding, max_bytes), max_rows)
 
 
 def check_content_type(content_type: str | None) -> None:

@@ -25,8 +25,9 @@ from starlette.responses import Response
 from starlette.routing import compile_path
 
 from router.api.body import (
+    check_content_encoding,
     check_content_type,
-    parse_predict_request,
+    parse_encoded_request,
     refuse_declared_size,
     refuse_received_size,
 )
@@ -97,9 +98,11 @@ class DirectPredict:
         registry = self.state.registry
         validate_name(name)
         check_content_type(headers.get("content-type"))
+        encoding = headers.get("content-encoding")
+        check_content_encoding(encoding)
         refuse_declared_size(headers.get("content-length"), settings.max_body_bytes)
         refuse_received_size(len(body), settings.max_body_bytes)
-        payload = parse_predict_request(body, settings.max_rows)
+        payload = parse_encoded_request(body, encoding, settings.max_body_bytes, settings.max_rows)
         model: LoadedModel | None = registry.cached_if_fresh(name)
         cache: CacheOutcome = "hit"
         if model is None:

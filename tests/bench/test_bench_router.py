@@ -70,7 +70,8 @@ def test_quick_run_writes_a_markdown_report(tmp_path: Path) -> None:
     assert "| model | trees | raw p50 |" in report
     assert "| floor | trees-" in report  # the HTTP floor was served and loaded
     # Each handler's peak memory after its first answer, in MiB; the floor reports none.
-    cold_rows = [line for line in report.splitlines() if line.startswith("| ours: router.lambda_handler |")]
+    ours = "| ours: router.lambda_handler |"
+    cold_rows = [line for line in report.splitlines() if line.startswith(ours)]
     assert cold_rows, report
     peak = cold_rows[0].rstrip(" |").rsplit("|", 1)[-1].strip()
     assert 20 < float(peak) < 1024, cold_rows[0]

@@ -20,7 +20,6 @@ the model's class labels are known, else the class index, as in ``/models``. The
 from __future__ import annotations
 
 import re
-import zlib
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, cast, get_args
@@ -39,7 +38,7 @@ from router.api.v2.tensors import (
     parameters_of,
 )
 from router.counts import parse_count
-from router.errors import InvalidInstances, MalformedRequest, RequestTooLarge
+from router.errors import InvalidInstances, MalformedRequest
 from router.xgb.metadata import RoundsChoice
 from router.xgb.outputs import OUTPUTS
 
@@ -53,9 +52,6 @@ OUTPUT_NAMES: tuple[str, ...] = OUTPUTS
 ROUNDS: tuple[str, ...] = get_args(RoundsChoice)
 DEFAULT_OUTPUT = "value"
 HEADER_LENGTH = "inference-header-content-length"
-# zlib's window bits: gzip framing, and the zlib framing HTTP calls "deflate".
-_WINDOW_BITS = {"gzip": 31, "deflate": 15}
-_IDENTITY = frozenset({"", "identity"})
 # The types of values that hold strings, or may: a container without them holds none.
 _MAY_HOLD_STRINGS = frozenset({str, dict, list})
 
@@ -93,43 +89,6 @@ def encode_request(
     if not binary:
         return header, {"Content-Type": "application/json"}
     return header + rows.tobytes(), {"Inference-Header-Content-Length": str(len(header))}
-
-
-def is_compressed(content_encoding: str | None) -> bool:
-    """Whether ``decode_body`` has to inflate (or refuse) a body of this Content-Encoding."""
-    return (content_encoding or "").strip().lower() not in _IDENTITY
-
-
-def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
-    """The body as sent before compression (tritonclient can gzip or deflate requests);
-    never more than ``max_bytes`` once inflated."""
-    if not is_compressed(content_encoding):
-        return body
-    encoding = (content_encoding or "").strip().lower()
-    wbits = _WINDOW_BITS.get(encoding)
-    if wbits is None:
-        raise MalformedRequest(
-            f"Content-Encoding {encoding[:32]!r} is not supported: use gzip or deflate"
-        )
-    inflater = zlib.decompressobj(wbits)
-    try:
-        inflated = inflater.decompress(body, max_bytes + 1)
-    except zlib.error as exc:
-        raise MalformedRequest(f"the body is not valid {encoding}: {exc}") from exc
-    if len(inflated) > max_bytes or inflater.unconsumed_tail:
-        raise RequestTooLarge(
-            f"the inflated body is over the limit of {max_bytes} bytes (ROUTER_MAX_BODY_BYTES)"
-        )
-    # zlib stops quietly at the end of the first stream, and returns what it has of a stream
-    # cut short: either way the request is not the one the client compressed.
-    if not inflater.eof:
-        raise MalformedRequest(f"the body is not valid {encoding}: it ends before its stream does")
-    if inflater.unused_data:
-        raise MalformedRequest(
-            f"the body is not valid {encoding}: {len(inflater.unused_data)} bytes "
-            "follow after the end of its stream; send one stream and nothing after it"
-        )
-    return inflated
 
 
 def parse_infer_request(

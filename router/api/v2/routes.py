@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from router import __version__
 from router.api.body import INLINE_PARSE_MAX_BYTES, read_body
+from router.api.content_coding import decode_body, is_compressed
 from router.api.dependencies import RegistryDep, app_registry, app_run_blocking, app_settings
 from router.api.models import INLINE_PREDICT_MAX_ROWS, MODEL_NAME_PARAMETER, find_model
 from router.api.request_log import logs_predictions, note_prediction
@@ -30,10 +31,8 @@ from router.api.v2.infer import (
     InferRequest,
     RequestedOutput,
     compute_outputs,
-    decode_body,
     infer_response,
     input_matrix,
-    is_compressed,
     parse_infer_request,
 )
 from router.api.v2.tensors import datatype_of
