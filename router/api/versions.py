@@ -13,6 +13,7 @@ from starlette.responses import Response
 from router.api import models
 from router.api.dependencies import RegistryDep
 from router.api.problems import PROBLEM_MEDIA_TYPE
+from router.api.request_log import logs_predictions
 from router.names import VERSION_PATTERN, validate_name
 
 router = APIRouter(prefix="/models", tags=["versions"])
@@ -61,6 +62,7 @@ _PINNED_PREDICT_EXTRA = {
     responses=_LIVE_PREDICT.responses,
     openapi_extra=_PINNED_PREDICT_EXTRA,
 )
+@logs_predictions
 async def predict_version(request: Request) -> Response:
     """Predict with one version of ``name``, whatever version is live: the body and the
     answer are those of ``POST /models/{name}/predict``."""

@@ -168,6 +168,30 @@ def test_one_line_per_request_tells_the_cache_miss_hit_and_reload(
     assert re.fullmatch(RFC3339_MS, first["timestamp"])
 
 
+def test_a_prediction_pinned_to_a_version_gets_its_line_too(
+    api: TestClient,
+    model_root: Path,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    caplog.set_level(logging.INFO, logger="router")
+    write_model(model_root, "m", train_booster(seed=1))
+    body = {"instances": rows(2).tolist()}
+    version = api.post("/models/m/predict", json=body).json()["version"]
+
+    assert api.post(f"/models/m/versions/{version}/predict", json=body).status_code == 200
+    assert api.post("/models/m/versions/0123456789ab/predict", json=body).status_code == 404
+
+    _, pinned, unknown = prediction_lines(capsys.readouterr().out)
+    assert (pinned["model"], pinned["version"], pinned["rows"], pinned["status"]) == (
+        "m",
+        version,
+        2,
+        200,
+    )
+    assert (unknown["model"], unknown["status"], unknown["level"]) == ("m", 404, "WARNING")
+
+
 def test_failed_requests_are_logged_with_their_status_even_unsampled(
     model_root: Path, caplog: pytest.LogCaptureFixture, capsys: pytest.CaptureFixture[str]
 ) -> None:
