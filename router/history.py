@@ -59,7 +59,8 @@ class HistoryEntry:
         return self.sha256[:VERSION_LENGTH]
 
     def is_file_of(self, ref: ModelRef) -> bool:
-        """``ref`` is this very file: publishing hard-links the live file into the history."""
+        """``ref`` is this very file: publishers before entries were copies hard-linked the
+        live file into the history."""
         mine, theirs = self.ref.fingerprint, ref.fingerprint
         return (mine.device, mine.inode) == (theirs.device, theirs.inode)
 
@@ -125,9 +126,10 @@ def versions(
 ) -> list[ModelVersion]:
     """Every version of ``name`` that can be served, newest first, the live one marked.
 
-    The live file is matched to its history entry by inode (a hard link), or else by
-    content. ``live_version`` may already know the live file's version (the registry, when
-    it has that exact file loaded); otherwise the file is hashed. A live file no publisher
+    The live file is matched to its history entry by content (or by inode, in folders
+    published when entries were hard links). ``live_version`` may already know the live
+    file's version (the registry, when it has that exact file loaded); otherwise the file
+    is hashed. A live file no publisher
     recorded is listed unless ``fails_to_load`` knows it does not load (the registry, when
     it tried). Raises ``ModelNotFound`` when the model has neither a live file nor a history.
     """
@@ -145,7 +147,7 @@ def versions(
         if live_entry is None and fails_to_load is not None and fails_to_load(live):
             live = None  # not a version that can be served: listed as no live file is
         elif live_entry is None:
-            live_digest = (live_version(live) if live_version else None) or _file_version(live)
+            live_digest = (live_version(live) if live_version else None) or file_version(live)
             live_entry = next((entry for entry in entries if entry.version == live_digest), None)
     listed = [
         ModelVersion(
@@ -179,7 +181,7 @@ def _history_folder(store: ModelStore, name: str) -> Path:
     return folder
 
 
-def _file_version(ref: ModelRef) -> str:
+def file_version(ref: ModelRef) -> str:
     """Hash a live file made by hand. Opened without blocking and checked to be a regular
     file, so a FIFO or a device swapped in after the store's stat cannot hang the request."""
     try:

@@ -238,7 +238,7 @@ class ModelStore:
             # A version read from the history itself (a pinned one) is checked against it.
             folder = ref.path.parent
             history = folder if folder.name == HISTORY_DIR else folder / HISTORY_DIR
-            published = self._published(history, fingerprint, content_hash, opened)
+            published = self._published(history, content_hash, opened)
         if not published:
             # Only the version id needs the hash now, after the checks and the parse.
             content_hash.start()
@@ -281,13 +281,10 @@ class ModelStore:
             self._resolved_root = (identity, real_root)
         return real_root
 
-    def _published(
-        self, history: Path, fingerprint: Fingerprint, content_hash: ContentHash, opened: ModelRef
-    ) -> bool:
+    def _published(self, history: Path, content_hash: ContentHash, opened: ModelRef) -> bool:
         """``_check_published``, without listing ``history`` again while the folder is as it
         was when listed: a stat instead of a listing on every read of a published version.
-        Adding or pruning an entry changes the folder's times; a hash not among those listed
-        then is looked for in a new listing, which also tells a damaged file."""
+        Adding or pruning an entry changes the folder's times, and so brings a new listing."""
         try:
             folder = os.stat(history)  # noqa: PTH116 - os.stat_result, not a Path's
         except FileNotFoundError:
@@ -303,7 +300,8 @@ class ModelStore:
                 return False
             if content_hash.hexdigest() in listed[1]:
                 return True
-        published, recorded = _check_published(history, fingerprint, content_hash, opened)
+        # Listed again on a miss: a folder time too coarse to show an entry added since.
+        published, recorded = _check_published(history, content_hash, opened)
         if len(self._recorded) >= _MAX_HISTORIES:
             self._recorded.clear()
         self._recorded[history] = (identity, recorded)
@@ -458,12 +456,12 @@ def _opened_inside(fd: int, path: Path, real_root: Path) -> bool:
 
 
 def _check_published(
-    history: Path, fingerprint: Fingerprint, content_hash: ContentHash, opened: ModelRef
+    history: Path, content_hash: ContentHash, opened: ModelRef
 ) -> tuple[bool, frozenset[str]]:
     """Whether the publisher recorded the bytes' SHA-256 in ``history``, and every SHA-256
-    it recorded there; hashed here only if it recorded any. The live file a publisher wrote
-    is a hard link of its history entry: when that inode holds bytes no entry names, the
-    file was damaged (bit rot, a write in place), and is refused."""
+    it recorded there; hashed here only if it recorded any. A published live file written
+    in place since (``cp new.ubj model.ubj``) holds bytes no entry names: it is then a
+    hand-placed file like any other, served once it has settled and passed every check."""
     try:
         entries = [(entry, HISTORY_NAME.fullmatch(entry.name)) for entry in os.scandir(history)]
     except (FileNotFoundError, NotADirectoryError):  # no history, or a file named like it
@@ -476,24 +474,7 @@ def _check_published(
     shas = frozenset(match["sha"] for _, match in recorded)
     if not recorded:
         return False, shas
-    if content_hash.hexdigest() in shas:
-        return True, shas
-    for entry, match in recorded:
-        if entry.inode() == fingerprint.inode and _same_device(entry, fingerprint):
-            raise FileRefused(
-                f"{opened.path.name} is published version {int(match['number'])} but holds "
-                "other bytes than were published (damaged, or written in place); publish it "
-                "again",
-                opened.version_key,
-            )
-    return False, shas
-
-
-def _same_device(entry: os.DirEntry[str], fingerprint: Fingerprint) -> bool:
-    try:
-        return entry.stat(follow_symlinks=False).st_dev == fingerprint.device
-    except OSError:
-        return False
+    return content_hash.hexdigest() in shas, shas
 
 
 def _candidate_name(entry: os.DirEntry[str]) -> str | None:

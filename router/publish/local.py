@@ -13,16 +13,20 @@ A model's folder, as the router and this module see it::
 
 Everything but ``model.ubj`` is hidden, and the router reads only the exact names of its
 layouts, so it never mistakes one of them for a model. A version is written to a hidden
-temporary file in the model's own folder (never across file systems), fsynced, linked into
+temporary file in the model's own folder (never across file systems), fsynced, copied into
 the history and renamed over ``model.ubj`` with ``os.replace``; then the folder is fsynced.
-A reader opens either the old file or the new one, never half of one. The history link and
-the live file share one inode, so keeping history costs no copy.
+A reader opens either the old file or the new one, never half of one.
+
+The history entry is a copy, not a hard link of the live file: a tool that writes into
+``model.ubj`` in place (``cp new.ubj model.ubj``, ``rsync --inplace``) would write into a
+linked entry too, destroying the very version a rollback or a new process falls back to.
+With a copy, such a write only makes ``model.ubj`` a hand-placed file (served once it has
+settled); every published version stays as it was published.
 """
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import fcntl
 import hashlib
 import os
@@ -165,7 +169,7 @@ class ModelFolder:
         entry = self._entry_path(versions, data)
         temp = staged if staged is not None else self._write_temp(data)
         try:
-            self._add_to_history(temp, entry, data)
+            self._add_to_history(entry, data)
             temp.replace(self.live_path)
             fsync_directory(self.path)
         finally:
@@ -185,7 +189,7 @@ class ModelFolder:
         if not any(version.live for version in versions):
             # A model.ubj put here by hand: keep it in the history before removing it.
             data = self.live_path.read_bytes()
-            self._add_to_history(self.live_path, self._entry_path(versions, data), data)
+            self._add_to_history(self._entry_path(versions, data), data)
         self.live_path.unlink()
         fsync_directory(self.path)
         return True
@@ -244,9 +248,9 @@ class ModelFolder:
         return write_temp_file(folder or self.path, data, prefix=TEMP_PREFIX)
 
     def _live_holds(self, data: bytes) -> bool:
-        """Whether model.ubj holds ``data`` itself, not only the name of its entry: a copy
-        over model.ubj rewrites the entry it is a hard link of, so the name can lie, and
-        "publish it again" is then what repairs it."""
+        """Whether model.ubj holds ``data`` itself, not only the name of its entry: in a
+        folder published before entries were copies, a copy over model.ubj rewrote the entry
+        it is a hard link of, so the name can lie, and "publish it again" repairs it."""
         try:
             return self.live_path.read_bytes() == data
         except OSError:
@@ -259,16 +263,12 @@ class ModelFolder:
         sha256 = hashlib.sha256(data).hexdigest()
         return self.history_path / f"{number:06d}-{stamp}-{sha256}.ubj"
 
-    def _add_to_history(self, source: Path, entry: Path, data: bytes) -> None:
-        """Hard-link ``source`` as history ``entry``; copy where links are not supported."""
+    def _add_to_history(self, entry: Path, data: bytes) -> None:
+        """Write ``data`` as history ``entry``: a file of its own (see the module docstring),
+        fsynced, then renamed into place, so a crash leaves no half-written entry."""
         self.history_path.mkdir(exist_ok=True)
-        try:
-            os.link(source, entry)
-        except OSError as exc:
-            if exc.errno not in (errno.EPERM, errno.EXDEV, errno.EMLINK, errno.ENOTSUP):
-                raise
-            copy = self._write_temp(data, self.history_path)
-            copy.replace(entry)
+        copy = self._write_temp(data, self.history_path)
+        copy.replace(entry)
         fsync_directory(self.history_path)
 
     def _retire_replaced_layouts(self) -> None:
@@ -331,8 +331,8 @@ def list_versions(root: Path, name: str) -> list[LocalVersion]:
 
 
 def _live_number(live_path: Path, entries: list[tuple[int, str, os.stat_result]]) -> int | None:
-    """Which history entry ``model.ubj`` is: the same inode (a hard link), or else the newest
-    entry with the same content."""
+    """Which history entry ``model.ubj`` is: the same inode (a hard link, as publishers
+    before copies made them), or else the newest entry with the same content."""
     try:
         live = live_path.stat()
     except FileNotFoundError:
@@ -369,11 +369,11 @@ def rollback(folder: ModelFolder, to: int | None = None, *, nthread: int = 1) ->
     target = rollback_target(folder.versions(), to)
     data = target.path.read_bytes()
     if hashlib.sha256(data).hexdigest() != target.sha256:
-        # The live file is a hard link of its entry: a copy over model.ubj writes here too.
+        # Bit rot, a hand edit, or (in a folder published when entries were hard links of
+        # the live file) a copy onto model.ubj, which wrote into the entry too.
         raise VersionDamaged(
             f"version {target.number}'s bytes are not the ones published as it (written over "
-            "in place, perhaps by a copy onto model.ubj); roll back to another version, or "
-            "publish the model file again"
+            "in place); roll back to another version, or publish the model file again"
         )
     validated = validate_model(data, nthread=nthread)
     return RollbackResult(target, folder.publish(validated.data))

@@ -444,8 +444,9 @@ class ModelRegistry:
             return found
         entry = history.find(self.store, name, version)
         if entry is None or self._is_live_file(entry):
-            # The live file (a hand-made model has no other version): the live path's model
-            # is that version, unless the file changed or is broken meanwhile.
+            # The live file (a hand-made model has no other version) holds that version:
+            # the live path's model serves it, one load and one cache entry for both,
+            # unless the file changed or is broken meanwhile.
             live = self._live_or_none(name)
             if live is not None and live.version == version:
                 return live
@@ -541,9 +542,23 @@ class ModelRegistry:
         raise error
 
     def _is_live_file(self, entry: history.HistoryEntry) -> bool:
+        """Whether the live file holds ``entry``'s version. Entries are copies of what was
+        published (router.publish.local), so the live file is known by its content: the
+        cached live model's version when it is this very file, else the file's hash. Only
+        folders published when entries were hard links still match by inode."""
         try:
-            return entry.is_file_of(self.store.resolve(entry.ref.name))
+            ref = self.store.resolve(entry.ref.name)
         except ModelNotFound:
+            return False
+        if entry.is_file_of(ref):
+            return True
+        with self._lock:
+            cached = self._cache.peek(ref.name)
+        if cached is not None and cached.version_key == ref.version_key:
+            return cached.version == entry.version
+        try:
+            return history.file_version(ref) == entry.version
+        except ModelNotFound:  # removed since it was resolved
             return False
 
     def _live_or_none(self, name: str) -> LoadedModel | None:

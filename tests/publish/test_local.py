@@ -37,16 +37,17 @@ def folder(root: Path, name: str = "churn", history_limit: int = 5) -> ModelFold
     return ModelFolder(root, name, history_limit=history_limit)
 
 
-def test_publish_writes_model_ubj_and_a_history_entry_sharing_its_inode(model_root: Path) -> None:
+def test_publish_writes_model_ubj_and_a_history_entry_of_its_own(model_root: Path) -> None:
     data = published(1)
 
     with folder(model_root) as f:
         result = f.publish(data)
 
     live = model_root / "churn" / "model.ubj"
-    assert live.read_bytes() == data
+    assert live.read_bytes() == data == result.version.path.read_bytes()
     assert result.changed and result.version.number == 1 and result.version.live
-    assert live.samefile(result.version.path)
+    # A copy, not a hard link: a write into model.ubj in place must not reach the entry.
+    assert not live.samefile(result.version.path)
     assert ModelStore(model_root).names() == ["churn"]
     assert load_model(ModelStore(model_root).read_named("churn"), nthread=1).file_bytes == len(data)
 
@@ -265,16 +266,30 @@ def test_a_history_name_whose_stamp_is_no_time_is_not_an_entry(model_root: Path)
     assert [entry.number for entry in history(ModelStore(model_root), "churn")] == [1]
 
 
-def test_rollback_refuses_a_version_written_over_through_the_live_file(model_root: Path) -> None:
-    # model.ubj is a hard link of the live entry: a `cp` over it rewrites that entry too.
+def test_a_copy_over_the_live_file_leaves_every_published_version_as_it_was(
+    model_root: Path,
+) -> None:
+    # What a user does first: `cp new.ubj store/churn/model.ubj`, which truncates model.ubj
+    # and writes into it. When the entry was a hard link of model.ubj, version 2 was lost.
     with folder(model_root) as f:
         f.publish(published(1))
         f.publish(published(2))
-        f.live_path.write_bytes(published(3))  # cp new.ubj store/churn/model.ubj
-        with pytest.raises(VersionDamaged, match="version 2's bytes are not the ones published"):
-            rollback(f, 2)
-        rollback(f, 1)
-        assert f.live_path.read_bytes() == published(1)
+        f.live_path.write_bytes(published(3))
+
+        assert [(v.number, v.live) for v in f.versions()] == [(2, False), (1, False)]
+        rollback(f, 2)
+        assert f.live_path.read_bytes() == published(2)
+
+
+def test_rollback_refuses_a_version_whose_bytes_changed_in_the_history(model_root: Path) -> None:
+    with folder(model_root) as f:
+        f.publish(published(1))
+        f.publish(published(2))
+        (entry,) = [v.path for v in f.versions() if v.number == 1]
+        entry.write_bytes(published(3))  # bit rot, or a hand edit of .history/
+        with pytest.raises(VersionDamaged, match="version 1's bytes are not the ones published"):
+            rollback(f, 1)
+        assert f.live_path.read_bytes() == published(2)
 
 
 def test_publishing_the_live_version_again_repairs_a_live_file_written_over(

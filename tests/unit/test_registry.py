@@ -397,6 +397,38 @@ def test_a_file_rewritten_in_place_is_never_served_midway_only_once_settled(
     assert registry.get("m").version == _version(b)
 
 
+def test_a_copy_over_a_published_model_is_served_once_settled_and_keeps_the_history(
+    model_root: Path,
+) -> None:
+    # `cp retrained.ubj store/m/model.ubj` over a published model: the file is rewritten in
+    # place. It was refused as damaged when history entries were hard links of it, and the
+    # write also destroyed the published version, so new processes fell back to an older
+    # one. Now the copy is a hand-placed file: served once settled, in this process and in
+    # a new one alike, while every published version stays pinnable.
+    first, second = (validate_model(model_bytes(train_booster(seed=s))).data for s in (5, 6))
+    retrained = validate_model(model_bytes(train_booster(seed=7))).data
+    with ModelFolder(model_root, "m", history_limit=3) as folder:
+        folder.publish(first)
+        folder.publish(second)
+    clock = FakeClock()
+    registry = make_registry(model_root, clock=clock, settle_s=5)
+    assert registry.get("m").version == _version(second)
+
+    live = model_root / "m" / "model.ubj"
+    with live.open("r+b") as handle:  # what cp does: truncate, then write, same inode
+        handle.truncate(0)
+        handle.write(retrained)
+    clock.now += 0.1
+    assert registry.get("m").version == _version(second)  # not settled yet
+    clock.now += 5
+    assert registry.get("m").version == _version(retrained)
+
+    fresh = make_registry(model_root, clock=clock, settle_s=5)  # a new Lambda environment
+    assert fresh.get("m").version == _version(retrained)
+    for data in (first, second):
+        assert fresh.get_version("m", _version(data)).version == _version(data)
+
+
 def test_a_metadata_file_renamed_in_beside_an_in_place_write_does_not_settle_the_model(
     model_root: Path,
 ) -> None:
@@ -516,23 +548,28 @@ def test_an_in_place_write_over_published_bytes_waits_like_any_other(model_root:
     assert registry.get("m").version == _version(a)
 
 
-def test_a_published_file_with_a_flipped_bit_is_never_served(model_root: Path) -> None:
+def test_a_history_version_with_a_flipped_bit_is_never_served(model_root: Path) -> None:
+    # What a version pinned in the URL, a rollback or a fallback reads: its bytes must be
+    # those its name records, whatever else in them still parses.
     data = validate_model(model_bytes(train_booster(trees=20, seed=3))).data
+    live_data = validate_model(model_bytes(train_booster(trees=20, seed=4))).data
     with ModelFolder(model_root, "m", history_limit=1) as folder:
         folder.publish(data)
-    live = model_root / "m" / "model.ubj"
+        folder.publish(live_data)
+    version = _version(data)
+    (entry,) = (model_root / "m" / ".history").glob(f"*-{hashlib.sha256(data).hexdigest()}.ubj")
     rng = np.random.default_rng(14)
     served = []
     for position in rng.choice(len(data), size=20, replace=False):
         flipped = bytearray(data)
         flipped[position] ^= 1 << int(rng.integers(8))
-        with live.open("r+b") as handle:  # bit rot: the same inode, other bytes
+        with entry.open("r+b") as handle:  # bit rot: the same inode, other bytes
             handle.write(bytes(flipped))
         registry = make_registry(model_root)  # a new process: nothing cached
         try:
-            served.append(registry.get("m").version)
+            served.append(registry.get_version("m", version).version)
         except ModelUnavailable as exc:
-            assert "damaged" in exc.detail
+            assert "damaged" in exc.detail or "not a valid" in exc.detail, exc.detail
     assert served == []
 
 

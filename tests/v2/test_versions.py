@@ -238,9 +238,13 @@ def test_broken_history_versions_are_skipped_for_an_older_one_that_loads(
 ) -> None:
     oldest, middle, newest = (publish(model_root, booster) for booster in iris_boosters)
     history = model_root / "iris" / ".history"
-    for damaged in (middle, newest):  # bit rot, in place: the live file is newest's link
+    for damaged in (middle, newest):  # bit rot, or hand edits of .history/
         (entry,) = history.glob(f"*-{damaged.version}*.ubj")
         entry.write_bytes(entry.read_bytes()[:100])
+    live = model_root / "iris" / "model.ubj"
+    broken = live.with_name(".model.ubj.tmp")
+    broken.write_bytes(live.read_bytes()[:-40])  # and a broken file renamed over the live one
+    broken.replace(live)
 
     version, served = predictions(client, "/models/iris/predict", iris_rows)
 
