@@ -10,7 +10,10 @@ way MLServer's PandasCodec builds it (one tensor per column, shape [rows, 1], co
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import re
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import numpy as np
@@ -20,6 +23,7 @@ from open_inference.openapi.client import InferenceRequest, OpenInferenceClient
 from open_inference.openapi.core.api_error import ApiError
 from tritonclient.utils import InferenceServerException
 
+from models.demo import train_demo_models
 from tests.live.server import running_server
 from tests.v2.conftest import CLASSES, FEATURES, expected, publish, train_iris
 
@@ -242,3 +246,38 @@ def test_tritonclient_json_data_with_missing_values(
     result = triton.infer("iris", [features(binary=False, rows=rows)], outputs=requested)
 
     np.testing.assert_array_equal(result.as_numpy("value"), expected(live(served).booster, rows))
+
+
+def test_the_readmes_tritonclient_example_runs_as_written_before_and_after_a_retrain(
+    tmp_path: Path,
+) -> None:
+    # In README order: the demo models, this example, then the quickstart's retrain (which
+    # replaces iris without a publish history), and the example again: its pinned call
+    # must pin the version it was just told, not the first demo's.
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    (block,) = [
+        code
+        for code in re.findall(r"^```python\n(.*?)^```", readme, re.MULTILINE | re.DOTALL)
+        if "tritonclient" in code
+    ]
+    train_demo_models(tmp_path)
+    with running_server(tmp_path) as base_url:
+        code = block.replace("127.0.0.1:8000", base_url.removeprefix("http://"))
+        for seed in (None, 8):
+            if seed is not None:
+                before = httpx.get(f"{base_url}/models/iris").json()["version"]
+                train_demo_models(tmp_path, seed=seed)
+                _wait_for_a_new_version(base_url, before)
+            namespace: dict[str, Any] = {}
+            exec(compile(code, "README.md", "exec"), namespace)
+            assert namespace["result"].as_numpy("value").shape == (1, 3)
+
+
+def _wait_for_a_new_version(base_url: str, before: str) -> None:
+    """Until the server answers with the retrained version (ROUTER_RELOAD_INTERVAL_S)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if httpx.get(f"{base_url}/models/iris").json()["version"] != before:
+            return
+        time.sleep(0.2)
+    raise AssertionError("the server never loaded the retrained model")
