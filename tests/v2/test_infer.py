@@ -280,7 +280,7 @@ BAD_REQUESTS: list[tuple[str, Any, dict[str, str], int, str]] = [
     ("wrong width", {"inputs": [tensor(np.ones((1, 3)))]}, {}, 422, "the model expects [rows, 4]"),
     ("1-D unnamed", {"inputs": [tensor(np.ones(4))]}, {}, 422, "the model expects [rows, 4]"),
     ("two 2-D inputs", {"inputs": one()["inputs"] * 2}, {}, 422, "2 inputs"),
-    ("unknown feature", columns((F0, 1), ("petal", 1)), {}, 422, "2 inputs"),
+    ("unknown feature", columns((F0, 1), ("petal", 1)), {}, 422, "'petal' names no feature"),
     ("feature lengths differ", columns((F0, 1), (F1, 2)), {}, 422, "different lengths"),
     ("feature twice", columns((F0, 1), (F0, 1)), {}, 422, "sent twice"),
     ("no rows", {"inputs": [tensor(np.ones((0, 4)))]}, {}, 422, "no rows"),

@@ -67,6 +67,15 @@ REFUSALS: list[tuple[str, str, list[dict[str, Any]], str]] = [
      "or false (or 1 or 0), or null for a missing value"),
     ("text for a boolean", "flags", [column("member", "BYTES", "yes")],
      "input 'member', row 0: the feature is boolean and 'yes' is a string; send true or false"),
+    # A DataFrame's columns spelt otherwise than at training, one tensor per column.
+    ("misspelt features", "plans",
+     [column("Age", "FP64", 30), column("incme", "FP64", 1.5), column("zzz", "FP64", 1)],
+     "inputs 'Age' (did you mean 'age'?), 'incme' (did you mean 'income'?), 'zzz' name no "
+     "feature of the model: send one 1-D tensor per feature, named by the feature (age, "
+     "income, visits, plan)"),
+    ("one misspelt feature", "plans", [column("Visits", "FP64", 3)],
+     "input 'Visits' (did you mean 'visits'?) names no feature of the model: send one 1-D "
+     "tensor per feature, named by the feature (age, income, visits, plan)"),
 ]  # fmt: skip
 
 

@@ -19,6 +19,7 @@ the model's class labels are known, else the class index, as in ``/models``. The
 
 from __future__ import annotations
 
+import difflib
 import re
 from collections import Counter
 from dataclasses import dataclass
@@ -257,6 +258,8 @@ def input_matrix(inputs: list[InputTensor], predictor: Predictor) -> np.ndarray:
         _refuse_boolean_categories(inputs, predictor, by_feature=by_feature)
     if by_feature:
         rows = _object_rows(inputs, predictor)
+    elif names and _meant_by_feature(inputs, predictor):
+        raise InvalidInstances(_unknown_features(inputs, names))
     elif len(inputs) == 1:
         rows = _array_rows(inputs[0], predictor)
     else:
@@ -272,6 +275,43 @@ def input_matrix(inputs: list[InputTensor], predictor: Predictor) -> np.ndarray:
     if np.isinf(matrix).any():
         raise InvalidInstances("a value is infinite, or too large for the model's float32 features")
     return matrix
+
+
+def _meant_by_feature(inputs: list[InputTensor], predictor: Predictor) -> bool:
+    """1-D tensors meant one per feature: several of them, or one named almost as a
+    feature is (a single one named otherwise is a [rows, features] tensor of a wrong shape,
+    which the shape's own message explains)."""
+    names = predictor.feature_names or []
+    if not all(_is_column(tensor) for tensor in inputs):
+        return False
+    if len(inputs) > 1:
+        return True
+    return predictor.num_features > 1 and _likely_feature(inputs[0].name, names) is not None
+
+
+def _likely_feature(name: str, names: list[str]) -> str | None:
+    """The feature ``name`` most likely meant: the same but for case (a DataFrame column
+    spelt ``Age`` for ``age``), else the closest spelling."""
+    folded = {feature.casefold(): feature for feature in names}
+    return folded.get(name.casefold()) or next(
+        iter(difflib.get_close_matches(name, names, n=1)), None
+    )
+
+
+def _unknown_features(inputs: list[InputTensor], names: list[str]) -> str:
+    """Which input names are no feature, each with the feature it most likely meant."""
+    unknown = [tensor.name for tensor in inputs if tensor.name not in names]
+    described = []
+    for name in unknown[:5]:
+        guess = _likely_feature(name, names)
+        described.append(f"{name[:64]!r}" + (f" (did you mean {guess!r}?)" if guess else ""))
+    shown = ", ".join(names[:10]) + (", ..." if len(names) > 10 else "")
+    subject = "inputs" if len(unknown) > 1 else "input"
+    verb = "name" if len(unknown) > 1 else "names"
+    return (
+        f"{subject} {', '.join(described)} {verb} no feature of the model: send one 1-D "
+        f"tensor per feature, named by the feature ({shown})"
+    )
 
 
 # Where the predictor's refusals point, in the words of /models bodies: a row of
