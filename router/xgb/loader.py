@@ -20,7 +20,12 @@ from pydantic import ValidationError
 
 from router.counts import parse_count
 from router.errors import InvalidInstances, InvalidModelFile
-from router.xgb.formats import MEMORY_BASE_BYTES, ModelFormatError, check_model_bytes
+from router.xgb.formats import (
+    MEMORY_BASE_BYTES,
+    ModelFormatError,
+    check_model_bytes,
+    sniff_format,
+)
 from router.xgb.formats import MEMORY_PER_UBJ_BYTE as MEMORY_PER_UBJ_BYTE  # the registry's
 from router.xgb.limits import FLOAT32_MAX
 from router.xgb.metadata import (
@@ -143,6 +148,21 @@ def load_model(files: ModelFiles, *, nthread: int) -> LoadedModel:
     )
 
 
+def _misnamed(data: bytes, fmt: ModelFormat) -> str:
+    """What to do when the bytes are the other format (save_model("m.ubj") of a JSON
+    string, a .json renamed .ubj): the suffix is what decides how a file is read."""
+    try:
+        actual = sniff_format(data)
+    except ModelFormatError:
+        return ""
+    if actual == fmt:
+        return ""
+    return (
+        f"; the file holds a {actual.upper()} model: name it .{actual}, or publish it "
+        "(model-router publish converts it)"
+    )
+
+
 def booster_from_bytes(
     data: bytes, fmt: ModelFormat, *, nthread: int, trusted: bool = False
 ) -> tuple[Predictor, dict[str, Any]]:
@@ -157,7 +177,9 @@ def booster_from_bytes(
     try:
         check_model_bytes(data, fmt, trusted=trusted)
     except ModelFormatError as exc:
-        raise InvalidModelFile(f"not a valid XGBoost {fmt.upper()} model: {exc}") from exc
+        raise InvalidModelFile(
+            f"not a valid XGBoost {fmt.upper()} model: {exc}{_misnamed(data, fmt)}"
+        ) from exc
     try:
         booster = xgboost.Booster(model_file=bytearray(data))
         booster.set_param({"nthread": nthread})

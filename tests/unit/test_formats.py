@@ -64,3 +64,20 @@ def test_memory_is_estimated_before_parsing_only_from_ubj() -> None:
 def test_an_unknown_format_is_a_callers_bug() -> None:
     with pytest.raises(ValueError, match="unknown model format"):
         check_model_bytes(b"{}", "pickle")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(("saved_as", "holds"), [("ubj", "json"), ("json", "ubj")])
+def test_a_model_in_the_other_format_than_its_name_says_is_named_so(
+    saved_as: ModelFormat, holds: ModelFormat
+) -> None:
+    # booster.save_model("model.ubj") writes UBJ, but a JSON dump written to model.ubj
+    # (or a .json renamed) is read by its suffix, and XGBoost would refuse it.
+    from router.errors import InvalidModelFile
+    from router.xgb.loader import booster_from_bytes
+
+    data = model_bytes(train_booster(), holds)
+
+    with pytest.raises(InvalidModelFile) as refused:
+        booster_from_bytes(data, saved_as, nthread=1)
+
+    assert f"holds a {holds.upper()} model: name it .{holds}" in refused.value.detail
