@@ -90,9 +90,13 @@ class ValidatedModel:
         if rounds is None:
             return ""
         used = rounds.used(self.default_rounds)
+        plural = "round" if rounds.in_file == 1 else "rounds"
         if not rounds.early_stopping:
-            return f"no early stopping: serves all {rounds.in_file} rounds"
+            return f"no early stopping: serves all {rounds.in_file} {plural}"
         best = f"early stopping at best_iteration {rounds.best_iteration}"
+        if rounds.linear:
+            # XGBoost has no rounds to choose in a linear model: it always uses every one.
+            return f"{best}, but gblinear always serves all {rounds.in_file} {plural}"
         return f"{best}: serves rounds 1-{used} of {rounds.in_file}" + (
             ' (metadata rounds: "all")' if self.default_rounds == "all" else ""
         )

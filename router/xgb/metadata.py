@@ -131,10 +131,11 @@ def _differences(declared: list[str], own: list[str]) -> str:
     missing = [name for name in own if name not in declared]
     extra = [name for name in declared if name not in own]
     parts = []
+    # Said from the metadata's side: it is the file being checked against the model.
     if missing:
-        parts.append(f"missing {_names(missing)}")
+        parts.append(f"the model has {_names(missing)}, which the metadata lacks")
     if extra:
-        parts.append(f"not in the model {_names(extra)}")
+        parts.append(f"the metadata has {_names(extra)}, which the model lacks")
     if not parts:
         moved = [
             f"{d!r} at {i} (the model has {o!r})"

@@ -60,7 +60,8 @@ def test_task_must_agree_with_the_objective(binary_model: bytes) -> None:
 
 def test_feature_names_that_differ_list_the_differences(binary_model: bytes) -> None:
     detail = refusal(binary_model, {"feature_names": ["age", "salary", "visits"]})
-    assert "missing 'income'" in detail and "not in the model 'salary'" in detail
+    assert "the model has 'income', which the metadata lacks" in detail
+    assert "the metadata has 'salary', which the model lacks" in detail
     moved = refusal(binary_model, {"feature_names": ["income", "age", "visits"]})
     assert "another order" in moved and "'income' at 0 (the model has 'age')" in moved
 

@@ -162,3 +162,28 @@ def test_integer_class_labels_from_a_label_encoder_are_served_as_their_text(
     not_labels = b'{"class_labels": [true, 1.5]}'  # still refused: no integers
     with pytest.raises(InvalidModelFile, match="class_labels"):
         validate_model(model_bytes(train_booster("binary")), metadata=not_labels)
+
+
+def test_the_rounds_line_of_a_linear_model_says_every_round_serves() -> None:
+    # gblinear records best_iteration under early stopping, but XGBoost predicts with every
+    # round of a linear model: "serves rounds 1-4 of 7" would be a line that lies.
+    rng = np.random.default_rng(3)
+    features = rng.normal(size=(300, 3))
+    target = features @ np.array([1.0, -2.0, 0.5]) + rng.normal(scale=3.0, size=300)
+    train = xgb.DMatrix(features[:200], target[:200])
+    held_out = xgb.DMatrix(features[200:], target[200:])
+    booster = xgb.train(
+        {"booster": "gblinear", "eta": 0.9}, train, 200,
+        evals=[(held_out, "held_out")], early_stopping_rounds=2, verbose_eval=False,
+    )  # fmt: skip
+    assert booster.best_iteration is not None
+
+    line = validate_model(model_bytes(booster)).describe_rounds()
+
+    rounds = booster.num_boosted_rounds()
+    assert line == (
+        f"early stopping at best_iteration {booster.best_iteration}, but gblinear always "
+        f"serves all {rounds} {'round' if rounds == 1 else 'rounds'}"
+    )
+    single = validate_model(model_bytes(train_booster(trees=1))).describe_rounds()
+    assert single == "no early stopping: serves all 1 round"
