@@ -161,9 +161,28 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+class CommandLineFormatter(logging.Formatter):
+    """A log record as the commands print their own errors (``warning: ...``), with the
+    facts the router's records carry in their extras; the JSON logs of ``serve`` and
+    Lambda are configured elsewhere."""
+
+    FACTS = ("model", "version", "error")
+
+    def format(self, record: logging.LogRecord) -> str:
+        facts = [
+            f"{key} {value!r}" if key != "error" else str(value)
+            for key in self.FACTS
+            if (value := getattr(record, key, None)) is not None
+        ]
+        line = f"{record.levelname.lower()}: {record.getMessage()}"
+        return f"{line} ({'; '.join(facts)})" if facts else line
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+    handler = logging.StreamHandler()
+    handler.setFormatter(CommandLineFormatter())
+    logging.basicConfig(level=logging.WARNING, handlers=[handler])
     try:
         code: int = args.run(args)
     except RouterError as exc:

@@ -178,3 +178,31 @@ def test_the_calls_printed_at_start_name_every_model_shown_flat_files_too(
     for number in range(MAX_MODELS_SHOWN):
         write_model(model_root, f"more-{number}", train_booster(), layout="file")
     assert len(example_calls(ModelStore(model_root), base)) == 2 + MAX_MODELS_SHOWN + 1
+
+
+def test_log_records_print_as_the_commands_errors_do_with_their_facts(
+    model_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A local batch job on a model that does not load: the registry's record used to print
+    # as "ERROR:router.registry.registry:model load failed", its reason left out.
+    import logging
+
+    (model_root / "brk").mkdir()
+    (model_root / "brk" / "model.json").write_text("{garbage")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b\n1,2\n")
+    root_handlers = logging.getLogger().handlers[:]
+    try:
+        logging.getLogger().handlers.clear()  # as in a new process: main configures logging
+        code = main(
+            ["batch", str(rows), "--model", "brk", "--output", str(tmp_path / "out.csv"),
+             "--model-root", str(model_root), "--no-progress"]
+        )  # fmt: skip
+        logging.getLogger().handlers[-1].flush()
+    finally:
+        logging.getLogger().handlers[:] = root_handlers
+
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert code == 1
+    assert lines[0].startswith("error: model load failed (model 'brk'; not a valid XGBoost JSON")
+    assert all(line.startswith("error: ") for line in lines), lines
