@@ -192,8 +192,12 @@ def test_log_records_print_as_the_commands_errors_do_with_their_facts(
     rows = tmp_path / "rows.csv"
     rows.write_text("a,b\n1,2\n")
     root_handlers = logging.getLogger().handlers[:]
+    router_logger = logging.getLogger("router")  # configure_logging (serve, Lambda) may
+    router_state = (router_logger.handlers[:], router_logger.propagate)  # have run here
     try:
         logging.getLogger().handlers.clear()  # as in a new process: main configures logging
+        router_logger.handlers.clear()
+        router_logger.propagate = True
         code = main(
             ["batch", str(rows), "--model", "brk", "--output", str(tmp_path / "out.csv"),
              "--model-root", str(model_root), "--no-progress"]
@@ -201,6 +205,7 @@ def test_log_records_print_as_the_commands_errors_do_with_their_facts(
         logging.getLogger().handlers[-1].flush()
     finally:
         logging.getLogger().handlers[:] = root_handlers
+        router_logger.handlers[:], router_logger.propagate = router_state
 
     lines = capsys.readouterr().err.strip().splitlines()
     assert code == 1
