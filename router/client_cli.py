@@ -44,20 +44,22 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
         help="call a router's predict endpoint (local, or on AWS with SigV4)",
         description="Send rows to POST /models/NAME/predict and print the answer as JSON. "
         "Rows are JSON (a list of rows, each a list of numbers or an object keyed by feature "
-        "name, or a whole request body) or CSV (with a header row of feature names, or "
-        "without), whose cells are read by the model's feature types, as batch jobs read CSV. An "
-        "empty CSV cell or a JSON null is a missing value.",
+        "name, or a whole request body), JSON Lines (a row per line) or CSV (with a header row "
+        "of feature names, or without), whose cells are read by the model's feature types, as "
+        "batch jobs read CSV; columns that are no feature (an id, a DataFrame's index) are left "
+        "out, as batch jobs pass them through. An empty CSV cell or a JSON null is a missing "
+        "value.",
     )
     predict.add_argument("name", metavar="NAME", help="the model's name")
     predict.add_argument(
         "--data",
         required=True,
         metavar="FILE",
-        help="the rows: a .json or .csv file, or - for standard input",
+        help="the rows: a .json, .jsonl or .csv file, or - for standard input",
     )
     predict.add_argument(
         "--format",
-        choices=["json", "csv"],
+        choices=["json", "jsonl", "csv"],
         help="of --data (default: from the file name, or "
         "for standard input from its first character)",
     )
@@ -108,6 +110,9 @@ def predict_command(args: argparse.Namespace) -> int:
             retry=RetryPolicy(retries=args.retries),
         ) as client:
             rows = read.rows(lambda: client.features(args.name))
+            if read.left_out:
+                shown = ", ".join(repr(column) for column in read.left_out[:10])
+                print(f"note: columns that are no feature, left out: {shown}", file=sys.stderr)
             result = client.predict(args.name, rows, output=args.output, rounds=args.rounds)
     except RequestFailed as exc:
         exc.detail = read.where(exc.detail)
@@ -241,14 +246,18 @@ def read_rows(source: str, fmt: str | None) -> ReadRows:
         name = source
     if fmt is None:
         suffix = Path(source).suffix.lower() if source != "-" else ""
-        if suffix in (".json", ".csv"):
+        if suffix in (".json", ".jsonl", ".csv"):
             fmt = suffix[1:]
+        elif suffix == ".ndjson":
+            fmt = "jsonl"
         else:
             fmt = "json" if text.lstrip()[:1] in ("[", "{") else "csv"
     if not text.strip():
         raise InputError(f"{name} is empty: no rows to predict")
     if fmt == "json":
         return ReadRows(name, json=json_rows(text, name))
+    if fmt == "jsonl":
+        return ReadRows(name, json=json_lines_rows(text, name))
     table, lines = csv_table(text, name)
     return ReadRows(name, table=table, lines=lines)
 
@@ -270,11 +279,14 @@ class ReadRows:
         self._table = table
         self._lines = lines or []
         self._sent_lines: list[int] = []  # the CSV line of each row sent, once read
+        self.left_out: list[str] = []  # CSV columns that are no feature, once read
 
     def rows(self, features: Callable[[], list[Feature]]) -> object:
         if self._table is None:
             return self._json
-        rows, self._sent_lines = csv_rows(self._table, self._lines, self.name, features)
+        rows, self._sent_lines, self.left_out = csv_rows(
+            self._table, self._lines, self.name, features
+        )
         return rows
 
     def where(self, detail: str) -> str:
@@ -292,10 +304,31 @@ class ReadRows:
 _REFUSED_ROW = re.compile(r"^(?:instances\.|row )(\d+)\b")
 
 
+def json_lines_rows(text: str, name: str) -> list[object]:
+    """A row per line (``DataFrame.to_json(orient="records", lines=True)``), blank lines
+    aside, as batch jobs read JSON Lines."""
+    rows: list[object] = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(orjson.loads(line))
+        except orjson.JSONDecodeError as exc:
+            raise InputError(f"{name} line {number} is not valid JSON: {exc}") from exc
+    if not rows:
+        raise InputError(f"{name} has no rows to predict")
+    return rows
+
+
 def json_rows(text: str, name: str) -> object:
     try:
         document = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
+        if len([line for line in text.splitlines() if line.strip()]) > 1:
+            try:  # JSON Lines in a file named .json, or on standard input
+                return json_lines_rows(text, name)
+            except InputError:
+                pass
         raise InputError(f"{name} is not valid JSON: {exc}") from exc
     if isinstance(document, dict):  # a whole request body: {"instances": [...]}
         if "instances" not in document:
@@ -325,9 +358,14 @@ def csv_table(text: str, name: str) -> tuple[list[list[str]], list[int]]:
 
 def csv_rows(
     table: list[list[str]], lines: list[int], name: str, features: Callable[[], list[Feature]]
-) -> tuple[list[Any], list[int]]:
-    """Rows of values, as batch jobs read CSV, and the line of ``lines`` (the table's) each
-    came from.
+) -> tuple[list[Any], list[int], list[str]]:
+    """Rows of values, as batch jobs read CSV, the line of ``lines`` (the table's) each came
+    from, and the header's columns left out.
+
+    A header that names every feature of the model may have other columns too (an id, a
+    DataFrame's index, written with an empty name): they are left out, as a batch job
+    passes them through. A header that lacks a feature keeps its columns, so that the
+    router refuses a misspelt one rather than read the feature as missing.
 
     A table of numbers and empty cells alone is sent as it is, rows as arrays (a
     categorical feature's number is its code, as in the API's array rows). Any other cell
@@ -349,7 +387,7 @@ def csv_rows(
     does not load, a caller allowed only to predict), cells are read without them and the
     router's answer says what is wrong."""
     if all(_is_plain(cell) for row in table for cell in row):
-        return [[_cell(cell) for cell in row] for row in table], lines
+        return [[_cell(cell) for cell in row] for row in table], lines, []
     try:
         model = features()
     except ClientError:
@@ -364,6 +402,13 @@ def csv_rows(
     )
     header = None if is_data else first
     rows_table, row_lines = (table, lines) if is_data else (table[1:], lines[1:])
+    names = [feature.name for feature in model if feature.name is not None]
+    left_out: list[str] = []
+    if header is not None and names and len(names) == len(model) and set(names) <= set(header):
+        kept = [index for index, column in enumerate(header) if column in set(names)]
+        left_out = [column for column in header if column not in set(names)]
+        if left_out:
+            header, rows_table = _columns(header, rows_table, row_lines, kept, name)
     if header is not None and "" in header:
         raise InputError(
             f"{name}: column {header.index('') + 1} of the header has no name (a DataFrame's "
@@ -378,7 +423,6 @@ def csv_rows(
     # Each feature's text categories, once: a cell looks its own up in a set.
     named = [_text_categories(feature) for feature in model]
     by_name = {feature.name: categories for feature, categories in zip(model, named, strict=True)}
-    names = [feature.name for feature in model if feature.name is not None]
     keys = header
     if keys is None and model and len(names) == len(model):
         keys = names if all(len(row) == len(names) for row in rows_table) else None
@@ -392,7 +436,19 @@ def csv_rows(
         else:
             typed = named if len(row) == len(model) else [None] * len(row)
             rows.append([_typed_cell(cell, c) for cell, c in zip(row, typed, strict=True)])
-    return rows, row_lines
+    return rows, row_lines, left_out
+
+
+def _columns(
+    header: list[str], table: list[list[str]], lines: list[int], kept: list[int], name: str
+) -> tuple[list[str], list[list[str]]]:
+    """The header and rows with only the columns at ``kept``."""
+    selected = []
+    for line, row in zip(lines, table, strict=True):
+        if len(row) != len(header):
+            raise InputError(f"{name} line {line}: {len(row)} cells, the header has {len(header)}")
+        selected.append([row[index] for index in kept])
+    return [header[index] for index in kept], selected
 
 
 def _text_categories(feature: Feature) -> frozenset[str] | None:

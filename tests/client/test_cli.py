@@ -216,12 +216,28 @@ def test_a_dataframe_written_by_column_is_told_to_write_records(
     assert 'write to_json(orient="records")' in capsys.readouterr().err
 
 
-def test_a_dataframe_index_in_the_csv_is_named_as_the_problem(
+def test_a_dataframe_index_in_the_csv_is_left_out_as_a_batch_job_passes_it_through(
     served: Served, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     from tests.client.conftest import ratings_frame
 
-    monkeypatch.setattr(sys, "stdin", io.StringIO(ratings_frame(rows=3).to_csv()))
+    frame = ratings_frame(rows=3)
+    monkeypatch.setattr(sys, "stdin", io.StringIO(frame.to_csv()))
+
+    assert main(["predict", "ratings", "--url", served.url, "--data", "-"]) == 0
+    out, err = capsys.readouterr()
+    expected = served.ratings.predict_proba(frame)[:, 1]
+    np.testing.assert_allclose(json.loads(out)["predictions"], expected, rtol=1e-6)
+    assert "note: columns that are no feature, left out: ''" in err
+
+
+def test_an_unnamed_column_beside_a_header_that_lacks_features_is_still_named_the_problem(
+    served: Served, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.client.conftest import ratings_frame
+
+    frame = ratings_frame(rows=3).iloc[:, 1:]  # a feature short: nothing is left out
+    monkeypatch.setattr(sys, "stdin", io.StringIO(frame.to_csv()))
 
     assert main(["predict", "ratings", "--url", served.url, "--data", "-"]) == 1
     assert "index, written by to_csv? write it with index=False" in capsys.readouterr().err
@@ -308,3 +324,63 @@ def test_terraforms_own_error_is_the_line_shown(
     err = capsys.readouterr().err
     assert code == 1 and err.count("\n") == 1
     assert "gave no api_url: Unsupported state file format (has `make deploy` run?" in err
+
+
+def test_a_dataframes_csv_with_its_index_and_an_id_column_predicts_its_features(
+    served: Served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # frame.to_csv("rows.csv"): the index comes first, with an empty name; the ids ride along.
+    import pandas as pd
+
+    frame = pd.DataFrame(served.rows, columns=FEATURES)
+    frame.insert(0, "customer_id", [f"c{i}" for i in range(len(frame))])
+    data = tmp_path / "rows.csv"
+    frame.to_csv(data)
+
+    code = main(["predict", "iris", "--url", served.url, "--data", str(data)])
+
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    np.testing.assert_array_equal(predictions_of(out), served.booster.inplace_predict(served.rows))
+    assert "note: columns that are no feature, left out: '', 'customer_id'" in err
+
+
+def test_a_header_that_lacks_a_feature_keeps_its_other_columns_for_the_router_to_refuse(
+    served: Served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Leaving 'petal_lenght' out would read petal_length as missing: silently other answers.
+    header = ["sepal_length", "sepal_width", "petal_lenght", "petal_width"]
+    data = tmp_path / "rows.csv"
+    data.write_text(",".join(header) + "\n" + ",".join(map(str, served.rows[0])) + "\n")
+
+    assert main(["predict", "iris", "--url", served.url, "--data", str(data)]) == 1
+
+    err = capsys.readouterr().err
+    assert "petal_lenght" in err and "note:" not in err
+
+
+@pytest.mark.parametrize("name", ["rows.jsonl", "rows.json", "-"])
+def test_json_lines_rows_as_pandas_writes_them(
+    served: Served,
+    tmp_path: Path,
+    name: str,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import pandas as pd
+
+    text = pd.DataFrame(served.rows, columns=FEATURES).to_json(orient="records", lines=True)
+    if name == "-":
+        monkeypatch.setattr(sys, "stdin", io.StringIO(text))
+        source = "-"
+    else:
+        (tmp_path / name).write_text(text)
+        source = str(tmp_path / name)
+
+    code = main(["predict", "iris", "--url", served.url, "--data", source])
+
+    out, err = capsys.readouterr()
+    assert code == 0, err
+    np.testing.assert_allclose(
+        predictions_of(out), served.booster.inplace_predict(served.rows), rtol=1e-6
+    )
