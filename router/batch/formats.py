@@ -166,6 +166,7 @@ class OutputLayout:
             shown = ", ".join(missing[:10]) + (", ..." if len(missing) > 10 else "")
             raise BatchInputInvalid(
                 f"the CSV header lacks {len(missing)} of the model's features: {shown}"
+                + _header_hint(header, missing)
             )
         feature_set = set(features)
         passed = [name for name in header if name not in feature_set]
@@ -177,6 +178,30 @@ class OutputLayout:
         if len(set(header)) != len(header):
             raise BatchInputInvalid("the CSV header names a column twice")
         return passed
+
+
+def _header_hint(header: Sequence[str], missing: Sequence[str]) -> str:
+    """What most likely went wrong with a header that lacks features: another separator
+    (a European Excel's ';'), no header at all, or names spelt otherwise ('Age', ' age')."""
+    if len(header) == 1 and any(mark in header[0] for mark in ";\t|"):
+        return "; the header is one column: is the file separated by commas?"
+    if header and all(_is_number(column) for column in header):
+        return "; the first line holds numbers: the file needs a header of feature names"
+    spelt = {column.strip().casefold(): column for column in header}
+    near = [
+        f"{spelt[name.casefold()]!r} for {name!r}" for name in missing if name.casefold() in spelt
+    ]
+    if near:
+        return f"; spelt otherwise in the header: {', '.join(near[:5])}"
+    return ""
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _column_names(

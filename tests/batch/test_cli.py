@@ -423,3 +423,43 @@ def test_credentials_that_expire_while_waiting_end_the_wait_with_where_results_g
     job = RemoteJob("arn:aws:states:eu-west-1:1:execution:m:x", BUCKET, "results/churn/job/x/")
     with pytest.raises(BatchError, match=r"cannot follow the job .*ExpiredToken.*results/churn"):
         wait_for(ExpiredSfn(), None, job, timeout_s=1)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("write", "hint"),
+    [
+        # Excel in a European locale separates with ';'.
+        (
+            lambda frame, path: frame.to_csv(path, index=False, sep=";"),
+            "the header is one column: is the file separated by commas?",
+        ),
+        (
+            lambda frame, path: frame.to_csv(path, index=False, header=False),
+            "the first line holds numbers: the file needs a header of feature names",
+        ),
+        (
+            lambda frame, path: frame.rename(columns=str.title).to_csv(path, index=False),
+            "spelt otherwise in the header: 'Tenure_Months' for 'tenure_months'",
+        ),
+    ],
+    ids=["semicolons", "no-header", "capitalised"],
+)
+def test_a_header_without_the_features_says_what_likely_went_wrong(
+    tmp_path: Path,
+    model_root: Path,
+    churn: tuple[xgb.XGBClassifier, str],
+    capsys: pytest.CaptureFixture[str],
+    write: Any,
+    hint: str,
+) -> None:
+    source = tmp_path / "rows.csv"
+    write(churn_frame(5, seed=1), source)
+
+    code = main(
+        ["batch", str(source), "--model", "churn", "--output", str(tmp_path / "out.csv"),
+         "--model-root", str(model_root), "--no-progress"]
+    )  # fmt: skip
+
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "the CSV header lacks" in err and hint in err, err
