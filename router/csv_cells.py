@@ -19,3 +19,12 @@ BOOLEAN_TEXTS: Final = {
     "FALSE": 0.0,
     "false": 0.0,
 }
+
+
+def is_number(text: str) -> bool:
+    """Whether ``float`` reads ``text`` (nan and inf included, as Python reads them)."""
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True

@@ -19,6 +19,7 @@ import orjson
 
 from router.batch.errors import BatchInputInvalid
 from router.batch.outputs import OUTPUT_COLUMNS, VERSION_COLUMN
+from router.csv_cells import is_number
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence
@@ -185,7 +186,7 @@ def _header_hint(header: Sequence[str], missing: Sequence[str]) -> str:
     (a European Excel's ';'), no header at all, or names spelt otherwise ('Age', ' age')."""
     if len(header) == 1 and any(mark in header[0] for mark in ";\t|"):
         return "; the header is one column: is the file separated by commas?"
-    if header and all(_is_number(column) for column in header):
+    if header and all(is_number(column) for column in header):
         return "; the first line holds numbers: the file needs a header of feature names"
     spelt = {column.strip().casefold(): column for column in header}
     near = [
@@ -194,14 +195,6 @@ def _header_hint(header: Sequence[str], missing: Sequence[str]) -> str:
     if near:
         return f"; spelt otherwise in the header: {', '.join(near[:5])}"
     return ""
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 def _column_names(

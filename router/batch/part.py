@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from router.csv_cells import BOOLEAN_TEXTS, MISSING_TEXTS
+from router.csv_cells import BOOLEAN_TEXTS, MISSING_TEXTS, is_number
 from router.errors import InvalidInstances
 from router.xgb.limits import FLOAT32_MAX
 
@@ -96,14 +96,6 @@ def parse_json_value(name: str, value: object) -> float:
     if math.isinf(number) or abs(number) > FLOAT32_MAX:
         raise RowRefused(f"feature {name!r}: {repr(value)[:40]} does not fit a 32-bit float")
     return number
-
-
-def _is_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
 
 
 class PartPredictor:
@@ -232,7 +224,7 @@ class PartPredictor:
         code = codes.get(text)
         if code is not None:
             return float(code)
-        if self._csv and (not text or text in MISSING_TEXTS or _is_number(text)):
+        if self._csv and (not text or text in MISSING_TEXTS or is_number(text)):
             return self._code_or_number(parse, name, value)
         known = ", ".join(list(codes)[:20])
         raise RowRefused(
