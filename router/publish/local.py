@@ -44,7 +44,7 @@ from router.atomic import (
     write_atomically,
     write_temp_file,
 )
-from router.errors import ModelOutsideRoot, StoreUnavailable
+from router.errors import ModelOutsideRoot, RouterError, StoreUnavailable
 from router.history import STAMP_FORMAT, parse_stamp
 from router.publish.errors import (
     NothingToRollBack,
@@ -166,6 +166,8 @@ class ModelFolder:
         live = next((version for version in versions if version.live), None)
         if live is not None and live.sha256 == sha256 and self._live_holds(data):
             return PublishResult(live, changed=False)
+        if live is None and self._keep_hand_made_model(versions, sha256):
+            versions = self.versions()
         entry = self._entry_path(versions, data)
         temp = staged if staged is not None else self._write_temp(data)
         try:
@@ -187,9 +189,7 @@ class ModelFolder:
             return False
         versions = self.versions()
         if not any(version.live for version in versions):
-            # A model.ubj put here by hand: keep it in the history before removing it.
-            data = self.live_path.read_bytes()
-            self._add_to_history(self._entry_path(versions, data), data)
+            self._keep_hand_made_model(versions)
         self.live_path.unlink()
         fsync_directory(self.path)
         return True
@@ -270,6 +270,35 @@ class ModelFolder:
         copy = self._write_temp(data, self.history_path)
         copy.replace(entry)
         fsync_directory(self.history_path)
+
+    def _keep_hand_made_model(self, versions: list[LocalVersion], unless: str = "") -> bool:
+        """A model.ubj put here by hand (no publisher recorded it), about to be replaced or
+        removed, becomes a version of the history, so that ``rollback`` can bring it back.
+        It is validated first, with its metadata.json, as every version is: the router
+        trusts the bytes of history entries. One that does not validate is kept in
+        ``.history/replaced/`` instead. Nothing is kept when it is the content ``unless``
+        (the SHA-256 about to be published anyway). Whether an entry was added."""
+        if not self.live_path.is_file():
+            return False
+        data = self.live_path.read_bytes()
+        metadata_path = self.path / METADATA_FILE
+        metadata = metadata_path.read_bytes() if metadata_path.is_file() else None
+        try:
+            kept = validate_model(data, metadata=metadata, prefer="embedded").data
+        except RouterError:
+            self._keep_replaced(self.live_path.name, data)
+            return False
+        if hashlib.sha256(kept).hexdigest() == unless:
+            return False
+        self._add_to_history(self._entry_path(versions, kept), kept)
+        return True
+
+    def _keep_replaced(self, filename: str, data: bytes) -> None:
+        replaced = self.history_path / REPLACED_DIR
+        replaced.mkdir(parents=True, exist_ok=True)
+        stamp = datetime.fromtimestamp(self._clock(), UTC).strftime(STAMP_FORMAT)
+        self._write_temp(data, replaced).replace(replaced / f"{stamp}-{filename}")
+        fsync_directory(replaced)
 
     def _retire_replaced_layouts(self) -> None:
         """Move hand-made files that ``model.ubj`` now supersedes into the history.

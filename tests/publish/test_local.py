@@ -9,6 +9,7 @@ import sys
 import threading
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 
 from router.errors import ModelOutsideRoot, StoreUnavailable
@@ -303,3 +304,45 @@ def test_publishing_the_live_version_again_repairs_a_live_file_written_over(
         assert result.changed
         assert f.live_path.read_bytes() == published(1)
         assert f.publish(published(1)).changed is False  # and now it is live indeed
+
+
+def test_publishing_over_a_hand_made_model_keeps_it_as_a_version_to_roll_back_to(
+    model_root: Path,
+) -> None:
+    # The demo's models (and any model put here by hand) have no history: the first publish
+    # used to rename over model.ubj and lose it, and rollback had nothing to go back to.
+    hand_made = train_booster("multiclass", seed=21)
+    write_model(model_root, "churn", hand_made)  # <root>/churn/model.ubj
+    (model_root / "churn" / "metadata.json").write_text('{"class_labels": ["a", "b", "c"]}')
+    with folder(model_root) as f:
+        f.publish(published(22, "multiclass"))
+
+        assert [(v.number, v.live) for v in f.versions()] == [(2, True), (1, False)]
+        rollback(f)
+    model = load_model(ModelStore(model_root).read_named("churn"), nthread=1)
+    rows = np.random.default_rng(0).normal(size=(3, model.num_features)).astype(np.float32)
+    np.testing.assert_array_equal(model.predict(rows.tolist()), hand_made.inplace_predict(rows))
+    assert model.metadata.class_labels == ["a", "b", "c"]  # its metadata.json came along
+
+
+def test_a_hand_made_file_that_does_not_validate_is_kept_aside_not_as_a_version(
+    model_root: Path,
+) -> None:
+    # History entries are trusted by the router (their checks are skipped): only bytes that
+    # pass them may become one.
+    (model_root / "churn").mkdir()
+    (model_root / "churn" / "model.ubj").write_bytes(b"{garbage")
+    with folder(model_root) as f:
+        f.publish(published(1))
+        assert [v.number for v in f.versions()] == [1]
+    (kept,) = (model_root / "churn" / ".history" / "replaced").glob("*-model.ubj")
+    assert kept.read_bytes() == b"{garbage"
+
+
+def test_unpublishing_a_hand_made_model_keeps_it_only_once_validated(model_root: Path) -> None:
+    write_model(model_root, "churn", train_booster(seed=3))
+    with folder(model_root) as f:
+        assert f.unpublish()
+        assert [v.number for v in f.versions()] == [1]
+        rollback(f)
+        assert f.live_path.is_file()
