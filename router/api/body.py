@@ -3,8 +3,8 @@
 The body is read by hand rather than declared as a FastAPI body parameter so that its size is
 capped while it streams in (a chunked upload cannot grow past the limit), it is parsed with
 orjson (many times faster than the stdlib for rows of floats), and each failure gets its own
-status: 415 not JSON by its type, 413 too large, 400 not JSON or ambiguous JSON, 422 not a
-valid request.
+status: 415 not JSON by its type or compressed in a coding it cannot read, 413 too large
+(as sent or once inflated), 400 not JSON or ambiguous JSON, 422 not a valid request.
 
 Work per request is bounded by the body's size, whatever the body holds: the row form is
 decided from the first row, each row is checked with C-level iteration (``map(type, row)``)
