@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Protocol
 from router.counts import parse_count
 from router.errors import ModelNotFound
 from router.publish.errors import PublishError
-from router.store import ModelStore
+from router.store import DIR_MODEL_STEM, ModelStore
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -79,6 +79,14 @@ class FolderTarget:
         yield f"{'version':>7}  {'published (UTC)':19}  {'size':>10}  sha256"
         yield from (_folder_row(version) for version in versions[:limit])
         yield from _more(versions, limit)
+        live_file = self.root / name / f"{DIR_MODEL_STEM}.ubj"
+        if not any(version.live for version in versions) and live_file.is_file():
+            # Written in place (cp over model.ubj) or by hand since the last publish: what
+            # the router serves once it has settled, though no publisher recorded it.
+            yield (
+                f"live: {live_file} holds no published version (written by hand); "
+                "`rollback` republishes the newest one"
+            )
 
     def rollback(self, name: str, to: str | None) -> Iterator[str]:
         from router.publish.local import rollback

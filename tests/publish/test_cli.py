@@ -77,6 +77,23 @@ def test_publish_to_a_folder_then_versions_and_rollback(
     assert live == bytes(train_booster("binary", seed=1).save_raw("ubj"))
 
 
+def test_versions_says_when_the_live_file_is_no_published_version(
+    model_root: Path, model_file: Path, other_model_file: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # cp over model.ubj after a publish: no version is marked live, and the listing says why.
+    run(capsys, "publish", model_file, "--name", "churn", "--model-root", model_root)
+    live = model_root / "churn" / "model.ubj"
+    live.write_bytes(bytes(train_booster("binary", seed=2).save_raw("ubj")))
+
+    code, out, _ = run(capsys, "versions", "churn", "--model-root", model_root)
+
+    assert code == 0
+    assert not any(line.endswith("live") for line in out.splitlines())
+    assert f"live: {live} holds no published version (written by hand)" in out
+    code, out, _ = run(capsys, "rollback", "churn", "--model-root", model_root)
+    assert code == 0 and "rolled churn back to version 1" in out
+
+
 def test_publishing_the_live_model_again_says_so(
     model_root: Path, other_model_file: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
