@@ -380,27 +380,39 @@ def csv_rows(
       also TRUE or true) a boolean, an empty cell or NA... a missing value; a word is sent
       as it is, for the router to refuse, naming it.
 
-    The first row is data when it holds only values, or reads as a row of the model (values
-    and categories of the feature at each place); else it is the header. Rows without a
+    The first row is the header when it is the model's feature names (also ``0,1,...``,
+    which reads as numbers); else data when it holds only values, or reads as a row of the
+    model (values and categories of the feature at each place); else the header. A header
+    that names a column twice is refused, as batch jobs refuse it. Rows without a
     header are keyed by the model's feature names when every row has as many cells, so
     that categories by name work there too. When the features cannot be had (a model that
     does not load, a caller allowed only to predict), cells are read without them and the
     router's answer says what is wrong."""
-    if all(_is_plain(cell) for row in table for cell in row):
+    first = [cell.strip() for cell in table[0]]
+    # pandas names an unnamed DataFrame's columns 0, 1, ...: a header that reads as numbers,
+    # which only the model's feature names can tell from a row.
+    numbered = first == [str(index) for index in range(len(first))]
+    if not numbered and all(_is_plain(cell) for row in table for cell in row):
         return [[_cell(cell) for cell in row] for row in table], lines, []
     try:
         model = features()
     except ClientError:
         model = []
-    first = [cell.strip() for cell in table[0]]
-    is_data = all(_is_value(cell) for cell in first) or (
-        len(first) == len(model)
-        and all(
-            _is_value(cell) or cell in (feature.categories or ())
-            for cell, feature in zip(first, model, strict=True)
+    named_header = bool(model) and first == [str(feature.name) for feature in model]
+    is_data = not named_header and (
+        all(_is_value(cell) for cell in first)
+        or (
+            len(first) == len(model)
+            and all(
+                _is_value(cell) or cell in (feature.categories or ())
+                for cell, feature in zip(first, model, strict=True)
+            )
         )
     )
     header = None if is_data else first
+    if header is not None and len(set(header)) != len(header):
+        twice = next(column for column in header if header.count(column) > 1)
+        raise InputError(f"{name}: the header names column {twice!r} twice")
     rows_table, row_lines = (table, lines) if is_data else (table[1:], lines[1:])
     names = [feature.name for feature in model if feature.name is not None]
     left_out: list[str] = []

@@ -35,6 +35,7 @@ class Served:
     plans: xgb.Booster  # trained on PLANS_FRAME's columns: a category and a number
     flags: Case  # trained on a DataFrame with bool and nullable boolean columns
     ratings: xgb.XGBClassifier  # categories named like numbers and like missing values
+    numbered: xgb.Booster  # trained on a DataFrame of unnamed columns: features "0", "1", ...
 
 
 @pytest.fixture(scope="session")
@@ -58,8 +59,13 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
     ratings = _ratings_model()
     ratings.save_model(root / "ratings.ubj")
     (root / "broken.ubj").write_bytes(b"not a model")  # no version of it loads
+    numbered = xgb.XGBRegressor(n_estimators=5, max_depth=2, n_jobs=1)
+    numbered.fit(pd.DataFrame(features), iris.target)  # columns 0..3, as pd.DataFrame(X) has
+    numbered.save_model(root / "numbered.ubj")
     with running_server(root) as url:
-        yield Served(url, booster, classes, features[::30], plans, flags, ratings)
+        yield Served(
+            url, booster, classes, features[::30], plans, flags, ratings, numbered.get_booster()
+        )
 
 
 def plans_frame(rows: int = 200, seed: int = 0) -> pd.DataFrame:

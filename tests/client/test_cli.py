@@ -384,3 +384,35 @@ def test_json_lines_rows_as_pandas_writes_them(
     np.testing.assert_allclose(
         predictions_of(out), served.booster.inplace_predict(served.rows), rtol=1e-6
     )
+
+
+def test_a_dataframes_numbered_header_is_a_header_not_a_row(
+    served: Served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # pd.DataFrame(X).to_csv(index=False) writes "0,1,2,3" first: numbers, and the names of
+    # the features of a model trained on that DataFrame. Read as a row, it was predicted too.
+    import pandas as pd
+
+    data = tmp_path / "rows.csv"
+    pd.DataFrame(served.rows[:2]).to_csv(data, index=False)
+    assert data.read_text().startswith("0,1,2,3\n")
+
+    code = main(["predict", "numbered", "--url", served.url, "--data", str(data)])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    answer = json.loads(out)
+    np.testing.assert_allclose(
+        answer["predictions"], served.numbered.inplace_predict(served.rows[:2]), rtol=1e-6
+    )
+
+
+def test_a_header_that_names_a_column_twice_is_refused_as_batch_jobs_refuse_it(
+    served: Served, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # As a dict, the row would keep the last 'sepal_length' alone: another row than was sent.
+    data = tmp_path / "rows.csv"
+    data.write_text(",".join([*FEATURES, "sepal_length"]) + "\n1,2,3,4,5\n")
+
+    assert main(["predict", "iris", "--url", served.url, "--data", str(data)]) == 1
+    assert "the header names column 'sepal_length' twice" in capsys.readouterr().err

@@ -147,7 +147,7 @@ def test_models_lists_the_store(served: Served) -> None:
 
     # The others are loaded or tried by the tests before, or not: the server is the
     # session's.
-    assert [m.name for m in models] == ["broken", "flags", "iris", "plans", "ratings"]
+    assert [m.name for m in models] == ["broken", "flags", "iris", "numbered", "plans", "ratings"]
     assert (models[2].loaded, models[2].last_error, models[2].stale) == (True, None, False)
 
 
