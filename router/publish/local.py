@@ -369,8 +369,30 @@ def _live_number(live_path: Path, entries: list[tuple[int, str, os.stat_result]]
     for number, _, stat in entries:
         if (stat.st_dev, stat.st_ino) == (live.st_dev, live.st_ino):
             return number
-    digest = hashlib.sha256(live_path.read_bytes()).hexdigest()
-    return next((number for number, sha, _ in entries if sha == digest), None)
+    # Hashed only when an entry is as large: a publish lists its versions several times,
+    # and a file written by hand over a 100 MB model should not be read for each.
+    same_size = [(number, sha) for number, sha, stat in entries if stat.st_size == live.st_size]
+    if not same_size:
+        return None
+    digest = _digest_of(live_path, live)
+    return next((number for number, sha in same_size if sha == digest), None)
+
+
+# SHA-256 of live files by what their stat says; a write changes the change time (ctime),
+# which no tool can set back, so a stat that matches is the same bytes.
+_DIGESTS: dict[tuple[int, int, int, int, int], str] = {}
+_MAX_DIGESTS = 64
+
+
+def _digest_of(path: Path, stat: os.stat_result) -> str:
+    key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
+    digest = _DIGESTS.get(key)
+    if digest is None:
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        if len(_DIGESTS) >= _MAX_DIGESTS:
+            _DIGESTS.clear()
+        _DIGESTS[key] = digest
+    return digest
 
 
 def rollback_target(versions: list[LocalVersion], to: int | None) -> LocalVersion:

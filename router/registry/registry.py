@@ -136,6 +136,9 @@ class ModelRegistry:
         )
         self._checked_at: dict[str, float] = {}
         self._failures: dict[str, LoadFailure] = {}
+        # The version of live files this process hashed to match them to a pinned version,
+        # by what was opened: each file is hashed once, not on every pinned request.
+        self._live_versions: dict[FilesRead, str] = {}
         self._pending: dict[str, _PendingLoad] = {}
         # Settling: when each model's current version key was first seen, and which inodes
         # its bytes were last read from (kept across evictions, dropped when it is removed).
@@ -556,10 +559,18 @@ class ModelRegistry:
             cached = self._cache.peek(ref.name)
         if cached is not None and cached.version_key == ref.version_key:
             return cached.version == entry.version
-        try:
-            return history.file_version(ref) == entry.version
-        except ModelNotFound:  # removed since it was resolved
-            return False
+        with self._lock:
+            version = self._live_versions.get(ref.version_key)
+        if version is None:
+            try:
+                version = history.file_version(ref)
+            except ModelNotFound:  # removed since it was resolved
+                return False
+            with self._lock:
+                if len(self._live_versions) >= _MAX_LIVE_VERSIONS:
+                    self._live_versions.clear()
+                self._live_versions[ref.version_key] = version
+        return version == entry.version
 
     def _live_or_none(self, name: str) -> LoadedModel | None:
         try:
@@ -624,6 +635,10 @@ def _largest_file(memory_of: Callable[[int], float | None], budget: int) -> int:
         else:
             high = middle
     return low
+
+
+# Live files whose version is remembered (a few hundred bytes each) before starting over.
+_MAX_LIVE_VERSIONS = 1024
 
 
 def _pinned_key(name: str, version: str) -> str:

@@ -346,3 +346,28 @@ def test_unpublishing_a_hand_made_model_keeps_it_only_once_validated(model_root:
         assert [v.number for v in f.versions()] == [1]
         rollback(f)
         assert f.live_path.is_file()
+
+
+def test_a_publish_reads_the_live_file_at_most_once(
+    model_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Entries are copies, so the live file is matched to its entry by content; a publish
+    # lists the versions several times, and each read of a 100 MB model on EFS costs.
+    from pathlib import Path as RealPath
+
+    with folder(model_root) as f:
+        f.publish(published(1))
+        f.publish(published(2))
+    reads: list[str] = []
+    read_bytes = RealPath.read_bytes
+
+    def counted(path: RealPath) -> bytes:
+        if path.name == "model.ubj":
+            reads.append(str(path))
+        return read_bytes(path)
+
+    monkeypatch.setattr(RealPath, "read_bytes", counted)
+    with folder(model_root) as f:
+        f.publish(published(3))
+
+    assert len(reads) <= 1

@@ -717,3 +717,33 @@ def test_one_unreadable_model_folder_is_listed_with_its_error_and_hides_no_other
     locked = statuses["locked"]
     assert locked.ref is None and locked.failure is not None
     assert "Permission denied" in locked.failure.error.detail
+
+
+def test_a_pinned_request_hashes_the_live_file_once_not_on_every_request(
+    model_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # History entries are copies, so a pinned version is matched to the live file by its
+    # hash: once per file this process opened, not per request (a DoS lever on large models).
+    import router.history
+
+    first, second = (validate_model(model_bytes(train_booster(seed=s))).data for s in (1, 2))
+    with ModelFolder(model_root, "m", history_limit=3) as folder:
+        folder.publish(first)
+        folder.publish(second)
+    live = model_root / "m" / "model.ubj"
+    replace_file(live, second[:-40])  # broken: the fallback serves the newest entry
+    (entry,) = (model_root / "m" / ".history").glob(f"*-{hashlib.sha256(first).hexdigest()}.ubj")
+    entry.write_bytes(first[:100])  # and the pinned version fails to load
+    hashed: list[object] = []
+    file_version = router.history.file_version
+    monkeypatch.setattr(
+        router.history, "file_version", lambda ref: hashed.append(ref) or file_version(ref)
+    )
+    registry = make_registry(model_root, clock=FakeClock(), reload_interval_s=60)
+    assert registry.get("m").version == _version(second)
+
+    for _ in range(50):
+        with pytest.raises(ModelUnavailable):
+            registry.get_version("m", _version(first))
+
+    assert len(hashed) == 1
