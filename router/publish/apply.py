@@ -127,7 +127,14 @@ class Inbox:
             return self._log(record, self._outcome(record, target, "ignored", reason))
         verdicts: list[_Verdict] = []
         with ModelFolder(
-            self.root, target.name, history_limit=self.history_limit, clock=self._clock
+            self.root,
+            target.name,
+            history_limit=self.history_limit,
+            clock=self._clock,
+            # A hand-made model.ubj a publish replaces is validated while the upload (and
+            # its validated copy) are held: half an upload's budget keeps the sum within it.
+            validate_up_to=self.max_object_bytes // 2,
+            nthread=self.nthread,
         ) as folder:
             state = InboxState.load(folder)
             if state.is_stale(record.key, record.sequencer):

@@ -69,6 +69,7 @@ if TYPE_CHECKING:
 
 LIVE_FILE = f"{DIR_MODEL_STEM}.ubj"
 REPLACED_DIR = "replaced"
+COPY_CHUNK_BYTES = 1024 * 1024
 LOCK_FILE = ".lock"
 
 
@@ -113,13 +114,20 @@ class ModelFolder:
         *,
         history_limit: int,
         clock: Callable[[], float] = time.time,
+        validate_up_to: int | None = None,
+        nthread: int = 1,
     ) -> None:
+        """``validate_up_to``: the largest hand-made model a publish validates to keep as a
+        version (the inbox's memory budget of one upload); larger ones, like those that do
+        not validate, are kept aside in ``.history/replaced/`` as they are."""
         self.name = validate_name(name)
         self.root = Path(root)
         self.path = self.root / name
         self.live_path = self.path / LIVE_FILE
         self.history_path = self.path / HISTORY_DIR
         self.history_limit = history_limit
+        self.validate_up_to = validate_up_to
+        self.nthread = nthread
         self._clock = clock
         self._lock_fd: int | None = None
 
@@ -278,26 +286,39 @@ class ModelFolder:
         trusts the bytes of history entries. One that does not validate is kept in
         ``.history/replaced/`` instead. Nothing is kept when it is the content ``unless``
         (the SHA-256 about to be published anyway). Whether an entry was added."""
-        if not self.live_path.is_file():
+        try:
+            size = self.live_path.stat().st_size
+        except FileNotFoundError:
+            return False
+        too_large = self.validate_up_to is not None and size > self.validate_up_to
+        if too_large or self.history_limit == 0:  # an entry would be pruned at once
+            self._keep_replaced(self.live_path)
             return False
         data = self.live_path.read_bytes()
         metadata_path = self.path / METADATA_FILE
         metadata = metadata_path.read_bytes() if metadata_path.is_file() else None
         try:
-            kept = validate_model(data, metadata=metadata, prefer="embedded").data
+            kept = validate_model(
+                data, metadata=metadata, prefer="embedded", nthread=self.nthread
+            ).data
         except RouterError:
-            self._keep_replaced(self.live_path.name, data)
+            self._keep_replaced(self.live_path)
             return False
         if hashlib.sha256(kept).hexdigest() == unless:
             return False
         self._add_to_history(self._entry_path(versions, kept), kept)
         return True
 
-    def _keep_replaced(self, filename: str, data: bytes) -> None:
+    def _keep_replaced(self, source: Path) -> None:
+        """A copy of ``source`` in ``.history/replaced/``, streamed (it may be large)."""
         replaced = self.history_path / REPLACED_DIR
         replaced.mkdir(parents=True, exist_ok=True)
         stamp = datetime.fromtimestamp(self._clock(), UTC).strftime(STAMP_FORMAT)
-        self._write_temp(data, replaced).replace(replaced / f"{stamp}-{filename}")
+        with source.open("rb") as handle:
+            copy = write_temp_file(
+                replaced, iter(lambda: handle.read(COPY_CHUNK_BYTES), b""), prefix=TEMP_PREFIX
+            )
+        copy.replace(replaced / f"{stamp}-{source.name}")
         fsync_directory(replaced)
 
     def _retire_replaced_layouts(self) -> None:

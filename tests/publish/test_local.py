@@ -371,3 +371,17 @@ def test_a_publish_reads_the_live_file_at_most_once(
         f.publish(published(3))
 
     assert len(reads) <= 1
+
+
+@pytest.mark.parametrize("why", ["over the size to validate", "no history kept"])
+def test_a_hand_made_model_not_validated_is_kept_aside_as_it_is(model_root: Path, why: str) -> None:
+    # The inbox validates within its memory budget, and an entry pruned at once is no
+    # version: either way the bytes are kept, streamed, in .history/replaced/.
+    hand_made = model_bytes(train_booster(seed=8))
+    write_model(model_root, "churn", hand_made)
+    limit, up_to = (5, len(hand_made) - 1) if why == "over the size to validate" else (0, None)
+    with ModelFolder(model_root, "churn", history_limit=limit, validate_up_to=up_to) as f:
+        f.publish(published(1))
+        assert [v.number for v in f.versions()] == [1]
+    (kept,) = (model_root / "churn" / ".history" / "replaced").glob("*-model.ubj")
+    assert kept.read_bytes() == hand_made
