@@ -50,8 +50,10 @@ DEFAULT_OUTPUTS: list[Output] = ["value", "margin"]
 HEADER_BYTES = 64 * 1024
 CONTENT_TYPES = {"csv": "text/csv", "jsonl": "application/x-ndjson"}
 # S3's answers for an object or version that is not there. A HEAD has no error body, only
-# a status: 400 is how it answers a version id that is no id at all.
-_NOT_THERE = {"404", "NoSuchKey", "NoSuchVersion", "400", "InvalidArgument"}
+# a status: 400 is how it answers a version id that is no id at all (and only then is it
+# read so: without a version id, a 400 is another bad request, such as an SSE-C object's).
+_NOT_THERE = {"404", "NoSuchKey", "NoSuchVersion"}
+_NO_SUCH_VERSION_ID = {"400", "InvalidArgument"}
 # ...and for one it will not say is there: the batch function may list only results/, and S3
 # answers a missing key with 403 to a role that may not list it.
 _DENIED = {"403", "AccessDenied"}
@@ -271,7 +273,7 @@ def _reading_input(bucket: str, key: str, version_id: str | None) -> Iterator[No
         where = f"the input s3://{bucket}/{key}"
         if version_id:
             where = f"version {version_id!r} of {where}"
-        if code in _NOT_THERE:
+        if code in _NOT_THERE or (version_id and code in _NO_SUCH_VERSION_ID):
             raise InputUnavailable(f"{where} does not exist") from exc
         if code in _DENIED:
             raise InputUnavailable(

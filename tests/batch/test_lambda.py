@@ -367,3 +367,20 @@ def test_a_prepare_input_that_names_no_object_is_a_clear_error(
 
     with pytest.raises(BatchInputInvalid, match="names no object"):
         batch_handler.handler(event, LambdaContext())
+
+
+@pytest.mark.parametrize(
+    ("version_id", "gone"), [("3sL4kqtJlcpXroDTDmJ.rmSpXd3dIbrHY", True), (None, False)]
+)
+def test_a_400_is_a_missing_input_only_for_a_version_id(version_id: str | None, gone: bool) -> None:
+    # S3 answers a HEAD with a bare 400 for a version id that is no id, and also for an
+    # SSE-C object asked without its key: only the first is an input that does not exist.
+    from botocore.exceptions import ClientError
+
+    from router.batch.errors import InputUnavailable
+    from router.batch.steps import _reading_input
+
+    answer: Any = {"Error": {"Code": "400", "Message": "Bad Request"}}
+    expected = InputUnavailable if gone else ClientError
+    with pytest.raises(expected), _reading_input("bucket", "batch/churn/job.csv", version_id):
+        raise ClientError(answer, "HeadObject")
