@@ -11,12 +11,13 @@ from __future__ import annotations
 import zlib
 from typing import Final
 
-from router.errors import MalformedRequest, RequestTooLarge
+from router.errors import MalformedRequest, RequestTooLarge, UnsupportedMediaType
 
-# zlib's window bits: gzip framing, and the zlib framing HTTP calls "deflate".
-_WINDOW_BITS: Final = {"gzip": 31, "deflate": 15}
+# zlib's window bits: gzip framing (x-gzip is its old name, RFC 9110 §8.4.1.3), and the
+# zlib framing HTTP calls "deflate".
+_WINDOW_BITS: Final = {"gzip": 31, "x-gzip": 31, "deflate": 15}
 _IDENTITY: Final = frozenset({"", "identity"})
-SUPPORTED: Final = tuple(_WINDOW_BITS)
+SUPPORTED: Final = ("gzip", "deflate")
 
 
 def coding_of(content_encoding: str | None) -> str:
@@ -41,9 +42,10 @@ def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> by
     if not encoding:
         return body
     wbits = _WINDOW_BITS.get(encoding)
-    if wbits is None:
-        raise MalformedRequest(
-            f"Content-Encoding {encoding[:32]!r} is not supported: use gzip or deflate"
+    if wbits is None:  # RFC 9110 §15.5.16: a coding the server cannot read is a 415
+        raise UnsupportedMediaType(
+            f"Content-Encoding {encoding[:32]!r} is not supported: send the body "
+            f"uncompressed, or as {' or '.join(SUPPORTED)}"
         )
     inflater = zlib.decompressobj(wbits)
     try:

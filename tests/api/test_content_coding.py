@@ -44,7 +44,12 @@ def served(client: TestClient, model_root: Path) -> TestClient:
 
 @pytest.mark.parametrize(
     ("encoding", "compress"),
-    [("gzip", gzip.compress), ("deflate", zlib.compress), ("GZip", gzip.compress)],
+    [
+        ("gzip", gzip.compress),
+        ("deflate", zlib.compress),
+        ("GZip", gzip.compress),
+        ("x-gzip", gzip.compress),
+    ],
 )
 def test_a_compressed_body_answers_as_the_body_itself(
     served: TestClient, encoding: str, compress: Callable[[bytes], bytes]

@@ -320,7 +320,7 @@ BAD_REQUESTS: list[tuple[str, Any, dict[str, str], int, str]] = [
      400, "an integer, not -1111"),
     ("binary cut short", *binary(8, 16), 400, "ends before"),
     ("binary left over", *binary(20, 16), 400, "add up to 16 bytes, but 20"),
-    ("unknown encoding", json.dumps(one()).encode(), {"Content-Encoding": "br"}, 400, "supported"),
+    ("unknown encoding", json.dumps(one()).encode(), {"Content-Encoding": "br"}, 415, "supported"),
     ("not gzip", b"plain", {"Content-Encoding": "gzip"}, 400, "not valid gzip"),
     ("junk after gzip", GZIPPED + b"junk", {"Content-Encoding": "gzip"}, 400, "after the end"),
     ("two gzip members", GZIPPED * 2, {"Content-Encoding": "gzip"}, 400, "after the end"),
