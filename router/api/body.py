@@ -23,13 +23,7 @@ from typing import TYPE_CHECKING, Any, Final, get_args
 import orjson
 from starlette.requests import ClientDisconnect
 
-from router.api.content_coding import (
-    SUPPORTED,
-    coding_of,
-    decode_body,
-    is_compressed,
-    is_supported,
-)
+from router.api.content_coding import decode_body, is_compressed, refuse_unsupported
 from router.api.schemas import PredictRequest
 from router.counts import parse_count
 from router.errors import (
@@ -83,12 +77,8 @@ async def read_predict_request(
 
 
 def check_content_encoding(content_encoding: str | None) -> None:
-    """gzip, deflate or none (RFC 9110 §15.5.16: 415 for a coding the server cannot read)."""
-    if not is_supported(content_encoding):
-        raise UnsupportedMediaType(
-            f"the body's Content-Encoding is {coding_of(content_encoding)[:32]!r}; send it "
-            f"uncompressed, or as {' or '.join(SUPPORTED)}"
-        )
+    """gzip, deflate or none, before the body is read (``content_coding``)."""
+    refuse_unsupported(content_encoding)
 
 
 def parse_encoded_request(

@@ -31,9 +31,15 @@ def is_compressed(content_encoding: str | None) -> bool:
     return coding_of(content_encoding) != ""
 
 
-def is_supported(content_encoding: str | None) -> bool:
+def refuse_unsupported(content_encoding: str | None) -> None:
+    """RFC 9110 §15.5.16: a coding the server cannot read is a 415 (checked before the body
+    is read, and again by ``decode_body``)."""
     coding = coding_of(content_encoding)
-    return coding == "" or coding in _WINDOW_BITS
+    if coding and coding not in _WINDOW_BITS:
+        raise UnsupportedMediaType(
+            f"Content-Encoding {coding[:32]!r} is not supported: send the body "
+            f"uncompressed, or as {' or '.join(SUPPORTED)}"
+        )
 
 
 def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> bytes:
@@ -41,13 +47,8 @@ def decode_body(body: bytes, content_encoding: str | None, max_bytes: int) -> by
     encoding = coding_of(content_encoding)
     if not encoding:
         return body
-    wbits = _WINDOW_BITS.get(encoding)
-    if wbits is None:  # RFC 9110 §15.5.16: a coding the server cannot read is a 415
-        raise UnsupportedMediaType(
-            f"Content-Encoding {encoding[:32]!r} is not supported: send the body "
-            f"uncompressed, or as {' or '.join(SUPPORTED)}"
-        )
-    inflater = zlib.decompressobj(wbits)
+    refuse_unsupported(encoding)
+    inflater = zlib.decompressobj(_WINDOW_BITS[encoding])
     try:
         inflated = inflater.decompress(body, max_bytes + 1)
     except zlib.error as exc:
