@@ -329,7 +329,8 @@ class Inbox:
         verdicts.append(_Verdict(obj.key, obj.version_id, "published"))
         if metadata is not None:
             verdicts.append(_Verdict(metadata.key, metadata.version_id, "published"))
-        if previous is not None and previous.version != live.version:
+        if previous is not None and previous.version != live.version and result.changed:
+            # Not for the same bytes again: the earlier object still holds the live version.
             verdicts.append(_Verdict(previous.key, previous.version_id, "replaced"))
         old_metadata = previous.metadata_version_id if previous else None
         if old_metadata is not None and old_metadata != live.metadata_version_id:

@@ -531,6 +531,8 @@ def test_the_live_version_stays_until_every_object_holding_it_is_deleted(
     inbox.deliver(original)
     copy = inbox.put("models/iris/copy.ubj", model(1))
     assert inbox.deliver(copy)["status"] == "unchanged"
+    # Both hold the live version: neither is tagged replaced, which would say it is not.
+    assert inbox.status(original)[0] == inbox.status(copy)[0] == "published"
     first, then = (copy, original) if deleted_first == "copy" else (original, copy)
 
     outcome = inbox.deliver(inbox.delete(key_of(first)))
