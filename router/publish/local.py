@@ -409,7 +409,8 @@ def _digest_of(path: Path, stat: os.stat_result) -> str:
     key = (stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
     digest = _DIGESTS.get(key)
     if digest is None:
-        digest = hashlib.sha256(path.read_bytes()).hexdigest()
+        with path.open("rb") as handle:  # streamed: the inbox holds an upload meanwhile
+            digest = hashlib.file_digest(handle, "sha256").hexdigest()
         if len(_DIGESTS) >= _MAX_DIGESTS:
             _DIGESTS.clear()
         _DIGESTS[key] = digest

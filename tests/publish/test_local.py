@@ -7,7 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pytest
@@ -359,14 +359,20 @@ def test_a_publish_reads_the_live_file_at_most_once(
         f.publish(published(1))
         f.publish(published(2))
     reads: list[str] = []
-    read_bytes = RealPath.read_bytes
+    read_bytes, open_path = RealPath.read_bytes, RealPath.open
 
-    def counted(path: RealPath) -> bytes:
+    def counted_read(path: RealPath) -> bytes:
         if path.name == "model.ubj":
             reads.append(str(path))
         return read_bytes(path)
 
-    monkeypatch.setattr(RealPath, "read_bytes", counted)
+    def counted_open(path: RealPath, *args: Any, **kwargs: Any) -> Any:
+        if path.name == "model.ubj":
+            reads.append(str(path))
+        return open_path(path, *args, **kwargs)
+
+    monkeypatch.setattr(RealPath, "read_bytes", counted_read)
+    monkeypatch.setattr(RealPath, "open", counted_open)
     with folder(model_root) as f:
         f.publish(published(3))
 
