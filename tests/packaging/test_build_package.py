@@ -41,7 +41,7 @@ from scripts.build_package import (
     write_zip,
 )
 from tests.events import http_api_event, load_event
-from tests.modelkit import train_booster, write_model
+from tests.modelkit import model_bytes, train_booster, write_model
 from tests.packaging.conftest import run_probe
 
 if TYPE_CHECKING:
@@ -404,21 +404,36 @@ def test_inbox_imports_from_the_package_with_the_runtimes_boto3(
         origin = Path(spec.origin)
         source = origin.parent if origin.name == "__init__.py" else origin
         (runtime / source.name).symlink_to(source)
+    model = tmp_path / "model.ubj"
+    model.write_bytes(model_bytes(train_booster("multiclass", seed=3)))
+    # What the inbox holds before its first upload: its imports, its S3 client and one
+    # validation; its peak must fit the reserve the memory budgets leave it, as the router's.
     code = (
         "import sys; sys.path[0:0] = sys.argv[1:3]; "
         "import router.publish.lambda_handler, router.publish.s3, boto3; "
-        "assert callable(router.publish.lambda_handler.handler); print(boto3.__file__)"
+        "assert callable(router.publish.lambda_handler.handler); print(boto3.__file__); "
+        "router.publish.lambda_handler.s3_client(); "
+        "from router.publish.validate import validate_model; "
+        "validate_model(open(sys.argv[3], 'rb').read()); "
+        "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')))"
     )
-    paths = [str(lambda_package.task_root), str(runtime)]
+    paths = [str(lambda_package.task_root), str(runtime), str(model)]
     completed = subprocess.run(
         [str(lambda_package.python), "-I", "-S", "-B", "-c", code, *paths],
         capture_output=True,
         text=True,
         timeout=120,
         check=False,
+        env={"AWS_DEFAULT_REGION": "eu-west-1", "PATH": os.environ.get("PATH", "")},
     )
     assert completed.returncode == 0, completed.stderr[-4000:]
-    assert completed.stdout.startswith(str(runtime))
+    boto3_file, peak_kb = completed.stdout.split()
+    assert boto3_file.startswith(str(runtime))
+    from router.settings import LAMBDA_PROCESS_RESERVE_MIB
+
+    runtime_client_mib = 24  # as for the router's handler
+    peak_mib = int(peak_kb) / 1024
+    assert peak_mib <= LAMBDA_PROCESS_RESERVE_MIB - runtime_client_mib, f"{peak_mib:.1f} MiB"
 
 
 @pytest.mark.slow
