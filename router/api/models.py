@@ -11,6 +11,7 @@ from starlette.responses import Response
 
 from router.api.body import read_predict_request
 from router.api.dependencies import RegistryDep, app_registry, app_run_blocking, app_settings
+from router.api.lambda_limits import ON_LAMBDA_KEY, refuse_oversized_answer
 from router.api.problems import PROBLEM_MEDIA_TYPE
 from router.api.request_log import logs_predictions, note_prediction
 from router.api.schemas import (
@@ -92,7 +93,10 @@ async def predict_with(request: Request, name: str, version: str | None) -> Resp
     else:
         predictions = await run_blocking(predict_now, registry, model, payload)
     note_prediction(request, (model.version, len(payload.instances), payload.output, cache))
-    return Response(answer_body(name, model, payload, predictions), media_type="application/json")
+    content = answer_body(name, model, payload, predictions)
+    if ON_LAMBDA_KEY in request.scope:  # pinned versions: Mangum serves them, not the direct path
+        refuse_oversized_answer(content, binary=False)
+    return Response(content, media_type="application/json")
 
 
 def predict_now(

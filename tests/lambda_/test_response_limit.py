@@ -140,3 +140,33 @@ def test_an_answer_within_the_limit_is_served_and_measured_exactly(
     assert RESPONSE_LIMIT_BYTES // 8 < response_size(response) <= RESPONSE_LIMIT_BYTES
     contributions = np.asarray(json.loads(response["body"])["predictions"])
     assert contributions.shape == (500, 3, N_FEATURES + 1)
+
+
+def _prediction_statuses(out: str) -> list[int]:
+    lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    return [line["status"] for line in lines if line.get("message") == "prediction"]
+
+
+@pytest.mark.parametrize("route", ["v2 binary", "pinned version"])
+def test_mangums_paths_prediction_line_says_413_too(
+    handler_module: ModuleType,
+    context: LambdaContext,
+    capsys: pytest.CaptureFixture[str],
+    route: str,
+) -> None:
+    # Served through Mangum (not the direct path), the app wrote its line before the Lambda
+    # entry refused the answer: the line said 200 while the caller got a 413.
+    if route == "v2 binary":
+        event = v2_binary_event(8000)
+    else:
+        live = json.loads(
+            handler_module.handler(http_api_event("GET", "/models/wide"), context)["body"]
+        )
+        capsys.readouterr()
+        path = f"/models/wide/versions/{live['version']}/predict"
+        event = http_api_event("POST", path, contributions_body(4000))
+
+    response = handler_module.handler(event, context)
+
+    assert response["statusCode"] == 413
+    assert _prediction_statuses(capsys.readouterr().out) == [413]

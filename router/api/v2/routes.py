@@ -23,6 +23,7 @@ from router import __version__
 from router.api.body import INLINE_PARSE_MAX_BYTES, read_body
 from router.api.content_coding import decode_body, is_compressed
 from router.api.dependencies import RegistryDep, app_registry, app_run_blocking, app_settings
+from router.api.lambda_limits import ON_LAMBDA_KEY, refuse_oversized_answer
 from router.api.models import INLINE_PREDICT_MAX_ROWS, MODEL_NAME_PARAMETER, find_model
 from router.api.request_log import logs_predictions, note_prediction
 from router.api.v2 import schemas
@@ -155,6 +156,8 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     # The prediction line's "output": the outputs asked for, in their order.
     outputs = ",".join(output.name for output in payload.outputs)
     note_prediction(request, (model.version, rows, outputs, cache))
+    if ON_LAMBDA_KEY in request.scope:  # so that the prediction line says what Lambda sends
+        refuse_oversized_answer(content, binary=header_length is not None)
     if header_length is None:
         return Response(content, media_type="application/json")
     return Response(
