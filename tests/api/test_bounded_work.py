@@ -81,16 +81,21 @@ def test_no_body_costs_more_than_twice_a_valid_one_nor_stalls_health(model_root:
     ):
         valid_s, status = _post_seconds(client, valid)
         assert status == 200
-        costs = {}
+        costs, ratios = {}, {}
         for kind, body in hostile_bodies().items():
             assert abs(len(body) - len(valid)) < len(valid) * 0.25, kind  # the same size
             costs[kind], status = _post_seconds(client, body)
             assert 400 <= status < 500, (kind, status)
+            # Against a valid body sent just after, so that a machine whose load changes
+            # during the test (a CI neighbour) compares like with like.
+            beside_s, _ = _post_seconds(client, valid)
+            valid_s = min(valid_s, beside_s)
+            ratios[kind] = costs[kind] / beside_s
         stalls = _health_latency_during(base_url, client, [*hostile_bodies().values(), valid])
 
     assert len(stalls) > len(hostile_bodies())  # the poller ran while the bodies were read
-    slowest = max(costs, key=costs.__getitem__)
-    assert costs[slowest] <= 2 * valid_s, (slowest, costs, valid_s)
+    slowest = max(ratios, key=ratios.__getitem__)
+    assert ratios[slowest] <= 2, (slowest, costs, valid_s)
     assert max(stalls) <= 2 * valid_s, (stalls, valid_s)
 
 
