@@ -17,7 +17,7 @@ import re
 import secrets
 import time
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, BinaryIO, Literal
+from typing import TYPE_CHECKING, Any, BinaryIO, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -160,15 +160,9 @@ def download_to(
     """Stream one object version into ``sink`` chunk by chunk, keeping none of it in memory;
     ``None`` when the key or version no longer exists. An object over ``max_bytes`` raises
     ``ObjectTooLarge`` before a byte is read."""
-    try:
-        if version_id is None:
-            response = s3.get_object(Bucket=bucket, Key=key)
-        else:
-            response = s3.get_object(Bucket=bucket, Key=key, VersionId=version_id)
-    except ClientError as exc:
-        if error_code(exc) in _NOT_FOUND:
-            return None
-        raise
+    response = _if_there(s3.get_object, bucket, key, version_id)
+    if response is None:
+        return None
     size = response["ContentLength"]
     if max_bytes is not None and size > max_bytes:
         response["Body"].close()
@@ -180,6 +174,18 @@ def download_to(
     if received != size:
         raise PublishError(f"s3://{bucket}/{key}: read {received} of {size} bytes")
     return StagedObject(key, response.get("VersionId"), response["LastModified"], size)
+
+
+def _if_there(call: Callable[..., Any], bucket: str, key: str, version_id: str | None) -> Any:
+    """``call`` (get_object, head_object) for the key, or one version of it; ``None`` when
+    the key or the version no longer exists."""
+    versioned = {} if version_id is None else {"VersionId": version_id}
+    try:
+        return call(Bucket=bucket, Key=key, **versioned)
+    except ClientError as exc:
+        if error_code(exc) in _NOT_FOUND:
+            return None
+        raise
 
 
 def too_large_reason(size: int, max_bytes: int) -> str:
@@ -201,28 +207,16 @@ def download_metadata(
     over ``max_bytes`` raises ``ObjectTooLarge``: its size is asked first (HEAD), so a large
     one is never downloaded, and the read stops after ``max_bytes + 1`` bytes all the same,
     since an unversioned key can be written over between the HEAD and the GET."""
-    try:
-        if version_id is None:
-            head = s3.head_object(Bucket=bucket, Key=key)
-        else:
-            head = s3.head_object(Bucket=bucket, Key=key, VersionId=version_id)
-    except ClientError as exc:
-        if error_code(exc) in _NOT_FOUND:
-            return None
-        raise
+    head = _if_there(s3.head_object, bucket, key, version_id)
+    if head is None:
+        return None
     if head["ContentLength"] > max_bytes:
         raise ObjectTooLarge(metadata_too_large_reason(key, max_bytes, head["ContentLength"]))
     # Read the version the HEAD measured (versions never change), where the bucket has one.
     pinned = version_id or head.get("VersionId")
-    try:
-        if pinned is None or pinned == "null":
-            response = s3.get_object(Bucket=bucket, Key=key)
-        else:
-            response = s3.get_object(Bucket=bucket, Key=key, VersionId=pinned)
-    except ClientError as exc:
-        if error_code(exc) in _NOT_FOUND:
-            return None
-        raise
+    response = _if_there(s3.get_object, bucket, key, None if pinned == "null" else pinned)
+    if response is None:
+        return None
     with contextlib.closing(response["Body"]):
         data = _read_at_most(response["Body"], max_bytes + 1)
     if len(data) > max_bytes:
