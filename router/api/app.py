@@ -9,14 +9,16 @@ from fastapi.concurrency import run_in_threadpool
 
 import router
 from router.api import health, models, versions
+from router.api.asgi_predict import AsgiPredict
 from router.api.dependencies import run_inline
 from router.api.docs import docs_routes, write_model_schemas
 from router.api.head import HeadAsGet
 from router.api.problems import install_problem_handlers
-from router.api.shortcut import EndpointShortcut
 from router.api.v2 import routes as v2
 
 if TYPE_CHECKING:
+    from starlette.types import Receive, Scope, Send
+
     from router.registry.registry import ModelRegistry
     from router.settings import Settings
 
@@ -24,8 +26,17 @@ OPENAPI_URL = "/openapi.json"
 
 
 class RouterApp(FastAPI):
-    """FastAPI, with the bodies that routes document by model class written into the
-    OpenAPI document when it is built rather than at import (router.api.docs)."""
+    """FastAPI, with predict requests served ahead of it (router.api.asgi_predict), and the
+    bodies that routes document by model class written into the OpenAPI document when it
+    is built rather than at import (router.api.docs)."""
+
+    direct_predict: AsgiPredict | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        direct = self.direct_predict
+        if direct is not None and scope["type"] == "http" and await direct(scope, receive, send):
+            return
+        await super().__call__(scope, receive, send)
 
     def openapi(self) -> dict[str, Any]:
         write_model_schemas(self.routes)
@@ -34,7 +45,7 @@ class RouterApp(FastAPI):
 
 def create_app(
     settings: Settings, registry: ModelRegistry, *, one_request_at_a_time: bool = False
-) -> FastAPI:
+) -> RouterApp:
     """Build the HTTP app around a registry. Nothing here loads models or touches disk, so
     it is as cheap under Mangum (which builds nothing per event) as under uvicorn.
 
@@ -75,9 +86,6 @@ def create_app(
     # Under Mangum the whole body is in the event: nothing to wait for, no timer to set.
     app.state.body_timeout_s = None if one_request_at_a_time else settings.body_timeout_s
     install_problem_handlers(app)
-    # The shortcut goes outside (added last): a predict does not pass through HeadAsGet.
     app.add_middleware(HeadAsGet)
-    app.add_middleware(
-        EndpointShortcut, method="POST", path=models.PREDICT_PATH, endpoint=models.predict
-    )
+    app.direct_predict = AsgiPredict(app.state)
     return app

@@ -21,7 +21,6 @@ import math
 from typing import TYPE_CHECKING, Any, Final, get_args
 
 import orjson
-from starlette.requests import ClientDisconnect
 
 from router.api.content_coding import decode_body, is_compressed, refuse_unsupported
 from router.api.schemas import PredictRequest
@@ -40,6 +39,7 @@ from router.xgb.outputs import OUTPUTS
 
 if TYPE_CHECKING:
     from fastapi import Request
+    from starlette.types import Receive
 
     from router.api.dependencies import RunBlocking
     from router.settings import Settings
@@ -66,10 +66,17 @@ async def read_predict_request(
     encoding = request.headers.get("content-encoding")
     check_content_encoding(encoding)
     body = await read_body(request, settings.max_body_bytes, request.app.state.body_timeout_s)
+    return await parse_received(body, encoding, settings, run_blocking)
+
+
+async def parse_received(
+    body: bytes, encoding: str | None, settings: Settings, run_blocking: RunBlocking
+) -> PredictRequest:
+    """The request of a received body: on the event loop when it is small, else in a
+    thread, as is a compressed one whatever its size (a few KiB can inflate to the body
+    limit)."""
     if len(body) <= INLINE_PARSE_MAX_BYTES and not is_compressed(encoding):
         return parse_predict_request(body, settings.max_rows)
-    # In a thread: a large body, and a compressed one whatever its size (a few KiB can
-    # inflate to the body limit).
     parsed: PredictRequest = await run_blocking(
         parse_encoded_request, body, encoding, settings.max_body_bytes, settings.max_rows
     )
@@ -104,34 +111,45 @@ def check_content_type(content_type: str | None) -> None:
 
 
 async def read_body(request: Request, max_bytes: int, timeout_s: float | None = None) -> bytes:
-    """The whole body, refused as soon as it is over ``max_bytes`` and, with ``timeout_s``,
-    when it has not arrived in that time (a client that stops half way holds a connection
-    and a buffer, and uvicorn has no body timeout of its own)."""
-    refuse_declared_size(request.headers.get("content-length"), max_bytes)
+    """``receive_body`` for a Starlette request."""
+    content_length = request.headers.get("content-length")
+    return await receive_body(request.receive, content_length, max_bytes, timeout_s)
+
+
+async def receive_body(
+    receive: Receive, content_length: str | None, max_bytes: int, timeout_s: float | None = None
+) -> bytes:
+    """The whole body, refused as soon as it is over ``max_bytes`` (or its
+    ``content_length`` says it will be) and, with ``timeout_s``, when it has not arrived in
+    that time (a client that stops half way holds a connection and a buffer, and uvicorn
+    has no body timeout of its own)."""
+    refuse_declared_size(content_length, max_bytes)
     if timeout_s is None:
-        return await _read_chunks(request, max_bytes)
+        return await _receive_chunks(receive, max_bytes)
     try:
         async with asyncio.timeout(timeout_s):
-            return await _read_chunks(request, max_bytes)
+            return await _receive_chunks(receive, max_bytes)
     except TimeoutError:
         raise RequestTimeout(
             f"the body did not arrive within {timeout_s:g} s (ROUTER_BODY_TIMEOUT_S)"
         ) from None
 
 
-async def _read_chunks(request: Request, max_bytes: int) -> bytes:
+async def _receive_chunks(receive: Receive, max_bytes: int) -> bytes:
+    """The ASGI body messages, read as Starlette's ``Request.stream`` reads them."""
     chunks: list[bytes] = []
     received = 0
-    try:
-        async for chunk in request.stream():
-            received += len(chunk)
-            refuse_received_size(received, max_bytes)
-            chunks.append(chunk)
-    except ClientDisconnect:
-        raise ClientClosedRequest(
-            f"the connection closed after {received} bytes of the body"
-        ) from None
-    return b"".join(chunks)
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ClientClosedRequest(f"the connection closed after {received} bytes of the body")
+        chunk: bytes = message.get("body", b"")
+        received += len(chunk)
+        refuse_received_size(received, max_bytes)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            # Most bodies come in one message: no copy for them.
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 def refuse_declared_size(content_length: str | None, max_bytes: int) -> None:

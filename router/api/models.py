@@ -28,6 +28,7 @@ from router.names import NAME_PATTERN, validate_name
 if TYPE_CHECKING:
     import numpy as np
 
+    from router.api.dependencies import RunBlocking
     from router.registry.registry import CacheOutcome, LoadFailure, ModelRegistry, ModelStatus
     from router.xgb.loader import LoadedModel
 
@@ -88,15 +89,22 @@ async def predict_with(request: Request, name: str, version: str | None) -> Resp
     run_blocking = app_run_blocking(request)
     payload = await read_predict_request(request, app_settings(request), run_blocking)
     model, cache = await find_model(request, name, version)
-    if len(payload.instances) <= INLINE_PREDICT_MAX_ROWS:
-        predictions = predict_now(registry, model, payload)
-    else:
-        predictions = await run_blocking(predict_now, registry, model, payload)
+    predictions = await predict_rows(registry, model, payload, run_blocking)
     note_prediction(request, (model.version, len(payload.instances), payload.output, cache))
     content = answer_body(name, model, payload, predictions)
     if ON_LAMBDA_KEY in request.scope:  # pinned versions: Mangum serves them, not the direct path
         refuse_oversized_answer(content, binary=False)
     return Response(content, media_type="application/json")
+
+
+async def predict_rows(
+    registry: ModelRegistry, model: LoadedModel, payload: PredictRequest, run_blocking: RunBlocking
+) -> np.ndarray | list[str]:
+    """The predictions: on the event loop for a few rows, in a thread for more."""
+    if len(payload.instances) <= INLINE_PREDICT_MAX_ROWS:
+        return predict_now(registry, model, payload)
+    predictions: np.ndarray | list[str] = await run_blocking(predict_now, registry, model, payload)
+    return predictions
 
 
 def predict_now(
@@ -165,14 +173,22 @@ async def find_model(
     """The live model, or one pinned version of it (``version``), and what the cache had
     (a pinned version not fresh in the cache counts as a miss)."""
     registry = app_registry(request)
+    run_blocking = app_run_blocking(request)
     if version is None:
-        model = registry.cached_if_fresh(name)
-        if model is None:  # a file check or a load is due: disk I/O, off the loop (create_app)
-            return await app_run_blocking(request)(registry.lookup, name)  # type: ignore[no-any-return]
-        return model, "hit"
+        return await find_live_model(registry, name, run_blocking)
     model = registry.cached_version_if_fresh(name, version)
     if model is None:
-        return await app_run_blocking(request)(registry.get_version, name, version), "miss"
+        return await run_blocking(registry.get_version, name, version), "miss"
+    return model, "hit"
+
+
+async def find_live_model(
+    registry: ModelRegistry, name: str, run_blocking: RunBlocking
+) -> tuple[LoadedModel, CacheOutcome]:
+    """The live model ``name`` and what the cache had."""
+    model = registry.cached_if_fresh(name)
+    if model is None:  # a file check or a load is due: disk I/O, off the loop (create_app)
+        return await run_blocking(registry.lookup, name)  # type: ignore[no-any-return]
     return model, "hit"
 
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
     from starlette.datastructures import State
     from starlette.responses import Response
+    from starlette.types import Scope
 
     from router.registry.registry import CacheOutcome
 
@@ -62,20 +63,23 @@ def logs_predictions(
 
 
 def _log(request: Request, status: int, latency_ms: float) -> None:
-    context = request.scope.get("aws.context")  # Mangum's: the Lambda invocation
-    if context is not None:
-        request_id = getattr(context, "aws_request_id", None)
-    else:
-        request_id = request.headers.get("x-request-id")
-        request_id = request_id[:_MAX_REQUEST_ID] if request_id else None
     write_prediction_line(
         request.app.state,
         request.path_params.get("name"),
         request.scope.get(_FACTS),
-        request_id,
+        request_id(request.scope, request.headers.get("x-request-id")),
         status,
         latency_ms,
     )
+
+
+def request_id(scope: Scope, header: str | None) -> str | None:
+    """The request's id for its line: the Lambda invocation's under Mangum, else what the
+    caller sent as ``X-Request-Id`` (``header``), cut to a bound."""
+    context = scope.get("aws.context")  # Mangum's: the Lambda invocation
+    if context is not None:
+        return getattr(context, "aws_request_id", None)
+    return header[:_MAX_REQUEST_ID] if header else None
 
 
 def write_prediction_line(

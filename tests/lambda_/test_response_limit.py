@@ -147,7 +147,7 @@ def _prediction_statuses(out: str) -> list[int]:
     return [line["status"] for line in lines if line.get("message") == "prediction"]
 
 
-@pytest.mark.parametrize("route", ["v2 binary", "pinned version"])
+@pytest.mark.parametrize("route", ["v2 binary", "pinned version", "REST API predict"])
 def test_mangums_paths_prediction_line_says_413_too(
     handler_module: ModuleType,
     context: LambdaContext,
@@ -158,6 +158,8 @@ def test_mangums_paths_prediction_line_says_413_too(
     # entry refused the answer: the line said 200 while the caller got a 413.
     if route == "v2 binary":
         event = v2_binary_event(8000)
+    elif route == "REST API predict":  # payload 1.0: Mangum, then the app's direct path
+        event = rest_event(contributions_body(4000))
     else:
         live = json.loads(
             handler_module.handler(http_api_event("GET", "/models/wide"), context)["body"]

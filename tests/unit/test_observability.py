@@ -5,7 +5,7 @@ import logging
 import re
 import time
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 from aws_lambda_powertools import Metrics
@@ -28,6 +28,7 @@ from router.registry.registry import ModelRegistry
 from router.settings import Settings
 from tests.events import http_api_event, load_event
 from tests.lambda_ import conftest as lambda_fixtures
+from tests.log_lines import json_lines, prediction_lines
 from tests.modelkit import model_bytes, replace_file, rows, train_booster, write_model
 
 if TYPE_CHECKING:
@@ -97,14 +98,6 @@ def test_a_full_metric_is_flushed_before_cloudwatch_would_drop_it() -> None:
 LAMBDA_LEVELS = {"TRACE": 0, "DEBUG": 1, "INFO": 2, "WARN": 3, "WARNING": 3, "ERROR": 4}
 LAMBDA_LEVELS |= {"FATAL": 5, "CRITICAL": 5}
 IRIS_ROW = [5.1, 3.5, 1.4, 0.2]
-
-
-def json_lines(output: str) -> list[dict[str, Any]]:
-    return [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-
-
-def prediction_lines(output: str) -> list[dict[str, Any]]:
-    return [line for line in json_lines(output) if line.get("message") == PREDICTION_MESSAGE]
 
 
 def test_successes_are_sampled_and_failures_always_logged(

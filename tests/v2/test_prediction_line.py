@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pytest
 
-from router.observability import PREDICTION_MESSAGE
+from tests.log_lines import prediction_lines
 from tests.v2.conftest import publish
 
 if TYPE_CHECKING:
@@ -26,11 +26,6 @@ if TYPE_CHECKING:
 @pytest.fixture
 def iris(model_root: Path, iris_boosters: list[xgb.Booster]) -> Published:
     return publish(model_root, iris_boosters[0])
-
-
-def prediction_lines(output: str) -> list[dict[str, Any]]:
-    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
-    return [line for line in lines if line.get("message") == PREDICTION_MESSAGE]
 
 
 def request(rows: int, width: int = 4, **fields: Any) -> dict[str, Any]:
