@@ -26,11 +26,9 @@ from router.api.schemas import (
 from router.names import NAME_PATTERN, validate_name
 
 if TYPE_CHECKING:
-    import numpy as np
-
     from router.api.dependencies import RunBlocking
     from router.registry.registry import CacheOutcome, LoadFailure, ModelRegistry, ModelStatus
-    from router.xgb.loader import LoadedModel
+    from router.xgb.loader import LoadedModel, Predictions
 
 router = APIRouter(prefix="/models", tags=["models"])
 PREDICT_PATH = "/models/{name}/predict"
@@ -99,17 +97,17 @@ async def predict_with(request: Request, name: str, version: str | None) -> Resp
 
 async def predict_rows(
     registry: ModelRegistry, model: LoadedModel, payload: PredictRequest, run_blocking: RunBlocking
-) -> np.ndarray | list[str]:
+) -> Predictions:
     """The predictions: on the event loop for a few rows, in a thread for more."""
     if len(payload.instances) <= INLINE_PREDICT_MAX_ROWS:
         return predict_now(registry, model, payload)
-    predictions: np.ndarray | list[str] = await run_blocking(predict_now, registry, model, payload)
+    predictions: Predictions = await run_blocking(predict_now, registry, model, payload)
     return predictions
 
 
 def predict_now(
     registry: ModelRegistry, model: LoadedModel, payload: PredictRequest
-) -> np.ndarray | list[str]:
+) -> Predictions:
     """The predictions, timed into the ``PredictTime`` metric."""
     started = time.perf_counter()
     predictions = model.predict(payload.instances, payload.output, payload.rounds)
@@ -118,7 +116,7 @@ def predict_now(
 
 
 def answer_body(
-    name: str, model: LoadedModel, payload: PredictRequest, predictions: np.ndarray | list[str]
+    name: str, model: LoadedModel, payload: PredictRequest, predictions: Predictions
 ) -> bytes:
     """The JSON answer to a predict request: what ``PredictResponse`` documents."""
     body: dict[str, object] = {

@@ -65,8 +65,8 @@ class PredictResponse(BaseModel):
         description="Boosting rounds that answered: best_iteration + 1 for a model trained "
         "with early stopping (unless rounds is all), else every round in the file."
     )
-    classes: list[str] | None = Field(
-        default=None, description="Class labels from metadata.json, in output order."
+    classes: list[str] | list[int] | None = Field(
+        default=None, description="Class labels from the model's metadata, in output order."
     )
 
 
@@ -121,7 +121,7 @@ class ModelDetail(ModelSummary):
     objective: str | None = None
     num_features: int | None = None
     feature_names: list[str] | None = None
-    class_labels: list[str] | None = None
+    class_labels: list[str] | list[int] | None = None
     description: str | None = None
     estimator: str | None = Field(
         default=None,

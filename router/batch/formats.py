@@ -198,7 +198,7 @@ def _header_hint(header: Sequence[str], missing: Sequence[str]) -> str:
 
 
 def _column_names(
-    prefix: str, shape: tuple[int, ...], labels: list[str] | None, features: list[str]
+    prefix: str, shape: tuple[int, ...], labels: list[str] | list[int] | None, features: list[str]
 ) -> list[str]:
     if not shape:
         return [prefix]
@@ -211,8 +211,10 @@ def _column_names(
     return [f"{prefix}_{label}" for label in _labels(shape[-1], labels)]
 
 
-def _labels(count: int, labels: list[str] | None) -> list[str]:
-    return list(labels) if labels and len(labels) == count else [str(i) for i in range(count)]
+def _labels(count: int, labels: list[str] | list[int] | None) -> list[str]:
+    if labels and len(labels) == count:
+        return [str(label) for label in labels]
+    return [str(i) for i in range(count)]
 
 
 # -- writing -------------------------------------------------------------------------------

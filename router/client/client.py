@@ -33,7 +33,7 @@ class Prediction:
     version: str  # the first 12 hex digits of the model file's SHA-256
     output: str
     predictions: list[Any]
-    classes: tuple[str, ...] | None = None
+    classes: tuple[str | int, ...] | None = None
     # The boosting rounds that answered (best_iteration + 1 after early stopping); None
     # from a router that does not say.
     rounds: int | None = None

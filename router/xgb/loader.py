@@ -46,6 +46,10 @@ if TYPE_CHECKING:
     from router.xgb.outputs import Output
 
 
+# What a model answers: XGBoost's numbers, or class labels (text or whole numbers).
+Predictions = np.ndarray | list[str] | list[int]
+
+
 @dataclass(frozen=True, slots=True)
 class LoadedModel:
     """One loaded version of a model: what the cache holds and a request predicts with."""
@@ -77,7 +81,7 @@ class LoadedModel:
 
     def predict(
         self, instances: Sequence[Row], output: Output = "value", rounds: RoundsChoice | None = None
-    ) -> np.ndarray | list[str]:
+    ) -> Predictions:
         """What the training-side API answers for ``instances``; a ``label`` is the class
         label when the metadata names the classes, else the class index (as ``predict``)."""
         predictor = self.predictor
@@ -89,7 +93,7 @@ class LoadedModel:
         labels = self.metadata.class_labels
         if output == "label" and labels:
             # Any shape: a multi-label model answers a label per row and target.
-            named: list[str] = np.asarray(labels, dtype=object)[result].tolist()
+            named: list[str] | list[int] = np.asarray(labels, dtype=object)[result].tolist()
             return named
         return result
 

@@ -36,11 +36,11 @@ class ModelMetadata(BaseModel):
         default=None, description="The model's features, in order; must equal the model's own."
     )
     task: Task | None = Field(default=None, description="Must agree with the objective.")
-    class_labels: list[str] | None = Field(
+    class_labels: list[str] | list[int] | None = Field(
         default=None,
         description="Label of each class, in the order of the model's outputs (for a "
         "LabelEncoder, its classes_). As many as the model has classes: 2 for a binary model. "
-        "Whole numbers are taken as their text.",
+        "All text, or all whole numbers, answered as they are given.",
     )
     description: str | None = None
     example: list[float | None] | None = Field(
@@ -55,15 +55,28 @@ class ModelMetadata(BaseModel):
 
     @field_validator("class_labels", mode="before")
     @classmethod
-    def _whole_numbers_as_text(cls, value: object) -> object:
-        # json.dump({"class_labels": encoder.classes_.tolist()}) of a LabelEncoder fitted on
-        # integer classes writes [0, 1, 2]: labels, served as the text they read as.
-        if isinstance(value, list):
-            return [
-                str(label) if isinstance(label, int) and not isinstance(label, bool) else label
-                for label in value
-            ]
-        return value
+    def _one_kind_of_label(cls, value: object) -> object:
+        # A LabelEncoder's classes_.tolist() is what a data scientist saves: text, or whole
+        # numbers ([3, 5, 7]; [0.0, 1.0] for a float target), which answer as the numbers
+        # inverse_transform gives, so that `answer == 3` holds as it does in the notebook.
+        if not isinstance(value, list) or all(type(label) is str for label in value):
+            return value
+        if all(_is_whole_number(label) for label in value):
+            return [int(label) for label in value]
+        raise ValueError(
+            "class_labels must be all text or all whole numbers (a LabelEncoder's classes_); "
+            "booleans, fractions and a mix of kinds are not labels the API can answer"
+        )
+
+
+def _is_whole_number(value: object) -> bool:
+    """A whole number a JSON answer can carry (orjson writes 64-bit integers)."""
+    if type(value) is float and value.is_integer():
+        value = int(value)
+    return type(value) is int and _INT64_MIN <= value <= _INT64_MAX
+
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 
 
 def task_of_objective(objective: str) -> Task:

@@ -137,33 +137,6 @@ def test_a_published_file_validates_again_unchanged() -> None:
     assert again.metadata_source == "embedded"
 
 
-def test_integer_class_labels_from_a_label_encoder_are_served_as_their_text(
-    model_root: Path,
-) -> None:
-    # A LabelEncoder fitted on integer classes: json.dump(encoder.classes_.tolist()) writes
-    # [3, 5, 7], which is what a data scientist saves beside the model.
-    from sklearn.preprocessing import LabelEncoder
-
-    rng = np.random.default_rng(0)
-    features = rng.normal(size=(300, 4))
-    raw_classes = np.array([3, 5, 7])[np.digitize(features[:, 0], [-0.5, 0.5])]
-    encoder = LabelEncoder().fit(raw_classes)
-    classifier = xgb.XGBClassifier(n_estimators=5, max_depth=2, n_jobs=1)
-    classifier.fit(features, encoder.transform(raw_classes))
-    metadata = json.dumps({"class_labels": encoder.classes_.tolist()}).encode()
-
-    published = validate_model(bytes(classifier.get_booster().save_raw("ubj")), metadata=metadata)
-    write_model(model_root, "m", published.data, layout="file")
-    loaded = load_model(ModelStore(model_root).read_named("m"), nthread=1)
-
-    assert loaded.metadata.class_labels == ["3", "5", "7"]
-    labels = loaded.predict(features[:3].tolist(), "label")
-    assert labels == [str(c) for c in encoder.inverse_transform(classifier.predict(features[:3]))]
-    not_labels = b'{"class_labels": [true, 1.5]}'  # still refused: no integers
-    with pytest.raises(InvalidModelFile, match="class_labels"):
-        validate_model(model_bytes(train_booster("binary")), metadata=not_labels)
-
-
 def test_the_rounds_line_of_a_linear_model_says_every_round_serves() -> None:
     # gblinear records best_iteration under early stopping, but XGBoost predicts with every
     # round of a linear model: "serves rounds 1-4 of 7" would be a line that lies.

@@ -447,7 +447,9 @@ def compute_outputs(
         # The names were checked against OUTPUT_NAMES, the Output literal's values.
         result = predictor.predict(matrix, output.name, request.rounds)  # type: ignore[arg-type]
         if output.name == "label" and labels:  # class indices, as LoadedModel.predict maps them
-            result = np.asarray(labels, dtype=object)[result]
+            # Text labels are a BYTES tensor, whole numbers an INT64 one.
+            kind = object if isinstance(labels[0], str) else np.int64
+            result = np.asarray(labels, dtype=kind)[result]
         results.append(result)
     return results
 
