@@ -22,12 +22,14 @@ from router.counts import parse_count
 
 MIB = 1024 * 1024
 GIB = 1024 * MIB
-# What a Lambda function's process needs before any model: the interpreter, numpy, XGBoost
-# and the app, after a first request (the package's handler peaks at the figure
-# docs/benchmarks.md records; tests/packaging holds it under this), with room for Lambda's
-# runtime client. The budgets below share out only what is left, so that at the smallest
-# memory Terraform allows a full cache still leaves room for the process.
-LAMBDA_PROCESS_RESERVE_MIB = 128
+# What a Lambda function's process needs before any model: the interpreter, numpy, XGBoost,
+# the app or step and its S3 client, through a first request, part or upload (the router's
+# handler peaks at the figure docs/benchmarks.md records; tests/packaging holds each of the
+# three functions under this), with room for Lambda's runtime client. The batch function,
+# with its S3 client and a full part, needs the most. The budgets below share out only what
+# is left, so that at the smallest memory Terraform allows a full cache still leaves room
+# for the process.
+LAMBDA_PROCESS_RESERVE_MIB = 144
 # Share of what is left that the model cache may hold. The rest is for XGBoost's
 # prediction buffers and request bodies.
 LAMBDA_CACHE_FRACTION = 0.5

@@ -108,8 +108,8 @@ def test_cache_budget_derives_from_the_function_memory(
 ) -> None:
     module = import_handler(model_root)
 
-    # Half of 2048 MiB less the 128 MiB the process keeps for itself.
-    assert module.settings.cache_max_bytes == (2048 - 128) // 2 * 2**20
+    # Half of 2048 MiB less the 144 MiB the process keeps for itself.
+    assert module.settings.cache_max_bytes == (2048 - 144) // 2 * 2**20
     assert module.settings.model_root == model_root
 
 

@@ -8,6 +8,7 @@ terminal summary says so.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -75,6 +76,52 @@ def lambda_package(tmp_path_factory: pytest.TempPathFactory) -> BuiltPackage:
     with zipfile.ZipFile(output) as archive:
         archive.extractall(task_root)
     return BuiltPackage(result=result, task_root=task_root, python=python)
+
+
+# What the Lambda Python runtime puts on sys.path after the package (boto3 and what it needs).
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
+# What Lambda's runtime client takes of a function's memory, beside the handler's process.
+RUNTIME_CLIENT_MIB = 24
+
+
+def runtime_site(tmp_path: Path) -> Path:
+    """A folder standing in for the runtime's packages, which the package leaves out: this
+    environment's copies (they are pure Python)."""
+    runtime = tmp_path / "runtime"
+    runtime.mkdir()
+    for name in RUNTIME_PACKAGES:
+        spec = importlib.util.find_spec(name)
+        assert spec is not None and spec.origin is not None, name
+        origin = Path(spec.origin)
+        source = origin.parent if origin.name == "__init__.py" else origin
+        (runtime / source.name).symlink_to(source)
+    return runtime
+
+
+def run_in_package(
+    python: Path, code: str, args: list[str], env: dict[str, str], *, timeout_s: float
+) -> str:
+    """Run ``code`` in the package's interpreter, isolated (``-I -S -B``: none of this
+    environment's packages), with ``args`` and only ``env``; its output."""
+    completed = subprocess.run(
+        [str(python), "-I", "-S", "-B", "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout_s,
+        check=False,
+        env=env,
+    )
+    assert completed.returncode == 0, completed.stderr[-4000:]
+    return completed.stdout
+
+
+def assert_fits_the_process_reserve(peak_kib: str) -> None:
+    """A function's peak (VmHWM, in KiB) leaves Lambda's runtime client its room within the
+    reserve the memory budgets keep for the process."""
+    from router.settings import LAMBDA_PROCESS_RESERVE_MIB
+
+    peak_mib = int(peak_kib) / 1024
+    assert peak_mib <= LAMBDA_PROCESS_RESERVE_MIB - RUNTIME_CLIENT_MIB, f"{peak_mib:.1f} MiB"
 
 
 def run_probe(

@@ -11,12 +11,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import importlib.util
 import json
 import os
 import re
 import shutil
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -42,7 +40,13 @@ from scripts.build_package import (
 )
 from tests.events import http_api_event, load_event
 from tests.modelkit import model_bytes, train_booster, write_model
-from tests.packaging.conftest import run_probe
+from tests.packaging.conftest import (
+    RUNTIME_CLIENT_MIB,
+    assert_fits_the_process_reserve,
+    run_in_package,
+    run_probe,
+    runtime_site,
+)
 
 if TYPE_CHECKING:
     from tests.packaging.conftest import BuiltPackage
@@ -384,10 +388,6 @@ def test_each_architecture_has_its_own_default_zip() -> None:
     )
 
 
-# What the Lambda Python runtime puts on sys.path after the package (boto3 and what it needs).
-RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six")
-
-
 @pytest.mark.slow
 @pytest.mark.timeout(1200)
 def test_inbox_imports_from_the_package_with_the_runtimes_boto3(
@@ -396,14 +396,7 @@ def test_inbox_imports_from_the_package_with_the_runtimes_boto3(
     """The package leaves boto3 out because Lambda's runtime has it; the inbox function, which
     runs the same package, must then find it there. A folder of this environment's copies
     stands in for the runtime's (they are pure Python)."""
-    runtime = tmp_path / "runtime"
-    runtime.mkdir()
-    for name in RUNTIME_PACKAGES:
-        spec = importlib.util.find_spec(name)
-        assert spec is not None and spec.origin is not None, name
-        origin = Path(spec.origin)
-        source = origin.parent if origin.name == "__init__.py" else origin
-        (runtime / source.name).symlink_to(source)
+    runtime = runtime_site(tmp_path)
     model = tmp_path / "model.ubj"
     model.write_bytes(model_bytes(train_booster("multiclass", seed=3)))
     # What the inbox holds before its first upload: its imports, its S3 client and one
@@ -418,22 +411,11 @@ def test_inbox_imports_from_the_package_with_the_runtimes_boto3(
         "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM:')))"
     )
     paths = [str(lambda_package.task_root), str(runtime), str(model)]
-    completed = subprocess.run(
-        [str(lambda_package.python), "-I", "-S", "-B", "-c", code, *paths],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={"AWS_DEFAULT_REGION": "eu-west-1", "PATH": os.environ.get("PATH", "")},
-    )
-    assert completed.returncode == 0, completed.stderr[-4000:]
-    boto3_file, peak_kb = completed.stdout.split()
+    env = {"AWS_DEFAULT_REGION": "eu-west-1", "PATH": os.environ.get("PATH", "")}
+    output = run_in_package(lambda_package.python, code, paths, env, timeout_s=120)
+    boto3_file, peak_kib = output.split()
     assert boto3_file.startswith(str(runtime))
-    from router.settings import LAMBDA_PROCESS_RESERVE_MIB
-
-    runtime_client_mib = 24  # as for the router's handler
-    peak_mib = int(peak_kb) / 1024
-    assert peak_mib <= LAMBDA_PROCESS_RESERVE_MIB - runtime_client_mib, f"{peak_mib:.1f} MiB"
+    assert_fits_the_process_reserve(peak_kib)
 
 
 @pytest.mark.slow
@@ -446,7 +428,6 @@ def test_the_package_handler_fits_the_memory_the_budgets_reserve_for_it(
     from router.settings import LAMBDA_PROCESS_RESERVE_MIB
 
     report, _, _ = package_run
-    runtime_client_mib = 24
     peak = report["peak_rss_mib"]
-    assert peak <= LAMBDA_PROCESS_RESERVE_MIB - runtime_client_mib, f"{peak:.1f} MiB"
+    assert peak <= LAMBDA_PROCESS_RESERVE_MIB - RUNTIME_CLIENT_MIB, f"{peak:.1f} MiB"
     assert 0 < report["import_rss_mib"] <= report["peak_rss_mib"]

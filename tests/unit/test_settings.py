@@ -93,9 +93,9 @@ def test_lambda_defaults_follow_the_function(monkeypatch: pytest.MonkeyPatch) ->
     settings = Settings()
 
     assert settings.model_root == LAMBDA_MOUNT_PATH
-    # Half of what the process's own 128 MiB leave.
-    assert settings.cache_max_bytes == (2048 - 128) // 2 * MIB
-    assert settings.inbox_max_bytes == (2048 - 128) // 4 * MIB
+    # Half of what the process's own 144 MiB leave.
+    assert settings.cache_max_bytes == (2048 - 144) // 2 * MIB
+    assert settings.inbox_max_bytes == (2048 - 144) // 4 * MIB
 
 
 @pytest.mark.parametrize("memory", ["", "0", "lots", "\u00b2", "1" * 5000])
