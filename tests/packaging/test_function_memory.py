@@ -98,6 +98,22 @@ def s3_endpoint(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[str
         server.stop()
 
 
+def _function_environment(
+    function: str, model_root: Path, endpoint: str, tmp_path: Path
+) -> dict[str, str]:
+    """What Lambda gives ``function``'s process, at the smallest memory Terraform allows
+    (where the budgets leave the reserve and no more), with S3 at ``endpoint``."""
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "LANG": "C.UTF-8",
+        "ROUTER_MODEL_ROOT": str(model_root),
+        "AWS_LAMBDA_FUNCTION_NAME": function,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(SMALLEST_MEMORY_MIB),
+        "OMP_NUM_THREADS": "1",
+        **_aws_environment(endpoint, tmp_path),
+    }
+
+
 def _aws_environment(endpoint: str, tmp_path: Path) -> dict[str, str]:
     return {
         "AWS_ACCESS_KEY_ID": "testing",
@@ -149,16 +165,7 @@ def test_the_batch_function_runs_a_job_within_the_process_reserve(
     model_root = tmp_path / "models"
     model_root.mkdir()
     steps, client, run = _prepared_job(tmp_path, model_root, monkeypatch)
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "ROUTER_MODEL_ROOT": str(model_root),
-        "AWS_LAMBDA_FUNCTION_NAME": "model-router-batch",
-        # The smallest memory Terraform allows: the budgets leave the reserve and no more.
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(SMALLEST_MEMORY_MIB),
-        "OMP_NUM_THREADS": "1",
-        **_aws_environment(s3_endpoint, tmp_path),
-    }
+    env = _function_environment("model-router-batch", model_root, s3_endpoint, tmp_path)
     paths = [str(lambda_package.task_root), str(runtime_site(tmp_path)), *map(str, steps)]
 
     output = run_in_package(lambda_package.python, _RUN_STEPS, paths, env, timeout_s=600)
@@ -237,15 +244,7 @@ def test_the_inbox_publishes_in_the_reserve_and_its_largest_upload_in_its_memory
         event = s3_event(BUCKET, key, version_id=version_id, sequencer=f"{number + 1:016X}")
         steps.append(tmp_path / f"upload-{number}.json")
         steps[-1].write_text(json.dumps(event))
-    env = {
-        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        "LANG": "C.UTF-8",
-        "ROUTER_MODEL_ROOT": str(efs),
-        "AWS_LAMBDA_FUNCTION_NAME": "model-router-inbox",
-        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(SMALLEST_MEMORY_MIB),
-        "OMP_NUM_THREADS": "1",
-        **_aws_environment(s3_endpoint, tmp_path),
-    }
+    env = _function_environment("model-router-inbox", efs, s3_endpoint, tmp_path)
     paths = [str(lambda_package.task_root), str(runtime_site(tmp_path)), *map(str, steps)]
 
     output = run_in_package(lambda_package.python, _RUN_UPLOADS, paths, env, timeout_s=600)
