@@ -320,8 +320,6 @@ def requested_concurrency(variables: dict[str, Any]) -> dict[str, int]:
 
 def check_concurrency(concurrency: Concurrency, variables: dict[str, Any]) -> None:
     taken = requested_concurrency(variables)
-    if not taken:
-        return
     available = concurrency.unreserved + concurrency.ours - MIN_UNRESERVED
     wanted = sum(taken.values())
     if wanted <= available:
@@ -349,6 +347,10 @@ def preflight_session(args: argparse.Namespace, variables: dict[str, Any]) -> bo
 def preflight(args: argparse.Namespace, variables: dict[str, Any]) -> None:
     """Everything ``deploy`` can check before it builds or applies anything."""
     session = preflight_session(args, variables)
+    if not requested_concurrency(variables):
+        # Nothing reserved: nothing to check, and no account-wide Lambda read (a deployer
+        # whose Lambda rights are scoped to its functions has no GetAccountSettings).
+        return
     name = str(variables.get("name", DEFAULT_NAME))
     functions = [f"{name}-{role}" for role in ("router", "inbox", "batch")]
     concurrency = read_concurrency(session, functions)
