@@ -65,11 +65,15 @@ class AsgiPredict:
         problem: Response | None = None
         try:
             content, facts = await self._predict(scope, receive, name, headers)
+            if ON_LAMBDA_KEY in scope:  # Mangum (a REST API event): so that the line says 413
+                refuse_oversized_answer(content, binary=False)
             status = 200
         except RouterError as exc:
             status = exc.status
             problem = router_problem(exc, scope["path"], self.state.settings)
         except Exception:
+            # The app's answer to a bug (its handler's, logged with the trace once, as JSON);
+            # Starlette's error middleware would raise it again for the server to log as text.
             problem = internal_problem(scope["path"])
         finally:
             latency_ms = (time.perf_counter() - started) * 1000
@@ -103,10 +107,7 @@ class AsgiPredict:
         model, cache = await find_live_model(registry, name, run_blocking)
         predictions = await predict_rows(registry, model, payload, run_blocking)
         facts = (model.version, len(payload.instances), payload.output, cache)
-        content = answer_body(name, model, payload, predictions)
-        if ON_LAMBDA_KEY in scope:  # Mangum (a REST API event): so that the line says 413
-            refuse_oversized_answer(content, binary=False)
-        return content, facts
+        return answer_body(name, model, payload, predictions), facts
 
 
 def _headers(scope: Scope) -> dict[bytes, str]:

@@ -90,8 +90,9 @@ def write_prediction_line(
     status: int,
     latency_ms: float,
 ) -> None:
-    """The line about one predict request, however it was served (through the app, or the
-    Lambda entry's direct path, router.api.lambda_predict): ``name`` as the path had it,
+    """The line about one predict request, however it was served (the app's route, the
+    direct path ahead of the app, router.api.asgi_predict, or the Lambda entry's,
+    router.api.lambda_predict): ``name`` as the path had it,
     ``facts`` as the endpoint noted them (``None`` when it failed before knowing them)."""
     # The first prediction this app serves (on Lambda: this execution environment's), the
     # one that meets an empty cache. Noted whether or not its line is sampled.

@@ -14,7 +14,7 @@ import pytest
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 
-from router.api import asgi_predict, create_app
+from router.api import create_app
 from router.api import models as models_api
 from router.api.body import INLINE_PARSE_MAX_BYTES
 from router.settings import Settings
@@ -234,10 +234,3 @@ def test_the_route_still_documents_predict(apps: dict[str, RouterApp]) -> None:
     operation = apps["direct"].openapi()["paths"][models_api.PREDICT_PATH]["post"]
 
     assert "instances" in json.dumps(operation["requestBody"])
-
-
-def test_the_module_reads_only_the_headers_the_endpoint_reads() -> None:
-    # A header read by the route but not here would make the two differ quietly.
-    assert {b"content-type", b"content-encoding", b"content-length", b"x-request-id"} == set(
-        asgi_predict._READ_HEADERS
-    )

@@ -142,9 +142,9 @@ def test_an_answer_within_the_limit_is_served_and_measured_exactly(
     assert contributions.shape == (500, 3, N_FEATURES + 1)
 
 
-def _prediction_statuses(out: str) -> list[int]:
+def _prediction_lines(out: str) -> list[dict[str, Any]]:
     lines = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
-    return [line["status"] for line in lines if line.get("message") == "prediction"]
+    return [line for line in lines if line.get("message") == "prediction"]
 
 
 @pytest.mark.parametrize("route", ["v2 binary", "pinned version", "REST API predict"])
@@ -171,4 +171,7 @@ def test_mangums_paths_prediction_line_says_413_too(
     response = handler_module.handler(event, context)
 
     assert response["statusCode"] == 413
-    assert _prediction_statuses(capsys.readouterr().out) == [413]
+    (line,) = _prediction_lines(capsys.readouterr().out)
+    assert line["status"] == 413
+    # What the operator needs to find the request: the version that answered, its rows.
+    assert line["version"] and line["rows"] == (8000 if route == "v2 binary" else 4000)
