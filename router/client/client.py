@@ -40,7 +40,8 @@ class Prediction:
 
     def to_numpy(self) -> np.ndarray:
         """The predictions as float32, the precision XGBoost computed them in; for
-        ``label``, the labels (strings, or class indices when the model has no labels)."""
+        ``label``, the labels (text or whole numbers, as the model's metadata gives them; class
+        indices when it has none)."""
         if self.output == "label":
             return np.asarray(self.predictions)
         return np.asarray(self.predictions, dtype=np.float32)

@@ -64,8 +64,9 @@ class ModelMetadata(BaseModel):
         if all(_is_whole_number(label) for label in value):
             return [int(label) for label in value]
         raise ValueError(
-            "class_labels must be all text or all whole numbers (a LabelEncoder's classes_); "
-            "booleans, fractions and a mix of kinds are not labels the API can answer"
+            "class_labels must be all text or all whole numbers within 64 bits (a "
+            "LabelEncoder's classes_); booleans, fractions, NaN and a mix of kinds are not "
+            "labels the API can answer"
         )
 
 

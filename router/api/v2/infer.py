@@ -12,8 +12,9 @@ A BOOL tensor is numbers, true 1 and false 0, as XGBoost reads a pandas bool col
 
 Outputs are the predictor's outputs by name (``OUTPUT_NAMES``: whatever
 ``router.xgb.outputs`` lists, so a new kind of output is served here by its name without a
-change); the default is ``value``, the prediction. ``label`` is the class label (BYTES) when
-the model's class labels are known, else the class index, as in ``/models``. The request's
+change); the default is ``value``, the prediction. ``label`` is the class label (BYTES for text,
+INT64 for whole numbers) when the model's class labels are known, else the class index, as
+in ``/models``. The request's
 ``parameters.rounds`` is the ``rounds`` of ``/models`` (``best`` or ``all``).
 """
 
