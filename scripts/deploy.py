@@ -320,6 +320,8 @@ def requested_concurrency(variables: dict[str, Any]) -> dict[str, int]:
 
 def check_concurrency(concurrency: Concurrency, variables: dict[str, Any]) -> None:
     taken = requested_concurrency(variables)
+    if not taken:
+        return
     available = concurrency.unreserved + concurrency.ours - MIN_UNRESERVED
     wanted = sum(taken.values())
     if wanted <= available:

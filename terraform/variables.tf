@@ -179,13 +179,13 @@ variable "log_retention_days" {
 }
 
 variable "router_memory_mb" {
-  description = "Memory of the router function in MB; CPU scales with it (one vCPU at 1769 MB). Half of what the process's own 144 MB leave is the model cache."
+  description = "Memory of the router function in MB; CPU scales with it (one vCPU at 1769 MB). Half of what the process's own 144 MiB leave is the model cache."
   type        = number
   default     = 2048
 
   validation {
     condition     = var.router_memory_mb >= 256 && var.router_memory_mb <= 10240 && floor(var.router_memory_mb) == var.router_memory_mb
-    error_message = "router_memory_mb must be a whole number from 256 to 10240: the function's process alone needs about 144 MB (docs/benchmarks.md)."
+    error_message = "router_memory_mb must be a whole number from 256 to 10240: the function's process alone needs about 144 MiB (docs/benchmarks.md)."
   }
 }
 
@@ -258,7 +258,7 @@ variable "inbox_memory_mb" {
 
   validation {
     condition     = var.inbox_memory_mb >= 256 && var.inbox_memory_mb <= 10240 && floor(var.inbox_memory_mb) == var.inbox_memory_mb
-    error_message = "inbox_memory_mb must be a whole number from 256 to 10240: the function's process alone needs about 144 MB (docs/benchmarks.md)."
+    error_message = "inbox_memory_mb must be a whole number from 256 to 10240: the function's process alone needs about 144 MiB (docs/benchmarks.md)."
   }
 }
 
@@ -476,7 +476,7 @@ variable "batch_memory_mb" {
 
   validation {
     condition     = var.batch_memory_mb >= 256 && var.batch_memory_mb <= 10240 && floor(var.batch_memory_mb) == var.batch_memory_mb
-    error_message = "batch_memory_mb must be a whole number from 256 to 10240: the function's process alone needs about 144 MB (docs/benchmarks.md)."
+    error_message = "batch_memory_mb must be a whole number from 256 to 10240: the function's process alone needs about 144 MiB (docs/benchmarks.md)."
   }
 }
 

@@ -802,7 +802,8 @@ def _cold(section: dict[str, Any]) -> list[str]:
         + ". The peak RSS is each process's VmHWM after its first answer, what Lambda's "
         "memory limit counts: `router/settings.py` reserves `LAMBDA_PROCESS_RESERVE_MIB` "
         "for it before sharing out the cache and inbox budgets (the Lambda package's own "
-        "handler is held under it by `tests/packaging/test_build_package.py`).",
+        "handler is held under it by `tests/packaging/test_build_package.py`, the batch and "
+        "inbox functions at work by `tests/packaging/test_function_memory.py`).",
         "",
     ]
     imports = section.get("imports")
