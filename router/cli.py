@@ -178,10 +178,23 @@ class CommandLineFormatter(logging.Formatter):
         return f"{line} ({'; '.join(facts)})" if facts else line
 
 
+# The registry's logger, named rather than imported: importing the registry loads XGBoost,
+# which no command that does not load a model should wait for.
+REGISTRY_LOGGER = "router.registry.registry"
+
+
+def raised_load_failure(record: logging.LogRecord) -> bool:
+    """The registry's record of a load that failed with no version left to serve (its
+    ``serving`` is None): that error is raised to the command, which prints the same detail
+    as its own last line, so the record would only say it twice."""
+    return record.name == REGISTRY_LOGGER and getattr(record, "serving", False) is None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     handler = logging.StreamHandler()
     handler.setFormatter(CommandLineFormatter())
+    handler.addFilter(lambda record: not raised_load_failure(record))
     logging.basicConfig(level=logging.WARNING, handlers=[handler])
     try:
         code: int = args.run(args)

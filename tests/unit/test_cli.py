@@ -180,34 +180,61 @@ def test_the_calls_printed_at_start_name_every_model_shown_flat_files_too(
     assert len(example_calls(ModelStore(model_root), base)) == 2 + MAX_MODELS_SHOWN + 1
 
 
-def test_log_records_print_as_the_commands_errors_do_with_their_facts(
-    model_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    # A local batch job on a model that does not load: the registry's record used to print
-    # as "ERROR:router.registry.registry:model load failed", its reason left out.
+def _main_in_a_new_process(argv: list[str]) -> int:
+    """``main`` with logging as a new process has it: main configures it."""
     import logging
 
-    (model_root / "brk").mkdir()
-    (model_root / "brk" / "model.json").write_text("{garbage")
-    rows = tmp_path / "rows.csv"
-    rows.write_text("a,b\n1,2\n")
     root_handlers = logging.getLogger().handlers[:]
     router_logger = logging.getLogger("router")  # configure_logging (serve, Lambda) may
     router_state = (router_logger.handlers[:], router_logger.propagate)  # have run here
     try:
-        logging.getLogger().handlers.clear()  # as in a new process: main configures logging
+        logging.getLogger().handlers.clear()
         router_logger.handlers.clear()
         router_logger.propagate = True
-        code = main(
-            ["batch", str(rows), "--model", "brk", "--output", str(tmp_path / "out.csv"),
-             "--model-root", str(model_root), "--no-progress"]
-        )  # fmt: skip
+        code = main(argv)
         logging.getLogger().handlers[-1].flush()
     finally:
         logging.getLogger().handlers[:] = root_handlers
         router_logger.handlers[:], router_logger.propagate = router_state
+    return code
+
+
+def test_a_model_that_does_not_load_is_one_error_line_with_its_reason(
+    model_root: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A local batch job on a model that does not load: the registry's record printed as
+    # "ERROR:router.registry.registry:model load failed", its reason left out, and then,
+    # formatted, the same reason as the command's own error a line below.
+    (model_root / "brk").mkdir()
+    (model_root / "brk" / "model.json").write_text("{garbage")
+    rows = tmp_path / "rows.csv"
+    rows.write_text("a,b\n1,2\n")
+
+    code = _main_in_a_new_process(
+        ["batch", str(rows), "--model", "brk", "--output", str(tmp_path / "out.csv"),
+         "--model-root", str(model_root), "--no-progress"]
+    )  # fmt: skip
 
     lines = capsys.readouterr().err.strip().splitlines()
     assert code == 1
-    assert lines[0].startswith("error: model load failed (model 'brk'; not a valid XGBoost JSON")
-    assert all(line.startswith("error: ") for line in lines), lines
+    (line,) = lines
+    assert line.startswith("error: model 'brk' has no loadable version: not a valid XGBoost JSON")
+
+
+def test_log_records_print_as_the_commands_errors_do_with_their_facts() -> None:
+    import logging
+
+    from router.cli import REGISTRY_LOGGER, CommandLineFormatter, raised_load_failure
+    from router.registry import registry
+
+    record = logging.LogRecord(REGISTRY_LOGGER, logging.ERROR, "", 0, "model load failed", (), None)
+    record.model, record.error, record.serving = "m", "not a valid model", "0123456789ab"
+
+    assert CommandLineFormatter().format(record) == (
+        "error: model load failed (model 'm'; not a valid model)"
+    )
+    # An older version still answers: nothing is raised, so the record is the only word.
+    assert not raised_load_failure(record)
+    record.serving = None
+    assert raised_load_failure(record)
+    assert registry.logger.name == REGISTRY_LOGGER
