@@ -121,6 +121,30 @@ def test_serve_leaves_uvicorns_access_log_to_a_flag(
     assert options["access_log"] is access_log
 
 
+def test_serve_freezes_what_start_up_made_before_it_serves(
+    model_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import gc
+
+    import uvicorn
+
+    write_model(model_root, "m", train_booster())
+    frozen_at_run: list[int] = []
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("ROUTER_PRELOAD", "m")
+    monkeypatch.setattr(
+        uvicorn, "run", lambda app, **_: frozen_at_run.append(gc.get_freeze_count())
+    )
+    gc.unfreeze()
+    try:
+        assert main(["serve", "--model-root", str(model_root)]) == 0
+    finally:
+        gc.unfreeze()  # a test process goes on making and dropping what it froze
+
+    (frozen,) = frozen_at_run
+    assert frozen > 0
+
+
 # What `$(terraform output -raw inbox_bucket)` gives before `terraform apply`: its warning.
 TERRAFORM_WARNING = "\x1b[33m╷\x1b[0m\n\x1b[33m│\x1b[0m \x1b[1m\x1b[33mWarning: No outputs found"
 
