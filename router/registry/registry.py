@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -131,10 +132,14 @@ class ModelRegistry:
         self._clock = clock
         self._wall_clock = wall_clock
         self._lock = threading.Lock()
-        self._cache: ModelCache[LoadedModel] = ModelCache(
-            max_models, max_bytes, policy=cache_policy, on_evict=self._evicted
-        )
         self._checked_at: dict[str, float] = {}
+        # The cache's callback holds what it updates, not the registry: a registry that
+        # is dropped (tests, benchmarks, an embedding app's reload) then frees its models at
+        # once, not at the collector's next full pass.
+        evicted = functools.partial(_forget_evicted, self._checked_at, self.metrics)
+        self._cache: ModelCache[LoadedModel] = ModelCache(
+            max_models, max_bytes, policy=cache_policy, on_evict=evicted
+        )
         self._failures: dict[str, LoadFailure] = {}
         # The version of live files this process hashed to match them to a pinned version,
         # by what was opened: each file is hashed once, not on every pinned request.
@@ -410,12 +415,6 @@ class ModelRegistry:
             self._read_files.pop(name, None)
             self._last_loaded.pop(name, None)
 
-    def _evicted(self, name: str, model: LoadedModel) -> None:
-        # Called under self._lock, from the cache's popitem.
-        self._checked_at.pop(name, None)
-        self.metrics.count("CacheEviction")
-        logger.info("model evicted", extra={"model": name, "version": model.version})
-
     # -- versions: the model's publish history (router.history) --------------------------
 
     def cached_version_if_fresh(self, name: str, version: str) -> LoadedModel | None:
@@ -620,6 +619,15 @@ class ModelRegistry:
                 "bytes": int(self._cache.currsize),
                 "max_bytes": int(self._cache.maxsize),
             }
+
+
+def _forget_evicted(
+    checked_at: dict[str, float], metrics: RouterMetrics, name: str, model: LoadedModel
+) -> None:
+    """The cache evicted ``model``; called under the registry's lock, from its popitem."""
+    checked_at.pop(name, None)
+    metrics.count("CacheEviction")
+    logger.info("model evicted", extra={"model": name, "version": model.version})
 
 
 def _largest_file(memory_of: Callable[[int], float | None], budget: int) -> int:
