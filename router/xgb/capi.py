@@ -1,4 +1,5 @@
-"""XGBoost's in-place prediction on a dense float32 matrix, configured once per booster.
+"""XGBoost's in-place prediction on a dense float32 matrix, configured once per booster;
+and a model's load from the bytes the store read, without copying them (``load_booster``).
 
 A one-row ``Booster.inplace_predict`` spends most of its time outside the trees:
 
@@ -46,6 +47,22 @@ _FloatPointer = ctypes.POINTER(ctypes.c_float)
 _ARRAY_INTERFACE = (
     b'{"data": [%d, true], "shape": [%d, %d], "strides": null, "typestr": "<f4", "version": 3}'
 )
+
+
+def load_booster(data: bytes, *, nthread: int) -> xgboost.Booster:
+    """``xgboost.Booster(model_file=bytearray(data))``, then ``set_param({"nthread": ...})``,
+    without the copy: ``load_model`` takes a memory buffer only as a ``bytearray``, so a
+    caller holding the file's ``bytes`` copies the whole model first, a transient of the
+    file's size on every load. ``XGBoosterLoadModelFromBuffer`` only reads the buffer, and
+    ctypes passes a ``bytes`` object as a pointer to its own storage. ``Booster()`` sets
+    ``validate_parameters`` as ``Booster.__init__`` does, and a load keeps it."""
+    booster = xgb_core.Booster()
+    library: Any = xgb_core._LIB
+    status = library.XGBoosterLoadModelFromBuffer(booster.handle, data, ctypes.c_uint64(len(data)))
+    if status != 0:
+        raise xgb_core.XGBoostError(library.XGBGetLastError().decode())
+    booster.set_param({"nthread": nthread})
+    return booster
 
 
 class _ProxyMatrix:

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 
 from router.counts import parse_count
 from router.errors import InvalidInstances, InvalidModelFile
+from router.xgb.capi import load_booster
 from router.xgb.formats import (
     MEMORY_BASE_BYTES,
     ModelFormatError,
@@ -185,8 +186,7 @@ def booster_from_bytes(
             f"not a valid XGBoost {fmt.upper()} model: {exc}{_misnamed(data, fmt)}"
         ) from exc
     try:
-        booster = xgboost.Booster(model_file=bytearray(data))
-        booster.set_param({"nthread": nthread})
+        booster = load_booster(data, nthread=nthread)
         config: dict[str, Any] = orjson.loads(booster.save_config())
         predictor = _predictor(booster, config)
     except (xgboost.core.XGBoostError, UnicodeDecodeError, ValueError) as exc:

@@ -617,7 +617,9 @@ def _miss(section: dict[str, Any]) -> list[str]:
         "compare the two with that cost on both sides. The floor of a trusted load is what "
         "any loader that trusts content by its SHA-256 and caches a booster ready for "
         "concurrent predictions pays before its own work: the read, the hash, XGBoost's "
-        "parse of the bytes and the learner's configuration (which the router runs while "
+        "parse of the bytes (from the bytes read, as the router hands them to XGBoost's C "
+        "loader: `Booster(model_file=bytearray(...))` copies the file first) and the "
+        "learner's configuration (which the router runs while "
         "it loads, reading the objective from it, rather than leaving it to the first "
         "prediction to pay, under XGBoost's configuration lock).",
         "",

@@ -468,6 +468,7 @@ def miss_section(config: dict[str, Any]) -> dict[str, Any]:
     from router.settings import Settings
     from router.store import ModelStore
     from router.xgb import loader as loader_module
+    from router.xgb.capi import load_booster
     from router.xgb.checks.ubj import walk_ubj
     from router.xgb.checks.ubj_values import check_ubj_values
 
@@ -532,9 +533,11 @@ def miss_section(config: dict[str, Any]) -> dict[str, Any]:
             # What any load that trusts content by its hash and caches a ready booster
             # pays, whoever writes it: the read, SHA-256, the parse, and the learner's
             # configuration (which num_features, like a first prediction, runs).
+            # The parse is the router's own zero-copy call: Booster(model_file=bytearray(...))
+            # would add a copy of the file that no loader needs.
             content = Path(path).read_bytes()
             hashlib.sha256(content).hexdigest()
-            booster = xgboost.Booster(model_file=bytearray(content))
+            booster = load_booster(content, nthread=nthread)
             booster.num_features()
             return booster
 

@@ -150,3 +150,44 @@ def test_one_proxy_per_thread_serves_models_of_any_width(
     thread.start()
     thread.join(timeout=30)
     assert elsewhere and elsewhere[0] not in (None, here.value)
+
+
+# -- loading from the bytes the store read ----------------------------------------------
+
+
+@pytest.mark.parametrize("fmt", ["ubj", "json"])
+@pytest.mark.parametrize("kind", list(MODEL_KINDS))
+def test_load_booster_is_booster_of_a_bytearray(
+    boosters: dict[str, xgb.Booster], kind: str, fmt: str
+) -> None:
+    data = bytes(boosters[kind].save_raw(fmt))  # type: ignore[arg-type]
+    expected = xgb.Booster(model_file=bytearray(data))
+    expected.set_param({"nthread": 1})
+    loaded = dense_predict.load_booster(data, nthread=1)
+    assert loaded.save_config() == expected.save_config()
+    assert loaded.save_raw("ubj") == expected.save_raw("ubj")
+    assert loaded.feature_names == expected.feature_names
+    assert loaded.feature_types == expected.feature_types
+    matrix = xgb.DMatrix(rows(7, expected.num_features()), feature_names=expected.feature_names)
+    assert loaded.predict(matrix).tobytes() == expected.predict(matrix).tobytes()
+
+
+def test_load_booster_does_not_copy_the_file(boosters: dict[str, xgb.Booster]) -> None:
+    # A copy of the whole file per load is a transient as large as the model, on top of the
+    # bytes read and the booster made from them (Booster(model_file=bytearray(...)) makes it).
+    import tracemalloc
+
+    data = bytes(train_booster("regression", trees=200).save_raw("ubj"))
+    tracemalloc.start()
+    try:
+        dense_predict.load_booster(data, nthread=1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < len(data) / 4, f"peak {peak} bytes of Python memory for a {len(data)}-byte file"
+
+
+def test_load_booster_refuses_what_xgboost_refuses(boosters: dict[str, xgb.Booster]) -> None:
+    data = bytes(boosters["binary"].save_raw("json"))
+    with pytest.raises(xgb.core.XGBoostError):
+        dense_predict.load_booster(data[: len(data) // 2], nthread=1)
