@@ -122,6 +122,40 @@ def test_the_v2_label_tensor_is_int64(
     assert {tensor["name"]: tensor["datatype"] for tensor in described}["label"] == "INT64"
 
 
+def test_a_multi_label_model_answers_a_whole_number_per_row_and_target(
+    client: TestClient, model_root: Path, data: tuple[np.ndarray, np.ndarray]
+) -> None:
+    # scikit-learn's multi-label recipe: a 2-D indicator target, one binary label per column;
+    # its labels are 0 and 1, in a [rows, targets] tensor.
+    features, codes = data
+    indicators = np.column_stack([codes == 0, codes == 2, features[:, 1] > 0]).astype(int)
+    classifier = xgb.XGBClassifier(n_estimators=5, max_depth=2, n_jobs=1, tree_method="hist")
+    classifier.fit(features, indicators)
+    publish(model_root, "m", classifier, LabelEncoder().fit([0, 1]))
+    expected = classifier.predict(features[:20])
+    assert expected.shape == (20, 3)
+
+    answer = client.post(
+        "/models/m/predict", json={"instances": features[:20].tolist(), "output": "label"}
+    ).json()
+    assert answer["predictions"] == expected.tolist()
+    assert all(type(label) is int for row in answer["predictions"] for label in row)
+
+    tensor = httpclient.InferInput("input-0", [20, 4], "FP32")
+    tensor.set_data_from_numpy(features[:20], binary_data=False)
+    body, _ = httpclient.InferenceServerClient.generate_request_body(
+        [tensor], outputs=[httpclient.InferRequestedOutput("label", binary_data=False)]
+    )
+    response = client.post(
+        "/v2/models/m/infer", content=body, headers={"content-type": "application/json"}
+    )
+    assert response.status_code == 200, response.text
+    output = response.json()["outputs"][0]
+    assert (output["datatype"], output["shape"]) == ("INT64", [20, 3])
+    labels = httpclient.InferResult.from_response_body(response.content).as_numpy("label")
+    np.testing.assert_array_equal(labels, expected)
+
+
 @pytest.mark.parametrize(
     ("labels", "why"),
     [
