@@ -68,6 +68,10 @@ def create_app(
         docs_url=None,
         redoc_url=None,
         swagger_ui_oauth2_redirect_url=None,
+        # A path with a slash too many is a 404 that names the route, not Starlette's 307:
+        # its Location is built from the Host header, which behind API Gateway's REST API
+        # lacks the stage, and a redirected POST is one more round trip for every caller.
+        redirect_slashes=False,
         # The routes go on the app itself, not through include_router: FastAPI now keeps an
         # included router as a nested router that is matched, and bookkept in the scope, on
         # every request, a measurable share of the framework's work for a predict.

@@ -24,8 +24,9 @@ from router.errors import MalformedEvent, NotAnHttpEvent, RouterError
 def check_event(event: object) -> dict[str, Any]:
     """The event to hand Mangum: raise ``NotAnHttpEvent`` unless ``event`` is an API Gateway
     request (HTTP API payload 2.0 or 1.0, REST API), and ``MalformedEvent`` for one Mangum
-    could not read. A valid base64 body comes back decoded, in a copy of the event (the
-    caller's stays as it was), so Mangum does not decode it a second time."""
+    could not read. The body comes back as bytes, decoded from base64 or encoded from text,
+    in a copy of the event (the caller's stays as it was), so that Mangum and the direct
+    path do neither again."""
     if not isinstance(event, dict) or not isinstance(event.get("requestContext"), dict):
         raise NotAnHttpEvent(f"not an API Gateway request event (keys: {_keys(event)})")
     if event.get("version") == "2.0":
@@ -60,54 +61,91 @@ def _check_v2(event: dict[str, Any]) -> None:
         raise MalformedEvent("requestContext.http must be an object")
     for key in ("method", "path", "sourceIp"):
         _require_string(http.get(key), f"requestContext.http.{key}")
-    _check_headers(event, "headers", required=False)
-    if not isinstance(event.get("rawQueryString", ""), str):
+    headers = _headers(event, "headers", nullable=False)
+    _check_server_headers({name.lower(): value for name, value in headers.items()})
+    query = event.get("rawQueryString", "")
+    if not isinstance(query, str):
         raise MalformedEvent("rawQueryString must be a string")
     cookies = event.get("cookies")
     if cookies is not None and not (
         isinstance(cookies, list) and all(isinstance(c, str) for c in cookies)
     ):
         raise MalformedEvent("cookies must be a list of strings")
+    _require_unicode("requestContext.http.path", [http["path"]])
+    _require_unicode("rawQueryString", [query])
+    _require_unicode("a header", [*headers, *headers.values()])
+    _require_unicode("a cookie", cookies or [])
 
 
 def _check_v1(event: dict[str, Any]) -> None:
+    # How Mangum tells a REST API event (resource) from an HTTP API 1.0 one (version).
+    if "resource" not in event and "version" not in event:
+        raise MalformedEvent("a REST API event has a resource, an HTTP API one a version")
     _require_string(event.get("httpMethod"), "httpMethod")
     _require_string(event.get("path"), "path")
     identity = event["requestContext"].get("identity", {})
     if not isinstance(identity, dict):
         raise MalformedEvent("requestContext.identity must be an object")
     # REST APIs send null for what a request does not have; Mangum reads null as empty.
-    _check_headers(event, "headers", required=False, nullable=True)
+    headers = _headers(event, "headers", nullable=True)
     multi = event.get("multiValueHeaders")
     if multi is not None and not (
         isinstance(multi, dict)
         and all(isinstance(v, list) and all(isinstance(s, str) for s in v) for v in multi.values())
     ):
         raise MalformedEvent("multiValueHeaders must map names to lists of strings")
+    # Mangum's reading: multiValueHeaders, joined with ", ", win over headers.
+    merged = {name.lower(): value for name, value in headers.items()}
+    merged.update({name.lower(): ", ".join(values) for name, values in (multi or {}).items()})
+    _check_server_headers(merged)
+    texts: list[str] = [event["path"], *merged, *merged.values()]
     for key in ("queryStringParameters", "multiValueQueryStringParameters"):
-        if event.get(key) is not None and not isinstance(event[key], dict):
+        parameters = event.get(key)
+        if parameters is None:
+            continue
+        if not isinstance(parameters, dict):
             raise MalformedEvent(f"{key} must be an object or null")
+        for name, value in parameters.items():
+            texts += [name, *(value if isinstance(value, list) else [value])]
+    _require_unicode("the path, a header or the query", [t for t in texts if isinstance(t, str)])
 
 
-def _check_headers(
-    event: dict[str, Any], key: str, *, required: bool, nullable: bool = False
-) -> None:
-    if key not in event and not required:
-        return
+def _headers(event: dict[str, Any], key: str, *, nullable: bool) -> dict[str, str]:
+    """The event's ``key`` (headers), which may be absent (and, if ``nullable``, null)."""
+    if key not in event:
+        return {}
     headers = event[key]
     if headers is None and nullable:
-        return
+        return {}
     if not isinstance(headers, dict) or not all(
         isinstance(name, str) and isinstance(value, str) for name, value in headers.items()
     ):
         raise MalformedEvent(f"{key} must be an object of strings")
-    # Mangum reads the server's port from these two, with int().
-    lowered = {name.lower(): value for name, value in headers.items()}
+    return headers
+
+
+def _check_server_headers(lowered: dict[str, str]) -> None:
+    """The headers Mangum makes the scope's server and scheme of: the port with int(), and
+    the scheme, which Starlette builds a request's URL with (http or https, as API Gateway
+    sends it)."""
     _, colon, port = lowered.get("host", "").partition(":")
     if not colon:
         port = lowered.get("x-forwarded-port", "443")
     if not port.isdecimal():
         raise MalformedEvent("the host or x-forwarded-port header has no valid port")
+    if lowered.get("x-forwarded-proto", "https") not in ("http", "https"):
+        raise MalformedEvent("the x-forwarded-proto header is neither http nor https")
+
+
+def _require_unicode(where: str, texts: list[str]) -> None:
+    """Refuse text that has no UTF-8 form: a lone surrogate (JSON's "\\ud800", which a hand-made
+    event can hold and API Gateway never sends), which Mangum and the app encode."""
+    for text in texts:
+        if not text.isascii():
+            try:
+                text.encode()
+            except UnicodeEncodeError:
+                raise MalformedEvent(f"{where} holds text that is no valid Unicode") from None
 
 
 def _with_checked_body(event: dict[str, Any]) -> dict[str, Any]:
@@ -117,7 +155,11 @@ def _with_checked_body(event: dict[str, Any]) -> dict[str, Any]:
     if not isinstance(body, str):
         raise MalformedEvent("body must be a string or null")
     if not event.get("isBase64Encoded"):
-        return event
+        try:
+            encoded = body.encode()  # what Mangum and the direct path would do, once
+        except UnicodeEncodeError:
+            raise MalformedEvent("the body holds text that is no valid Unicode") from None
+        return {**event, "body": encoded}
     try:
         decoded = base64.b64decode(body, validate=True)
     except binascii.Error:
@@ -140,5 +182,6 @@ def _path(event: object) -> str:
     if isinstance(event, dict):
         path = event.get("rawPath", event.get("path"))
         if isinstance(path, str):
-            return path[:200]
+            # A lone surrogate (refused as malformed) has no UTF-8 form for the problem body.
+            return path[:200].encode(errors="replace").decode()
     return ""

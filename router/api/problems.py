@@ -13,6 +13,7 @@ import orjson
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match
 
 from router.api.v2.errors import is_v2_path, v2_error_response
 from router.errors import RouterError
@@ -88,9 +89,16 @@ def internal_problem(path: str) -> Response:
     )
 
 
+def _path_of(request: Request) -> str:
+    # The scope's path, not request.url's: Starlette builds the URL from the Host header and
+    # the scheme, and raises on ones it cannot read (a hand-made Lambda event may hold them),
+    # which would fail the answer to the error it is answering.
+    return str(request.scope["path"])
+
+
 async def _router_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RouterError)
-    return router_problem(exc, request.url.path, request.app.state.settings)
+    return router_problem(exc, _path_of(request), request.app.state.settings)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
@@ -99,7 +107,7 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
         f"{'.'.join(str(part) for part in error['loc'])}: {error['msg']}"
         for error in exc.errors()[:5]
     )
-    return problem_response(422, "invalid-request", "Invalid request", details, request.url.path)
+    return problem_response(422, "invalid-request", "Invalid request", details, _path_of(request))
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
@@ -107,14 +115,28 @@ async def _http_error(request: Request, exc: Exception) -> Response:
     phrase = HTTPStatus(exc.status_code).phrase
     slug = phrase.lower().replace(" ", "-")
     detail = exc.detail if isinstance(exc.detail, str) else phrase
-    response = problem_response(exc.status_code, slug, phrase, detail, request.url.path)
+    if exc.status_code == 404 and (route := _route_without_trailing_slash(request)):
+        detail = f"no route is {_path_of(request)[:200]!r}; {route[:200]!r} is, without the slash"
+    response = problem_response(exc.status_code, slug, phrase, detail, _path_of(request))
     if exc.headers:
         response.headers.update(exc.headers)
     return response
 
 
+def _route_without_trailing_slash(request: Request) -> str | None:
+    """The request's path without its trailing slash, where a route takes that path."""
+    path = _path_of(request)
+    if not path.endswith("/") or not path.strip("/"):
+        return None
+    scope = {**request.scope, "path": path.rstrip("/")}
+    for route in request.app.router.routes:
+        if route.matches(scope)[0] != Match.NONE:
+            return str(scope["path"])
+    return None
+
+
 async def _unexpected_error(request: Request, exc: Exception) -> Response:
-    return internal_problem(request.url.path)
+    return internal_problem(_path_of(request))
 
 
 def install_problem_handlers(app: FastAPI) -> None:

@@ -153,6 +153,28 @@ def test_unknown_route_and_method_are_problems(served: TestClient) -> None:
     assert_problem(served.delete("/models/m"), 405, "method-not-allowed")
 
 
+@pytest.mark.parametrize(
+    ("method", "path", "route"),
+    [
+        ("POST", "/models/m/predict/", "/models/m/predict"),
+        ("GET", "/models/", "/models"),
+        ("POST", "/v2/models/m/infer//", "/v2/models/m/infer"),
+    ],
+)
+def test_a_trailing_slash_is_a_404_that_names_the_route(
+    served: TestClient, method: str, path: str, route: str
+) -> None:
+    response = served.request(method, path, json={"instances": [GOOD_ROW]}, follow_redirects=False)
+
+    assert response.status_code == 404 and "location" not in response.headers
+    assert f"{route!r} is, without the slash" in response.text
+
+
+def test_a_trailing_slash_on_no_route_is_a_plain_404(served: TestClient) -> None:
+    body = assert_problem(served.get("/nothing/"), 404, "not-found")
+    assert body["detail"] == "Not Found"
+
+
 def test_symlink_escape_is_403(served: TestClient, model_root: Path, tmp_path: Path) -> None:
     outside = write_model(tmp_path / "outside", "x", train_booster(), layout="file")
     (model_root / "escape.ubj").symlink_to(outside)

@@ -166,3 +166,101 @@ def test_problems_from_the_app_come_back_as_text_not_base64(
 
     assert response["statusCode"] == 422 and response["isBase64Encoded"] is False
     assert json.loads(response["body"])["status"] == 422
+
+
+def _rest(**changes: Any) -> dict[str, Any]:
+    event = load_event("apigw_rest_v1")
+    event.update(changes)
+    return event
+
+
+def _rest_multi_header(name: str, values: list[str]) -> dict[str, Any]:
+    event = _rest()
+    event["multiValueHeaders"][name] = values
+    return event
+
+
+def _without(event: dict[str, Any], key: str) -> dict[str, Any]:
+    del event[key]
+    return event
+
+
+LONE_SURROGATE = "\ud800"  # JSON's "\ud800": a hand-made event can hold it
+
+
+@pytest.mark.parametrize(
+    ("event", "detail"),
+    [
+        # Mangum joins a repeated header with ", " and reads the port from it with int().
+        (_rest_multi_header("X-Forwarded-Port", ["443", "443"]), "port"),
+        (_rest_multi_header("Host", ["a:443", "a:443"]), "port"),
+        (_rest_multi_header("X-Forwarded-Proto", ["https", "https"]), "x-forwarded-proto"),
+        (_without(_rest(), "resource"), "resource"),
+        (_rest(body='{"instances": [["' + LONE_SURROGATE + '"]]}'), "Unicode"),
+        (_rest(queryStringParameters={"q": LONE_SURROGATE}), "Unicode"),
+        (_rest(path="/models/" + LONE_SURROGATE), "Unicode"),
+    ],
+    ids=[
+        "repeated-port",
+        "repeated-host",
+        "repeated-proto",
+        "no-resource",
+        "surrogate-in-body",
+        "surrogate-in-query",
+        "surrogate-in-path",
+    ],
+)
+def test_a_malformed_rest_event_that_mangum_would_fail_on_is_400(
+    module: ModuleType, context: LambdaContext, event: dict[str, Any], detail: str
+) -> None:
+    assert detail in _problem(module.handler(event, context), "malformed-event")["detail"]
+
+
+@pytest.mark.parametrize(
+    ("event", "detail"),
+    [
+        (_predict_event(body='{"instances": [["' + LONE_SURROGATE + '"]]}'), "Unicode"),
+        (_predict_event(rawQueryString="q=" + LONE_SURROGATE), "Unicode"),
+        (_header(_predict_event(), "x-note", LONE_SURROGATE), "Unicode"),
+        (_predict_event(cookies=["a=" + LONE_SURROGATE]), "Unicode"),
+        (http_api_event("GET", "/models/" + LONE_SURROGATE), "Unicode"),
+        (_header(http_api_event("GET", "/health"), "x-forwarded-proto", "HTTPS"), "proto"),
+    ],
+    ids=["body", "query", "header", "cookie", "path", "proto"],
+)
+def test_text_and_schemes_mangum_cannot_encode_are_400(
+    module: ModuleType, context: LambdaContext, event: dict[str, Any], detail: str
+) -> None:
+    assert detail in _problem(module.handler(event, context), "malformed-event")["detail"]
+
+
+def test_an_error_answer_does_not_depend_on_the_host_header(
+    module: ModuleType, context: LambdaContext
+) -> None:
+    # Starlette cannot build a URL from this Host; the problem's instance is the path alone.
+    event = http_api_event("GET", "/nothing", None, {"host": "["})
+
+    response = module.handler(event, context)
+
+    assert response["statusCode"] == 404, response
+    assert response["headers"]["content-type"] == "application/problem+json"
+    assert json.loads(response["body"])["instance"] == "/nothing"
+
+
+@pytest.mark.parametrize("kind", ["rest", "http"])
+def test_a_trailing_slash_is_a_404_that_names_the_route(
+    module: ModuleType, context: LambdaContext, kind: str
+) -> None:
+    # A redirect would be built from the Host header, without a REST API's stage.
+    if kind == "rest":
+        event = _rest(path="/models/iris/predict/")
+    else:
+        event = _predict_event()
+        event["rawPath"] = event["requestContext"]["http"]["path"] = "/models/iris/predict/"
+
+    response = module.handler(event, context)
+
+    assert response["statusCode"] == 404, response
+    assert "location" not in {name.lower() for name in response["headers"]}
+    detail = json.loads(response["body"])["detail"]
+    assert "'/models/iris/predict' is, without the slash" in detail
