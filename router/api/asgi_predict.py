@@ -21,6 +21,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any, Final
 
+from starlette.responses import Response
 from starlette.routing import compile_path
 
 from router.api.body import check_content_encoding, check_content_type, parse_received, receive_body
@@ -33,7 +34,6 @@ from router.names import validate_name
 
 if TYPE_CHECKING:
     from starlette.datastructures import State
-    from starlette.responses import Response
     from starlette.types import Receive, Scope, Send
 
     from router.api.request_log import PredictionFacts
@@ -66,7 +66,7 @@ class AsgiPredict:
         try:
             content, facts = await self._predict(scope, receive, name, headers)
             if ON_LAMBDA_KEY in scope:  # Mangum (a REST API event): so that the line says 413
-                refuse_oversized_answer(content, binary=False)
+                refuse_oversized_answer(Response(content, media_type="application/json"), scope)
             status = 200
         except RouterError as exc:
             status = exc.status

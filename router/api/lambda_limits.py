@@ -10,15 +10,24 @@ by a third as base64. So the entry measures what it returns and answers a proble
 
 from __future__ import annotations
 
-import base64
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any, Final
+
+from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
+from mangum.handlers.utils import handle_base64_response_body
 
 from router.errors import AnswerTooLarge
+
+if TYPE_CHECKING:
+    from starlette.responses import Response
+    from starlette.types import Scope
 
 RESPONSE_LIMIT_BYTES = 6_291_556
 # The ASGI scope key Mangum sets to the Lambda event: the app runs on Lambda.
 ON_LAMBDA_KEY = "aws.event"
+# The media types the Lambda entry's Mangum sends as text (problem+json among them); any
+# other body goes as base64.
+TEXT_MIME_TYPES: Final = [*DEFAULT_TEXT_MIME_TYPES, "+json"]
 # JSON escaping can grow a body: with ensure_ascii (the runtime's choice before Python
 # 3.12) a character outside the BMP becomes two \\uXXXX escapes, 12 characters. A body
 # this short cannot reach the limit whatever it holds, and is not measured.
@@ -47,15 +56,34 @@ def _refuse_size(size: int) -> None:
         )
 
 
-# What the proxy response carries beside the body: status, headers, the base64 flag.
-_ENVELOPE_BYTES = 1024
+def proxy_response(response: Response, *, payload_v2: bool = True) -> dict[str, Any]:
+    """The Lambda proxy response Mangum makes of ``response`` (``HTTPGateway.__call__``
+    for payload 2.0, ``APIGateway.__call__`` for a REST API): lower-case headers, the body
+    as text for a text type (``TEXT_MIME_TYPES``) and as base64 for any other. The
+    router's answers carry each header once and no cookies."""
+    headers = {name.decode().lower(): value.decode() for name, value in response.raw_headers}
+    body, is_base64 = handle_base64_response_body(bytes(response.body), headers, TEXT_MIME_TYPES)
+    if payload_v2:
+        return {
+            "statusCode": response.status_code,
+            "body": body,
+            "headers": headers,
+            "isBase64Encoded": is_base64,
+        }
+    return {
+        "statusCode": response.status_code,
+        "headers": headers,
+        "multiValueHeaders": {},
+        "body": body,
+        "isBase64Encoded": is_base64,
+    }
 
 
-def refuse_oversized_answer(content: bytes, *, binary: bool) -> None:
-    """``refuse_oversized`` for an answer the app is about to send through Mangum, before
-    the prediction line is written: a JSON body travels as its text, a binary one as base64.
-    The Lambda entry measures the exact response again; this lets the line say 413."""
-    if len(content) < _SHORT_BODY_CHARACTERS // 2:
+def refuse_oversized_answer(response: Response, scope: Scope) -> None:
+    """``refuse_oversized`` for an answer the app is about to send through Mangum, measured
+    as Mangum will send it, before the prediction line is written (so that it says 413).
+    The Lambda entry measures what Mangum made again; both measures are the same."""
+    if len(response.body) < _SHORT_BODY_CHARACTERS // 2:
         return
-    body = base64.b64encode(content).decode() if binary else content.decode()
-    _refuse_size(len(json.dumps(body)) + _ENVELOPE_BYTES)
+    event = scope[ON_LAMBDA_KEY]
+    refuse_oversized(proxy_response(response, payload_v2=event.get("version") == "2.0"))

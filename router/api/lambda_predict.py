@@ -31,7 +31,7 @@ from router.api.body import (
     refuse_declared_size,
     refuse_received_size,
 )
-from router.api.lambda_limits import refuse_oversized
+from router.api.lambda_limits import proxy_response, refuse_oversized
 from router.api.models import PREDICT_PATH, answer_body, predict_now
 from router.api.problems import internal_problem, router_problem
 from router.api.request_log import write_prediction_line
@@ -74,14 +74,14 @@ class DirectPredict:
         facts: PredictionFacts | None = None
         try:
             content, facts = self._predict(match["name"], headers, body)
-            answer = _proxy_response(Response(content, media_type=JSON_MEDIA_TYPE))
+            answer = proxy_response(Response(content, media_type=JSON_MEDIA_TYPE))
             refuse_oversized(answer)  # here, so that the prediction line says 413
             status = 200
         except RouterError as exc:
             status = exc.status
-            answer = _proxy_response(router_problem(exc, path, self.state.settings))
+            answer = proxy_response(router_problem(exc, path, self.state.settings))
         except Exception:
-            answer = _proxy_response(internal_problem(path))
+            answer = proxy_response(internal_problem(path))
         finally:
             latency_ms = (time.perf_counter() - started) * 1000
             request_id = getattr(context, "aws_request_id", None)
@@ -110,15 +110,3 @@ class DirectPredict:
         predictions = predict_now(registry, model, payload)
         facts = (model.version, len(payload.instances), payload.output, cache)
         return answer_body(name, model, payload, predictions), facts
-
-
-def _proxy_response(response: Response) -> dict[str, Any]:
-    """What Mangum answers for payload 2.0 (``HTTPGateway.__call__``) with this response:
-    lower-case headers, and a body as text, JSON and problem+json being text types."""
-    headers = {name.decode().lower(): value.decode() for name, value in response.raw_headers}
-    return {
-        "statusCode": response.status_code,
-        "body": bytes(response.body).decode(),
-        "headers": headers,
-        "isBase64Encoded": False,
-    }

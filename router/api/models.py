@@ -89,10 +89,12 @@ async def predict_with(request: Request, name: str, version: str | None) -> Resp
     model, cache = await find_model(request, name, version)
     predictions = await predict_rows(registry, model, payload, run_blocking)
     note_prediction(request, (model.version, len(payload.instances), payload.output, cache))
-    content = answer_body(name, model, payload, predictions)
+    response = Response(
+        answer_body(name, model, payload, predictions), media_type="application/json"
+    )
     if ON_LAMBDA_KEY in request.scope:  # pinned versions: Mangum serves them, not the direct path
-        refuse_oversized_answer(content, binary=False)
-    return Response(content, media_type="application/json")
+        refuse_oversized_answer(response, request.scope)
+    return response
 
 
 async def predict_rows(

@@ -156,15 +156,17 @@ async def _infer(request: Request, name: str, version: str | None) -> Response:
     # The prediction line's "output": the outputs asked for, in their order.
     outputs = ",".join(output.name for output in payload.outputs)
     note_prediction(request, (model.version, rows, outputs, cache))
-    if ON_LAMBDA_KEY in request.scope:  # so that the prediction line says what Lambda sends
-        refuse_oversized_answer(content, binary=header_length is not None)
     if header_length is None:
-        return Response(content, media_type="application/json")
-    return Response(
-        content,
-        media_type="application/octet-stream",
-        headers={"Inference-Header-Content-Length": str(header_length)},
-    )
+        response = Response(content, media_type="application/json")
+    else:
+        response = Response(
+            content,
+            media_type="application/octet-stream",
+            headers={"Inference-Header-Content-Length": str(header_length)},
+        )
+    if ON_LAMBDA_KEY in request.scope:  # so that the prediction line says what Lambda sends
+        refuse_oversized_answer(response, request.scope)
+    return response
 
 
 def _read_request(
