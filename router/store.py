@@ -45,8 +45,11 @@ if TYPE_CHECKING:
 # Re-exported: the store's callers find files by these.
 from router.xgb.formats import SUFFIXES as SUFFIXES
 from router.xgb.formats import ModelFormat as ModelFormat
+from router.xgb.pickles import CONVERSION_RECIPE
 
 DIR_MODEL_STEM = "model"
+# Where a trained model saved with pickle or joblib usually lies; named in a 404's detail.
+PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib")
 METADATA_FILE = "metadata.json"
 # The publisher's record of every version it wrote: file names carry the SHA-256.
 HISTORY_DIR = ".history"
@@ -172,7 +175,19 @@ class ModelStore:
             ref = self._ref(name, self.root / f"{name}{suffix}", fmt, real_root)
             if ref is not None:
                 return ref
-        raise ModelNotFound(f"no model named {name!r} in the model store")
+        raise ModelNotFound(f"no model named {name!r} in the model store{self._pickle_hint(name)}")
+
+    def _pickle_hint(self, name: str) -> str:
+        """What to do when the name's file is a pickle, which is what most trained models on
+        disk are: never loaded, and so no model, but the likely reason for the request."""
+        for suffix in PICKLE_SUFFIXES:
+            for relative in (f"{name}/{DIR_MODEL_STEM}{suffix}", f"{name}{suffix}"):
+                with contextlib.suppress(OSError):
+                    if (self.root / relative).is_file():
+                        return (
+                            f"; {relative} is a pickle, which is never loaded: {CONVERSION_RECIPE}"
+                        )
+        return ""
 
     # names() comes first: below a method called `list`, `list[...]` in annotations means it.
     def names(self) -> list[str]:

@@ -148,6 +148,27 @@ def test_unknown_model_is_404(served: TestClient) -> None:
     assert_problem(served.get("/models/nope"), 404, "model-not-found")
 
 
+@pytest.mark.parametrize("where", ["pickled.pkl", "pickled/model.joblib"])
+def test_a_pickle_where_a_model_would_be_is_named_in_the_404(
+    served: TestClient, model_root: Path, where: str
+) -> None:
+    # What a data scientist saves with pickle.dump (or joblib.dump) and drops in the folder.
+    import pickle
+
+    import xgboost as xgb
+
+    classifier = xgb.XGBClassifier(n_estimators=2, max_depth=2, n_jobs=1)
+    classifier.fit(rows(40), [0, 1] * 20)
+    (model_root / where).parent.mkdir(exist_ok=True)
+    (model_root / where).write_bytes(pickle.dumps(classifier))
+
+    response = served.post("/models/pickled/predict", json={"instances": [GOOD_ROW]})
+
+    detail = assert_problem(response, 404, "model-not-found")["detail"]
+    assert f"{where} is a pickle, which is never loaded" in detail
+    assert 'model.save_model("model.ubj")' in detail and str(model_root) not in detail
+
+
 def test_unknown_route_and_method_are_problems(served: TestClient) -> None:
     assert_problem(served.get("/nothing-here"), 404, "not-found")
     assert_problem(served.delete("/models/m"), 405, "method-not-allowed")
