@@ -241,12 +241,17 @@ def loads_with_nan(
     """The body once orjson refused it: Python's ``json.dumps`` writes ``NaN`` for a missing
     float, and most clients send that, so ``NaN`` is read as a missing value (``null``).
     ``Infinity`` is refused: it is no missing value, and XGBoost would compare with it.
-    Only bodies orjson refuses get here, so valid JSON keeps the fast path."""
+    Only bodies orjson refuses get here, so valid JSON keeps the fast path. A refused number
+    is named by where it is in the document (``instances.537.0``): in a body of thousands
+    of rows, the literal alone does not find it."""
+    refused = False
 
-    def constant(name: str) -> None:
+    def constant(name: str) -> _Refused | None:
+        nonlocal refused
         if name == "NaN":
             return None
-        raise InvalidInstances(
+        refused = True
+        return _Refused(
             f"{name} is not a number a model can use: send a finite number, or null (or NaN) "
             "for a missing value"
         )
@@ -256,14 +261,16 @@ def loads_with_nan(
     # the range models compute in. Integers are read as floats (by C, not a Python hook:
     # bodies with NaN hold thousands), which is what rows become; one beyond a double's
     # range reads as infinite, and rows refuse it as beyond float32's.
-    def number(literal: str) -> float:
+    def number(literal: str) -> float | _Refused:
+        nonlocal refused
         value = float(literal)
         if math.isinf(value):
-            raise _beyond_float32(literal)
+            refused = True
+            return _Refused(_beyond_float32(literal))
         return value
 
     try:
-        return json.loads(
+        document = json.loads(
             body,
             parse_constant=constant,
             parse_float=number,
@@ -272,13 +279,43 @@ def loads_with_nan(
         )
     except (ValueError, RecursionError):  # not JSON even so (UnicodeDecodeError is one)
         raise MalformedRequest(f"the body is not valid JSON: {error}") from error
+    if refused:
+        where, found = _first_refused(document)
+        raise InvalidInstances(f"{where}: {found.reason}" if where else found.reason)
+    return document
 
 
-def _beyond_float32(literal: str) -> InvalidInstances:
+class _Refused:
+    """A number the lenient parse refuses, left in its place so that the refusal can say
+    where it was; the document never goes further."""
+
+    __slots__ = ("reason",)
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+
+
+def _first_refused(document: object) -> tuple[str, _Refused]:
+    """The first refused number in document order, and its path (``instances.3.plan``)."""
+    pending: list[tuple[str, object]] = [("", document)]
+    while pending:
+        where, value = pending.pop()
+        if isinstance(value, _Refused):
+            return where, value
+        if isinstance(value, dict):
+            items: list[tuple[object, object]] = list(value.items())
+        elif isinstance(value, list):
+            items = list(enumerate(value))
+        else:
+            continue
+        prefix = f"{where}." if where else ""
+        pending.extend((f"{prefix}{key}", item) for key, item in reversed(items))
+    raise AssertionError("a refused number was parsed but not found")  # the parse saw one
+
+
+def _beyond_float32(literal: str) -> str:
     shown = literal if len(literal) <= _SHOWN_LITERAL else literal[:_SHOWN_LITERAL] + "..."
-    return InvalidInstances(
-        f"{shown} is beyond float32's range (±{FLOAT32_MAX:.4g}); models compute in float32"
-    )
+    return f"{shown} is beyond float32's range (±{FLOAT32_MAX:.4g}); models compute in float32"
 
 
 def _rows(document: dict[str, Any], max_rows: int) -> tuple[list[Any], int]:

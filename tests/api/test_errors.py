@@ -108,7 +108,7 @@ def test_invalid_instances(
     ("number", "shown"),
     [(b"1e39", "instances.0.0: a number beyond float32's range"),
      # Valid JSON that no double holds: the same refusal, not a malformed body.
-     (b"1e999", "1e999 is beyond float32's range"),
+     (b"1e999", "instances.0.0: 1e999 is beyond float32's range"),
      # Integers too: past a double's range (a 500 once), and past Python's digit limit.
      (b"-" + b"9" * 400, "instances.0.0: a number beyond float32's range"),
      (b"1" * 5000, "instances.0.0: a number beyond float32's range"),
@@ -123,6 +123,30 @@ def test_numbers_beyond_float_range_are_refused(
         headers={"content-type": "application/json"},
     )
     assert shown in assert_problem(response, 422, "invalid-instances")["detail"]
+
+
+@pytest.mark.parametrize(
+    ("rows", "where"),
+    [
+        (
+            b"[[0.1, 0.2, 0.3, 0.4], [0.1, 0.2, 0.3, 0.4], [0.1, NaN, Infinity, 0.4]]",
+            "instances.2.2",
+        ),
+        (b'[{"a": 1, "b": -Infinity}]', "instances.0.b"),
+        (b'[[0.1, 0.2, 0.3, 0.4], {"a": 1, "c": 1e999}]', "instances.1.c"),
+    ],
+)
+def test_a_number_the_parse_refuses_is_named_by_its_place(
+    served: TestClient, rows: bytes, where: str
+) -> None:
+    # In a body of thousands of rows, "Infinity is not a number" alone finds nothing.
+    response = served.post(
+        "/models/m/predict",
+        content=b'{"instances": ' + rows + b"}",
+        headers={"content-type": "application/json"},
+    )
+
+    assert assert_problem(response, 422, "invalid-instances")["detail"].startswith(f"{where}: ")
 
 
 @pytest.mark.parametrize("raw", [b"{not json", b"", b"\xff\xfe", b'{"instances": [[1,2'])
