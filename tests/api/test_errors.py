@@ -104,6 +104,15 @@ def test_invalid_instances(
     assert served.post("/models/m/predict", json={"instances": [GOOD_ROW]}).status_code == 200
 
 
+def _post_rows(served: TestClient, rows: bytes) -> httpx2.Response:
+    """Rows as written, not as json.dumps writes them (Infinity, 1e999, huge integers)."""
+    return served.post(
+        "/models/m/predict",
+        content=b'{"instances": ' + rows + b"}",
+        headers={"content-type": "application/json"},
+    )
+
+
 @pytest.mark.parametrize(
     ("number", "shown"),
     [(b"1e39", "instances.0.0: a number beyond float32's range"),
@@ -117,11 +126,7 @@ def test_invalid_instances(
 def test_numbers_beyond_float_range_are_refused(
     served: TestClient, number: bytes, shown: str
 ) -> None:
-    response = served.post(
-        "/models/m/predict",
-        content=b'{"instances": [[' + number + b", 0.2, 0.3, 0.4]]}",
-        headers={"content-type": "application/json"},
-    )
+    response = _post_rows(served, b"[[" + number + b", 0.2, 0.3, 0.4]]")
     assert shown in assert_problem(response, 422, "invalid-instances")["detail"]
 
 
@@ -140,11 +145,7 @@ def test_a_number_the_parse_refuses_is_named_by_its_place(
     served: TestClient, rows: bytes, where: str
 ) -> None:
     # In a body of thousands of rows, "Infinity is not a number" alone finds nothing.
-    response = served.post(
-        "/models/m/predict",
-        content=b'{"instances": ' + rows + b"}",
-        headers={"content-type": "application/json"},
-    )
+    response = _post_rows(served, rows)
 
     assert assert_problem(response, 422, "invalid-instances")["detail"].startswith(f"{where}: ")
 
