@@ -395,6 +395,11 @@ class Predictor:
         for row_number, row in enumerate(instances):
             if not isinstance(row, Mapping):
                 raise InvalidInstances("mix of array and object rows: use one form")
+            if not row:  # a serialisation bug, far more often than a row of nothing known
+                raise InvalidInstances(
+                    f"row {row_number}: an empty object: name the features it has (one sent "
+                    "as null is a missing value, as is one left out of a row that has others)"
+                )
             for key, value in row.items():
                 column = column_of.get(key)
                 if column is None:

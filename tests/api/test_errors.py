@@ -104,6 +104,14 @@ def test_invalid_instances(
     assert served.post("/models/m/predict", json={"instances": [GOOD_ROW]}).status_code == 200
 
 
+def test_an_empty_object_row_is_refused_and_one_of_nulls_is_not(served: TestClient) -> None:
+    # {} is what a serialisation bug sends (a DataFrame's to_dict() names every column).
+    empty = served.post("/models/m/predict", json={"instances": [{"a": 1.0}, {}]})
+    assert "row 1: an empty object" in assert_problem(empty, 422, "invalid-instances")["detail"]
+    nulls = served.post("/models/m/predict", json={"instances": [{"a": None}, {"b": 2.0}]})
+    assert nulls.status_code == 200, nulls.text
+
+
 def _post_rows(served: TestClient, rows: bytes) -> httpx2.Response:
     """Rows as written, not as json.dumps writes them (Infinity, 1e999, huge integers)."""
     return served.post(
