@@ -20,6 +20,10 @@ from router.xgb.outputs import Output
 Number = Annotated[StrictFloat, Field(allow_inf_nan=False)]
 ArrayRow = list[Number | StrictBool | None]
 ObjectRow = dict[str, Number | StrictBool | str | None]
+# At least one row, said on each list: on the union itself, pydantic writes min_length as
+# the JSON schema's minLength, a keyword for strings that an array ignores.
+ArrayRows = Annotated[list[ArrayRow], Field(min_length=1)]
+ObjectRows = Annotated[list[ObjectRow], Field(min_length=1)]
 
 
 class PredictRequest(BaseModel):
@@ -28,8 +32,7 @@ class PredictRequest(BaseModel):
     # which builds it when asked.
     model_config = ConfigDict(extra="forbid", defer_build=True)
 
-    instances: list[ArrayRow] | list[ObjectRow] = Field(
-        min_length=1,
+    instances: ArrayRows | ObjectRows = Field(
         description=(
             "Rows to predict: arrays of numbers in the model's feature order, or objects "
             "keyed by feature name (absent features are missing values). null (or NaN) is "
