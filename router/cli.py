@@ -12,7 +12,7 @@ import sys
 from pydantic import ValidationError
 
 from router.batch.cli import add_batch_command
-from router.cli_options import add_bucket, add_model_root
+from router.cli_options import add_bucket, add_model_root, port, seconds
 from router.client_cli import add_client_commands
 from router.errors import RouterError
 from router.publish.cli import add_publish_commands
@@ -135,8 +135,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     serve_parser.add_argument(
         "--port",
-        type=int,
-        default=int(os.environ.get("PORT", "8000")),
+        type=port,
+        # A string, which argparse converts with the type only when serve is run without
+        # --port: a bad $PORT is serve's usage error, not a traceback of every command.
+        default=os.environ.get("PORT", "8000"),
         help="port to listen on (default: $PORT if set, else 8000; now %(default)s)",
     )
     serve_parser.add_argument(
@@ -153,7 +155,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_model_root(demo_target)
     add_bucket(demo_target, "upload them to this S3 inbox bucket instead")
     demo_parser.add_argument(
-        "--wait", type=float, default=0, metavar="SECONDS", help="with --bucket: for verdicts"
+        "--wait",
+        type=seconds(zero=True),
+        default=0,
+        metavar="SECONDS",
+        help="with --bucket: for verdicts",
     )
     demo_parser.set_defaults(run=demo)
 

@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import math
 import re
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
+
+from router.counts import parse_count
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 MODEL_ROOT_HELP = "a model folder or mounted EFS (default: $ROUTER_MODEL_ROOT, else ./model-store)"
 
@@ -19,7 +25,12 @@ def add_model_root(parser: argparse._ActionsContainer, *, note: str | None = Non
 # S3's rules for a general purpose bucket's name: 3 to 63 lowercase letters, digits, dots
 # and hyphens, a letter or digit at each end, no two dots in a row.
 _BUCKET_NAME: Final = re.compile(r"[a-z0-9](?:[a-z0-9-]|\.(?!\.)){1,61}[a-z0-9]")
-_SHOWN_BUCKET: Final = 40
+# How much of a refused value an error shows: enough to recognise it, on one line.
+_SHOWN: Final = 40
+
+
+def _shown(value: str) -> str:
+    return repr(value if len(value) <= _SHOWN else value[:_SHOWN] + "...")
 
 
 def bucket_name(value: str) -> str:
@@ -28,9 +39,8 @@ def bucket_name(value: str) -> str:
     warning terraform prints instead, colours and all."""
     if _BUCKET_NAME.fullmatch(value):
         return value
-    shown = value if len(value) <= _SHOWN_BUCKET else value[:_SHOWN_BUCKET] + "..."
     raise argparse.ArgumentTypeError(
-        f"{shown!r} is not an S3 bucket name (3 to 63 lowercase letters, digits, dots and "
+        f"{_shown(value)} is not an S3 bucket name (3 to 63 lowercase letters, digits, dots and "
         "hyphens); if it came from `terraform output`, has the stack been applied? "
         "(`make outputs`)"
     )
@@ -39,3 +49,41 @@ def bucket_name(value: str) -> str:
 def add_bucket(parser: argparse._ActionsContainer, help_text: str) -> None:
     """``--bucket NAME``: an S3 bucket, its name checked against S3's rules."""
     parser.add_argument("--bucket", type=bucket_name, metavar="NAME", help=help_text)
+
+
+def count(
+    low: int, high: int | None = None, *, what: str = "a whole number"
+) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number from ``low`` to ``high`` (no upper bound when
+    None), so that one out of range is a usage error before any work, not a server that
+    cannot bind or a setting's error naming an environment variable nobody set."""
+    span = f"{low} to {high}" if high is not None else f"{low} or more"
+
+    def convert(text: str) -> int:
+        value = parse_count(text)
+        if value is None or value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(f"{_shown(text)} is not {what} ({span})")
+        return value
+
+    return convert
+
+
+MAX_PORT: Final = 65_535
+port = count(1, MAX_PORT, what="a TCP port")
+
+
+def seconds(*, zero: bool) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number of seconds, more than 0 (or 0 too when
+    ``zero``); ``float`` alone takes -5, nan and 1e999 (inf)."""
+    span = "0 or more" if zero else "more than 0"
+
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError(f"{_shown(text)} is not a number of seconds ({span})")
+        return value
+
+    return convert

@@ -13,12 +13,13 @@ from typing import TYPE_CHECKING, Any
 
 from router.batch.errors import BatchError
 from router.batch.outputs import OUTPUT_COLUMNS
-from router.cli_options import add_model_root
+from router.cli_options import add_model_root, count, seconds
 from router.settings import Settings
 from router.store import validate_name
 
 if TYPE_CHECKING:
     import argparse
+    from collections.abc import Callable
 
     from router.batch.manifest import Manifest
     from router.xgb.outputs import Output
@@ -46,23 +47,51 @@ def add_batch_command(commands: argparse._SubParsersAction[argparse.ArgumentPars
         default=DEFAULT_OUTPUTS,
         help=f"comma-separated, among {', '.join(OUTPUT_COLUMNS)} (default {DEFAULT_OUTPUTS})",
     )
-    parser.add_argument("--rows-per-part", type=int, help="default $ROUTER_BATCH_ROWS_PER_PART")
-    parser.add_argument("--bytes-per-part", type=int, help="default $ROUTER_BATCH_BYTES_PER_PART")
-    parser.add_argument("--parallelism", type=int, help="default $ROUTER_BATCH_PARALLELISM")
+    parser.add_argument(
+        "--rows-per-part",
+        type=_setting_count("batch_rows_per_part"),
+        help="default $ROUTER_BATCH_ROWS_PER_PART",
+    )
+    parser.add_argument(
+        "--bytes-per-part",
+        type=_setting_count("batch_bytes_per_part"),
+        help="default $ROUTER_BATCH_BYTES_PER_PART",
+    )
+    parser.add_argument(
+        "--parallelism",
+        type=_setting_count("batch_parallelism"),
+        help="default $ROUTER_BATCH_PARALLELISM",
+    )
     parser.add_argument(
         "--state-machine", help="ARN (s3:// input; default $ROUTER_BATCH_STATE_MACHINE_ARN)"
     )
     parser.add_argument(
         "--timeout",
-        type=float,
+        type=seconds(zero=True),
         default=DEFAULT_TIMEOUT_S,
         help=f"seconds to wait for an AWS job (default {DEFAULT_TIMEOUT_S:g}); 0: do not wait",
     )
     parser.add_argument(
-        "--poll-seconds", type=float, default=5.0, help="seconds between status checks (AWS)"
+        "--poll-seconds",
+        type=seconds(zero=False),
+        default=5.0,
+        help="seconds between status checks (AWS)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     parser.set_defaults(run=batch_command, usage_error=parser.error)
+
+
+def _setting_count(field: str) -> Callable[[str], int]:
+    """The argparse type of an option that overrides a count setting, bounded as the setting
+    is: out of range, a usage error naming the option, not the setting's environment
+    variable."""
+    bounds = {
+        bound: getattr(rule, bound)
+        for rule in Settings.model_fields[field].metadata
+        for bound in ("ge", "le")
+        if hasattr(rule, bound)
+    }
+    return count(bounds["ge"], bounds.get("le"))
 
 
 def batch_command(args: argparse.Namespace) -> int:

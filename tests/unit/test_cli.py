@@ -262,3 +262,71 @@ def test_log_records_print_as_the_commands_errors_do_with_their_facts() -> None:
     record.serving = None
     assert raised_load_failure(record)
     assert registry.logger.name == REGISTRY_LOGGER
+
+
+def forbid_work(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Serving and training the demo models fail the test: a refused command does neither."""
+    import uvicorn
+
+    import models.demo
+
+    def work(*_: object, **__: object) -> None:
+        raise AssertionError("the command went to work")
+
+    monkeypatch.setattr(uvicorn, "run", work)
+    monkeypatch.setattr(models.demo, "train_demo_models", work)
+
+
+@pytest.mark.parametrize(
+    ("argv", "refusal"),
+    [
+        (["serve", "--port", "80000"], "argument --port: '80000' is not a TCP port (1 to 65535)"),
+        (["serve", "--port", "0"], "argument --port: '0' is not a TCP port (1 to 65535)"),
+        (["serve", "--port", "-1"], "argument --port: '-1' is not a TCP port"),
+        (["demo", "--wait", "-1"], "argument --wait: '-1' is not a number of seconds (0 or more)"),
+        (["batch", "in.csv", "--model", "m", "--rows-per-part", "0"], "(1 or more)"),
+        (["batch", "in.csv", "--model", "m", "--bytes-per-part", "100"], "(1024 or more)"),
+        (["batch", "in.csv", "--model", "m", "--parallelism", "65"], "(1 to 64)"),
+        (["batch", "in.csv", "--model", "m", "--timeout", "nan"], "'nan' is not a number"),
+        (["batch", "in.csv", "--model", "m", "--poll-seconds", "0"], "seconds (more than 0)"),
+    ],
+)
+def test_a_number_out_of_range_is_one_usage_error_before_any_work(
+    argv: list[str],
+    refusal: str,
+    model_root: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    forbid_work(monkeypatch)
+    monkeypatch.chdir(model_root)  # batch would read in.csv from here
+    with pytest.raises(SystemExit) as exited:
+        main([*argv, "--model-root", str(model_root)])
+
+    assert exited.value.code == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert refusal in err.splitlines()[-1], err
+    assert sum("error" in line for line in err.splitlines()) == 1
+
+
+def test_ports_and_counts_in_range_are_taken() -> None:
+    from router.cli_options import count, port, seconds
+
+    assert [port(text) for text in ("1", "8650", "65535")] == [1, 8650, 65535]
+    assert count(1, 64)("64") == 64 and count(1024)(str(10**12)) == 10**12
+    assert seconds(zero=True)("0") == 0 and seconds(zero=False)("0.5") == 0.5
+
+
+def test_a_bad_port_variable_is_only_serves_error(
+    model_root: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # $PORT is serve's default: another command does not read it, so it does not fail on it.
+    forbid_work(monkeypatch)
+    monkeypatch.setenv("PORT", "80000")
+    assert main(["list", "--model-root", str(model_root)]) == 0
+
+    with pytest.raises(SystemExit) as exited:
+        main(["serve", "--model-root", str(model_root)])
+    assert exited.value.code == 2
+    assert "'80000' is not a TCP port" in capsys.readouterr().err
