@@ -128,8 +128,7 @@ def _local(args: argparse.Namespace, settings: Settings, outputs: list[Output]) 
     from router.registry.registry import ModelRegistry
 
     input_path = Path(args.input)
-    if not input_path.is_file():
-        raise BatchError(f"no such file: {input_path}")
+    _check_paths(input_path, args.output)
     registry = ModelRegistry.from_settings(settings)
     bar = None if args.no_progress else _bar(input_path.stat().st_size)
     last = [0]
@@ -155,6 +154,35 @@ def _local(args: argparse.Namespace, settings: Settings, outputs: list[Output]) 
             bar.close()
     _report(manifest)
     return 0
+
+
+def _check_paths(input_path: Path, output: Path) -> None:
+    """Refuses the files a job could never run with, before the progress bar or any file:
+    ``run_job`` refuses them too, but as a job that failed, with a manifest written beside
+    the output, and a job that never ran needs none."""
+    from router.batch import formats
+    from router.batch.errors import BatchInputInvalid
+    from router.batch.job import JobPaths
+
+    if not input_path.is_file():
+        raise BatchError(f"no such file: {input_path}")
+    fmt = formats.format_of(input_path.name)
+    if formats.format_of(output.name) != fmt:
+        raise BatchInputInvalid(f"the output must be {fmt} like the input: {output.name}")
+    paths = JobPaths.beside(output)
+    for written in (paths.predictions, paths.rejects, paths.manifest):
+        if _same_file(written, input_path):
+            raise BatchInputInvalid(
+                f"the output {written.name} is the input file: writing it would replace "
+                "the rows being read; choose another --output"
+            )
+
+
+def _same_file(path: Path, other: Path) -> bool:
+    try:
+        return path.resolve() == other.resolve() or path.samefile(other)
+    except OSError:  # the output does not exist yet: not the input, which does
+        return False
 
 
 def _bar(total: int) -> Any:

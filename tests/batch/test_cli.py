@@ -168,6 +168,38 @@ def test_an_output_that_is_the_input_file_is_refused_before_a_row_is_written(
         assert source.read_bytes() == before
 
 
+@pytest.mark.parametrize(
+    ("source", "output", "refusal"),
+    [
+        ("rows.csv", "seg.jsonl", "error: the output must be csv like the input: seg.jsonl"),
+        ("rows.jsonl", "seg.csv", "error: the output must be jsonl like the input: seg.csv"),
+        ("rows.txt", "seg.csv", "error: 'rows.txt' is neither .csv nor .jsonl"),
+        ("rows.csv", "rows.csv", "error: the output rows.csv is the input file"),
+    ],
+)
+def test_files_a_job_could_not_run_with_are_refused_before_anything_is_written(
+    tmp_path: Path,
+    model_root: Path,
+    capsys: pytest.CaptureFixture[str],
+    source: str,
+    output: str,
+    refusal: str,
+) -> None:
+    folder = tmp_path / "job"
+    folder.mkdir()
+    (folder / source).write_text(f"{','.join(FEATURES)}\n1,2,3,4\n")
+    capsys.readouterr()
+
+    # With the progress bar: it starts only for a job that runs.
+    argv = ["batch", str(folder / source), "--model", "churn", "--output", str(folder / output)]
+    assert main([*argv, "--model-root", str(model_root)]) == 1
+
+    (line,) = capsys.readouterr().err.splitlines()
+    assert line.startswith(refusal)
+    # No manifest for a job that never ran, nor predictions or rejects.
+    assert sorted(path.name for path in folder.iterdir()) == [source]
+
+
 def test_csv_na_and_null_are_missing_values_in_the_fast_conversion_too(
     tmp_path: Path, model_root: Path, churn: tuple[xgb.XGBClassifier, str]
 ) -> None:
