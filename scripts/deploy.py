@@ -572,7 +572,10 @@ def terraform_variables(args: argparse.Namespace) -> dict[str, Any]:
     if region and "region" not in variables:
         variables["region"] = region
     if "region" not in variables and "region" not in tfvars_variables(args):
-        raise DeployError("which Region? pass --region (or set AWS_REGION)")
+        # make runs this script: its users set REGION, which the Makefile passes as --region.
+        raise DeployError(
+            f"which Region? pass --region (make {args.command} REGION=...) or set AWS_REGION"
+        )
     return variables
 
 
