@@ -180,9 +180,9 @@ def test_array_count_beyond_the_file_is_rejected(small_ubj: bytes) -> None:
         (_model(ubjson.key(b"x") + b"]"), "marker ']'"),
         (_model(ubjson.key(b"x") + b"[#L" + ubjson.int64(1) + b"}"), "marker '}'"),
         (_model(ubjson.key(b"x") + ubjson.typed(b"C", b"a", 1)), "element type 'C'"),
-        (_model(ubjson.key(b"x") + b"[$d#i\x01" + bytes(4)), "count must use marker 'L'"),
+        (_model(ubjson.key(b"x") + b"[$d#i\x01" + bytes(4)), "^a typed array count must use"),
         (_model(ubjson.key(b"x") + b"[$dL" + bytes(12)), "needs a '#' count"),
-        (_model(ubjson.key(b"x") + b"[#U\x01Z"), "count must use marker 'L'"),
+        (_model(ubjson.key(b"x") + b"[#U\x01Z"), "^an array count must use marker 'L'"),
         (_model(ubjson.key(b"x") + b"SU\x01a"), "string length must use marker 'L'"),
         (_model(b"SL" + ubjson.int64(1) + b"a" + b"Z"), "expected an object key"),
         (_model(b"U\x01aZ"), "expected an object key"),
@@ -192,6 +192,23 @@ def test_array_count_beyond_the_file_is_rejected(small_ubj: bytes) -> None:
 def test_markers_xgboost_does_not_read_are_rejected(document: bytes, match: str) -> None:
     with pytest.raises(ModelFormatError, match=match):
         check_ubj(document)
+
+
+@pytest.mark.parametrize(
+    ("header", "missing"),
+    [
+        (b"[$d#", "the 'L' marker of a typed array count"),
+        (b"[$d#L\x00", "the 8-byte count of a typed array"),
+        (b"[#", "the 'L' marker of an array count"),
+        (b"[#L\x00", "the 8-byte count of an array"),
+    ],
+)
+def test_a_count_cut_short_says_which_part_of_which_container(header: bytes, missing: str) -> None:
+    # The file ends inside the count's header: the document is cut there.
+    document = _model(ubjson.key(b"x"))[:-1] + header
+    with pytest.raises(ModelFormatError) as caught:
+        check_ubj(document)
+    assert str(caught.value).startswith(f"file is truncated: it ends where {missing} should be")
 
 
 def test_trailing_data_is_rejected(small_ubj: bytes) -> None:

@@ -734,16 +734,18 @@ def _read_array_header(buf: bytes, pos: int) -> tuple[int, int]:
 
 
 def _read_count(buf: bytes, pos: int, what: str) -> int:
-    """Read the ``#L`` int64 count whose ``#`` is at ``pos``; negative counts are errors."""
+    """Read the ``#L`` int64 count whose ``#`` is at ``pos``; negative counts are errors.
+    ``what`` names the container: "array" or "typed array"."""
     end = len(buf)
+    a_what = f"an {what}" if what[0] in "aeiou" else f"a {what}"
     if pos + 1 >= end:
-        raise _truncated(f"the 'L' marker of an {what} count", pos + 1)
+        raise _truncated(f"the 'L' marker of {a_what} count", pos + 1)
     if buf[pos + 1] != _INT64:
         raise ModelFormatError(
-            f"an {what} count must use marker 'L' (int64), found {show_byte(buf[pos + 1])}", pos + 1
+            f"{a_what} count must use marker 'L' (int64), found {show_byte(buf[pos + 1])}", pos + 1
         )
     if pos + 10 > end:
-        raise _truncated(f"the 8-byte count of an {what}", pos + 2)
+        raise _truncated(f"the 8-byte count of {a_what}", pos + 2)
     count: int = _read_int64(buf, pos + 2)[0]
     if count < 0:
         raise ModelFormatError(f"negative {what} count {count}", pos + 2)
