@@ -149,6 +149,8 @@ def _local(args: argparse.Namespace, settings: Settings, outputs: list[Output]) 
             outputs=outputs,
             progress=progress,
         )
+    except OSError as exc:  # a full disk, a folder it may not write in: one line, no trace
+        raise BatchError(f"cannot write {args.output}: {exc.strerror}") from exc
     finally:
         if bar is not None:
             bar.close()

@@ -200,6 +200,21 @@ def test_files_a_job_could_not_run_with_are_refused_before_anything_is_written(
     assert sorted(path.name for path in folder.iterdir()) == [source]
 
 
+def test_an_output_the_system_will_not_write_is_one_line_not_a_traceback(
+    tmp_path: Path, model_root: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Not even root may make a file in /proc, nor a folder under a file.
+    source = tmp_path / "rows.csv"
+    source.write_text(f"{','.join(FEATURES)}\n1,2,3,4\n")
+    for output in ("/proc/seg.csv", "/proc/new/seg.csv", f"{source}/seg.csv"):
+        argv = ["batch", str(source), "--model", "churn", "--output", output]
+
+        assert main([*argv, "--model-root", str(model_root), "--no-progress"]) == 1
+
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: cannot write {output}: ") and "Traceback" not in err
+
+
 def test_csv_na_and_null_are_missing_values_in_the_fast_conversion_too(
     tmp_path: Path, model_root: Path, churn: tuple[xgb.XGBClassifier, str]
 ) -> None:
