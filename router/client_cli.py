@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
+from router.cli_options import count, seconds
 from router.client.errors import ClientError, RequestFailed
 from router.csv_cells import BOOLEAN_TEXTS, MISSING_TEXTS
 from router.xgb.outputs import OUTPUTS
@@ -88,16 +89,14 @@ def add_client_commands(commands: argparse._SubParsersAction[argparse.ArgumentPa
     )
     predict.add_argument("--region", help="the Region to sign for (default: the URL's)")
     predict.add_argument("--profile", help="the AWS profile whose credentials sign")
-    predict.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS")
+    predict.add_argument("--timeout", type=seconds(zero=False), default=30.0, metavar="SECONDS")
     predict.add_argument(
-        "--retries", type=int, default=3, help="on 429 and 503, honouring Retry-After"
+        "--retries", type=count(0), default=3, help="on 429 and 503, honouring Retry-After"
     )
     predict.set_defaults(run=predict_command, usage_error=predict.error)
 
 
 def predict_command(args: argparse.Namespace) -> int:
-    if args.timeout <= 0 or args.retries < 0:
-        args.usage_error("--timeout must be positive and --retries at least 0")
     try:
         read = read_rows(args.data, args.format)
         url = args.url or terraform_api_url(args.terraform_dir)

@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from router.cli_options import add_bucket, add_model_root
+from router.cli_options import add_bucket, add_model_root, count, seconds
 from router.errors import InvalidModelFile, InvalidModelName
 from router.publish.errors import ModelFileUnreadable
 from router.publish.targets import BucketTarget, FolderTarget, PublishTarget, VersionArgumentError
@@ -68,7 +68,7 @@ def add_publish_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
     _add_target(versions)
     versions.add_argument(
         "--limit",
-        type=int,
+        type=count(1),
         default=DEFAULT_LIMIT,
         help=f"show at most this many versions (default {DEFAULT_LIMIT})",
     )
@@ -100,7 +100,7 @@ def _add_target(parser: argparse.ArgumentParser) -> None:
 def _add_wait(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--wait",
-        type=float,
+        type=seconds(zero=True),
         default=0,
         metavar="SECONDS",
         help="with --bucket: wait up to this long for the inbox's verdict (default: don't)",
@@ -126,8 +126,6 @@ def publish_command(args: argparse.Namespace) -> int:
 
 
 def versions_command(args: argparse.Namespace) -> int:
-    if args.limit < 1:
-        args.usage_error("--limit must be at least 1")
     _echo_all(_target(args).versions(args.name, args.limit))
     return 0
 

@@ -236,7 +236,11 @@ def test_versions_and_rollback_errors(
         (("publish", "m.ubj", "--name", "a", "--wait", "5"), "--wait needs --bucket"),
         (("rollback", "a", "--to", "abc"), "a folder's versions are numbers"),
         (("rollback", "a", "--to", "\u00b2"), "a folder's versions are numbers"),
-        (("versions", "a", "--limit", "0"), "--limit must be at least 1"),
+        (("versions", "a", "--limit", "0"), "--limit: '0' is not a whole number (1 or more)"),
+        (("versions", "a", "--limit", "2.5"), "--limit: '2.5' is not a whole number"),
+        (("publish", "m.ubj", "--name", "a", "--bucket", "my-inbox", "--wait", "-1"),
+         "--wait: '-1' is not a number of seconds (0 or more)"),
+        (("rollback", "a", "--bucket", "my-inbox", "--wait", "nan"), "--wait: 'nan' is not a number"),
     ],
 )  # fmt: skip
 def test_usage_errors_exit_2(

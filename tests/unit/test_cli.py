@@ -330,3 +330,21 @@ def test_a_bad_port_variable_is_only_serves_error(
         main(["serve", "--model-root", str(model_root)])
     assert exited.value.code == 2
     assert "'80000' is not a TCP port" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "refusal"),
+    [
+        ("--timeout", "0", "argument --timeout: '0' is not a number of seconds (more than 0)"),
+        ("--timeout", "inf", "argument --timeout: 'inf' is not a number of seconds"),
+        ("--retries", "-1", "argument --retries: '-1' is not a whole number (0 or more)"),
+    ],
+)
+def test_the_clients_numbers_out_of_range_are_usage_errors(
+    option: str, value: str, refusal: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["predict", "m", "--data", "rows.json", option, value])
+
+    assert exited.value.code == 2
+    assert refusal in capsys.readouterr().err.splitlines()[-1]
