@@ -240,7 +240,8 @@ def test_versions_and_rollback_errors(
         (("versions", "a", "--limit", "2.5"), "--limit: '2.5' is not a whole number"),
         (("publish", "m.ubj", "--name", "a", "--bucket", "my-inbox", "--wait", "-1"),
          "--wait: '-1' is not a number of seconds (0 or more)"),
-        (("rollback", "a", "--bucket", "my-inbox", "--wait", "nan"), "--wait: 'nan' is not a number"),
+        (("rollback", "a", "--bucket", "my-inbox", "--wait", "nan"),
+         "--wait: 'nan' is not a number"),
     ],
 )  # fmt: skip
 def test_usage_errors_exit_2(
