@@ -244,14 +244,17 @@ def loads_with_nan(
     Only bodies orjson refuses get here, so valid JSON keeps the fast path. A refused number
     is named by where it is in the document (``instances.537.0``): in a body of thousands
     of rows, the literal alone does not find it."""
-    refused = False
+    refused: list[_Refused] = []  # in the order parsed
+
+    def refuse(reason: str) -> _Refused:
+        marker = _Refused(reason)
+        refused.append(marker)
+        return marker
 
     def constant(name: str) -> _Refused | None:
-        nonlocal refused
         if name == "NaN":
             return None
-        refused = True
-        return _Refused(
+        return refuse(
             f"{name} is not a number a model can use: send a finite number, or null (or NaN) "
             "for a missing value"
         )
@@ -262,11 +265,9 @@ def loads_with_nan(
     # bodies with NaN hold thousands), which is what rows become; one beyond a double's
     # range reads as infinite, and rows refuse it as beyond float32's.
     def number(literal: str) -> float | _Refused:
-        nonlocal refused
         value = float(literal)
         if math.isinf(value):
-            refused = True
-            return _Refused(_beyond_float32(literal))
+            return refuse(_beyond_float32(literal))
         return value
 
     try:
@@ -280,8 +281,12 @@ def loads_with_nan(
     except (ValueError, RecursionError):  # not JSON even so (UnicodeDecodeError is one)
         raise MalformedRequest(f"the body is not valid JSON: {error}") from error
     if refused:
-        where, found = _first_refused(document)
-        raise InvalidInstances(f"{where}: {found.reason}" if where else found.reason)
+        # Where it still is: a key given twice may have replaced it (a refusal too, later).
+        found = _first_refused(document)
+        if found is None:
+            raise InvalidInstances(refused[0].reason)
+        where, marker = found
+        raise InvalidInstances(f"{where}: {marker.reason}" if where else marker.reason)
     return document
 
 
@@ -295,7 +300,7 @@ class _Refused:
         self.reason = reason
 
 
-def _first_refused(document: object) -> tuple[str, _Refused]:
+def _first_refused(document: object) -> tuple[str, _Refused] | None:
     """The first refused number in document order, and its path (``instances.3.plan``)."""
     pending: list[tuple[str, object]] = [("", document)]
     while pending:
@@ -310,7 +315,7 @@ def _first_refused(document: object) -> tuple[str, _Refused]:
             continue
         prefix = f"{where}." if where else ""
         pending.extend((f"{prefix}{key}", item) for key, item in reversed(items))
-    raise AssertionError("a refused number was parsed but not found")  # the parse saw one
+    return None
 
 
 def _beyond_float32(literal: str) -> str:
