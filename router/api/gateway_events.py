@@ -78,9 +78,13 @@ def _check_v2(event: dict[str, Any]) -> None:
 
 
 def _check_v1(event: dict[str, Any]) -> None:
-    # How Mangum tells a REST API event (resource) from an HTTP API 1.0 one (version).
-    if "resource" not in event and "version" not in event:
-        raise MalformedEvent("a REST API event has a resource, an HTTP API one a version")
+    # How Mangum tells a REST API event (resource) from an HTTP API 1.0 one (version) and
+    # from an Application Load Balancer's (requestContext.elb), which it serves too.
+    if not ("resource" in event or "version" in event or "elb" in event["requestContext"]):
+        raise MalformedEvent(
+            "a REST API event has a resource, an HTTP API one a version, and a load "
+            "balancer's requestContext an elb"
+        )
     _require_string(event.get("httpMethod"), "httpMethod")
     _require_string(event.get("path"), "path")
     identity = event["requestContext"].get("identity", {})
@@ -125,16 +129,12 @@ def _headers(event: dict[str, Any], key: str, *, nullable: bool) -> dict[str, st
 
 
 def _check_server_headers(lowered: dict[str, str]) -> None:
-    """The headers Mangum makes the scope's server and scheme of: the port with int(), and
-    the scheme, which Starlette builds a request's URL with (http or https, as API Gateway
-    sends it)."""
+    """The headers Mangum reads the scope's server port from, with int()."""
     _, colon, port = lowered.get("host", "").partition(":")
     if not colon:
         port = lowered.get("x-forwarded-port", "443")
     if not port.isdecimal():
         raise MalformedEvent("the host or x-forwarded-port header has no valid port")
-    if lowered.get("x-forwarded-proto", "https") not in ("http", "https"):
-        raise MalformedEvent("the x-forwarded-proto header is neither http nor https")
 
 
 def _require_unicode(where: str, texts: list[str]) -> None:

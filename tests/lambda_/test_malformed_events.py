@@ -194,7 +194,6 @@ LONE_SURROGATE = "\ud800"  # JSON's "\ud800": a hand-made event can hold it
         # Mangum joins a repeated header with ", " and reads the port from it with int().
         (_rest_multi_header("X-Forwarded-Port", ["443", "443"]), "port"),
         (_rest_multi_header("Host", ["a:443", "a:443"]), "port"),
-        (_rest_multi_header("X-Forwarded-Proto", ["https", "https"]), "x-forwarded-proto"),
         (_without(_rest(), "resource"), "resource"),
         (_rest(body='{"instances": [["' + LONE_SURROGATE + '"]]}'), "Unicode"),
         (_rest(queryStringParameters={"q": LONE_SURROGATE}), "Unicode"),
@@ -203,7 +202,6 @@ LONE_SURROGATE = "\ud800"  # JSON's "\ud800": a hand-made event can hold it
     ids=[
         "repeated-port",
         "repeated-host",
-        "repeated-proto",
         "no-resource",
         "surrogate-in-body",
         "surrogate-in-query",
@@ -224,27 +222,44 @@ def test_a_malformed_rest_event_that_mangum_would_fail_on_is_400(
         (_header(_predict_event(), "x-note", LONE_SURROGATE), "Unicode"),
         (_predict_event(cookies=["a=" + LONE_SURROGATE]), "Unicode"),
         (http_api_event("GET", "/models/" + LONE_SURROGATE), "Unicode"),
-        (_header(http_api_event("GET", "/health"), "x-forwarded-proto", "HTTPS"), "proto"),
     ],
-    ids=["body", "query", "header", "cookie", "path", "proto"],
+    ids=["body", "query", "header", "cookie", "path"],
 )
-def test_text_and_schemes_mangum_cannot_encode_are_400(
+def test_text_mangum_cannot_encode_is_400(
     module: ModuleType, context: LambdaContext, event: dict[str, Any], detail: str
 ) -> None:
     assert detail in _problem(module.handler(event, context), "malformed-event")["detail"]
 
 
-def test_an_error_answer_does_not_depend_on_the_host_header(
-    module: ModuleType, context: LambdaContext
+@pytest.mark.parametrize(
+    "headers",
+    [{"host": "["}, {"host": None, "x-forwarded-proto": "HTTPS"}],
+    ids=["unreadable-host", "unknown-scheme-without-host"],
+)
+def test_an_error_answer_does_not_depend_on_the_host_or_scheme(
+    module: ModuleType, context: LambdaContext, headers: dict[str, str | None]
 ) -> None:
-    # Starlette cannot build a URL from this Host; the problem's instance is the path alone.
-    event = http_api_event("GET", "/nothing", None, {"host": "["})
+    # Starlette cannot build a URL from these; the problem's instance is the path alone.
+    event = http_api_event("GET", "/nothing", None, headers)
 
     response = module.handler(event, context)
 
     assert response["statusCode"] == 404, response
     assert response["headers"]["content-type"] == "application/problem+json"
     assert json.loads(response["body"])["instance"] == "/nothing"
+
+
+def test_a_load_balancers_event_is_still_left_to_mangum(
+    module: ModuleType, context: LambdaContext
+) -> None:
+    # An Application Load Balancer's event has httpMethod, but neither resource nor version.
+    event = _without(_rest(), "resource")
+    event["requestContext"] = {"elb": {"targetGroupArn": "arn:aws:elasticloadbalancing:..."}}
+
+    response = module.handler(event, context)
+
+    assert response["statusCode"] == 200, response
+    assert len(json.loads(response["body"])["predictions"][0]) == 3
 
 
 @pytest.mark.parametrize("kind", ["rest", "http"])
