@@ -62,7 +62,7 @@ def count(
     def convert(text: str) -> int:
         value = parse_count(text)
         if value is None or value < low or (high is not None and value > high):
-            raise argparse.ArgumentTypeError(f"{_shown(text)} is not {what} ({span})")
+            raise argparse.ArgumentTypeError(f"{_shown(text)} is not {what}, {span}")
         return value
 
     return convert
@@ -72,18 +72,23 @@ MAX_PORT: Final = 65_535
 port = count(1, MAX_PORT, what="a TCP port")
 
 
+# Longer than any wait makes sense, and short enough for time.sleep and socket timeouts,
+# which raise OverflowError on 1e300.
+MAX_SECONDS: Final = 366 * 24 * 3600
+
+
 def seconds(*, zero: bool) -> Callable[[str], float]:
-    """An argparse ``type``: a finite number of seconds, more than 0 (or 0 too when
-    ``zero``); ``float`` alone takes -5, nan and 1e999 (inf)."""
-    span = "0 or more" if zero else "more than 0"
+    """An argparse ``type``: a number of seconds, more than 0 (or 0 too when ``zero``), at
+    most a year; ``float`` alone takes -5, nan and 1e999 (inf)."""
+    span = f"0 to {MAX_SECONDS:,}" if zero else f"more than 0, at most {MAX_SECONDS:,}"
 
     def convert(text: str) -> float:
         try:
             value = float(text)
         except ValueError:
             value = math.nan
-        if not math.isfinite(value) or value < 0 or (value == 0 and not zero):
-            raise argparse.ArgumentTypeError(f"{_shown(text)} is not a number of seconds ({span})")
+        if not 0 <= value <= MAX_SECONDS or (value == 0 and not zero):
+            raise argparse.ArgumentTypeError(f"{_shown(text)} is not a number of seconds, {span}")
         return value
 
     return convert

@@ -280,15 +280,19 @@ def forbid_work(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("argv", "refusal"),
     [
-        (["serve", "--port", "80000"], "argument --port: '80000' is not a TCP port (1 to 65535)"),
-        (["serve", "--port", "0"], "argument --port: '0' is not a TCP port (1 to 65535)"),
+        (["serve", "--port", "80000"], "argument --port: '80000' is not a TCP port, 1 to 65535"),
+        (["serve", "--port", "0"], "argument --port: '0' is not a TCP port, 1 to 65535"),
         (["serve", "--port", "-1"], "argument --port: '-1' is not a TCP port"),
-        (["demo", "--wait", "-1"], "argument --wait: '-1' is not a number of seconds (0 or more)"),
-        (["batch", "in.csv", "--model", "m", "--rows-per-part", "0"], "(1 or more)"),
-        (["batch", "in.csv", "--model", "m", "--bytes-per-part", "100"], "(1024 or more)"),
-        (["batch", "in.csv", "--model", "m", "--parallelism", "65"], "(1 to 64)"),
+        (
+            ["demo", "--wait", "-1"],
+            "argument --wait: '-1' is not a number of seconds, 0 to 31,622,400",
+        ),
+        (["batch", "in.csv", "--model", "m", "--rows-per-part", "0"], ", 1 or more"),
+        (["batch", "in.csv", "--model", "m", "--bytes-per-part", "100"], ", 1024 or more"),
+        (["batch", "in.csv", "--model", "m", "--parallelism", "65"], ", 1 to 64"),
         (["batch", "in.csv", "--model", "m", "--timeout", "nan"], "'nan' is not a number"),
-        (["batch", "in.csv", "--model", "m", "--poll-seconds", "0"], "seconds (more than 0)"),
+        (["batch", "in.csv", "--model", "m", "--poll-seconds", "0"], "seconds, more than 0"),
+        (["batch", "in.csv", "--model", "m", "--poll-seconds", "1e300"], "at most 31,622,400"),
     ],
 )
 def test_a_number_out_of_range_is_one_usage_error_before_any_work(
@@ -335,9 +339,11 @@ def test_a_bad_port_variable_is_only_serves_error(
 @pytest.mark.parametrize(
     ("option", "value", "refusal"),
     [
-        ("--timeout", "0", "argument --timeout: '0' is not a number of seconds (more than 0)"),
+        ("--timeout", "0", "argument --timeout: '0' is not a number of seconds, more than 0"),
         ("--timeout", "inf", "argument --timeout: 'inf' is not a number of seconds"),
-        ("--retries", "-1", "argument --retries: '-1' is not a whole number (0 or more)"),
+        # Finite, but past what a socket timeout takes (OverflowError, a traceback).
+        ("--timeout", "1e300", "argument --timeout: '1e300' is not a number of seconds"),
+        ("--retries", "-1", "argument --retries: '-1' is not a whole number, 0 or more"),
     ],
 )
 def test_the_clients_numbers_out_of_range_are_usage_errors(
