@@ -150,7 +150,8 @@ def _local(args: argparse.Namespace, settings: Settings, outputs: list[Output]) 
             progress=progress,
         )
     except OSError as exc:  # a full disk, a folder it may not write in: one line, no trace
-        raise BatchError(f"cannot write {args.output}: {exc.strerror}") from exc
+        where = exc.filename or args.output
+        raise BatchError(f"cannot read or write {where}: {exc.strerror or exc}") from exc
     finally:
         if bar is not None:
             bar.close()
@@ -162,29 +163,11 @@ def _check_paths(input_path: Path, output: Path) -> None:
     """Refuses the files a job could never run with, before the progress bar or any file:
     ``run_job`` refuses them too, but as a job that failed, with a manifest written beside
     the output, and a job that never ran needs none."""
-    from router.batch import formats
-    from router.batch.errors import BatchInputInvalid
-    from router.batch.job import JobPaths
+    from router.batch.job import check_job_files
 
     if not input_path.is_file():
         raise BatchError(f"no such file: {input_path}")
-    fmt = formats.format_of(input_path.name)
-    if formats.format_of(output.name) != fmt:
-        raise BatchInputInvalid(f"the output must be {fmt} like the input: {output.name}")
-    paths = JobPaths.beside(output)
-    for written in (paths.predictions, paths.rejects, paths.manifest):
-        if _same_file(written, input_path):
-            raise BatchInputInvalid(
-                f"the output {written.name} is the input file: writing it would replace "
-                "the rows being read; choose another --output"
-            )
-
-
-def _same_file(path: Path, other: Path) -> bool:
-    try:
-        return path.resolve() == other.resolve() or path.samefile(other)
-    except OSError:  # the output does not exist yet: not the input, which does
-        return False
+    check_job_files(input_path, output)
 
 
 def _bar(total: int) -> Any:

@@ -113,16 +113,7 @@ def run_job(
     paths = JobPaths.beside(output_path)
     manifest = Manifest(model=model_name, input={"path": str(input_path)}, outputs=list(outputs))
     try:
-        fmt = formats.format_of(input_path.name)
-        manifest.input["format"] = fmt
-        if formats.format_of(output_path.name) != fmt:
-            raise BatchInputInvalid(f"the output must be {fmt} like the input: {output_path.name}")
-        for written in (paths.predictions, paths.rejects):
-            if _same_file(written, input_path):
-                raise BatchInputInvalid(
-                    f"the output {written.name} is the input file: writing it would replace "
-                    "the rows being read; choose another --output"
-                )
+        fmt = manifest.input["format"] = check_job_files(input_path, output_path)
         model = pinned_model(registry, model_name)  # the job's one version, held to the end
         manifest.version = model.version
         _predict_file(input_path, fmt, paths, model, limits, outputs, manifest, progress)
@@ -133,6 +124,22 @@ def run_job(
     if manifest.status == "failed":
         raise BatchError(f"{manifest.error}; manifest: {paths.manifest}")
     return manifest
+
+
+def check_job_files(input_path: Path, output_path: Path) -> InputFormat:
+    """The input's format, when a job can write ``output_path`` from ``input_path``: the
+    same format, and no file it writes is the input. Raises ``BatchInputInvalid``."""
+    fmt = formats.format_of(input_path.name)
+    if formats.format_of(output_path.name) != fmt:
+        raise BatchInputInvalid(f"the output must be {fmt} like the input: {output_path.name}")
+    paths = JobPaths.beside(output_path)
+    for written in (paths.predictions, paths.rejects):
+        if _same_file(written, input_path):
+            raise BatchInputInvalid(
+                f"the output {written.name} is the input file: writing it would replace "
+                "the rows being read; choose another --output"
+            )
+    return fmt
 
 
 def _same_file(path: Path, other: Path) -> bool:

@@ -202,6 +202,12 @@ class PartPredictor:
         if not self._csv and not self._reserved.isdisjoint(fields):
             clash = sorted(name for name in fields if name in self._reserved)[0]
             raise RowRefused(f"key {clash!r} has the name of a prediction column")
+        if not self._csv and not any(name in fields for name in self.features):
+            # {} or only pass-through keys: a bug upstream, as the API's {} row is.
+            raise RowRefused(
+                "the row names none of the model's features (one sent as null is a missing "
+                "value, as is one left out of a row that has others)"
+            )
         parse = self._parse
         if not self._categorical_columns:
             return [parse(name, fields.get(name)) for name in self.features]

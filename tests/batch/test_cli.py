@@ -130,6 +130,7 @@ def test_json_lines_written_by_json_dumps_keep_their_rows_with_missing_values(
     lines = [json.dumps({"id": i, **frame.iloc[i].to_dict()}) for i in range(len(frame))]
     lines.append('{"id": 4, "tenure_months": Infinity}')
     lines.append('{"id": 5, "tenure_months": ' + "9" * 400 + "}")
+    lines += ["{}", '{"id": 7}']  # no feature at all: refused, as the API's {} row is
     source.write_text("\n".join(lines) + "\n")
     assert "NaN" in lines[1]
     output = tmp_path / "scored.jsonl"
@@ -146,6 +147,8 @@ def test_json_lines_written_by_json_dumps_keep_their_rows_with_missing_values(
     reasons = [refused["reason"] for refused in manifest["refused"]]
     assert "Infinity is not a number a model can use" in reasons[0]
     assert "does not fit a 32-bit float" in reasons[1]
+    assert [refused["row"] for refused in manifest["refused"]][2:] == [7, 8]
+    assert all("names none of the model's features" in reason for reason in reasons[2:])
 
 
 def test_an_output_that_is_the_input_file_is_refused_before_a_row_is_written(
@@ -212,7 +215,8 @@ def test_an_output_the_system_will_not_write_is_one_line_not_a_traceback(
         assert main([*argv, "--model-root", str(model_root), "--no-progress"]) == 1
 
         err = capsys.readouterr().err
-        assert err.startswith(f"error: cannot write {output}: ") and "Traceback" not in err
+        assert err.startswith("error: cannot read or write ") and "Traceback" not in err
+        assert output.rpartition("/")[0] in err
 
 
 def test_csv_na_and_null_are_missing_values_in_the_fast_conversion_too(
