@@ -49,13 +49,15 @@ _ARRAY_INTERFACE = (
 )
 
 
-def load_booster(data: bytes, *, nthread: int) -> xgboost.Booster:
+def load_booster(data: bytes | bytearray | memoryview, *, nthread: int) -> xgboost.Booster:
     """``xgboost.Booster(model_file=bytearray(data))``, then ``set_param({"nthread": ...})``,
     without the copy: ``load_model`` takes a memory buffer only as a ``bytearray``, so a
     caller holding the file's ``bytes`` copies the whole model first, a transient of the
     file's size on every load. ``XGBoosterLoadModelFromBuffer`` only reads the buffer, and
     ctypes passes a ``bytes`` object as a pointer to its own storage. ``Booster()`` sets
     ``validate_parameters`` as ``Booster.__init__`` does, and a load keeps it."""
+    if type(data) is not bytes:  # ctypes passes only bytes by pointer: copy the others
+        data = bytes(data)
     booster = xgb_core.Booster()
     library: Any = xgb_core._LIB
     status = library.XGBoosterLoadModelFromBuffer(booster.handle, data, ctypes.c_uint64(len(data)))

@@ -187,6 +187,15 @@ def test_load_booster_does_not_copy_the_file(boosters: dict[str, xgb.Booster]) -
     assert peak < len(data) / 4, f"peak {peak} bytes of Python memory for a {len(data)}-byte file"
 
 
+@pytest.mark.parametrize("kind", [bytearray, memoryview])
+def test_load_booster_takes_the_other_buffers_the_checks_take(
+    boosters: dict[str, xgb.Booster], kind: type
+) -> None:
+    data = bytes(boosters["binary"].save_raw("ubj"))
+    loaded = dense_predict.load_booster(kind(data), nthread=1)
+    assert loaded.save_raw("ubj") == dense_predict.load_booster(data, nthread=1).save_raw("ubj")
+
+
 def test_load_booster_refuses_what_xgboost_refuses(boosters: dict[str, xgb.Booster]) -> None:
     data = bytes(boosters["binary"].save_raw("json"))
     with pytest.raises(xgb.core.XGBoostError):
