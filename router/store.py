@@ -175,19 +175,7 @@ class ModelStore:
             ref = self._ref(name, self.root / f"{name}{suffix}", fmt, real_root)
             if ref is not None:
                 return ref
-        raise ModelNotFound(f"no model named {name!r} in the model store{self._pickle_hint(name)}")
-
-    def _pickle_hint(self, name: str) -> str:
-        """What to do when the name's file is a pickle, which is what most trained models on
-        disk are: never loaded, and so no model, but the likely reason for the request."""
-        for suffix in PICKLE_SUFFIXES:
-            for relative in (f"{name}/{DIR_MODEL_STEM}{suffix}", f"{name}{suffix}"):
-                with contextlib.suppress(OSError):
-                    if (self.root / relative).is_file():
-                        return (
-                            f"; {relative} is a pickle, which is never loaded: {CONVERSION_RECIPE}"
-                        )
-        return ""
+        raise ModelNotFound(f"no model named {name!r} in the model store", name=name)
 
     # names() comes first: below a method called `list`, `list[...]` in annotations means it.
     def names(self) -> list[str]:
@@ -506,3 +494,19 @@ def _candidate_name(entry: os.DirEntry[str]) -> str | None:
             stem = entry.name[: -len(suffix)]
             return stem if NAME_PATTERN.fullmatch(stem) else None
     return None
+
+
+def pickle_hint(root: Path, name: str) -> str:
+    """What to say when the file where ``name``'s model would be is a pickle, which is what
+    most trained models on disk are: never loaded, so no model, but the likely reason for a
+    request's 404. Asked only for the answer to one (a few stats on the model root); a
+    link is not followed."""
+    for suffix in PICKLE_SUFFIXES:
+        for relative in (f"{name}/{DIR_MODEL_STEM}{suffix}", f"{name}{suffix}"):
+            try:
+                regular = stat.S_ISREG(os.lstat(root / relative).st_mode)
+            except OSError:
+                continue
+            if regular:
+                return f"; {relative} is a pickle, which is never loaded: {CONVERSION_RECIPE}"
+    return ""
