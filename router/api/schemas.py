@@ -35,7 +35,8 @@ class PredictRequest(BaseModel):
     instances: ArrayRows | ObjectRows = Field(
         description=(
             "Rows to predict: arrays of numbers in the model's feature order, or objects "
-            "keyed by feature name (absent features are missing values). null (or NaN) is "
+            "keyed by feature name (absent features are missing values; an empty object is "
+            "refused). null (or NaN) is "
             "missing; true and false are 1 and 0 (a boolean feature takes only those). In "
             'objects, a categorical feature may be given as its category, e.g. "plan": "pro".'
         ),
