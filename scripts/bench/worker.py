@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import cProfile
+import ctypes
 import hashlib
 import json
 import pstats
@@ -468,12 +469,12 @@ def miss_section(config: dict[str, Any]) -> dict[str, Any]:
     from router.settings import Settings
     from router.store import ModelStore
     from router.xgb import loader as loader_module
-    from router.xgb.capi import load_booster
     from router.xgb.checks.ubj import walk_ubj
     from router.xgb.checks.ubj_values import check_ubj_values
 
     store = ModelStore(Path(config["model_root"]))
     nthread = int(config["nthread"])
+    xgb_library: Any = xgboost.core._LIB
     # The registry writes its line per load as the server does (to this child's stdout,
     # which the benchmark sends to /dev/null).
     configure_logging(Settings())
@@ -533,11 +534,16 @@ def miss_section(config: dict[str, Any]) -> dict[str, Any]:
             # What any load that trusts content by its hash and caches a ready booster
             # pays, whoever writes it: the read, SHA-256, the parse, and the learner's
             # configuration (which num_features, like a first prediction, runs).
-            # The parse is the router's own zero-copy call: Booster(model_file=bytearray(...))
-            # would add a copy of the file that no loader needs.
+            # XGBoost's C loader on the bytes read, as the router's load_booster calls it but
+            # written out here, so that the floor does not move with the router's code:
+            # Booster(model_file=bytearray(...)) would add a copy that no loader needs.
             content = Path(path).read_bytes()
             hashlib.sha256(content).hexdigest()
-            booster = load_booster(content, nthread=nthread)
+            booster = xgboost.Booster()
+            length = ctypes.c_uint64(len(content))
+            if xgb_library.XGBoosterLoadModelFromBuffer(booster.handle, content, length) != 0:
+                raise RuntimeError(xgb_library.XGBGetLastError().decode())
+            booster.set_param({"nthread": nthread})
             booster.num_features()
             return booster
 

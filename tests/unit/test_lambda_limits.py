@@ -49,14 +49,23 @@ def _mangums(response: Response, event: dict[str, Any]) -> dict[str, Any]:
     return proxy
 
 
+def _event(payload: str) -> dict[str, Any]:
+    if payload == "http api 2.0":
+        return http_api_event("POST", "/models/m/predict", "{}")
+    event = load_event("apigw_rest_v1")
+    if payload == "http api 1.0":  # a REST-shaped event with a version, no resource
+        del event["resource"]
+        event["version"] = "1.0"
+    return event
+
+
 @pytest.mark.parametrize("answer", list(ANSWERS))
-@pytest.mark.parametrize("payload", ["http api 2.0", "rest api"])
+@pytest.mark.parametrize("payload", ["http api 2.0", "http api 1.0", "rest api"])
 def test_the_measured_response_is_the_one_mangum_makes(answer: str, payload: str) -> None:
-    v2 = payload == "http api 2.0"
-    event = http_api_event("POST", "/models/m/predict", "{}") if v2 else load_event("apigw_rest_v1")
+    event = _event(payload)
     response = ANSWERS[answer]
 
-    ours = proxy_response(response, payload_v2=v2)
+    ours = proxy_response(response, payload_v2=event.get("version") == "2.0")
 
     assert ours == _mangums(response, event)
     assert response_size(ours) == response_size(_mangums(response, event))
