@@ -108,6 +108,8 @@ def s3_records(event: dict[str, Any]) -> list[S3Record | MalformedRecord]:
     """The records of an S3 notification, each parsed on its own: a malformed one is a
     ``MalformedRecord`` in its place. S3's ``s3:TestEvent`` (sent when notifications are
     configured) has none; anything else without records raises ``NotAnS3Notification``."""
+    if not isinstance(event, dict):
+        raise NotAnS3Notification(f"the event is a JSON {type(event).__name__}, not an object")
     if event.get("Event") == "s3:TestEvent":
         return []
     records = event.get("Records")

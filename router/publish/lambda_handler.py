@@ -8,7 +8,8 @@ lives beside the models on EFS and in the bucket's tags.
 Nothing is built at import: settings are read per invocation (cheap), and the S3 client is
 made by the first invocation and reused by later ones in the same environment. A failure to
 reach S3 or EFS raises, so Lambda retries the event and finally sends it to the dead letter
-queue; a rejected model is an answer, not a failure.
+queue; a rejected model is an answer, not a failure, and so is an event that is no S3
+notification (it would fail every retry the same way).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from router.publish.apply import Inbox
-from router.publish.events import MalformedRecord, s3_records
+from router.publish.events import MalformedRecord, NotAnS3Notification, s3_records
 from router.settings import Settings
 
 if TYPE_CHECKING:
@@ -62,7 +63,19 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     )
     outcomes = []
     malformed = []
-    for record in s3_records(event):
+    try:
+        records = s3_records(event)
+    except NotAnS3Notification as exc:
+        # A rule or trigger wired to the wrong function: a retry would fail the same way,
+        # so it is answered, and the log line is what tells the operator.
+        keys = sorted(str(key)[:40] for key in event)[:10] if isinstance(event, dict) else []
+        logger.error(
+            "event ignored: the inbox handles S3 notifications only: %s (keys: %s)",
+            exc,
+            ", ".join(keys) or "none",
+        )
+        return {"outcomes": [], "malformed": [], "ignored": str(exc)}
+    for record in records:
         if isinstance(record, MalformedRecord):
             logger.warning(
                 "malformed S3 record skipped",

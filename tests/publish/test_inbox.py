@@ -23,6 +23,7 @@ from router.publish.state import STATE_FILE
 from router.publish.validate import validate_model
 from router.store import ModelStore
 from router.xgb.loader import load_model
+from tests.events import load_event
 from tests.modelkit import model_bytes, train_booster
 
 from .conftest import key_of, s3_event, version_of
@@ -499,6 +500,23 @@ def test_metadata_written_over_after_its_head_is_read_no_further_than_the_cap(
     with pytest.raises(ObjectTooLarge, match="is more than the 1024 bytes"):
         download_metadata(s3, plain, METADATA_KEY, max_bytes=1024)
     assert sum(read) == 1025
+
+
+@pytest.mark.parametrize(
+    "event",
+    [load_event("eventbridge_s3_object_created"), {"detail": {}}, [1, 2]],
+    ids=["eventbridge", "no-records", "a-list"],
+)
+def test_an_event_that_is_no_s3_notification_is_answered_and_logged_not_retried(
+    inbox: InboxRun, event: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An EventBridge rule (the batch function's) wired to the inbox: a retry fails the same.
+    result = router.publish.lambda_handler.handler(event, inbox.context)
+
+    assert result["outcomes"] == [] and "not" in result["ignored"]
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    [line] = [line for line in lines if "S3 notifications only" in line["message"]]
+    assert line["level"] == "ERROR"
 
 
 def test_a_malformed_record_is_reported_and_the_other_records_of_its_event_are_handled(
