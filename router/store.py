@@ -289,13 +289,15 @@ class ModelStore:
         was when listed: a stat instead of a listing on every read of a published version.
         Adding or pruning an entry changes the folder's times, and so brings a new listing."""
         try:
-            folder = os.stat(history)  # noqa: PTH116 - os.stat_result, not a Path's
+            folder = os.lstat(history)
         except FileNotFoundError:
             return False
         except OSError as exc:
             raise StoreUnavailable(
                 f"cannot list the history of {opened.name!r}: {exc.strerror}"
             ) from exc
+        if not stat.S_ISDIR(folder.st_mode):  # a link (out of the root, maybe): not a record
+            return False
         identity = (folder.st_dev, folder.st_ino, folder.st_mtime_ns, folder.st_ctime_ns)
         listed = self._recorded.get(history)
         if listed is not None and listed[0] == identity:

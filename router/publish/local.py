@@ -139,6 +139,10 @@ class ModelFolder:
             raise PublishError(f"{self.path} exists and is not a folder") from exc
         if not self.path.resolve().is_relative_to(self.root.resolve()):
             raise ModelOutsideRoot(f"{self.name!r} resolves to a folder outside the model root")
+        if self.history_path.is_symlink():  # the server trusts no history kept elsewhere
+            raise ModelOutsideRoot(
+                f"{self.name}/{HISTORY_DIR} is a link; a model's history is a folder of its own"
+            )
         fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

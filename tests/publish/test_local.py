@@ -229,6 +229,26 @@ def test_a_model_folder_linking_outside_the_root_is_refused(tmp_path: Path) -> N
         pass
 
 
+def test_a_history_folder_linking_elsewhere_is_neither_written_nor_trusted(
+    tmp_path: Path,
+) -> None:
+    root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
+    root.mkdir()
+    elsewhere.mkdir()
+    with folder(root) as f:
+        f.publish(published(1))
+    # Someone moves the history out and links it back; its entries still name the live bytes.
+    (root / "churn" / ".history").rename(elsewhere / ".history")
+    (root / "churn" / ".history").symlink_to(elsewhere / ".history")
+
+    with pytest.raises(ModelOutsideRoot, match="is a link"), folder(root):
+        pass
+    assert any((elsewhere / ".history").iterdir())  # the record that is not trusted
+    store = ModelStore(root)
+    # The live bytes were published, but by a record outside the folder: checked in full.
+    assert not store.read(store.resolve("churn")).published
+
+
 def test_writes_outside_with_are_refused(model_root: Path) -> None:
     with pytest.raises(RuntimeError, match="inside `with`"):
         folder(model_root).publish(published(1))
