@@ -45,6 +45,7 @@ from router.publish.s3 import (
     bucket_metadata,
     download_metadata,
     download_to,
+    is_not_found,
     newest_model_key,
     set_status,
     too_large_reason,
@@ -357,16 +358,29 @@ class Inbox:
             set_status(
                 self.s3, bucket, verdict.key, verdict.version_id, verdict.status, verdict.reason
             )
-        except (ClientError, BotoCoreError) as exc:
-            logger.error(
-                "could not tag the object version with the inbox's verdict",
-                extra={
-                    "key": verdict.key,
-                    "version_id": verdict.version_id,
-                    "status": verdict.status,
-                    "error": str(exc),
-                },
+        except ClientError as exc:
+            if not is_not_found(exc):
+                self._tag_failed(verdict, exc)
+                return
+            # Deleted since (a permanent delete, or any in an unversioned bucket, is the
+            # event itself): nothing is left to carry the verdict, and nothing went wrong.
+            logger.info(
+                "no verdict tag: the object version is gone",
+                extra={"key": verdict.key, "version_id": verdict.version_id},
             )
+        except BotoCoreError as exc:
+            self._tag_failed(verdict, exc)
+
+    def _tag_failed(self, verdict: _Verdict, exc: Exception) -> None:
+        logger.error(
+            "could not tag the object version with the inbox's verdict",
+            extra={
+                "key": verdict.key,
+                "version_id": verdict.version_id,
+                "status": verdict.status,
+                "error": str(exc),
+            },
+        )
 
     def _log(self, record: S3Record, outcome: Outcome) -> Outcome:
         fields = {

@@ -129,6 +129,11 @@ def bucket_errors(bucket: str, action: str) -> Iterator[None]:
         raise BucketUnavailable(f"cannot {action} s3://{bucket}: {explain(exc)}") from exc
 
 
+def is_not_found(exc: ClientError) -> bool:
+    """Whether S3 answered that the key or the version does not exist."""
+    return error_code(exc) in _NOT_FOUND
+
+
 def error_code(exc: ClientError) -> str:
     code = exc.response.get("Error", {}).get("Code") or "Unknown"
     # HEAD requests have no error body, only a status.
@@ -183,7 +188,7 @@ def _if_there(call: Callable[..., Any], bucket: str, key: str, version_id: str |
     try:
         return call(Bucket=bucket, Key=key, **versioned)
     except ClientError as exc:
-        if error_code(exc) in _NOT_FOUND:
+        if is_not_found(exc):
             return None
         raise
 

@@ -207,6 +207,22 @@ def test_removing_the_live_object_unpublishes_and_keeps_history(inbox: InboxRun,
     assert inbox.status(upload) == ("unpublished", None)
 
 
+def test_a_permanent_delete_of_the_live_version_is_no_error(
+    inbox: InboxRun, efs: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Deleting a version for good leaves nothing to carry the verdict tag: not an ERROR.
+    upload = inbox.put(KEY, model(1))
+    inbox.deliver(upload)
+    capsys.readouterr()
+
+    outcome = inbox.deliver(inbox.delete(KEY, version_of(upload)))
+
+    assert outcome["status"] == "unpublished" and live_bytes(efs) is None
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line for line in lines if line["level"] == "ERROR"] == []
+    assert any(line["message"] == "no verdict tag: the object version is gone" for line in lines)
+
+
 def test_deleting_an_old_version_or_another_file_keeps_the_live_model(
     inbox: InboxRun, efs: Path
 ) -> None:
