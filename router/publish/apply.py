@@ -317,21 +317,27 @@ class Inbox:
         verdicts: list[_Verdict],
     ) -> Outcome:
         previous = state.live
+        sha256 = result.version.sha256
         live = LiveObject(
             key=obj.key,
             version_id=obj.version_id,
             last_modified=obj.last_modified,
             metadata_version_id=metadata.version_id if metadata else None,
+            sha256=sha256,
         )
-        if previous is not None and not result.changed:
-            # The same bytes again: the earlier object still holds them (see _model_removed).
+        # The same bytes again: the earlier object still holds them (see _model_removed).
+        # Unless the live file is no longer what it published (a publish by hand since),
+        # which an unchanged result alone does not tell.
+        same_bytes = (
+            previous is not None and not result.changed and previous.sha256 in (None, sha256)
+        )
+        if previous is not None and same_bytes:
             live = previous.superseded_by(live)
         state.live = live
         verdicts.append(_Verdict(obj.key, obj.version_id, "published"))
         if metadata is not None:
             verdicts.append(_Verdict(metadata.key, metadata.version_id, "published"))
-        if previous is not None and previous.version != live.version and result.changed:
-            # Not for the same bytes again: the earlier object still holds the live version.
+        if previous is not None and previous.version != live.version and not same_bytes:
             verdicts.append(_Verdict(previous.key, previous.version_id, "replaced"))
         old_metadata = previous.metadata_version_id if previous else None
         if old_metadata is not None and old_metadata != live.metadata_version_id:

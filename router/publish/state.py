@@ -52,6 +52,9 @@ class LiveObject:
     last_modified: datetime
     metadata_version_id: str | None = None  # the metadata.json version embedded, if any
     copies: tuple[HeldCopy, ...] = ()  # newest first
+    # The SHA-256 of the model file published from it: what its copies hold too. None in
+    # older state files.
+    sha256: str | None = None
 
     @property
     def version(self) -> tuple[str, str | None]:
@@ -127,13 +130,14 @@ class InboxState:
                 else LiveObject(
                     key=live["key"],
                     version_id=live.get("version_id"),
-                    last_modified=datetime.fromisoformat(live["last_modified"]),
+                    last_modified=_aware(live["last_modified"]),
                     metadata_version_id=live.get("metadata_version_id"),
+                    sha256=live.get("sha256"),
                     copies=tuple(
                         HeldCopy(
                             key=copy["key"],
                             version_id=copy.get("version_id"),
-                            last_modified=datetime.fromisoformat(copy["last_modified"]),
+                            last_modified=_aware(copy["last_modified"]),
                         )
                         for copy in live.get("copies", [])  # none in older state files
                     ),
@@ -147,3 +151,12 @@ class InboxState:
     def save(self, folder: ModelFolder) -> None:
         document = {"sequencers": self.sequencers, "live": asdict(self.live) if self.live else None}
         folder.write_hidden_file(STATE_FILE, orjson.dumps(document, option=orjson.OPT_INDENT_2))
+
+
+def _aware(text: str) -> datetime:
+    """A time the state wrote (with its zone): one without, from a hand edit, would fail
+    every later comparison with S3's times, so it makes the file unreadable instead."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        raise ValueError(f"{text!r} has no time zone")
+    return moment

@@ -223,6 +223,39 @@ def test_a_permanent_delete_of_the_live_version_is_no_error(
     assert any(line["message"] == "no verdict tag: the object version is gone" for line in lines)
 
 
+def test_an_upload_of_what_an_operator_published_by_hand_is_the_live_object(
+    inbox: InboxRun, efs: Path
+) -> None:
+    # The README lets an operator publish onto EFS directly; an upload of the same bytes is
+    # then "unchanged", but the earlier upload no longer holds what is live.
+    from router.publish.local import ModelFolder
+
+    first = inbox.put(KEY, model(1))
+    inbox.deliver(first)
+    with ModelFolder(efs, "iris", history_limit=3) as folder:
+        folder.publish(validate_model(model(2)).data)
+    second = inbox.put(KEY, model(2))
+    assert inbox.deliver(second)["status"] == "unchanged"
+    assert inbox.status(first)[0] == "replaced"
+
+    # Deleted for good, the second leaves nothing that holds the live bytes.
+    assert inbox.deliver(inbox.delete(KEY, version_of(second)))["status"] == "unpublished"
+    assert live_bytes(efs) is None
+
+
+def test_a_state_file_edited_to_a_time_without_zone_starts_afresh(
+    inbox: InboxRun, efs: Path
+) -> None:
+    # A hand edit that drops the zone made every later comparison with S3's times raise,
+    # and Lambda retried the event until its dead letter queue.
+    inbox.deliver(inbox.put(KEY, model(1)))
+    state = efs / "iris" / STATE_FILE
+    state.write_text(state.read_text().replace("+00:00", ""))
+
+    outcome = inbox.deliver(inbox.put("models/iris/model.json", model(2, fmt="json")))
+    assert outcome["status"] == "published"
+
+
 def test_deleting_an_old_version_or_another_file_keeps_the_live_model(
     inbox: InboxRun, efs: Path
 ) -> None:
