@@ -189,9 +189,12 @@ class Inbox:
             handle.flush()
             os.fsync(handle.fileno())
             live = state.live
+            # Sequencers order one key's events only, and only those this function saw: an
+            # upload the metadata path published (the key's newest) had no event of its own
+            # here, so upload times guard this key too.
             if (
                 live is not None
-                and live.key != record.key
+                and live.version != (record.key, obj.version_id)
                 and obj.last_modified < live.last_modified
             ):
                 reason = f"{live.key} was uploaded later and is live"

@@ -3,9 +3,11 @@ and which S3 object version is live.
 
 S3 delivers events at least once and in any order. The sequencer of the newest event
 handled for each key is stored, so a duplicate or an older event is recognised and skipped:
-an older upload never overwrites a newer one. Sequencers only order events on one key, so
-the live object's upload time guards changes between keys (``model.json`` then
-``model.ubj``). An upload of the bytes already live (under another key, or again under the
+an older upload never overwrites a newer one. Sequencers only order events on one key, and
+only events this function handled, so the live object's upload time guards changes between
+keys (``model.json`` then ``model.ubj``) and from an upload no event of which was handled
+yet (the newest, published by a metadata upload). Upload times count whole seconds: two
+uploads within one second are ordered by their events alone. An upload of the bytes already live (under another key, or again under the
 same one) publishes nothing, but it holds the live version too: the state remembers it, so
 deleting one of them leaves the model live from the other. The file is hidden, written
 atomically, and read and written under the model's lock.

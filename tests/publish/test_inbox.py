@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 import tracemalloc
 from typing import TYPE_CHECKING, Any
 
@@ -268,6 +269,27 @@ def test_deleting_an_old_version_or_another_file_keeps_the_live_model(
     assert inbox.deliver(inbox.delete(key_of(stray)))["status"] == "ignored"
 
     assert live_bytes(efs) == model(2)
+
+
+def test_an_older_upload_delivered_after_a_metadata_publish_is_skipped(
+    inbox: InboxRun, efs: Path
+) -> None:
+    # The metadata event publishes the key's newest upload, which had no event here yet:
+    # the first upload's late event must not replace it.
+    first = inbox.put(KEY, model(1))
+    time.sleep(1.05)  # S3's upload times count whole seconds
+    second = inbox.put(KEY, model(2))
+    labels = {"class_labels": ["stays", "churns"]}
+    assert inbox.deliver(inbox.put(METADATA_KEY, json.dumps(labels).encode()))["status"] == (
+        "published"
+    )
+
+    late = inbox.deliver(first)
+
+    assert late["status"] == "skipped" and "uploaded later" in late["reason"]
+    assert served(efs).metadata.class_labels == ["stays", "churns"]
+    assert inbox.deliver(second)["status"] == "unchanged"
+    assert validate_model(model(2), metadata=json.dumps(labels).encode()).data == live_bytes(efs)
 
 
 def test_model_then_metadata_embeds_the_metadata(inbox: InboxRun, efs: Path) -> None:
