@@ -7,10 +7,11 @@ an older upload never overwrites a newer one. Sequencers only order events on on
 only events this function handled, so the live object's upload time guards changes between
 keys (``model.json`` then ``model.ubj``) and from an upload no event of which was handled
 yet (the newest, published by a metadata upload). Upload times count whole seconds: two
-uploads within one second are ordered by their events alone. An upload of the bytes already live (under another key, or again under the
-same one) publishes nothing, but it holds the live version too: the state remembers it, so
-deleting one of them leaves the model live from the other. The file is hidden, written
-atomically, and read and written under the model's lock.
+uploads within one second are ordered by their events alone. An upload of the bytes
+already live (under another key, or again under the same one) publishes nothing, but it
+holds the live version too: the state remembers it, so deleting one of them leaves the
+model live from the other. The file is hidden, written atomically, and read and written
+under the model's lock.
 """
 
 from __future__ import annotations
