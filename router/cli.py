@@ -221,6 +221,11 @@ def main(argv: list[str] | None = None) -> int:
             name = "_".join(str(part) for part in problem["loc"]).upper()
             print(f"error: {prefix}{name}: {problem['msg']}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # The reader went away (`model-router versions m | head -1`): as other command-line
+        # tools do, stop quietly; what is left to flush at exit goes nowhere.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return code
 
 

@@ -354,3 +354,22 @@ def test_the_clients_numbers_out_of_range_are_usage_errors(
 
     assert exited.value.code == 2
     assert refusal in capsys.readouterr().err.splitlines()[-1]
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly(model_root: Path) -> None:
+    # `model-router list | head -1`, with the reader gone before the command writes.
+    import os
+    import subprocess
+    import sys
+
+    write_model(model_root, "m", train_booster())
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    command = [sys.executable, "-m", "router.cli", "list", "--model-root", str(model_root)]
+    try:
+        run = subprocess.run(command, stdout=write_end, stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(write_end)
+
+    err = run.stderr.decode()
+    assert "Traceback" not in err and "BrokenPipeError" not in err, err
