@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Literal
 from botocore.exceptions import BotoCoreError, ClientError
 
 from router.errors import InvalidModelFile
-from router.publish.errors import ObjectTooLarge
+from router.publish.errors import ObjectOverwritten, ObjectTooLarge
 from router.publish.events import (
     InboxKey,
     NotAnInboxKey,
@@ -179,10 +179,14 @@ class Inbox:
                     record.version_id,
                     sink=handle,
                     max_bytes=self.max_object_bytes,
+                    # Without a version the key's content now is read: the event's, or none.
+                    if_match=record.etag if record.version_id is None else None,
                 )
             except ObjectTooLarge as exc:
                 verdicts.append(_Verdict(record.key, record.version_id, "rejected", exc.detail))
                 return self._outcome(record, target, "rejected", exc.detail)
+            except ObjectOverwritten as exc:
+                return self._outcome(record, target, "skipped", exc.detail)
             if obj is None:
                 reason = "the object version no longer exists"
                 return self._outcome(record, target, "skipped", reason)

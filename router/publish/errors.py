@@ -27,6 +27,11 @@ class BucketUnavailable(PublishError):
         self.code = code
 
 
+class ObjectOverwritten(PublishError):
+    """The object an event names was written over before it was read (an unversioned bucket,
+    or a version-less event): its content is no longer the event's."""
+
+
 class ObjectTooLarge(PublishError):
     """An inbox object larger than the inbox function may hold while validating it."""
 

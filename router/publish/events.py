@@ -53,6 +53,8 @@ class S3Record:
     version_id: str | None
     sequencer: str | None
     size: int | None
+    # The uploaded content's ETag: what a read pins when the event names no version.
+    etag: str | None = None
 
     @property
     def kind(self) -> EventKind:
@@ -138,6 +140,7 @@ def _parse_record(record: object) -> S3Record:
         version_id=_version_id(obj.get("versionId")),
         sequencer=_sequencer(obj.get("sequencer")),
         size=size,
+        etag=obj["eTag"] if isinstance(obj.get("eTag"), str) and obj["eTag"] else None,
     )
 
 

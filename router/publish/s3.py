@@ -12,6 +12,7 @@ boto3 is imported when a client is made, never at import, and tqdm only for an u
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import re
 import secrets
@@ -27,6 +28,7 @@ from router.publish.errors import (
     InboxRejected,
     NothingToRollBack,
     NoVerdict,
+    ObjectOverwritten,
     ObjectTooLarge,
     PublishError,
     VersionNotFound,
@@ -161,11 +163,23 @@ def download_to(
     *,
     sink: BinaryIO,
     max_bytes: int | None = None,
+    if_match: str | None = None,
 ) -> StagedObject | None:
     """Stream one object version into ``sink`` chunk by chunk, keeping none of it in memory;
     ``None`` when the key or version no longer exists. An object over ``max_bytes`` raises
-    ``ObjectTooLarge`` before a byte is read."""
-    response = _if_there(s3.get_object, bucket, key, version_id)
+    ``ObjectTooLarge`` before a byte is read; one whose ETag is not ``if_match`` (written
+    over since) raises ``ObjectOverwritten``."""
+    get = s3.get_object
+    if if_match is not None:  # notifications give the ETag without its quotes
+        get = functools.partial(s3.get_object, IfMatch='"' + if_match.strip('"') + '"')
+    try:
+        response = _if_there(get, bucket, key, version_id)
+    except ClientError as exc:
+        if error_code(exc) != "PreconditionFailed":
+            raise
+        raise ObjectOverwritten(
+            f"s3://{bucket}/{key} was written over after this upload; its own event publishes it"
+        ) from exc
     if response is None:
         return None
     size = response["ContentLength"]

@@ -108,6 +108,7 @@ def s3_event(
     sequencer: str,
     event_name: str = "ObjectCreated:Put",
     size: int | None = None,
+    etag: str | None = None,
 ) -> dict[str, Any]:
     """A notification from the recorded ones, for ``key`` (URL-encoded here, as S3 does)."""
     removed = event_name.startswith("ObjectRemoved:")
@@ -125,6 +126,8 @@ def s3_event(
         obj["versionId"] = version_id
     if size is not None:
         obj["size"] = size
+    if etag is not None:
+        obj["eTag"] = etag.strip('"')  # as S3 writes it in a notification
     return event
 
 

@@ -160,6 +160,31 @@ def test_a_corrupt_model_is_rejected_and_tagged_and_the_live_one_stays(
     assert reason is not None and reason.startswith("not a valid XGBoost UBJ model: ")
 
 
+def test_without_versions_only_the_content_an_event_names_is_published(
+    s3: S3Client, efs: Path
+) -> None:
+    # An unversioned bucket (or an event of an object written while versioning was off):
+    # the read gets the key's content now, which may be a later upload's, or a broken one.
+    plain = "model-router-inbox-plain"
+    s3.create_bucket(Bucket=plain, CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    inbox = Inbox(efs, s3, history_limit=3, max_object_bytes=2**30)
+
+    def upload(body: bytes, sequencer: str) -> Any:
+        etag = s3.put_object(Bucket=plain, Key=KEY, Body=body)["ETag"]
+        event = s3_event(plain, KEY, version_id=None, sequencer=sequencer, etag=etag)
+        return s3_records(event)[0]
+
+    first = upload(model(1), "0A")
+    upload(b"{L", "0B")  # a broken upload over it, before the first event is handled
+
+    outcome = inbox.apply(first)
+
+    assert outcome.status == "skipped" and "written over" in (outcome.reason or "")
+    assert live_bytes(efs) is None
+    assert inbox.apply(upload(model(2), "0C")).status == "published"
+    assert live_bytes(efs) == validate_model(model(2)).data
+
+
 def test_a_rejection_is_one_structured_warning(
     s3: S3Client, bucket: str, efs: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
