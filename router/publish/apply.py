@@ -22,6 +22,7 @@ out-of-date event is recognised by its sequencer (``state``) and skipped.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import time
@@ -30,8 +31,8 @@ from typing import TYPE_CHECKING, Literal
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from router.errors import InvalidModelFile
-from router.publish.errors import ObjectOverwritten, ObjectTooLarge
+from router.errors import InvalidModelFile, ModelOutsideRoot
+from router.publish.errors import FolderUnusable, ObjectOverwritten, ObjectTooLarge
 from router.publish.events import (
     InboxKey,
     NotAnInboxKey,
@@ -127,16 +128,23 @@ class Inbox:
             reason = f"{record.event_name} events change nothing"
             return self._log(record, self._outcome(record, target, "ignored", reason))
         verdicts: list[_Verdict] = []
-        with ModelFolder(
-            self.root,
-            target.name,
-            history_limit=self.history_limit,
-            clock=self._clock,
-            # A hand-made model.ubj a publish replaces is validated while the upload (and
-            # its validated copy) are held: half an upload's budget keeps the sum within it.
-            validate_up_to=self.max_object_bytes // 2,
-            nthread=self.nthread,
-        ) as folder:
+        with contextlib.ExitStack() as entered:
+            try:
+                folder = entered.enter_context(
+                    ModelFolder(
+                        self.root,
+                        target.name,
+                        history_limit=self.history_limit,
+                        clock=self._clock,
+                        # A hand-made model.ubj a publish replaces is validated while the
+                        # upload (and its validated copy) are held: half an upload's budget
+                        # keeps the sum within it.
+                        validate_up_to=self.max_object_bytes // 2,
+                        nthread=self.nthread,
+                    )
+                )
+            except (FolderUnusable, ModelOutsideRoot) as exc:
+                return self._folder_unusable(record, target, exc)
             state = InboxState.load(folder)
             if state.is_stale(record.key, record.sequencer):
                 reason = "an event as new or newer for this object was handled already"
@@ -155,6 +163,20 @@ class Inbox:
         for verdict in verdicts:
             self._tag(record.bucket, verdict)
         return self._log(record, outcome)
+
+    def _folder_unusable(
+        self, record: S3Record, target: InboxKey, exc: FolderUnusable | ModelOutsideRoot
+    ) -> Outcome:
+        """An answer, not a failure: a retry finds the folder the same, and the uploader's
+        ``--wait`` gets this verdict instead of none."""
+        reason = f"the model's folder on EFS cannot be published into: {exc.detail}"
+        logger.error(
+            "model folder unusable",
+            extra={"model": target.name, "key": record.key, "reason": reason},
+        )
+        if record.kind == "created":
+            self._tag(record.bucket, _Verdict(record.key, record.version_id, "rejected", reason))
+        return self._log(record, self._outcome(record, target, "rejected", reason))
 
     # -- the event kinds ---------------------------------------------------------------
 

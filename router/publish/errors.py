@@ -11,6 +11,11 @@ class PublishError(RouterError):
     status, slug, title = 500, "publish-failed", "Publishing failed"
 
 
+class FolderUnusable(PublishError):
+    """The model's folder in the root is something a publish cannot write into (a file, a
+    linked history): an operator's to fix, which no retry changes."""
+
+
 class ModelFileUnreadable(PublishError):
     """The file to publish cannot be read (missing, a folder, no permission)."""
 

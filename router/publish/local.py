@@ -47,8 +47,8 @@ from router.atomic import (
 from router.errors import ModelOutsideRoot, RouterError, StoreUnavailable
 from router.history import STAMP_FORMAT, parse_stamp
 from router.publish.errors import (
+    FolderUnusable,
     NothingToRollBack,
-    PublishError,
     VersionDamaged,
     VersionNotFound,
 )
@@ -136,11 +136,13 @@ class ModelFolder:
         try:
             self.path.mkdir(exist_ok=True)
         except FileExistsError as exc:
-            raise PublishError(f"{self.path} exists and is not a folder") from exc
+            raise FolderUnusable(
+                f"{self.name!r} in the model root is a file, not a model's folder"
+            ) from exc
         if not self.path.resolve().is_relative_to(self.root.resolve()):
             raise ModelOutsideRoot(f"{self.name!r} resolves to a folder outside the model root")
         if self.history_path.is_symlink():  # the server trusts no history kept elsewhere
-            raise ModelOutsideRoot(
+            raise FolderUnusable(
                 f"{self.name}/{HISTORY_DIR} is a link; a model's history is a folder of its own"
             )
         fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)

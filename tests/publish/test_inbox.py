@@ -185,6 +185,36 @@ def test_without_versions_only_the_content_an_event_names_is_published(
     assert live_bytes(efs) == validate_model(model(2)).data
 
 
+@pytest.mark.parametrize("made", ["a file", "a folder elsewhere", "a linked history"])
+def test_a_model_folder_no_retry_can_use_is_a_verdict_not_a_retried_failure(
+    inbox: InboxRun, efs: Path, tmp_path: Path, made: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An operator's mistake on EFS: Lambda retried the event until the dead letter queue,
+    # and the uploader's --wait never got a verdict.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    if made == "a file":
+        (efs / "iris").write_bytes(b"not a folder")
+    elif made == "a folder elsewhere":
+        (efs / "iris").symlink_to(elsewhere)
+    else:
+        (efs / "iris").mkdir()
+        (efs / "iris" / ".history").symlink_to(elsewhere)
+    upload = inbox.put(KEY, model(1))
+
+    outcome = inbox.deliver(upload)
+
+    assert outcome["status"] == "rejected"
+    assert outcome["reason"].startswith("the model's folder on EFS cannot be published into: ")
+    assert str(efs) not in outcome["reason"]
+    status, reason = inbox.status(upload)
+    assert status == "rejected" and reason is not None
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["message"] for line in lines if line["level"] == "ERROR"] == [
+        "model folder unusable"
+    ]
+
+
 def test_a_rejection_is_one_structured_warning(
     s3: S3Client, bucket: str, efs: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
