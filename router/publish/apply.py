@@ -160,8 +160,10 @@ class Inbox:
                 outcome = self._model_removed(folder, state, record, target, verdicts)
             state.record(record.key, record.sequencer)
             state.save(folder)
-        for verdict in verdicts:
-            self._tag(record.bucket, verdict)
+            # Under the model's lock: two events' verdicts would otherwise be written in
+            # either order, and a slow tag call could mark a replaced version published.
+            for verdict in verdicts:
+                self._tag(record.bucket, verdict)
         return self._log(record, outcome)
 
     def _folder_unusable(

@@ -19,7 +19,7 @@ from router.publish.apply import Inbox
 from router.publish.errors import ObjectTooLarge
 from router.publish.events import s3_records
 from router.publish.local import list_versions
-from router.publish.s3 import METADATA_MAX_BYTES, download_metadata
+from router.publish.s3 import METADATA_MAX_BYTES, download_metadata, read_status
 from router.publish.state import STATE_FILE
 from router.publish.validate import validate_model
 from router.store import ModelStore
@@ -213,6 +213,37 @@ def test_a_model_folder_no_retry_can_use_is_a_verdict_not_a_retried_failure(
     assert [line["message"] for line in lines if line["level"] == "ERROR"] == [
         "model folder unusable"
     ]
+
+
+def test_verdicts_of_two_events_for_one_model_are_written_in_their_order(
+    s3: S3Client, bucket: str, efs: Path
+) -> None:
+    # The first event's tag call is slow (a retried S3 call): the second event, handled
+    # meanwhile, replaces its version, and the slow tag must not mark it published after.
+    first_version = s3.put_object(Bucket=bucket, Key=KEY, Body=model(1))["VersionId"]
+    second_version = s3.put_object(Bucket=bucket, Key=KEY, Body=model(2))["VersionId"]
+    events = [
+        s3_records(s3_event(bucket, KEY, version_id=version, sequencer=sequencer))[0]
+        for version, sequencer in ((first_version, "0A"), (second_version, "0B"))
+    ]
+    first_tagging = threading.Event()
+
+    def slow_first_tag(params: dict[str, Any], **_: Any) -> None:
+        if params.get("VersionId") == first_version and not first_tagging.is_set():
+            first_tagging.set()
+            time.sleep(0.5)
+
+    s3.meta.events.register("before-parameter-build.s3.PutObjectTagging", slow_first_tag)
+    inbox = Inbox(efs, s3, history_limit=3, max_object_bytes=2**30)
+    first = threading.Thread(target=inbox.apply, args=(events[0],))
+    first.start()
+    assert first_tagging.wait(10)
+    inbox.apply(events[1])
+    first.join(10)
+
+    assert read_status(s3, bucket, KEY, first_version)[0] == "replaced"
+    assert read_status(s3, bucket, KEY, second_version)[0] == "published"
+    assert live_bytes(efs) == validate_model(model(2)).data
 
 
 def test_a_rejection_is_one_structured_warning(
