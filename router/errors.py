@@ -50,13 +50,7 @@ class ModelOutsideRoot(RouterError):
 
 
 class ModelNotFound(RouterError):
-    """``name``: the model asked for, where the API may say more about it (a pickle)."""
-
     status, slug, title = 404, "model-not-found", "Model not found"
-
-    def __init__(self, detail: str, *, name: str | None = None) -> None:
-        super().__init__(detail)
-        self.name = name
 
 
 class UnknownVersion(RouterError):

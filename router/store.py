@@ -175,7 +175,7 @@ class ModelStore:
             ref = self._ref(name, self.root / f"{name}{suffix}", fmt, real_root)
             if ref is not None:
                 return ref
-        raise ModelNotFound(f"no model named {name!r} in the model store", name=name)
+        raise ModelNotFound(f"no model named {name!r} in the model store")
 
     # names() comes first: below a method called `list`, `list[...]` in annotations means it.
     def names(self) -> list[str]:
@@ -501,8 +501,8 @@ def _candidate_name(entry: os.DirEntry[str]) -> str | None:
 def pickle_hint(root: Path, name: str) -> str:
     """What to say when the file where ``name``'s model would be is a pickle, which is what
     most trained models on disk are: never loaded, so no model, but the likely reason for a
-    request's 404. Asked only for the answer to one (a few stats on the model root); a
-    link is not followed."""
+    request's 404. Asked only by a request's lookup (a few stats on the model root), not by
+    scans; a link is not followed."""
     for suffix in PICKLE_SUFFIXES:
         for relative in (f"{name}/{DIR_MODEL_STEM}{suffix}", f"{name}{suffix}"):
             try:

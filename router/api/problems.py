@@ -16,8 +16,7 @@ from starlette.responses import Response
 from starlette.routing import Match
 
 from router.api.v2.errors import is_v2_path, v2_error_response
-from router.errors import ModelNotFound, RouterError
-from router.store import pickle_hint
+from router.errors import RouterError
 
 if TYPE_CHECKING:
     from fastapi import FastAPI, Request
@@ -78,10 +77,7 @@ def name_the_root(detail: str, model_root: Path) -> str:
 
 def router_problem(exc: RouterError, path: str, settings: Settings) -> Response:
     """The problem response for ``exc``, raised serving ``path``."""
-    detail = exc.detail
-    if isinstance(exc, ModelNotFound) and exc.name is not None:
-        detail += pickle_hint(settings.model_root, exc.name)
-    detail = name_the_root(detail, settings.model_root)
+    detail = name_the_root(exc.detail, settings.model_root)
     return problem_response(exc.status, exc.slug, exc.title, detail, path, retry=exc.retryable)
 
 

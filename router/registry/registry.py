@@ -47,6 +47,7 @@ from router.store import (
     ModelFormat,
     ModelRef,
     ModelStore,
+    pickle_hint,
     validate_name,
 )
 
@@ -204,9 +205,12 @@ class ModelRegistry:
             return cached, "hit"
         try:
             ref = self.store.resolve(name)
-        except ModelNotFound:
+        except ModelNotFound as exc:
             self._forget(name)
-            raise
+            hint = pickle_hint(self.store.root, name)  # only a request's 404 pays its stats
+            if not hint:
+                raise
+            raise ModelNotFound(exc.detail + hint) from exc
         if cached is not None and cached.version_key == ref.version_key:
             with self._lock:
                 self._checked_at[name] = now
