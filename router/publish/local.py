@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import fcntl
 import hashlib
+import logging
 import os
 import time
 from dataclasses import dataclass
@@ -66,6 +67,8 @@ from router.store import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from types import TracebackType
+
+logger = logging.getLogger(__name__)
 
 LIVE_FILE = f"{DIR_MODEL_STEM}.ubj"
 REPLACED_DIR = "replaced"
@@ -147,7 +150,17 @@ class ModelFolder:
             )
         fd = os.open(self.path / LOCK_FILE, os.O_RDWR | os.O_CREAT, FILE_MODE)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                # Said once, so that a publish behind another (or a stuck one) is not silence.
+                logger.warning(
+                    "waiting for another publish of %r to finish (%s/%s is locked)",
+                    self.name,
+                    self.name,
+                    LOCK_FILE,
+                )
+                fcntl.flock(fd, fcntl.LOCK_EX)
         except BaseException:
             os.close(fd)
             raise

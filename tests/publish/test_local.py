@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -259,7 +260,9 @@ def test_writes_outside_with_are_refused(model_root: Path) -> None:
         folder(model_root).publish(published(1))
 
 
-def test_one_publisher_per_model_different_models_in_parallel(model_root: Path) -> None:
+def test_one_publisher_per_model_different_models_in_parallel(
+    model_root: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """While one publisher holds `churn`: another model's opens at once, `churn`'s waits."""
     entered = {name: threading.Event() for name in ("other", "churn")}
 
@@ -274,6 +277,13 @@ def test_one_publisher_per_model_different_models_in_parallel(model_root: Path) 
         assert entered["other"].wait(10), "`other` waited for the lock on `churn`"
         # Only a bounded wait can show that something waits: the one timed wait here.
         assert not entered["churn"].wait(0.3), "a second `churn` publisher did not wait"
+        # And it says so, once: a publish behind another, or a stuck one, is not silence.
+        said: list[str] = []
+        deadline = time.monotonic() + 10
+        while not said and time.monotonic() < deadline:
+            said = [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()]
+            time.sleep(0.01)
+        assert said == ["waiting for another publish of 'churn' to finish (churn/.lock is locked)"]
     assert entered["churn"].wait(10)
     for thread in threads:
         thread.join(10)
