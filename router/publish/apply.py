@@ -48,6 +48,7 @@ from router.publish.s3 import (
     download_to,
     is_not_found,
     newest_model_key,
+    read_status,
     set_status,
     too_large_reason,
 )
@@ -144,6 +145,8 @@ class Inbox:
                     )
                 )
             except (FolderUnusable, ModelOutsideRoot) as exc:
+                if record.kind != "created":
+                    raise  # a removal must not be lost: retried, then the dead letter queue
                 return self._folder_unusable(record, target, exc)
             state = InboxState.load(folder)
             if state.is_stale(record.key, record.sequencer):
@@ -176,7 +179,9 @@ class Inbox:
             "model folder unusable",
             extra={"model": target.name, "key": record.key, "reason": reason},
         )
-        if record.kind == "created":
+        # Without the folder's state a duplicate or late event is not known as one: a
+        # version that has a verdict already (live, replaced) keeps it.
+        if read_status(self.s3, record.bucket, record.key, record.version_id)[0] is None:
             self._tag(record.bucket, _Verdict(record.key, record.version_id, "rejected", reason))
         return self._log(record, self._outcome(record, target, "rejected", reason))
 
@@ -217,11 +222,13 @@ class Inbox:
             handle.flush()
             os.fsync(handle.fileno())
             live = state.live
-            # Sequencers order one key's events only, and only those this function saw: an
-            # upload the metadata path published (the key's newest) had no event of its own
-            # here, so upload times guard this key too.
+            # Sequencers order one key's events (is_stale); between keys, upload times do.
+            # So do they for a live upload of this key that no event of it published (the
+            # metadata path publishes the key's newest): a multipart upload's time is when
+            # it began, so a sequencer, where there is one, is the sounder order.
             if (
                 live is not None
+                and (live.key != record.key or live.sequencer is None)
                 and live.version != (record.key, obj.version_id)
                 and obj.last_modified < live.last_modified
             ):
@@ -325,7 +332,8 @@ class Inbox:
         if remaining is None:
             folder.unpublish()
             state.live = None
-            verdicts.append(_Verdict(live.key, live.version_id, "unpublished"))
+            if record.created_delete_marker:  # else the event removed that version for good
+                verdicts.append(_Verdict(live.key, live.version_id, "unpublished"))
             return self._outcome(record, target, "unpublished")
         state.live = remaining
         if remaining.version != live.version:
@@ -355,6 +363,8 @@ class Inbox:
             last_modified=obj.last_modified,
             metadata_version_id=metadata.version_id if metadata else None,
             sha256=sha256,
+            # None when the metadata path published it: no event of this key did.
+            sequencer=record.sequencer if record.key == obj.key else None,
         )
         # The same bytes again: the earlier object still holds them (see _model_removed).
         # Unless the live file is no longer what it published (a publish by hand since),

@@ -35,6 +35,7 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from stat import S_ISDIR
 from typing import TYPE_CHECKING, BinaryIO
 
 from router.atomic import (
@@ -139,6 +140,10 @@ class ModelFolder:
         try:
             self.path.mkdir(exist_ok=True)
         except FileExistsError as exc:
+            # Only what lstat shows is no folder is an operator's to fix; an error of the
+            # file system itself (EFS) raises as it is, for a retry.
+            if S_ISDIR(os.lstat(self.path).st_mode):
+                raise
             raise FolderUnusable(
                 f"{self.name!r} in the model root is a file, not a model's folder"
             ) from exc

@@ -58,6 +58,9 @@ class LiveObject:
     # The SHA-256 of the model file published from it: what its copies hold too. None in
     # older state files.
     sha256: str | None = None
+    # The sequencer of the event of this key that published it; None when no event of it
+    # did (the metadata path published the key's newest) or in older state files.
+    sequencer: str | None = None
 
     @property
     def version(self) -> tuple[str, str | None]:
@@ -95,6 +98,7 @@ class LiveObject:
             key=newest.key,
             version_id=newest.version_id,
             last_modified=newest.last_modified,
+            sequencer=None,  # the event that published it was another object's
             copies=tuple(older),
         )
 
@@ -136,6 +140,7 @@ class InboxState:
                     last_modified=_aware(live["last_modified"]),
                     metadata_version_id=live.get("metadata_version_id"),
                     sha256=live.get("sha256"),
+                    sequencer=live.get("sequencer"),
                     copies=tuple(
                         HeldCopy(
                             key=copy["key"],

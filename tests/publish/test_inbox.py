@@ -3,6 +3,8 @@ events, against a moto bucket and a folder standing in for EFS."""
 
 from __future__ import annotations
 
+import dataclasses
+import datetime
 import json
 import logging
 import threading
@@ -16,7 +18,7 @@ from botocore.exceptions import ClientError
 
 import router.publish.lambda_handler
 from router.publish.apply import Inbox
-from router.publish.errors import ObjectTooLarge
+from router.publish.errors import FolderUnusable, ObjectTooLarge
 from router.publish.events import s3_records
 from router.publish.local import list_versions
 from router.publish.s3 import METADATA_MAX_BYTES, download_metadata, read_status
@@ -246,6 +248,35 @@ def test_verdicts_of_two_events_for_one_model_are_written_in_their_order(
     assert live_bytes(efs) == validate_model(model(2)).data
 
 
+def test_a_removal_on_a_model_folder_no_publish_can_use_is_retried_not_consumed(
+    inbox: InboxRun, efs: Path
+) -> None:
+    # Answered as rejected, the removal would be lost: once the folder is mended, the model
+    # of a deleted object would stay live. It fails, for Lambda's retries and the DLQ.
+    upload = inbox.put(KEY, model(1))
+    inbox.deliver(upload)
+    removal = inbox.delete(KEY)
+    (efs / "iris" / ".history").rename(efs / "moved-history")
+    (efs / "iris" / ".history").symlink_to(efs / "moved-history")
+
+    with pytest.raises(FolderUnusable):
+        inbox.deliver(removal)
+
+
+def test_an_event_again_on_a_model_folder_no_publish_can_use_keeps_its_verdict(
+    inbox: InboxRun, efs: Path
+) -> None:
+    # Without the folder's state a duplicate is not known as one: the live version's
+    # "published" must not turn "rejected" (rollback reads these tags).
+    upload = inbox.put(KEY, model(1))
+    inbox.deliver(upload)
+    (efs / "iris" / ".history").rename(efs / "moved-history")
+    (efs / "iris" / ".history").symlink_to(efs / "moved-history")
+
+    assert inbox.deliver(upload)["status"] == "rejected"
+    assert inbox.status(upload) == ("published", None)
+
+
 def test_a_rejection_is_one_structured_warning(
     s3: S3Client, bucket: str, efs: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -307,7 +338,27 @@ def test_a_permanent_delete_of_the_live_version_is_no_error(
     assert outcome["status"] == "unpublished" and live_bytes(efs) is None
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line for line in lines if line["level"] == "ERROR"] == []
-    assert any(line["message"] == "no verdict tag: the object version is gone" for line in lines)
+
+
+def test_a_verdict_for_a_version_gone_meanwhile_is_an_info_line(
+    s3: S3Client, bucket: str, efs: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A replaced version deleted between the publish and its tag: nothing went wrong.
+    from router.publish.apply import _Verdict
+
+    version = s3.put_object(Bucket=bucket, Key=KEY, Body=model(1))["VersionId"]
+    s3.delete_object(Bucket=bucket, Key=KEY, VersionId=version)
+    caplog.set_level(logging.INFO, logger="router")
+
+    Inbox(efs, s3, history_limit=1, max_object_bytes=2**30)._tag(
+        bucket, _Verdict(KEY, version, "replaced")
+    )
+
+    [record] = [r for r in caplog.records if r.name.startswith("router.publish")]
+    assert (record.levelno, record.getMessage()) == (
+        logging.INFO,
+        "no verdict tag: the object version is gone",
+    )
 
 
 def test_an_upload_of_what_an_operator_published_by_hand_is_the_live_object(
@@ -376,6 +427,32 @@ def test_an_older_upload_delivered_after_a_metadata_publish_is_skipped(
     assert served(efs).metadata.class_labels == ["stays", "churns"]
     assert inbox.deliver(second)["status"] == "unchanged"
     assert validate_model(model(2), metadata=json.dumps(labels).encode()).data == live_bytes(efs)
+
+
+def test_a_newer_upload_of_one_key_wins_though_its_upload_time_is_older(
+    inbox: InboxRun, efs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A multipart upload's LastModified is when it began: a large upload begun before a
+    # small one and finished after it is the key's newer version (its sequencer says so).
+    import router.publish.apply as apply_module
+
+    small = inbox.put(KEY, model(1))
+    large = inbox.put(KEY, model(2))
+    real_download = apply_module.download_to
+
+    def began_earlier(*args: Any, **kwargs: Any) -> Any:
+        staged = real_download(*args, **kwargs)
+        if staged is not None and staged.version_id == version_of(large):
+            staged = dataclasses.replace(
+                staged, last_modified=staged.last_modified - datetime.timedelta(minutes=1)
+            )
+        return staged
+
+    monkeypatch.setattr(apply_module, "download_to", began_earlier)
+    assert inbox.deliver(small)["status"] == "published"
+
+    assert inbox.deliver(large)["status"] == "published"
+    assert live_bytes(efs) == validate_model(model(2)).data
 
 
 def test_model_then_metadata_embeds_the_metadata(inbox: InboxRun, efs: Path) -> None:
