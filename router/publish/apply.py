@@ -112,9 +112,14 @@ class Inbox:
         max_object_bytes: int,
         nthread: int = 1,
         clock: Callable[[], float] = time.time,
+        tagger: S3Client | None = None,
     ) -> None:
         self.root = root
         self.s3 = s3
+        # The client verdict tags are written with, under the model's lock: bounded more
+        # tightly than ``s3`` (tagging_client), so that an S3 brown-out cannot hold the lock
+        # past the function's timeout while other events of the model wait on it.
+        self.tagger = tagger or s3
         self.history_limit = history_limit
         self.max_object_bytes = max_object_bytes
         self.nthread = nthread
@@ -403,7 +408,7 @@ class Inbox:
         (or rejected) and handling the event again would not change that."""
         try:
             set_status(
-                self.s3, bucket, verdict.key, verdict.version_id, verdict.status, verdict.reason
+                self.tagger, bucket, verdict.key, verdict.version_id, verdict.status, verdict.reason
             )
         except ClientError as exc:
             if not is_not_found(exc):

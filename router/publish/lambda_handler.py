@@ -40,6 +40,14 @@ def s3_client() -> S3Client:
 
 
 @functools.cache
+def tagging_client() -> S3Client:
+    """The environment's client for verdict tags (``router.publish.s3.tagging_client``)."""
+    from router.publish.s3 import tagging_client as make_client
+
+    return make_client()
+
+
+@functools.cache
 def _json_logger(level: str) -> JsonLogger:
     """JSON log lines for the ``router`` loggers, set up once per environment."""
     from router.observability import configure_logging
@@ -60,6 +68,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
         history_limit=settings.history_limit,
         max_object_bytes=settings.inbox_max_bytes,
         nthread=settings.nthread,
+        tagger=tagging_client(),
     )
     outcomes = []
     malformed = []

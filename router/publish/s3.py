@@ -41,6 +41,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
     from datetime import datetime
 
+    from botocore.config import Config
     from botocore.response import StreamingBody
     from mypy_boto3_s3 import S3Client
     from mypy_boto3_s3.type_defs import TagTypeDef
@@ -102,7 +103,21 @@ class BucketVersion:
         return self.status == "published"
 
 
-def s3_client() -> S3Client:
+# A verdict tag is two calls made while the model's lock is held: at most 2 x (2 s + 5 s)
+# each, against the default bounds' 3 x (connect + read) per call.
+TAGGING_CONNECT_TIMEOUT_S = 2.0
+TAGGING_READ_TIMEOUT_S = 5.0
+TAGGING_ATTEMPTS = 2
+
+
+def tagging_client() -> S3Client:
+    """An S3 client for verdict tags, bounded for calls made under a lock."""
+    return s3_client(
+        bounded_config(TAGGING_CONNECT_TIMEOUT_S, TAGGING_READ_TIMEOUT_S, TAGGING_ATTEMPTS)
+    )
+
+
+def s3_client(config: Config | None = None) -> S3Client:
     try:
         import boto3
     except ImportError as exc:  # the router's own install has no boto3
@@ -110,7 +125,7 @@ def s3_client() -> S3Client:
             "publishing to a bucket needs boto3: pip install 'model-router[publish]'"
         ) from exc
     try:
-        return boto3.client("s3", config=bounded_config())
+        return boto3.client("s3", config=config or bounded_config())
     except BotoCoreError as exc:  # e.g. AWS_PROFILE names no profile
         raise BucketUnavailable(f"cannot use the AWS configuration: {explain(exc)}") from exc
 

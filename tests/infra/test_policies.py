@@ -77,6 +77,10 @@ class Recorder:
     def __init__(self, client: Any) -> None:
         self.calls: list[Call] = []
         self._lock = threading.Lock()  # s3transfer uploads from worker threads
+        self.listen(client)
+
+    def listen(self, client: Any) -> None:
+        """Record this client's calls too (a function may use more than one client)."""
         service = client.meta.service_model.service_id.hyphenize()
         client.meta.events.register(f"before-parameter-build.{service}.*", self._params)
         client.meta.events.register(f"after-call.{service}.*", self._answered)
@@ -205,8 +209,9 @@ def role(module: Module, function: str) -> list[Statement]:
 
 @pytest.fixture
 def recorded_inbox(inbox: InboxRun) -> Iterator[tuple[InboxRun, Recorder]]:
-    """The inbox run, recording the calls of the S3 client its handler uses."""
+    """The inbox run, recording the calls of the S3 clients its handler uses."""
     recorder = Recorder(router.publish.lambda_handler.s3_client())
+    recorder.listen(router.publish.lambda_handler.tagging_client())  # the verdict tags
     yield inbox, recorder
 
 

@@ -52,10 +52,12 @@ def aws(
     monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-aws-config"))
     monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-aws-credentials"))
     router.publish.lambda_handler.s3_client.cache_clear()
+    router.publish.lambda_handler.tagging_client.cache_clear()
     with mock_aws():
         monkeypatch.setattr(boto3, "DEFAULT_SESSION", boto3_session)
         yield
     router.publish.lambda_handler.s3_client.cache_clear()
+    router.publish.lambda_handler.tagging_client.cache_clear()
 
 
 @pytest.fixture

@@ -811,3 +811,32 @@ def test_deleting_the_newer_of_two_identical_versions_keeps_the_older_live(
     assert live_bytes(efs) == model(1)
     assert inbox.status(older)[0] == "published"
     assert inbox.deliver(inbox.delete(KEY))["status"] == "unpublished"  # a delete marker
+
+
+def test_verdicts_are_tagged_by_a_client_bounded_for_calls_under_the_lock(
+    inbox: InboxRun,
+) -> None:
+    # Tags are written while the model's lock is held: the default bounds (3 attempts of
+    # connect + read each) could keep it past the function's timeout in an S3 brown-out.
+    from router.publish.s3 import (
+        TAGGING_ATTEMPTS,
+        TAGGING_CONNECT_TIMEOUT_S,
+        TAGGING_READ_TIMEOUT_S,
+    )
+
+    tagger = router.publish.lambda_handler.tagging_client()
+    tagged: list[str] = []
+    tagger.meta.events.register(
+        "before-parameter-build.s3.PutObjectTagging",
+        lambda params, **_: tagged.append(params["Key"]),
+    )
+
+    inbox.deliver(inbox.put(KEY, model(1)))
+
+    assert tagged == [KEY]
+    config = tagger.meta.config
+    assert (config.connect_timeout, config.read_timeout) == (
+        TAGGING_CONNECT_TIMEOUT_S,
+        TAGGING_READ_TIMEOUT_S,
+    )
+    assert config.retries["total_max_attempts"] == TAGGING_ATTEMPTS
