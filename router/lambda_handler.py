@@ -26,7 +26,7 @@ from mangum.handlers.api_gateway import HTTPGateway
 
 from router.api.app import create_app
 from router.api.gateway_events import check_event, event_problem
-from router.api.lambda_limits import TEXT_MIME_TYPES, refuse_oversized
+from router.api.lambda_limits import refuse_oversized, text_mime_types
 from router.api.lambda_predict import DirectPredict
 from router.errors import AnswerTooLarge, MalformedEvent, NotAnHttpEvent, RouterError
 from router.observability import EmfMetricsSink, configure_logging
@@ -58,7 +58,7 @@ registry.preload(settings.preload)
 # Problem bodies (application/problem+json) as text: Mangum base64-encodes any type it does
 # not know as text.
 _adapter = Mangum(
-    app, lifespan="off", custom_handlers=[HTTPGatewayOnce], text_mime_types=TEXT_MIME_TYPES
+    app, lifespan="off", custom_handlers=[HTTPGatewayOnce], text_mime_types=text_mime_types()
 )
 # Predict events skip Mangum (router.api.lambda_predict); every other event goes through it.
 _direct_predict = DirectPredict(app)

@@ -10,11 +10,9 @@ by a third as base64. So the entry measures what it returns and answers a proble
 
 from __future__ import annotations
 
+import functools
 import json
-from typing import TYPE_CHECKING, Any, Final
-
-from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
-from mangum.handlers.utils import handle_base64_response_body
+from typing import TYPE_CHECKING, Any
 
 from router.errors import AnswerTooLarge
 
@@ -25,9 +23,18 @@ if TYPE_CHECKING:
 RESPONSE_LIMIT_BYTES = 6_291_556
 # The ASGI scope key Mangum sets to the Lambda event: the app runs on Lambda.
 ON_LAMBDA_KEY = "aws.event"
-# The media types the Lambda entry's Mangum sends as text (problem+json among them); any
-# other body goes as base64.
-TEXT_MIME_TYPES: Final = [*DEFAULT_TEXT_MIME_TYPES, "+json"]
+
+
+@functools.cache
+def text_mime_types() -> list[str]:
+    """The media types the Lambda entry's Mangum sends as text (problem+json among them);
+    any other body goes as base64. Mangum is imported only on Lambda's paths: the local
+    server never needs it."""
+    from mangum.adapter import DEFAULT_TEXT_MIME_TYPES
+
+    return [*DEFAULT_TEXT_MIME_TYPES, "+json"]
+
+
 # JSON escaping can grow a body: with ensure_ascii (the runtime's choice before Python
 # 3.12) a character outside the BMP becomes two \\uXXXX escapes, 12 characters. A body
 # this short cannot reach the limit whatever it holds, and is not measured.
@@ -59,10 +66,12 @@ def _refuse_size(size: int) -> None:
 def proxy_response(response: Response, *, payload_v2: bool = True) -> dict[str, Any]:
     """The Lambda proxy response Mangum makes of ``response`` (``HTTPGateway.__call__``
     for payload 2.0, ``APIGateway.__call__`` for a REST API): lower-case headers, the body
-    as text for a text type (``TEXT_MIME_TYPES``) and as base64 for any other. The
+    as text for a text type (``text_mime_types``) and as base64 for any other. The
     router's answers carry each header once and no cookies."""
     headers = {name.decode().lower(): value.decode() for name, value in response.raw_headers}
-    body, is_base64 = handle_base64_response_body(bytes(response.body), headers, TEXT_MIME_TYPES)
+    from mangum.handlers.utils import handle_base64_response_body
+
+    body, is_base64 = handle_base64_response_body(bytes(response.body), headers, text_mime_types())
     if payload_v2:
         return {
             "statusCode": response.status_code,

@@ -12,17 +12,17 @@ from starlette.responses import Response
 
 from router.api import lambda_limits
 from router.api.lambda_limits import (
-    TEXT_MIME_TYPES,
     proxy_response,
     refuse_oversized_answer,
     response_size,
+    text_mime_types,
 )
 from router.errors import AnswerTooLarge
 from tests.events import http_api_event, load_event
 
 CONFIG: Any = {
     "api_gateway_base_path": "/",
-    "text_mime_types": TEXT_MIME_TYPES,
+    "text_mime_types": text_mime_types(),
     "exclude_headers": [],
 }
 ANSWERS = {

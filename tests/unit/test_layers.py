@@ -29,6 +29,14 @@ def test_importing_the_cache_loads_no_xgboost_and_no_model_layer() -> None:
     assert [m for m in loaded if m.split(".")[0] == "xgboost" or m.startswith("router.xgb")] == []
 
 
+def test_the_local_app_loads_no_lambda_adapter() -> None:
+    # Mangum is the Lambda entry's: the server `make run` starts pays nothing for it.
+    loaded = modules_after_importing("router.api.app")
+
+    assert "router.api.app" in loaded
+    assert [m for m in loaded if m.split(".")[0] == "mangum"] == []
+
+
 def imported_modules(path: Path) -> set[str]:
     """Every module ``path`` imports, at any depth of its code (``TYPE_CHECKING`` too)."""
     found: set[str] = set()
